@@ -1,0 +1,40 @@
+"""The metrics of one load level (one traffic scenario at one concurrency)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LevelResult:
+    """What one genai-bench run (scenario x concurrency) measured. Latencies are in seconds.
+
+    ``error_rate`` is recomputed from the counts (genai-bench 0.0.5 always stores 0). A level in
+    which every request failed has ``all_failed=True`` and no latency numbers.
+    """
+
+    scenario: str
+    concurrency: int
+    num_requests: int
+    num_completed: int
+    num_errors: int
+    error_rate: float
+    duration_s: float
+    output_tok_s: float  # server output throughput over the level
+    input_tok_s: float
+    requests_per_s: float
+    ttft_p50_s: float | None = None
+    ttft_p90_s: float | None = None
+    ttft_p99_s: float | None = None
+    tpot_p50_s: float | None = None
+    tpot_p90_s: float | None = None
+    tpot_p99_s: float | None = None
+    e2e_p90_s: float | None = None
+    mean_input_tokens: float | None = None
+    mean_output_tokens: float | None = None
+    error_codes: dict[str, int] = field(default_factory=dict)
+    all_failed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

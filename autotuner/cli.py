@@ -1,0 +1,100 @@
+"""``autotuner``: run, validate and report tuning campaigns.
+
+    autotuner validate examples/quickstart.yaml
+    autotuner run examples/quickstart.yaml            # live per-trial lines, then the final table
+    autotuner run examples/quickstart.yaml --resume   # continue an interrupted campaign
+    autotuner report runs/quickstart                  # tables + report.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from autotuner.spec import Problem, load_spec
+
+EXIT_INVALID = 2
+
+
+def _print_problems(path: str, problems: list[Problem]) -> None:
+    print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
+    for p in problems:
+        print(f"  {p}", file=sys.stderr)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    spec, problems = load_spec(args.file)
+    if spec is None or problems:
+        _print_problems(args.file, problems)
+        return EXIT_INVALID
+    print(f"{args.file}: ok ({spec.budget.trials} trials over {len(spec.search.space)} parameters, "
+          f"{len(spec.levels)} load levels, {spec.budget.gpus} GPU slots)")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    spec, problems = load_spec(args.file)
+    if spec is None or problems:
+        _print_problems(args.file, problems)  # before Ray starts or any GPU is claimed
+        return EXIT_INVALID
+    if args.output:
+        spec = spec.model_copy(update={"output": args.output})
+    from autotuner.campaign import CampaignError, run_campaign
+    from autotuner.report import render_chart, summary_text
+
+    print(f"campaign {spec.name}: {spec.budget.trials} trials, {spec.budget.gpus} GPU slots, "
+          f"{len(spec.levels)} levels per trial, results in {spec.output_dir}", flush=True)
+    try:
+        result = run_campaign(spec, resume=args.resume)
+    except CampaignError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print()
+    print(summary_text(result.folder))
+    chart = render_chart(result.folder)
+    print(f"\nchart: {chart}\nresults: {result.folder / 'levels.parquet'}, {result.folder / 'trials.parquet'}")
+    print(f"wall time: {result.wall_s:.0f} s, status: {result.status}")
+    if result.status == "interrupted":
+        print(f"resume with: autotuner run {args.file} --resume")
+        return 3
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from autotuner.report import render_chart, summary_text
+
+    folder = Path(args.folder)
+    if not (folder / "campaign.json").exists():
+        print(f"error: {folder} is not a campaign folder (no campaign.json)", file=sys.stderr)
+        return 1
+    print(summary_text(folder))
+    print(f"\nchart: {render_chart(folder, Path(args.chart) if args.chart else None)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autotuner", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("validate", help="check a task file and print every problem")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("run", help="run a tuning campaign")
+    p.add_argument("file")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted campaign in the output folder")
+    p.add_argument("--output", help="campaign folder (overrides the task's output)")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("report", help="print a campaign's tables and write its chart")
+    p.add_argument("folder")
+    p.add_argument("--chart", help="PNG path (default FOLDER/report.png)")
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

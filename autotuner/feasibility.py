@@ -1,0 +1,45 @@
+"""Rules that reject a config before any GPU is claimed or any engine deployed.
+
+>>> reject_reason({"tp_size": 4, "dp_size": 4}, gpus_per_node=8, slots=8)
+'tp_size*dp_size=16 exceeds the 8 GPUs of a node'
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from autotuner.engines.sglang_args import gpus_needed
+
+
+def reject_reason(
+    engine_args: Mapping[str, Any],
+    *,
+    gpus_per_node: int,
+    slots: int,
+    num_attention_heads: int | None = None,
+    params_billion: float | None = None,
+    gpu_memory_gb: float | None = None,
+) -> str | None:
+    """Why this config cannot run at all, or None. Cheap checks only; the engine finds the rest."""
+    gpus = gpus_needed(engine_args)
+    if gpus > gpus_per_node:
+        return f"tp_size*dp_size={gpus} exceeds the {gpus_per_node} GPUs of a node"
+    if gpus > slots:
+        return f"tp_size*dp_size={gpus} exceeds the campaign's {slots} GPU slots"
+    tp = int(engine_args.get("tp_size", 1))
+    if num_attention_heads and num_attention_heads % tp:
+        return f"tp_size={tp} does not divide the model's {num_attention_heads} attention heads"
+    if params_billion and gpu_memory_gb:
+        frac = float(engine_args.get("mem_fraction_static", 0.9))
+        per_gpu_gb = params_billion * 2 / tp  # bf16 weights, split over TP ranks
+        if per_gpu_gb >= gpu_memory_gb * frac:
+            return (f"weights need {per_gpu_gb:.1f} GB per GPU at tp_size={tp}, more than "
+                    f"mem_fraction_static={frac} x {gpu_memory_gb:g} GB")
+    return None
+
+
+def trial_gpus(engine_args: Mapping[str, Any], *, gpus_per_node: int, slots: int) -> int:
+    """GPU slots a trial claims: tp*dp, or 0 for a config that will be rejected (so it does not
+    wait forever for more GPUs than exist)."""
+    gpus = gpus_needed(engine_args)
+    return gpus if gpus <= min(gpus_per_node, slots) else 0

@@ -1,0 +1,121 @@
+"""A Tune callback on the driver that keeps the campaign's tables up to date.
+
+It is the single writer of ``levels.parquet`` and ``trials.parquet``. On ``--resume`` it reloads
+them and drops the rows of trials that Tune restarts (they run their sweep again), so nothing is
+counted twice and a row of an interrupted run never stays "running".
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+
+from autotuner.results import (DEPLOYING, FAILED, INTERRUPTED, RUNNING, STOPPED_EARLY, TrialRecord,
+                               level_row, read_rows, write_parquet)
+from autotuner.space import engine_args
+
+
+class ResultsRecorder(Callback):
+    """Writes every reported level and every trial's state to the campaign folder."""
+
+    def __init__(self, folder: str, num_levels: int, flush_interval_s: float = 1.0):
+        self.folder = folder
+        self.num_levels = num_levels
+        self.flush_interval_s = flush_interval_s
+        self._trials: dict[str, TrialRecord] = {}
+        self._levels: list[dict[str, Any]] = []
+        self._loaded = False
+        self._last_flush = 0.0
+
+    # Tune pickles callbacks with the experiment state; keep only the settings.
+    def __getstate__(self) -> dict[str, Any]:
+        return {"folder": self.folder, "num_levels": self.num_levels, "flush_interval_s": self.flush_interval_s}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)
+
+    @property
+    def trials(self) -> dict[str, TrialRecord]:
+        return self._trials
+
+    def setup(self, **info: Any) -> None:
+        self._load()
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        folder = Path(self.folder)
+        for row in read_rows(folder / "trials.parquet"):
+            rec = TrialRecord.from_row(row)
+            if rec.status in (DEPLOYING, RUNNING):
+                rec.status, rec.reason = INTERRUPTED, rec.reason or "campaign interrupted"
+            self._trials[rec.trial_id] = rec
+        self._levels = read_rows(folder / "levels.parquet")
+
+    def _record(self, trial: Any) -> TrialRecord:
+        rec = self._trials.get(trial.trial_id)
+        if rec is None:
+            rec = self._trials[trial.trial_id] = TrialRecord(trial.trial_id, engine_args(trial.config))
+        return rec
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._load()
+        rec = self._record(trial)
+        # A restarted trial runs its sweep from the beginning: forget what it reported before.
+        self._levels = [r for r in self._levels if r["trial_id"] != trial.trial_id]
+        rec.status, rec.reason, rec.levels_run, rec.score, rec.feasible = DEPLOYING, "", 0, None, False
+        rec.started, rec.ended = time.time(), None
+        self.flush(force=True)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self._load()
+        rec = self._record(trial)
+        rec.gpus = int(result.get("gpus", rec.gpus))
+        rec.levels_run = int(result.get("level", rec.levels_run))
+        rec.score = float(result["score"])
+        rec.feasible = bool(result.get("feasible"))
+        rec.best_level = result.get("best_level") if (result.get("best_level") or -1) > 0 else None
+        rec.engine_startup_s = result.get("engine_startup_s")
+        rec.status = result.get("status", RUNNING)
+        rec.reason = result.get("reason", "")
+        if "scenario" in result:
+            self._levels.append(level_row(trial.trial_id, rec.config, result))
+        self.flush(force=rec.status != RUNNING)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        rec = self._record(trial)
+        rec.ended = time.time()
+        if rec.status == RUNNING:
+            rec.status = STOPPED_EARLY
+            rec.reason = f"stopped by ASHA after level {rec.levels_run} of {self.num_levels}"
+        self.flush(force=True)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        rec = self._record(trial)
+        rec.ended = time.time()
+        rec.status = FAILED
+        err = getattr(trial, "error_file", None) or ""
+        rec.reason = rec.reason or f"trial raised an error (see {err})"
+        self.flush(force=True)
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        for rec in self._trials.values():
+            if rec.status in (DEPLOYING, RUNNING):
+                rec.status, rec.reason = INTERRUPTED, "campaign ended before the trial finished"
+        self.flush(force=True)
+
+    def flush(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_flush < self.flush_interval_s:
+            return
+        self._last_flush = now
+        folder = Path(self.folder)
+        write_parquet(folder / "levels.parquet", self._levels)
+        write_parquet(folder / "trials.parquet", [t.to_row() for t in self._trials.values()])
+
+
+__all__ = ["ResultsRecorder"]

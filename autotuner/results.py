@@ -1,0 +1,144 @@
+"""The campaign's results on disk: every level of every trial, one row per trial, the best config.
+
+Layout of a campaign folder::
+
+    campaign.json          id, name, status, times
+    spec.yaml              the task as run
+    levels.parquet         one row per (trial, level): config, metrics, score so far
+    trials.parquet         one row per trial: config, status, reason, best score
+    best_config.json       the winner, its numbers and its ready launch command
+    best_launch_command.txt
+    trials/<trial_id>/     engine.log, genai-bench output
+    tune/                  Ray Tune's experiment state (for --resume)
+
+Only the Tune driver writes these files (through :class:`ResultsRecorder`), so there is a single
+writer; each write goes to a temporary file that is renamed over the old one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from autotuner.engines.sglang_args import ENGINE_PARAMS, launch_command
+
+LEVEL_METRICS = (
+    "output_tok_s", "output_tok_s_per_gpu", "input_tok_s", "requests_per_s",
+    "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "e2e_p90_s",
+    "error_rate", "num_requests", "num_errors", "duration_s",
+)
+
+# Trial statuses, as shown by the CLI and the web app.
+PENDING, DEPLOYING, RUNNING, DONE, STOPPED_EARLY, FAILED, REJECTED, INTERRUPTED = (
+    "pending", "deploying", "running", "done", "stopped early", "failed", "rejected", "interrupted")
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (readers never see half a file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def write_parquet(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write rows as a Parquet table atomically."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(pa.Table.from_pylist(rows) if rows else pa.table({}), tmp)
+    os.replace(tmp, path)
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a Parquet table ([] when it does not exist yet)."""
+    if not path.exists():
+        return []
+    return pq.read_table(path).to_pylist()
+
+
+def config_columns(config: dict[str, Any]) -> dict[str, Any]:
+    """Engine parameters as ``param.<name>`` columns, plus the whole config as JSON."""
+    cols = {f"param.{k}": v for k, v in sorted(config.items()) if k in ENGINE_PARAMS}
+    cols["config_json"] = json.dumps({k: v for k, v in sorted(config.items()) if k in ENGINE_PARAMS})
+    return cols
+
+
+def level_row(trial_id: str, config: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """One row of levels.parquet from a trial's report."""
+    row = {"trial_id": trial_id, "level": int(result["level"]), "scenario": result["scenario"],
+           "concurrency": int(result["concurrency"]), "gpus": int(result["gpus"]),
+           "meets_slo": bool(result["meets_slo"]), "score": float(result["score"]),
+           "feasible": bool(result["feasible"]), "time": float(result.get("timestamp") or time.time())}
+    row.update({m: _num(result.get(m)) for m in LEVEL_METRICS})
+    row.update(config_columns(config))
+    return row
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+@dataclass
+class TrialRecord:
+    """What is known about one trial (a row of trials.parquet)."""
+
+    trial_id: str
+    config: dict[str, Any]
+    status: str = PENDING
+    gpus: int = 0
+    levels_run: int = 0
+    score: float | None = None
+    feasible: bool = False
+    best_level: int | None = None
+    reason: str = ""
+    engine_startup_s: float | None = None
+    started: float | None = None
+    ended: float | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        row = {k: v for k, v in self.__dict__.items() if k != "config"}
+        row.update(config_columns(self.config))
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "TrialRecord":
+        fields = {k: row[k] for k in cls.__dataclass_fields__ if k in row and k != "config"}
+        return cls(config=json.loads(row.get("config_json") or "{}"), **fields)
+
+
+def pick_best(trials: Iterable[TrialRecord]) -> TrialRecord | None:
+    """The feasible trial with the highest score, preferring ones that ran their whole sweep."""
+    feasible = [t for t in trials if t.feasible and t.score is not None and t.status != REJECTED]
+    complete = [t for t in feasible if t.status == DONE]
+    pool = complete or feasible
+    return max(pool, key=lambda t: t.score) if pool else None
+
+
+def write_best(folder: Path, best: TrialRecord, levels: list[dict[str, Any]], *, model_path: str,
+               served_model_name: str, objective_unit: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """best_config.json and best_launch_command.txt for the winning trial."""
+    argv = launch_command(model_path, best.config, served_model_name=served_model_name)
+    rows = sorted((r for r in levels if r["trial_id"] == best.trial_id), key=lambda r: r["level"])
+    data = {
+        "trial_id": best.trial_id, "score": best.score, "score_unit": objective_unit,
+        "status": best.status, "engine_args": best.config, "gpus": best.gpus,
+        "best_level": best.best_level, "levels": rows,
+        "launch_command": argv, "launch_command_line": shlex.join(argv), **(extra or {}),
+    }
+    write_json(folder / "best_config.json", data)
+    (folder / "best_launch_command.txt").write_text(shlex.join(argv) + "\n")
+    return data
+
+
+def load_campaign(folder: Path) -> tuple[dict[str, Any], list[TrialRecord], list[dict[str, Any]]]:
+    """(campaign.json, trials, level rows) of a campaign folder."""
+    meta_path = folder / "campaign.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    trials = [TrialRecord.from_row(r) for r in read_rows(folder / "trials.parquet")]
+    return meta, trials, read_rows(folder / "levels.parquet")

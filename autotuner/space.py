@@ -1,0 +1,60 @@
+"""The search space as an Optuna define-by-run function, built from the task spec.
+
+It is a class instance rather than a closure so that OptunaSearch can pickle it by reference
+and ``Tuner.restore`` can import it again (a function living in ``__main__`` cannot be)::
+
+    space = SearchSpace.from_spec(spec)
+    OptunaSearch(space=space, metric="score", mode="max", seed=spec.seed)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from autotuner.engines.sglang_args import ENGINE_PARAMS
+from autotuner.spec import ParamSpace, TaskSpec
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Engine parameters to sample (in order, so conditions can refer to earlier ones) and
+    constants merged into every config."""
+
+    params: tuple[tuple[str, dict[str, Any]], ...]
+    fixed: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def from_spec(cls, spec: TaskSpec) -> "SearchSpace":
+        params = tuple((name, ps.model_dump(exclude_none=True)) for name, ps in spec.search.space.items())
+        return cls(params=params, fixed=tuple(spec.engine.fixed.items()))
+
+    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        values = dict(self.fixed)
+        for name, raw in self.params:
+            ps = ParamSpace(**raw)
+            if ps.when and any(values.get(dep) != want for dep, want in ps.when.items()):
+                continue
+            values[name] = suggest(trial, name, ps)
+        # Constants go in the returned dict: OptunaSearch merges them into the trial config.
+        return dict(self.fixed)
+
+
+def suggest(trial: optuna.Trial, name: str, ps: ParamSpace) -> Any:
+    """Sample one parameter the way its spec says."""
+    if ps.choices is not None:
+        return trial.suggest_categorical(name, ps.choices)
+    assert ps.low is not None and ps.high is not None
+    if ENGINE_PARAMS[name].kind == "int":
+        return trial.suggest_int(name, int(ps.low), int(ps.high), log=ps.log, step=int(ps.step or 1))
+    return trial.suggest_float(name, ps.low, ps.high, log=ps.log, step=ps.step)
+
+
+ENGINE_KEYS = frozenset(ENGINE_PARAMS)
+
+
+def engine_args(config: dict[str, Any]) -> dict[str, Any]:
+    """The engine parameters of a Tune config (drops anything Tune or the search added)."""
+    return {k: v for k, v in config.items() if k in ENGINE_KEYS}

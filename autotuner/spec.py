@@ -1,0 +1,494 @@
+"""The task spec: one typed model for what a tuning campaign should do.
+
+The CLI, ``ray job submit`` and the web form all load the same :class:`TaskSpec`. Loading never
+starts Ray or claims a GPU; :func:`validate_spec` returns every problem at once, each with its
+field path, the bad value and what is allowed::
+
+    spec, problems = load_spec("examples/quickstart.yaml")
+    for p in problems:
+        print(p)        # search.space.mem_fraction_static.high: 1.2 -- must be in (0.0, 1.0)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from autotuner.engines.sglang_args import ENGINE_PARAMS
+
+SCENARIO_RE = re.compile(
+    r"^(D\(\d+,\d+\)|N\(\d+,\d+\)/\(\d+,\d+\)|U\(\d+,\d+\)/\(\d+,\d+\)|U\(\d+,\d+\))$"
+)
+CAMPAIGN_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+GPU_TYPES = ("H100", "H200", "A100-80G", "L40S")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelSpec(_Strict):
+    """The model being served."""
+
+    name: str = Field(min_length=1, description="Model id, e.g. meta-llama/Llama-3.1-8B-Instruct.")
+    path: str | None = Field(None, description="Local weights folder (SGLang's --model-path).")
+    tokenizer: str | None = Field(
+        None, description="Local tokenizer folder for genai-bench; empty: the built-in one (simulator only)."
+    )
+    served_name: str | None = Field(None, description="--served-model-name; default: last part of name.")
+    params_billion: float | None = Field(None, gt=0, description="Parameter count, to check the weights fit.")
+    num_attention_heads: int | None = Field(None, ge=1, description="Attention heads; tp_size must divide it.")
+
+    @property
+    def served_model_name(self) -> str:
+        return self.served_name or self.name.rsplit("/", 1)[-1].lower()
+
+
+class LocalBackendSpec(_Strict):
+    """Settings of the local process backend."""
+
+    command: Literal["simulator", "sglang"] | list[str] = Field(
+        "simulator", description="simulator, sglang, or the argv of any OpenAI-compatible server."
+    )
+    python: str | None = Field(None, description="Interpreter for sglang / the simulator.")
+    startup_time_scale: float = Field(
+        1.0, ge=0, description="Simulator only: factor on its modelled start-up time (weights, CUDA graphs)."
+    )
+    ready_timeout_s: float = Field(900, gt=0, description="Seconds to wait for the server to become ready.")
+    extra_args: list[str] = Field(default_factory=list, description="Appended to the server's argv.")
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class OmeBackendSpec(_Strict):
+    """Settings of the OME InferenceService backend (Kubernetes)."""
+
+    namespace: str = "default"
+    base_model: str = Field(description="ClusterBaseModel name.")
+    runtime: str | None = Field(None, description="ClusterServingRuntime name; empty: OME picks.")
+    command_override: list[str] | None = Field(None, description="Replaces the runtime's command.")
+    ready_timeout_s: float = Field(1800, gt=0)
+    benchmark_mode: Literal["ray-worker", "benchmarkjob"] = "ray-worker"
+
+
+class EngineSpec(_Strict):
+    """Which engine runs where."""
+
+    backend: Literal["local", "ome"] = "local"
+    gpu: str = Field("H100", description="GPU type: " + ", ".join(GPU_TYPES))
+    gpus_per_node: int = Field(8, ge=1, le=64)
+    local: LocalBackendSpec = Field(default_factory=LocalBackendSpec)
+    ome: OmeBackendSpec | None = None
+    fixed: dict[str, Any] = Field(default_factory=dict, description="Engine parameters set but not tuned.")
+
+    @property
+    def simulated(self) -> bool:
+        return self.backend == "local" and self.local.command == "simulator"
+
+
+class ParamSpace(_Strict):
+    """How one engine parameter is searched: a choice list or a numeric range."""
+
+    choices: list[Any] | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = Field(None, gt=0)
+    when: dict[str, Any] | None = Field(
+        None, description="Only sample this parameter when the named parameters have these values."
+    )
+
+
+class SearchSpec(_Strict):
+    """What to try next and when to stop a trial early."""
+
+    algorithm: Literal["tpe", "random"] = "tpe"
+    early_stopping: Literal["asha", "none"] = "asha"
+    grace_levels: int = Field(1, ge=1, description="ASHA: levels every trial runs before it can be stopped.")
+    reduction_factor: int = Field(2, ge=2, description="ASHA: keep 1/reduction_factor at each rung.")
+    space: dict[str, ParamSpace] = Field(default_factory=dict)
+    initial_configs: list[dict[str, Any]] = Field(
+        default_factory=list, description="Configs tried first (e.g. the current production one)."
+    )
+
+
+class WorkloadSpec(_Strict):
+    """The load genai-bench puts on each trial: every scenario at every concurrency."""
+
+    scenarios: list[str] = Field(default_factory=lambda: ["D(100,100)"], min_length=1)
+    concurrency: list[int] = Field(default_factory=lambda: [1, 8, 32, 64], min_length=1)
+    requests_per_level: int = Field(50, ge=1, description="Requests per level (a soft cap in genai-bench).")
+    minutes_per_level: int = Field(1, ge=1, le=60, description="Time cap per level, whole minutes.")
+    api_backend: Literal["sglang", "vllm", "openai"] = "sglang"
+
+
+class SLOSpec(_Strict):
+    """Latency and error limits a level must meet to count."""
+
+    ttft_p90_s: float | None = Field(1.0, gt=0)
+    tpot_p90_s: float | None = Field(0.05, gt=0)
+    max_error_rate: float = Field(0.01, ge=0, le=1)
+
+
+class ObjectiveSpec(_Strict):
+    """How a trial is scored."""
+
+    kind: Literal["goodput_per_gpu", "latency"] = "goodput_per_gpu"
+    latency_metric: Literal["ttft_p90_s", "tpot_p90_s", "e2e_p90_s"] = "e2e_p90_s"
+    latency_concurrency: int | None = Field(None, ge=1, description="latency: the level it is read at.")
+    slo: SLOSpec = Field(default_factory=SLOSpec)
+
+
+class BudgetSpec(_Strict):
+    """How much the campaign may spend."""
+
+    trials: int = Field(12, ge=1, le=100_000)
+    gpus: int = Field(4, ge=1, le=4096, description="GPU slots trials run on in parallel.")
+    wall_time_s: float | None = Field(None, gt=0)
+
+
+class TaskSpec(_Strict):
+    """A tuning campaign: model, engine, search space, workload, objective, budget."""
+
+    name: str = Field(description="Campaign name: lowercase letters, digits, '-'.")
+    model: ModelSpec
+    engine: EngineSpec = Field(default_factory=EngineSpec)
+    search: SearchSpec = Field(default_factory=SearchSpec)
+    workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
+    objective: ObjectiveSpec = Field(default_factory=ObjectiveSpec)
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    seed: int = 0
+    output: str | None = Field(None, description="Campaign folder; default runs/<name>.")
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.output or f"runs/{self.name}").expanduser().resolve()
+
+    @property
+    def levels(self) -> list[tuple[str, int]]:
+        """The sweep in genai-bench's order: scenario-major, concurrency as given."""
+        return [(s, c) for s in self.workload.scenarios for c in self.workload.concurrency]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True), sort_keys=False)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a spec."""
+
+    path: str
+    value: Any
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {_short(self.value)} -- {self.message}"
+
+
+class SpecError(ValueError):
+    """A spec with problems; ``problems`` lists every one."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("invalid task spec:\n" + "\n".join(f"  {p}" for p in problems))
+        self.problems = problems
+
+
+_MISSING = object()
+
+
+def _short(value: Any) -> str:
+    if value is _MISSING:
+        return "(missing)"
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def parse_spec(data: Any) -> tuple[TaskSpec | None, list[Problem]]:
+    """Build a spec from plain data (parsed YAML/JSON) and check it; never raises on bad input."""
+    if not isinstance(data, dict):
+        return None, [Problem("(top)", data, "the task must be a mapping of fields")]
+    try:
+        spec = TaskSpec.model_validate(data)
+    except ValidationError as err:
+        return None, [_from_pydantic(e, data) for e in err.errors()]
+    return spec, check_spec(spec)
+
+
+def load_spec(path: str | Path) -> tuple[TaskSpec | None, list[Problem]]:
+    """Read a YAML or JSON task file and check it."""
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        return None, [Problem("(file)", str(path), f"cannot read: {err.strerror}")]
+    return parse_spec_text(text)
+
+
+def parse_spec_text(text: str) -> tuple[TaskSpec | None, list[Problem]]:
+    """Parse YAML (JSON is YAML too) and check it."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "(file)"
+        return None, [Problem(where, None, f"not valid YAML: {getattr(err, 'problem', err)}")]
+    return parse_spec(data)
+
+
+def require_valid(spec_or_data: TaskSpec | dict) -> TaskSpec:
+    """The spec, or :class:`SpecError` with every problem."""
+    if isinstance(spec_or_data, TaskSpec):
+        spec, problems = spec_or_data, check_spec(spec_or_data)
+    else:
+        spec, problems = parse_spec(spec_or_data)
+    if problems or spec is None:
+        raise SpecError(problems)
+    return spec
+
+
+def _from_pydantic(err: dict, data: dict) -> Problem:
+    loc = [str(p) for p in err["loc"]]
+    path = ".".join(loc) or "(top)"
+    value = data
+    for key in err["loc"]:
+        try:
+            value = value[key]
+        except (KeyError, IndexError, TypeError):
+            value = _MISSING
+            break
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        allowed = ", ".join(model.model_fields) if model else "see the docs"
+        return Problem(path, value, f"unknown field; allowed here: {allowed}")
+    if kind == "missing":
+        return Problem(path, _MISSING, "required field is missing")
+    if kind == "literal_error":
+        return Problem(path, value, "must be one of " + err["ctx"]["expected"].replace("'", ""))
+    return Problem(path, value, err["msg"].replace("Input should be", "must be").replace("Value error, ", ""))
+
+
+def _model_at(loc: list[str]) -> type[BaseModel] | None:
+    """The pydantic model class at a field path (for listing allowed fields)."""
+    model: type[BaseModel] = TaskSpec
+    for key in loc:
+        field = model.model_fields.get(key)
+        if field is None:
+            return ParamSpace if model is SearchSpec else None
+        ann = field.annotation
+        candidates = [ann, *getattr(ann, "__args__", ())]
+        nxt = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if nxt is None:
+            if key == "space":
+                return ParamSpace
+            return None
+        model = nxt
+    return model
+
+
+def check_spec(spec: TaskSpec) -> list[Problem]:
+    """Rules that cross fields: parameter names and domains, ranges, GPUs, SLOs, model fit."""
+    problems: list[Problem] = []
+    add = lambda path, value, msg: problems.append(Problem(path, value, msg))  # noqa: E731
+
+    if not CAMPAIGN_NAME_RE.match(spec.name):
+        add("name", spec.name, "must be 1-40 lowercase letters, digits or '-', starting and ending alphanumeric")
+
+    known = ", ".join(ENGINE_PARAMS)
+    eng = spec.engine
+    if eng.gpu not in GPU_TYPES and eng.simulated:
+        add("engine.gpu", eng.gpu, "the simulator knows " + ", ".join(GPU_TYPES))
+    if eng.backend == "ome" and eng.ome is None:
+        add("engine.ome", None, "backend 'ome' needs an engine.ome section (namespace, base_model ...)")
+    if eng.backend == "local" and eng.local.command == "sglang" and not spec.model.path:
+        add("model.path", None, "the sglang command needs the local weights folder")
+    if not eng.simulated and not spec.model.tokenizer:
+        add("model.tokenizer", None, "a real engine needs the model's local tokenizer folder for genai-bench")
+
+    for name, value in eng.fixed.items():
+        path = f"engine.fixed.{name}"
+        param = ENGINE_PARAMS.get(name)
+        if param is None:
+            add(path, value, f"unknown engine parameter; known: {known}")
+        elif (why := param.check(value)) is not None:
+            add(path, value, why)
+
+    space = spec.search.space
+    for name in space:
+        if name in eng.fixed:
+            add(f"search.space.{name}", name, "is also in engine.fixed; tune it or fix it, not both")
+    seen: list[str] = []
+    for name, ps in space.items():
+        problems.extend(_check_param_space(name, ps, seen, eng.fixed))
+        seen.append(name)
+    if not space:
+        add("search.space", {}, "needs at least one engine parameter to tune; known: " + known)
+
+    for i, cfg in enumerate(spec.search.initial_configs):
+        for name, value in cfg.items():
+            param = ENGINE_PARAMS.get(name)
+            path = f"search.initial_configs.{i}.{name}"
+            if name not in space:
+                add(path, value, "not in search.space; allowed: " + ", ".join(space))
+            elif param and (why := param.check(value)) is not None:
+                add(path, value, why)
+
+    problems.extend(_check_gpus(spec))
+
+    wl = spec.workload
+    for i, s in enumerate(wl.scenarios):
+        if not SCENARIO_RE.match(s.replace(" ", "")):
+            add(f"workload.scenarios.{i}", s, "must be D(in,out), N(mi,si)/(mo,so), U(min,max)/(min,max) or U(in,out)")
+    for i, c in enumerate(wl.concurrency):
+        if c < 1:
+            add(f"workload.concurrency.{i}", c, "must be a positive integer")
+    if len(set(wl.concurrency)) != len(wl.concurrency):
+        add("workload.concurrency", wl.concurrency, "levels must be distinct")
+    if wl.concurrency != sorted(wl.concurrency):
+        add("workload.concurrency", wl.concurrency, "levels must be ascending (ASHA compares trials level by level)")
+
+    obj = spec.objective
+    if obj.kind == "latency":
+        if obj.latency_concurrency is None:
+            add("objective.latency_concurrency", None, "the latency objective needs the concurrency it is read at")
+        elif obj.latency_concurrency not in wl.concurrency:
+            add("objective.latency_concurrency", obj.latency_concurrency,
+                f"must be one of workload.concurrency {wl.concurrency}")
+    elif obj.slo.ttft_p90_s is None and obj.slo.tpot_p90_s is None:
+        add("objective.slo", None, "goodput needs at least one latency SLO (ttft_p90_s or tpot_p90_s)")
+
+    if spec.model.served_name is not None and not re.match(r"^[A-Za-z0-9._:/-]{1,128}$", spec.model.served_name):
+        add("model.served_name", spec.model.served_name, "letters, digits and . _ : / - only (1-128)")
+    return problems
+
+
+def _check_param_space(name: str, ps: ParamSpace, earlier: list[str], fixed: dict) -> list[Problem]:
+    path = f"search.space.{name}"
+    out: list[Problem] = []
+    param = ENGINE_PARAMS.get(name)
+    if param is None:
+        return [Problem(path, name, "unknown engine parameter; known: " + ", ".join(ENGINE_PARAMS))]
+    if ps.choices is not None:
+        if ps.low is not None or ps.high is not None:
+            out.append(Problem(path, ps.model_dump(exclude_none=True), "give either choices or low/high, not both"))
+        if not ps.choices:
+            out.append(Problem(f"{path}.choices", [], "must list at least one value"))
+        for i, v in enumerate(ps.choices):
+            if (why := param.check(v)) is not None:
+                out.append(Problem(f"{path}.choices.{i}", v, why))
+        if len({json.dumps(v) for v in ps.choices}) != len(ps.choices):
+            out.append(Problem(f"{path}.choices", ps.choices, "values must be distinct"))
+    elif ps.low is None or ps.high is None:
+        out.append(Problem(path, ps.model_dump(exclude_none=True), "needs choices, or both low and high"))
+    else:
+        if param.kind in ("bool", "str"):
+            out.append(Problem(path, ps.model_dump(exclude_none=True),
+                               f"{param.kind} parameter: use choices" + (
+                                   f" from {', '.join(map(str, param.choices))}" if param.choices else "")))
+        else:
+            if ps.low >= ps.high:
+                out.append(Problem(f"{path}.high", ps.high, f"empty range: high must be above low ({ps.low})"))
+            for end in ("low", "high"):
+                v = getattr(ps, end)
+                v = int(v) if param.kind == "int" and float(v).is_integer() else v
+                if param.kind == "int" and not float(v).is_integer():
+                    out.append(Problem(f"{path}.{end}", v, "must be an integer"))
+                elif (why := param.check(v)) is not None:
+                    out.append(Problem(f"{path}.{end}", v, why))
+            if ps.log and ps.low is not None and ps.low <= 0:
+                out.append(Problem(f"{path}.low", ps.low, "a log-scale range must start above 0"))
+            if ps.log and ps.step is not None:
+                out.append(Problem(f"{path}.step", ps.step, "step cannot be combined with log scale"))
+    for dep, val in (ps.when or {}).items():
+        if dep not in earlier and dep not in fixed:
+            out.append(Problem(f"{path}.when.{dep}", val,
+                               "must name a parameter listed before it in search.space (or in engine.fixed)"))
+        elif (dparam := ENGINE_PARAMS.get(dep)) and (why := dparam.check(val)) is not None:
+            out.append(Problem(f"{path}.when.{dep}", val, why))
+    return out
+
+
+def _values(spec: TaskSpec, name: str) -> list[Any]:
+    """Values a parameter can take in this campaign (its default when neither tuned nor fixed)."""
+    if name in spec.engine.fixed:
+        return [spec.engine.fixed[name]]
+    ps = spec.search.space.get(name)
+    if ps is None:
+        return [1] if name in ("tp_size", "dp_size") else []
+    if ps.choices is not None:
+        return list(ps.choices)
+    if ps.low is None or ps.high is None:
+        return []
+    return [v for v in range(int(ps.low), int(ps.high) + 1)] if name in ("tp_size", "dp_size") else [ps.low, ps.high]
+
+
+def _check_gpus(spec: TaskSpec) -> list[Problem]:
+    out: list[Problem] = []
+    node = spec.engine.gpus_per_node
+    tps = [v for v in _values(spec, "tp_size") if isinstance(v, int)]
+    dps = [v for v in _values(spec, "dp_size") if isinstance(v, int)]
+    if not tps or not dps:
+        return out
+    for name, vals in (("tp_size", tps), ("dp_size", dps)):
+        where = f"engine.fixed.{name}" if name in spec.engine.fixed else f"search.space.{name}"
+        for v in vals:
+            if v > node:
+                out.append(Problem(where, v, f"exceeds engine.gpus_per_node ({node})"))
+    smallest = min(tps) * min(dps)
+    if smallest > node:
+        out.append(Problem("search.space", {"tp_size": min(tps), "dp_size": min(dps)},
+                           f"tp_size*dp_size={smallest} exceeds engine.gpus_per_node ({node}) for every config"))
+    if smallest > spec.budget.gpus:
+        out.append(Problem("budget.gpus", spec.budget.gpus,
+                           f"smaller than the fewest GPUs a config needs (tp_size*dp_size={smallest})"))
+    heads = spec.model.num_attention_heads or _sim_model_fact(spec, "heads")
+    if heads:
+        bad = [tp for tp in tps if heads % tp]
+        if bad and len(bad) == len(tps):
+            out.append(Problem("search.space.tp_size", tps, f"no value divides the model's {heads} attention heads"))
+    params_b = spec.model.params_billion or _sim_model_fact(spec, "params_billion")
+    gpu_mem = _gpu_memory_gb(spec.engine.gpu)
+    if params_b and gpu_mem:
+        fracs = [v for v in _values(spec, "mem_fraction_static") if isinstance(v, (int, float))] or [0.9]
+        weights_gb = params_b * 2  # bf16
+        room = max(tps) * gpu_mem * max(fracs)
+        if weights_gb >= room:
+            out.append(Problem("search.space.tp_size", tps,
+                               f"{params_b:g}B parameters ({weights_gb:.0f} GB in bf16) do not fit in "
+                               f"{max(tps)} x {gpu_mem:g} GB x mem_fraction_static {max(fracs)}: allow a larger tp_size"))
+    return out
+
+
+def _sim_model_fact(spec: TaskSpec, fact: str) -> float | None:
+    """A size fact from the simulator's model table, when it knows the model."""
+    try:
+        from autotuner.sim.models import resolve_model
+    except ImportError:
+        return None
+    try:
+        model = resolve_model(spec.model.name)
+    except KeyError:
+        return None
+    if fact == "heads":
+        return model.num_attention_heads
+    return model.num_params / 1e9 if fact == "params_billion" else None
+
+
+def _gpu_memory_gb(gpu: str) -> float | None:
+    try:
+        from autotuner.sim.hardware import GPUS
+    except ImportError:
+        return None
+    spec = GPUS.get(gpu)
+    return spec.memory_bytes / 1e9 if spec else None
+
+
+__all__ = [
+    "BudgetSpec", "EngineSpec", "LocalBackendSpec", "ModelSpec", "ObjectiveSpec", "OmeBackendSpec",
+    "ParamSpace", "Problem", "SLOSpec", "SearchSpec", "SpecError", "TaskSpec", "WorkloadSpec",
+    "check_spec", "load_spec", "parse_spec", "parse_spec_text", "require_valid",
+]

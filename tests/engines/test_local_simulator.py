@@ -1,0 +1,38 @@
+"""The local backend with the simulated engine, loaded by real genai-bench (skipped until the
+simulator exists)."""
+
+import importlib.util
+import json
+import urllib.request
+
+import pytest
+
+from autotuner.bench.genai_bench import BenchPlan, GenaiBenchRun
+from autotuner.engines.base import DeployRequest
+from autotuner.engines.local import LocalEngineSettings, LocalProcessEngine
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(importlib.util.find_spec("autotuner.sim.server") is None
+                       or importlib.util.find_spec("autotuner.sim.tokenizer") is None,
+                       reason="autotuner.sim is not there yet"),
+]
+
+
+def test_simulator_trial_end_to_end(tmp_path, tokenizer_dir):
+    engine = LocalProcessEngine(LocalEngineSettings(
+        command="simulator", sim_gpu="H100", sim_model="Llama-3.1-8B", sim_startup_scale=0.1,
+        tokenizer_path=str(tokenizer_dir), ready_timeout_s=120))
+    request = DeployRequest("c1", "t1", {"mem_fraction_static": 0.85}, "sim-llama", tmp_path / "trial")
+    plan = BenchPlan(["D(100,50)"], [2], max_requests_per_level=10, max_minutes_per_level=1)
+
+    with engine.deploy(request) as server:
+        with urllib.request.urlopen(server.base_url + "/v1/models", timeout=5) as response:
+            assert "sim-llama" in [m["id"] for m in json.load(response)["data"]]
+        run = GenaiBenchRun(plan, server.base_url, server.served_model_name, str(tokenizer_dir),
+                            tmp_path / "trial")
+        [level] = list(run.levels())
+        assert server.check_alive() is None
+
+    assert (level.concurrency, level.num_errors) == (2, 0)
+    assert level.output_tok_s > 0 and level.mean_output_tokens == pytest.approx(50)

@@ -1,0 +1,80 @@
+"""BenchmarkJob mode against the stand-in: the job waits for the trial's InferenceService, "runs
+genai-bench" (copies real genai-bench 0.0.5 result files into the PVC folder) and the tuner reads
+the levels from the PVC mount; the job is deleted in every case."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from autotuner.bench.genai_bench import BenchmarkError, BenchPlan
+from autotuner.bench.ome_benchmarkjob import (
+    BenchmarkJobSettings,
+    render_benchmark_job,
+    run_benchmark_job,
+)
+from autotuner.k8s.api import NamespacedApi, make_api_client
+from autotuner.k8s.manifests import ManifestError
+from autotuner.k8s.names import trial_resource_name
+from autotuner.k8s.schema import ome_crd, shared_dir
+from tests.k8s.conftest import CAMPAIGN, leftovers, trial_request
+
+PLAN = BenchPlan(["D(100,100)"], [1, 4], max_requests_per_level=20, max_minutes_per_level=1)
+EXAMPLE_RESULTS = shared_dir() / "genai-bench" / "example-results" / "run1-D100_100-c1-c4"
+
+
+def copy_results(job, url, out_dir):
+    return [sys.executable, "-c", "import shutil, sys; shutil.copytree(sys.argv[1], sys.argv[2], dirs_exist_ok=True)",
+            str(EXAMPLE_RESULTS), str(out_dir)]
+
+
+def test_benchmark_job_results_are_read_from_the_pvc(engine, settings, apiserver, controller, tmp_path):
+    controller.bench_command = copy_results
+    bench = BenchmarkJobSettings(pvc_name="results", results_mount=str(controller.pvc_root / "results"),
+                                 poll_interval_s=0.05, watch_timeout_s=1)
+    api = NamespacedApi(make_api_client(settings.kubeconfig), settings.namespace)
+    with engine.deploy(trial_request(tmp_path)):
+        levels = run_benchmark_job(api, PLAN, bench, campaign_id=CAMPAIGN, trial_id="t0001",
+                                   isvc_name=trial_resource_name(CAMPAIGN, "t0001"))
+    assert sorted(level.concurrency for level in levels) == [1, 4]
+    assert all(level.scenario == "D(100,100)" for level in levels)
+    job_calls = {r.verb for r in apiserver.requests if r.resource == "benchmarkjobs"}
+    assert {"create", "get", "delete"} <= job_calls
+    assert leftovers(apiserver, controller) == []
+
+
+def test_a_failed_benchmark_job_raises_and_is_deleted(engine, settings, apiserver, controller, tmp_path):
+    controller.bench_command = lambda job, url, out_dir: [sys.executable, "-c", "raise SystemExit(1)"]
+    bench = BenchmarkJobSettings(pvc_name="results", results_mount=str(tmp_path), poll_interval_s=0.05,
+                                 watch_timeout_s=1)
+    api = NamespacedApi(make_api_client(settings.kubeconfig), settings.namespace)
+    with engine.deploy(trial_request(tmp_path)):
+        with pytest.raises(BenchmarkError, match="failed: Job has reached the specified backoff limit"):
+            run_benchmark_job(api, PLAN, bench, campaign_id=CAMPAIGN, trial_id="t0001",
+                              isvc_name=trial_resource_name(CAMPAIGN, "t0001"))
+    assert leftovers(apiserver, controller) == []
+
+
+def test_rendered_benchmark_job_validates_against_the_crd():
+    job = render_benchmark_job(name="sweep-t0001", namespace="autotune", campaign_id=CAMPAIGN, trial_id="t0001",
+                               isvc_name="sweep-t0001", plan=PLAN, output_uri="pvc://results/autotuner",
+                               result_folder="sweep-t0001", gpu_count=2, image="ghcr.io/sgl-project/genai-bench:0.1.132",
+                               gpu_type="H100", engine_version="v0.5.5")
+    assert ome_crd("BenchmarkJob").validate(job) == []
+    assert job["spec"]["serviceMetadata"] == {"engine": "SGLang", "version": "v0.5.5", "gpuType": "H100", "gpuCount": 2}
+
+
+def test_gpu_types_the_crd_rejects_are_left_out():
+    job = render_benchmark_job(name="sweep-t0001", namespace="autotune", campaign_id=CAMPAIGN, trial_id="t0001",
+                               isvc_name="sweep-t0001", plan=PLAN, output_uri="pvc://results/autotuner",
+                               result_folder="sweep-t0001", gpu_count=1, gpu_type="H200", engine_version="v0.5.5")
+    assert "serviceMetadata" not in job["spec"]
+    assert ome_crd("BenchmarkJob").validate(job) == []
+
+
+def test_only_pvc_outputs_are_accepted():
+    with pytest.raises(ManifestError, match="pvc:// location only"):
+        render_benchmark_job(name="sweep-t0001", namespace="autotune", campaign_id=CAMPAIGN, trial_id="t0001",
+                             isvc_name="sweep-t0001", plan=PLAN, output_uri="s3://bucket/x",
+                             result_folder="x", gpu_count=1)

@@ -1,0 +1,102 @@
+"""Agreement: real genai-bench against the wall-clock server vs. the virtual-time prediction.
+
+genai-bench runs as a subprocess only (never imported here: it gevent-monkeypatches on import).
+Measured on the 2-core dev box (Llama-3.1-8B on a simulated H100, D(100,100), 20+ requests per
+level; two runs, measured / predicted):
+
+    c=1  TPOT p50 6.76 / 6.75 ms (0.2%); output 141 / 146 tok/s (3-4%: genai-bench's duration
+         includes its 1 s polling slack); TTFT p50 15.8-16.2 / 14.2 ms (HTTP + client CPU)
+    c=8  TPOT p50 6.86-6.94 / 6.83 ms (1-2%); output 1030-1059 / 1136 tok/s (7-10%);
+         TTFT p50 39-44 / 27 ms (genai-bench's single gevent client serialises the users'
+         prompt sampling and SSE parsing)
+
+Tolerances asserted: TPOT p50 within 10%, output tok/s within 15% (c=1) / 25% (c=8), TTFT p50
+within 15% + 10 ms absolute slack at c=1 (TTFT is not asserted at c=8).
+"""
+
+import glob
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from autotuner.sim.args import SimServerArgs
+from autotuner.sim.virtual import evaluate_level
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.integration
+def test_genai_bench_agrees_with_virtual_prediction(tmp_path, tokenizer_dir):
+    import time
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed after the server exits
+    server = subprocess.Popen(
+        [sys.executable, "-m", "autotuner.sim.server", "--model-path", str(tokenizer_dir),
+         "--served-model-name", "sim-8b", "--sim-model", "Llama-3.1-8B", "--sim-gpu", "H100",
+         "--port", str(port), "--sim-startup-scale", "0"],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert server.poll() is None, (tmp_path / "server.log").read_text()
+            try:
+                if requests.get(base + "/health", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, "simulator did not become ready"
+            time.sleep(0.1)
+
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+               "TRANSFORMERS_VERBOSITY": "error", "ENABLE_UI": "false"}
+        cmd = [sys.executable, "-m", "genai_bench.cli.cli", "benchmark",
+               "--api-backend", "sglang", "--api-base", base, "--api-key", "dummy",
+               "--api-model-name", "sim-8b", "--model-tokenizer", str(tokenizer_dir),
+               "--task", "text-to-text", "--traffic-scenario", "D(100,100)",
+               "--num-concurrency", "1", "--num-concurrency", "8",
+               "--max-time-per-run", "1", "--max-requests-per-run", "20",
+               "--experiment-base-dir", str(tmp_path / "exps"), "--experiment-folder-name", "run",
+               "--log-dir", str(tmp_path / "logs")]
+        bench = subprocess.run(cmd, check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert bench.returncode == 0, bench.stdout[-3000:] + bench.stderr[-3000:]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        log.close()
+
+    files = glob.glob(str(tmp_path / "exps" / "run" / "*_num_concurrency_*.json"))
+    measured = {}
+    for f in files:
+        agg = json.loads(Path(f).read_text())["aggregated_metrics"]
+        measured[agg["num_concurrency"]] = agg
+    assert set(measured) == {1, 8}
+
+    report = []
+    for c, agg in sorted(measured.items()):
+        stats = agg["stats"]
+        assert agg["num_error_requests"] == 0
+        assert stats["num_output_tokens"]["mean"] == 100
+        pred = evaluate_level(SimServerArgs(sim_model="Llama-3.1-8B", sim_gpu="H100"), "D(100,100)", c,
+                              agg["num_completed_requests"])
+        m_tpot, m_ttft, m_out = stats["tpot"]["p50"], stats["ttft"]["p50"], agg["mean_output_throughput_tokens_per_s"]
+        report.append(f"c={c}: TPOT {m_tpot * 1e3:.2f}/{pred.tpot_p50_s * 1e3:.2f} ms, TTFT {m_ttft * 1e3:.1f}/"
+                      f"{pred.ttft_p50_s * 1e3:.1f} ms, out {m_out:.0f}/{pred.output_tok_s:.0f} tok/s (measured/predicted)")
+        assert m_tpot == pytest.approx(pred.tpot_p50_s, rel=0.10), report[-1]
+        assert m_out == pytest.approx(pred.output_tok_s, rel=0.15 if c == 1 else 0.25), report[-1]
+        if c == 1:
+            assert abs(m_ttft - pred.ttft_p50_s) <= 0.15 * pred.ttft_p50_s + 0.010, report[-1]
+    print("\n".join(report))

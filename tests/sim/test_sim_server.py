@@ -1,0 +1,161 @@
+"""The wall-clock server as a real subprocess, and the built-in tokenizer."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from autotuner.sim.tokenizer import ensure_tokenizer, is_complete
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(*flags: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "autotuner.sim.server", *flags], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def stop(proc: subprocess.Popen) -> tuple[str, str]:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        out, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    return out, err
+
+
+def wait_ready(base: str, proc: subprocess.Popen, timeout: float = 30.0) -> list[int]:
+    """Poll /health until 200; returns the status codes seen."""
+    seen: list[int] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            code = requests.get(base + "/health", timeout=2).status_code
+            seen.append(code)
+            if code == 200:
+                return seen
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"server not ready in {timeout}s; saw {seen}")
+
+
+def sse_events(resp: requests.Response) -> list:
+    events = []
+    for line in resp.iter_lines():
+        if line.startswith(b"data: "):
+            payload = line[6:]
+            events.append("[DONE]" if payload == b"[DONE]" else json.loads(payload))
+    return events
+
+
+def test_server_serves_health_models_and_streaming_chat(tokenizer_dir):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start_server("--model-path", str(tokenizer_dir), "--served-model-name", "sim-8b",
+                        "--sim-model", "Llama-3.1-8B", "--port", str(port), "--sim-startup-scale", "0.1")
+    try:
+        seen = wait_ready(base, proc)
+        assert 503 in seen, "health must answer 503 while the modelled start-up runs"
+        models = requests.get(base + "/v1/models", timeout=5).json()
+        assert [m["id"] for m in models["data"]] == ["sim-8b"]
+
+        body = {"model": "sim-8b", "messages": [{"role": "user", "content": "Shall I compare thee to a summer's day?"}],
+                "max_tokens": 40, "stream": True, "stream_options": {"include_usage": True},
+                "ignore_eos": True, "temperature": 0.0}
+        t0 = time.monotonic()
+        with requests.post(base + "/v1/chat/completions", json=body, stream=True, timeout=30) as resp:
+            assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/event-stream")
+            events = sse_events(resp)
+        elapsed = time.monotonic() - t0
+        assert events[-1] == "[DONE]"
+        usage = events[-2]
+        assert usage["choices"] == [] and usage["usage"]["completion_tokens"] == 40
+        assert usage["usage"]["total_tokens"] == usage["usage"]["prompt_tokens"] + 40
+        assert 5 <= usage["usage"]["prompt_tokens"] <= 15  # counted with the built-in tokenizer
+        assert events[-3]["choices"][0]["finish_reason"] == "length"
+        content = [e["choices"][0]["delta"].get("content", "") for e in events[:-2]]
+        assert content[0] and events[0]["choices"][0]["delta"]["role"] == "assistant"
+        assert len([c for c in content if c]) < 40  # tokens were coalesced into fewer chunks
+        assert 40 * 0.006 < elapsed < 3.0  # ~7 ms per token in real time
+
+        plain = requests.post(base + "/v1/chat/completions", timeout=30, json={
+            "model": "sim-8b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}).json()
+        assert plain["usage"]["completion_tokens"] == 5 and plain["choices"][0]["message"]["content"]
+
+        wrong = requests.post(base + "/v1/chat/completions", timeout=10, json={
+            "model": "gpt-4", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5})
+        assert wrong.status_code == 404 and "does not exist" in wrong.text
+
+        info = requests.get(base + "/get_server_info", timeout=5).json()
+        assert info["simulator"] is True and info["tp_size"] == 1
+        assert info["memory_plan"]["max_total_num_tokens"] == info["max_total_num_tokens"] > 100_000
+    finally:
+        out, err = stop(proc)
+    assert proc.returncode == 0, err  # SIGTERM is a clean shutdown
+    assert "SIMULATED" in out and "not SGLang" in out
+
+
+def test_startup_failure_exits_nonzero_with_sglang_message():
+    port = free_port()
+    proc = start_server("--sim-model", "Llama-3.1-8B", "--mem-fraction-static", "0.1", "--port", str(port),
+                        "--sim-startup-scale", "0")
+    try:
+        proc.wait(timeout=30)
+    finally:
+        _out, err = stop(proc)
+    assert proc.returncode == 1
+    assert "RuntimeError: Not enough memory. Please try to increase --mem-fraction-static." in err
+
+
+def test_unknown_flag_exits_2():
+    proc = subprocess.run([sys.executable, "-m", "autotuner.sim.server", "--bogus-flag", "1"], check=False, cwd=REPO,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "--bogus-flag" in proc.stderr
+
+
+def test_tokenizer_is_idempotent_and_loads_with_autotokenizer(tmp_path, tokenizer_dir):
+    assert is_complete(tokenizer_dir)
+    mtime = (tokenizer_dir / "tokenizer.json").stat().st_mtime_ns
+    assert ensure_tokenizer(tokenizer_dir) == tokenizer_dir
+    assert (tokenizer_dir / "tokenizer.json").stat().st_mtime_ns == mtime
+    code = ("import sys; from transformers import AutoTokenizer; t = AutoTokenizer.from_pretrained(sys.argv[1]); "
+            "ids = t('Shall I compare thee to a summer day?')['input_ids']; assert 3 < len(ids) < 20, ids; "
+            "print(t.apply_chat_template([{'role': 'user', 'content': 'hi'}], tokenize=False))")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
+    res = subprocess.run([sys.executable, "-c", code, str(tokenizer_dir)], check=False, capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert res.returncode == 0, res.stderr
+    assert "user: hi" in res.stdout
+
+
+def test_tokenizer_build_survives_a_race(tmp_path):
+    target = tmp_path / "tok"
+    code = "import sys; from autotuner.sim.tokenizer import ensure_tokenizer; print(ensure_tokenizer(sys.argv[1]))"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(target)], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), results
+    assert is_complete(target)
+    assert [p.name for p in tmp_path.iterdir()] == ["tok"]  # no temporary folders left behind
+
+
+def test_tokenizer_fills_an_existing_empty_folder(tmp_path):
+    target = tmp_path / "empty"
+    target.mkdir()
+    assert is_complete(ensure_tokenizer(target))

@@ -1,0 +1,111 @@
+"""End to end: a small campaign with real Ray Tune, real genai-bench and the simulated engine."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+import yaml
+
+from autotuner.results import DONE, FAILED, REJECTED, STOPPED_EARLY, load_campaign
+from autotuner.spec import require_valid
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+STARTUP_FAIL = {"tp_size": 1, "mem_fraction_static": 0.99, "max_running_requests": 16}  # no memory left for activations
+TOO_BIG = {"tp_size": 8, "mem_fraction_static": 0.8, "max_running_requests": 16}  # more GPUs than slots
+GOOD = {"tp_size": 1, "mem_fraction_static": 0.85, "max_running_requests": 32}
+
+
+def small_task(tmp_path, trials=4, **over) -> dict:
+    task = {
+        "name": "itest",
+        "model": {"name": "meta-llama/Llama-3.2-1B-Instruct"},
+        "engine": {"gpu": "H100", "local": {"command": "simulator", "startup_time_scale": 0}},
+        "search": {"space": {"tp_size": {"choices": [1, 2, 8]},
+                             "mem_fraction_static": {"low": 0.1, "high": 0.99},
+                             "max_running_requests": {"low": 8, "high": 64}},
+                   "initial_configs": [GOOD, STARTUP_FAIL, TOO_BIG]},
+        "workload": {"scenarios": ["D(64,16)"], "concurrency": [1, 4], "requests_per_level": 8},
+        "objective": {"slo": {"ttft_p90_s": 2.0, "tpot_p90_s": 0.2}},
+        "budget": {"trials": trials, "gpus": 4},
+        "seed": 1,
+        "output": str(tmp_path / "campaign"),
+    }
+    task.update(over)
+    return task
+
+
+def leftover_processes() -> list[str]:
+    out = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if "autotuner.sim.server" in cmd or "genai_bench_cli" in cmd:
+            out.append(cmd)
+    return out
+
+
+def test_small_campaign_end_to_end(ray_cluster, tmp_path):
+    from autotuner.campaign import run_campaign
+
+    spec = require_valid(small_task(tmp_path))
+    result = run_campaign(spec)
+    meta, trials, levels = load_campaign(result.folder)
+    by_cfg = {(t.config["tp_size"], round(t.config["mem_fraction_static"], 2)): t for t in trials}
+
+    assert meta["status"] == "finished" and len(trials) == 4
+    assert by_cfg[(1, 0.85)].status in (DONE, STOPPED_EARLY) and by_cfg[(1, 0.85)].feasible
+    failed = by_cfg[(1, 0.99)]
+    assert failed.status == FAILED and "start-up failed" in failed.reason and failed.score == -100
+    rejected = by_cfg[(8, 0.8)]
+    assert rejected.status == REJECTED and "GPU slots" in rejected.reason
+    # every level of every measured trial is in the table, with real genai-bench numbers
+    good_levels = [r for r in levels if r["trial_id"] == by_cfg[(1, 0.85)].trial_id]
+    assert [r["concurrency"] for r in good_levels][:1] == [1] and good_levels[0]["output_tok_s"] > 0
+    best = json.loads((result.folder / "best_config.json").read_text())
+    assert best["launch_command"][:3] == ["python", "-m", "sglang.launch_server"]
+    assert (result.folder / "trials" / failed.trial_id / "engine.log").exists()
+    assert leftover_processes() == []
+
+
+def test_sigterm_then_resume_does_not_repeat_finished_trials(tmp_path):
+    """`ray job stop` sends SIGTERM: the campaign must stop gracefully and --resume must go on."""
+    task = small_task(tmp_path, trials=5)
+    task["search"]["initial_configs"] = [GOOD]
+    task_file = tmp_path / "task.yaml"
+    task_file.write_text(yaml.safe_dump(task))
+    cli = [sys.executable, "-m", "autotuner.cli", "run", str(task_file)]
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    proc = subprocess.Popen(cli, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
+    lines = []
+    deadline = time.time() + 240
+    for line in proc.stdout:
+        lines.append(line)
+        if " done: " in line or "stopped early" in line or time.time() > deadline:
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    lines.append(out)
+    folder = tmp_path / "campaign"
+    meta, trials, _ = load_campaign(folder)
+    finished_before = {t.trial_id for t in trials if t.status in (DONE, STOPPED_EARLY, FAILED, REJECTED)}
+    assert finished_before, "".join(lines)
+    assert meta["status"] == "interrupted", "".join(lines)
+    assert proc.returncode == 3 and "--resume" in "".join(lines)
+
+    resumed = subprocess.run(cli + ["--resume"], capture_output=True, text=True, env=env, cwd=REPO, timeout=400)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    meta, trials, levels = load_campaign(folder)
+    assert meta["status"] == "finished" and len(trials) == 5
+    # finished trials were not run again: each has exactly its own levels, once
+    for tid in finished_before:
+        rows = [r["level"] for r in levels if r["trial_id"] == tid]
+        assert rows == sorted(set(rows))
+    for tid in finished_before:
+        assert f"trial {tid} deploying" not in resumed.stdout
+    assert leftover_processes() == []

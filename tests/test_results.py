@@ -1,0 +1,49 @@
+"""Campaign tables, best-config selection and the files written for the winner."""
+
+import json
+import shlex
+
+from autotuner.results import (DONE, FAILED, STOPPED_EARLY, TrialRecord, level_row, load_campaign, pick_best,
+                               read_rows, write_best, write_parquet)
+
+
+def result(level, score, **kw):
+    base = {"level": level, "scenario": "D(100,100)", "concurrency": 2 ** level, "gpus": 1, "meets_slo": True,
+            "score": score, "feasible": True, "output_tok_s": 100.0 * level, "output_tok_s_per_gpu": 100.0 * level,
+            "ttft_p90_s": 0.1, "tpot_p90_s": 0.01, "error_rate": 0.0}
+    base.update(kw)
+    return base
+
+
+def test_pick_best_prefers_complete_feasible_trials():
+    trials = [TrialRecord("a", {"tp_size": 1}, status=STOPPED_EARLY, score=900, feasible=True),
+              TrialRecord("b", {"tp_size": 1}, status=DONE, score=500, feasible=True),
+              TrialRecord("c", {"tp_size": 1}, status=DONE, score=-2, feasible=False),
+              TrialRecord("d", {"tp_size": 1}, status=FAILED, score=-100, feasible=False)]
+    assert pick_best(trials).trial_id == "b"
+    assert pick_best(trials[:1]).trial_id == "a"
+    assert pick_best(trials[2:]) is None
+
+
+def test_tables_round_trip_and_best_files(tmp_path):
+    cfg = {"tp_size": 2, "mem_fraction_static": 0.85, "schedule_policy": "lpm", "disable_cuda_graph": False}
+    levels = [level_row("t1", cfg, result(1, 100.0)), level_row("t1", cfg, result(2, 200.0))]
+    assert levels[0]["param.tp_size"] == 2 and json.loads(levels[0]["config_json"]) == cfg
+    rec = TrialRecord("t1", cfg, status=DONE, gpus=2, levels_run=2, score=200.0, feasible=True, best_level=2)
+    write_parquet(tmp_path / "levels.parquet", levels)
+    write_parquet(tmp_path / "trials.parquet", [rec.to_row()])
+    (tmp_path / "campaign.json").write_text(json.dumps({"name": "x"}))
+    meta, trials, rows = load_campaign(tmp_path)
+    assert trials[0].config == cfg and trials[0].score == 200.0 and len(rows) == 2
+    data = write_best(tmp_path, trials[0], rows, model_path="/models/m'; rm -rf /", served_model_name="m",
+                      objective_unit="tok/s/GPU")
+    argv = shlex.split((tmp_path / "best_launch_command.txt").read_text())
+    assert argv[:3] == ["python", "-m", "sglang.launch_server"]
+    assert argv[argv.index("--model-path") + 1] == "/models/m'; rm -rf /"  # quoted, one argument
+    assert "--tp-size" in argv and "--disable-cuda-graph" not in argv
+    assert json.loads((tmp_path / "best_config.json").read_text())["engine_args"] == cfg
+    assert data["levels"][1]["level"] == 2
+
+
+def test_read_rows_missing_file(tmp_path):
+    assert read_rows(tmp_path / "nope.parquet") == []

@@ -1,0 +1,60 @@
+"""The Optuna define-by-run space built from a spec, and pre-deployment rejection."""
+
+import pickle
+
+import optuna
+import yaml
+
+from autotuner.feasibility import reject_reason, trial_gpus
+from autotuner.space import SearchSpace, engine_args
+from autotuner.spec import require_valid
+from tests.test_spec import ROOT
+
+
+def quickstart():
+    return require_valid(yaml.safe_load((ROOT / "examples/quickstart.yaml").read_text()))
+
+
+def test_space_samples_conditional_params_and_is_picklable():
+    space = SearchSpace.from_spec(quickstart())
+    space = pickle.loads(pickle.dumps(space))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0), direction="maximize")
+    seen_with, seen_without = 0, 0
+    for _ in range(40):
+        trial = study.ask()
+        assert space(trial) == {}
+        p = trial.params
+        assert 0.55 <= p["mem_fraction_static"] <= 0.95 and 4 <= p["max_running_requests"] <= 256
+        assert isinstance(p["max_running_requests"], int)
+        if p["disable_cuda_graph"]:
+            assert "cuda_graph_max_bs" not in p
+            seen_without += 1
+        else:
+            assert p["cuda_graph_max_bs"] in (8, 32, 64, 160, 256)
+            seen_with += 1
+        study.tell(trial, 1.0)
+    assert seen_with and seen_without
+
+
+def test_fixed_params_are_returned_as_constants():
+    data = yaml.safe_load((ROOT / "examples/quickstart.yaml").read_text())
+    data["engine"]["fixed"] = {"kv_cache_dtype": "fp8_e5m2"}
+    space = SearchSpace.from_spec(require_valid(data))
+    trial = optuna.create_study().ask()
+    assert space(trial) == {"kv_cache_dtype": "fp8_e5m2"}
+
+
+def test_engine_args_drops_non_engine_keys():
+    assert engine_args({"tp_size": 2, "__trial_index__": 3}) == {"tp_size": 2}
+
+
+def test_reject_reason():
+    assert "exceeds the 8 GPUs" in reject_reason({"tp_size": 4, "dp_size": 4}, gpus_per_node=8, slots=16)
+    assert "4 GPU slots" in reject_reason({"tp_size": 8}, gpus_per_node=8, slots=4)
+    assert "attention heads" in reject_reason({"tp_size": 3}, gpus_per_node=8, slots=8, num_attention_heads=32)
+    assert "weights need" in reject_reason({"tp_size": 1}, gpus_per_node=8, slots=8, params_billion=70,
+                                           gpu_memory_gb=80)
+    assert reject_reason({"tp_size": 2}, gpus_per_node=8, slots=8, num_attention_heads=32,
+                         params_billion=8, gpu_memory_gb=80) is None
+    assert trial_gpus({"tp_size": 2, "dp_size": 2}, gpus_per_node=8, slots=4) == 4
+    assert trial_gpus({"tp_size": 8}, gpus_per_node=8, slots=4) == 0
