@@ -126,6 +126,16 @@ def _install_sigterm_handler() -> None:
         signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGUSR1))
 
 
+def ray_job_submission_id() -> str | None:
+    """The submission id when this process is a Ray Job's entrypoint (``ray job submit``): Ray's
+    job manager passes the job's metadata in this variable."""
+    try:
+        config = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}")
+    except ValueError:
+        return None
+    return (config.get("metadata") or {}).get("job_submission_id")
+
+
 def _write_meta(folder: Path, **fields: Any) -> dict[str, Any]:
     path = folder / "campaign.json"
     meta = json.loads(path.read_text()) if path.exists() else {}
@@ -162,7 +172,7 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
     spec = prepare_spec(spec)
     cid = campaign_id(spec)
     _write_meta(folder, id=cid, name=spec.name, status="running", started=time.time(), ended=None,
-                pid=os.getpid(), ray_job_id=os.environ.get("RAY_JOB_SUBMISSION_ID") or os.environ.get("RAY_JOB_ID"),
+                pid=os.getpid(), ray_job_id=ray_job_submission_id(),
                 budget_trials=spec.budget.trials, objective=spec.objective.kind)
     _collect_garbage(spec, cid)
 
@@ -200,20 +210,18 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
         if best is not None:
             best_data = write_best(folder, best, levels, model_path=spec.model.path or spec.model.name,
                                    served_model_name=spec.model.served_model_name, objective_unit=objective.unit,
-                                   extra=_best_extras(spec, best, folder))
+                                   extra=_best_extras(spec, best, folder, cid))
         _write_meta(folder, status=status, ended=time.time(),
                     best_trial=best.trial_id if best else None, best_score=best.score if best else None)
     return CampaignResult(folder, status, trials, best_data, time.monotonic() - t0)
 
 
-def _best_extras(spec: TaskSpec, best: TrialRecord, folder: Path) -> dict[str, Any]:
-    """The OME InferenceService manifest of the best config, when the templates are available."""
-    try:
-        from autotuner.k8s.best_manifest import write_best_manifest
-    except ImportError:
-        return {}
-    path = write_best_manifest(spec, best.config, folder)
-    return {"inference_service_manifest": str(path)} if path else {}
+def _best_extras(spec: TaskSpec, best: TrialRecord, folder: Path, cid: str) -> dict[str, Any]:
+    """The OME InferenceService manifest of the best config."""
+    from autotuner.k8s.best_manifest import write_best_manifest
+
+    path = write_best_manifest(spec, best.config, folder, cid, best.trial_id)
+    return {"inference_service_manifest": str(path)}
 
 
 def _collect_garbage(spec: TaskSpec, cid: str) -> None:

@@ -4,6 +4,7 @@
     autotuner run examples/quickstart.yaml            # live per-trial lines, then the final table
     autotuner run examples/quickstart.yaml --resume   # continue an interrupted campaign
     autotuner report runs/quickstart                  # tables + report.png
+    autotuner gc runs/llama-1b-ome                    # delete what a crashed OME campaign left behind
 """
 
 from __future__ import annotations
@@ -73,6 +74,31 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gc(args: argparse.Namespace) -> int:
+    """Delete the Kubernetes objects a crashed run of a campaign left behind."""
+    import json
+
+    from autotuner.campaign import campaign_id
+
+    target = Path(args.campaign)
+    folder = target if target.is_dir() else None
+    spec_file = folder / "spec.yaml" if folder else target
+    spec, problems = load_spec(spec_file)
+    if spec is None or problems:
+        _print_problems(str(spec_file), problems)
+        return EXIT_INVALID
+    if spec.engine.backend != "ome":
+        print(f"{spec.name}: backend {spec.engine.backend!r} leaves nothing on a cluster; nothing to do")
+        return 0
+    meta_path = (folder or spec.output_dir) / "campaign.json"
+    cid = json.loads(meta_path.read_text())["id"] if meta_path.exists() else campaign_id(spec)
+    from autotuner.engines.ome import gc_from_task_spec
+
+    removed = gc_from_task_spec(spec, cid)
+    print(f"campaign {cid}: removed {len(removed)} object(s)" + "".join(f"\n  {r}" for r in removed))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autotuner", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -88,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder")
     p.add_argument("--chart", help="PNG path (default FOLDER/report.png)")
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser("gc", help="delete what a crashed campaign left on the cluster (OME backend)")
+    p.add_argument("campaign", help="campaign folder, or the campaign's task file")
+    p.set_defaults(func=cmd_gc)
     return parser
 
 

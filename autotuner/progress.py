@@ -99,6 +99,6 @@ class ProgressPrinter(Callback):
         self._summary(trials)
 
     def _summary(self, trials: list) -> None:
-        running = sum(1 for t in trials if t.status == "RUNNING")
+        running = sum(1 for t in trials if t.status == "RUNNING" and t.trial_id not in self._ended)
         best = f"best {self._best[0]:.4g} {self.unit} ({self._best[1]})" if self._best else "no feasible trial yet"
         self._print(f"progress: {len(self._ended)}/{self.num_trials} trials ended, {running} running, {best}")

@@ -73,7 +73,10 @@ class OmeBackendSpec(_Strict):
     runtime: str | None = Field(None, description="ClusterServingRuntime name; empty: OME picks.")
     command_override: list[str] | None = Field(None, description="Replaces the runtime's command.")
     ready_timeout_s: float = Field(1800, gt=0)
-    benchmark_mode: Literal["ray-worker", "benchmarkjob"] = "ray-worker"
+    endpoint: Literal["engine-service", "status-url"] = Field(
+        "engine-service", description="engine-service: http://<isvc>-engine.<ns>.svc:8080; status-url: OME's status.url.")
+    kubeconfig: str | None = Field(None, description="Kubeconfig file; empty: in-cluster credentials or ~/.kube/config.")
+    context: str | None = None
 
 
 class EngineSpec(_Strict):

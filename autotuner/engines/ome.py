@@ -61,6 +61,7 @@ class OmeEngineSettings:
     runner_name: str = "ome-container"
     gpu_resource_name: str = "nvidia.com/gpu"
     endpoint_template: str = "http://{name}-engine.{namespace}.svc.cluster.local:8080"
+    endpoint_from_status: bool = False  # True: use the URL OME writes to status.url instead
     ready_timeout_s: float = 1800.0
     failure_grace_s: float = 60.0  # Unschedulable / image pull / Warning events must last this long
     watch_timeout_s: int = 10  # pods and events are looked at at least this often while waiting
@@ -183,7 +184,7 @@ class InferenceServiceEngine:
             raise EngineStartError(f"InferenceService {name}: {f.reason}", f.detail, infeasible=f.infeasible) from None
         except (KubeError, TimeoutError) as err:  # the API keeps failing, or a leftover will not go
             raise EngineStartError(f"Kubernetes API: {err}", infeasible=False) from err
-        base_url = self._url_resolver(name, s.namespace)
+        base_url = self._status_url(api, name) if s.endpoint_from_status else self._url_resolver(name, s.namespace)
         _wait_until_answers(f"{base_url}/health", s.endpoint_timeout_s, name)
         return base_url
 
@@ -208,6 +209,14 @@ class InferenceServiceEngine:
             delete_and_wait(api, [(INFERENCE_SERVICES, name)], self.settings.delete_timeout_s,
                             self.settings.poll_interval_s)
         api.create(INFERENCE_SERVICES, manifest)  # a second 409 is raised
+
+    @staticmethod
+    def _status_url(api: NamespacedApi, name: str) -> str:
+        isvc = api.get(INFERENCE_SERVICES, name) or {}
+        url = (isvc.get("status") or {}).get("url")
+        if not url:
+            raise EngineStartError(f"InferenceService {name} is Ready but has no status.url", infeasible=False)
+        return url.rstrip("/")
 
     @staticmethod
     def _why_not_alive(api: NamespacedApi, name: str) -> str | None:
@@ -279,4 +288,10 @@ def from_task_spec(spec: "TaskSpec") -> InferenceServiceEngine:
         namespace=ome.namespace, model_name=ome.base_model, runtime_name=ome.runtime,
         served_model_name=spec.model.served_model_name,
         command_override=list(ome.command_override) if ome.command_override else None,
-        ready_timeout_s=ome.ready_timeout_s))
+        ready_timeout_s=ome.ready_timeout_s, endpoint_from_status=ome.endpoint == "status-url",
+        kubeconfig=ome.kubeconfig, context=ome.context))
+
+
+def gc_from_task_spec(spec: "TaskSpec", campaign_id: str) -> list[str]:
+    """Remove what crashed runs of this campaign left in the task's namespace."""
+    return gc_campaign(from_task_spec(spec).settings, campaign_id)

@@ -35,7 +35,7 @@ OME_NAME_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")  # OME's validating we
 LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     """Lowercase, every run of characters outside [a-z0-9] turned into one '-', no edge dashes."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
@@ -56,12 +56,12 @@ def trial_resource_name(campaign_id: str, trial_id: str, max_len: int = MAX_ISVC
         raise ValueError(f"max_len must be at least {_MAX_TRIAL_PART + 8}")
     if not trial_id:
         raise ValueError("trial_id must not be empty")
-    trial_part = _slug(trial_id)
+    trial_part = slug(trial_id)
     if trial_part != trial_id:
         trial_part = f"{trial_part}-{_short_hash(trial_id)}".lstrip("-")
     if len(trial_part) > _MAX_TRIAL_PART:
         trial_part = trial_part[-(_MAX_TRIAL_PART - 7):].lstrip("-") + "-" + _short_hash(trial_id)
-    prefix = _slug(campaign_id)
+    prefix = slug(campaign_id)
     if not prefix[:1].isalpha():  # OME names must start with a letter
         prefix = "c" + prefix
     prefix = prefix[: max_len - len(trial_part) - 1].rstrip("-")

@@ -145,3 +145,22 @@ def test_missing_runner_name_passes_the_crd_but_not_the_checker():
     del isvc["spec"]["engine"]["runner"]["name"]
     assert ome_crd("InferenceService").validate(isvc) == []  # upstream removed the required list
     assert check_inference_service(isvc)
+
+
+def test_best_manifest_is_valid_and_survives_gc(tmp_path):
+    import yaml as _yaml
+
+    from autotuner.k8s.best_manifest import write_best_manifest
+    from autotuner.k8s.names import CAMPAIGN_LABEL
+    from autotuner.k8s.schema import ome_crd
+    from autotuner.spec import require_valid
+    from tests.conftest import REPO
+
+    spec = require_valid(_yaml.safe_load((REPO / "examples/ome-llama-3.2-1b.yaml").read_text()))
+    path = write_best_manifest(spec, {"tp_size": 2, "mem_fraction_static": 0.85}, tmp_path, "llama-1b-ome-abc123",
+                               "trial_7")
+    obj = _yaml.safe_load(path.read_text())
+    assert ome_crd("InferenceService").validate(obj) == []
+    assert obj["spec"]["model"]["name"] == "llama-3-2-1b" and obj["metadata"]["namespace"] == "autotune"
+    assert obj["metadata"]["labels"][CAMPAIGN_LABEL] == "llama-1b-ome-abc123-best"
+    assert obj["spec"]["engine"]["runner"]["args"][:2] == ["--tp-size", "2"]

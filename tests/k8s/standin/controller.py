@@ -93,8 +93,12 @@ class FakeOmeController:
 
     def __init__(self, api: FakeApiServer, log_dir: Path, command: EngineCommand = simulator_command,
                  behaviour: Behaviour = "serve", health_poll_s: float = 0.05,
-                 bench_command: BenchCommand | None = None, pvc_root: Path | None = None):
+                 bench_command: BenchCommand | None = None, pvc_root: Path | None = None,
+                 advertise_local_url: bool = False):
         self.api = api
+        # True: status.url is the engine's local address, so a tuner in another process (a Ray
+        # worker) reaches it through the backend's status-url endpoint mode.
+        self.advertise_local_url = advertise_local_url
         self.log_dir = log_dir
         self.command = command
         self.bench_command = bench_command
@@ -232,7 +236,8 @@ class _IsvcWorker(threading.Thread):
                 return
             if self._healthy(port):
                 self._set_pod_status(_pod_status("Running", _runner_status(running, ready=True), ready=True))
-                url = f"http://{self.name}.{self.namespace}.svc.cluster.local:8080"
+                url = (self.controller.url_for(self.name, self.namespace) if self.controller.advertise_local_url
+                       else f"http://{self.name}.{self.namespace}.svc.cluster.local:8080")
                 engine_url = f"http://{self.name}-engine.{self.namespace}.svc.cluster.local"
                 self._set_status(conditions=_conditions(True), url=url, address={"url": url},
                                  components={"engine": {"url": engine_url}},
