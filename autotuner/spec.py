@@ -77,6 +77,11 @@ class OmeBackendSpec(_Strict):
         "engine-service", description="engine-service: http://<isvc>-engine.<ns>.svc:8080; status-url: OME's status.url.")
     kubeconfig: str | None = Field(None, description="Kubeconfig file; empty: in-cluster credentials or ~/.kube/config.")
     context: str | None = None
+    benchmark: Literal["ray-worker", "benchmarkjob"] = Field(
+        "ray-worker", description="ray-worker: genai-bench on the trial's Ray worker, level by level (ASHA "
+        "can stop early); benchmarkjob: an OME BenchmarkJob in the cluster, levels at the end.")
+    benchmark_pvc: str | None = Field(None, description="benchmarkjob: PVC the results are written to.")
+    results_mount: str | None = Field(None, description="benchmarkjob: where that PVC is mounted on the Ray workers.")
 
 
 class EngineSpec(_Strict):
@@ -307,6 +312,13 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
         add("engine.gpu", eng.gpu, "the simulator knows " + ", ".join(GPU_TYPES))
     if eng.backend == "ome" and eng.ome is None:
         add("engine.ome", None, "backend 'ome' needs an engine.ome section (namespace, base_model ...)")
+    if eng.backend == "ome" and eng.ome is not None and eng.ome.benchmark == "benchmarkjob":
+        for field in ("benchmark_pvc", "results_mount"):
+            if not getattr(eng.ome, field):
+                add(f"engine.ome.{field}", None, "benchmark 'benchmarkjob' needs it")
+        if spec.model.served_model_name != "vllm-model":
+            add("model.served_name", spec.model.served_model_name,
+                "benchmark 'benchmarkjob' needs 'vllm-model': OME's BenchmarkJob always sends that model name")
     if eng.backend == "local" and eng.local.command == "sglang" and not spec.model.path:
         add("model.path", None, "the sglang command needs the local weights folder")
     if not eng.simulated and not spec.model.tokenizer:

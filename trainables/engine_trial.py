@@ -17,8 +17,9 @@ from typing import Any, Iterator
 
 from ray import tune
 
-from autotuner.bench.genai_bench import BenchmarkError, BenchPlan, GenaiBenchRun
+from autotuner.bench.genai_bench import BenchmarkError
 from autotuner.bench.result import LevelResult
+from autotuner.bench.sources import trial_levels
 from autotuner.engines.base import DeployRequest, EngineStartError, RunningEngine
 from autotuner.engines.registry import make_backend
 from autotuner.engines.sglang_args import gpus_needed
@@ -27,14 +28,6 @@ from autotuner.objective import REJECTED_SCORE, STARTUP_FAILED_SCORE, Objective,
 from autotuner.results import FAILED, REJECTED
 from autotuner.space import engine_args
 from autotuner.spec import TaskSpec
-
-
-def bench_plan(spec: TaskSpec) -> BenchPlan:
-    """The genai-bench sweep a task asks for."""
-    wl = spec.workload
-    return BenchPlan(scenarios=list(wl.scenarios), concurrencies=list(wl.concurrency),
-                     max_requests_per_level=wl.requests_per_level,
-                     max_minutes_per_level=wl.minutes_per_level, api_backend=wl.api_backend)
 
 
 def model_facts(spec: TaskSpec) -> dict[str, Any]:
@@ -91,10 +84,9 @@ class EngineTrial(tune.Trainable):
                                        log_tail=err.log_tail)
             return
         self._deploy_s = time.monotonic() - t0
-        run = GenaiBenchRun(bench_plan(self.spec), base_url=self._engine.base_url,
-                            model_name=self._engine.served_model_name,
-                            tokenizer=str(self.spec.model.tokenizer), out_dir=self.work_dir / "bench")
-        self._results = self._stack.enter_context(contextlib.closing(run.levels()))
+        self._results = self._stack.enter_context(trial_levels(
+            self.spec, self._engine, self.work_dir, campaign_id=self.campaign_id, trial_id=self.trial_id,
+            engine_args=self.engine_args))
 
     def step(self) -> dict[str, Any]:
         if self._ending is not None:

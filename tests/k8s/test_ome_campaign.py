@@ -9,7 +9,7 @@ import pytest
 from autotuner.results import DONE, FAILED, STOPPED_EARLY, load_campaign
 from autotuner.spec import require_valid
 from tests.k8s.conftest import NAMESPACE
-from tests.k8s.standin import FakeApiServer, FakeOmeController, simulator_command
+from tests.k8s.standin import FakeApiServer, FakeOmeController, genai_bench_job_command, simulator_command
 
 pytestmark = pytest.mark.integration
 
@@ -80,6 +80,32 @@ def test_failed_trial_reason_reaches_the_table(ray_cluster, tmp_path, tokenizer_
         assert trials[0].status == FAILED and "start-up failed" in trials[0].reason
         assert "failed to load (BlockedByFailedLoad)" in trials[0].reason, trials[0].reason
         assert api.objects("inferenceservices", NAMESPACE) == [] and ome.running_processes() == []
+    finally:
+        ome.stop()
+        api.stop()
+
+
+def test_benchmarkjob_mode_campaign(ray_cluster, tmp_path, tokenizer_dir):
+    """benchmark: benchmarkjob -- genai-bench runs as OME's BenchmarkJob; the tuner reads the levels
+    from the PVC mount, and neither the jobs nor the InferenceServices are left behind."""
+    from autotuner.campaign import run_campaign
+
+    api = FakeApiServer().start()
+    (tmp_path / "engines").mkdir()
+    ome = FakeOmeController(api, tmp_path / "engines", command=simulator_command, advertise_local_url=True,
+                            bench_command=genai_bench_job_command(tokenizer_dir)).start()
+    try:
+        task = ome_task(tmp_path, api.write_kubeconfig(tmp_path / "kubeconfig", NAMESPACE), tokenizer_dir)
+        task["model"]["served_name"] = "vllm-model"
+        task["engine"]["ome"].update(benchmark="benchmarkjob", benchmark_pvc="results",
+                                     results_mount=str(ome.pvc_root / "results"))
+        task["budget"]["trials"] = 2
+        result = run_campaign(require_valid(task))
+        _, trials, levels = load_campaign(result.folder)
+        assert all(t.status in (DONE, STOPPED_EARLY) for t in trials), [(t.status, t.reason) for t in trials]
+        assert sorted(r["concurrency"] for r in levels if r["trial_id"] == trials[0].trial_id)[:1] == [1]
+        assert len([c for c in api.calls("create", "benchmarkjobs") if c.code == 201]) == 2
+        assert api.objects("benchmarkjobs", NAMESPACE) == [] and api.objects("inferenceservices", NAMESPACE) == []
     finally:
         ome.stop()
         api.stop()

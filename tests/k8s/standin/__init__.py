@@ -5,7 +5,7 @@ plays OME. Only the server side is a stand-in; it lives under tests/, not in the
 """
 
 from .apiserver import FakeApiServer, RequestRecord
-from .controller import FakeOmeController, simulator_command, tiny_engine_command
+from .controller import FakeOmeController, genai_bench_job_command, simulator_command, tiny_engine_command
 from .store import ApiError, ObjectStore
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "FakeApiServer",
     "FakeOmeController",
     "ObjectStore",
+    "genai_bench_job_command",
     "RequestRecord",
     "simulator_command",
     "tiny_engine_command",

@@ -56,6 +56,26 @@ def tiny_engine_command(isvc: dict[str, Any], port: int) -> list[str]:
     return [sys.executable, str(TINY_ENGINE), *_runner_args(isvc), "--host", "127.0.0.1", "--port", str(port)]
 
 
+def genai_bench_job_command(tokenizer: Path) -> BenchCommand:
+    """A BenchmarkJob's genai-bench as OME runs it: argv from the job's spec, results straight into
+    the PVC folder, model name ``vllm-model`` (OME passes that name in InferenceService mode)."""
+    def command(job: dict[str, Any], url: str, out_dir: Path) -> list[str]:
+        spec = job["spec"]
+        argv = [sys.executable, "-m", "autotuner.bench.genai_bench_cli", "benchmark", "--api-backend", "sglang",
+                "--api-base", url, "--api-key", "none", "--api-model-name", "vllm-model",
+                "--model-tokenizer", str(tokenizer), "--task", spec["task"],
+                "--max-time-per-run", str(spec["maxTimePerIteration"]),
+                "--max-requests-per-run", str(spec["maxRequestsPerIteration"]),
+                "--experiment-base-dir", str(out_dir.parent), "--experiment-folder-name", out_dir.name,
+                "--log-dir", str(out_dir.parent / f"{out_dir.name}-logs")]
+        for scenario in spec["trafficScenarios"]:
+            argv += ["--traffic-scenario", scenario]
+        for concurrency in spec["numConcurrency"]:
+            argv += ["--num-concurrency", str(concurrency)]
+        return argv
+    return command
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,0 +1,71 @@
+"""The discrete search space of a task as an explicit list of configs.
+
+The benchmarks need every config the search could propose (to evaluate them all) and the order a
+hand-written sweep would take them: nested loops, the first listed parameter outermost. A
+parameter with ``when`` only gets a loop where its condition holds, exactly as the define-by-run
+:class:`~autotuner.space.SearchSpace` only samples it there.
+
+>>> from autotuner.spec import ParamSpace
+>>> param_values("mem_fraction_static", ParamSpace(low=0.8, high=0.9, step=0.05))
+[0.8, 0.85, 0.9]
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+from autotuner.engines.sglang_args import ENGINE_PARAMS
+from autotuner.space import SearchSpace
+from autotuner.spec import ParamSpace
+
+# Optuna returns stepped floats with float noise (0.5700000000000001); keys round it away.
+KEY_DECIMALS = 6
+
+
+class NotDiscrete(ValueError):
+    """A parameter range without a step: it has no finite grid."""
+
+
+def param_values(name: str, ps: ParamSpace) -> list[Any]:
+    """Every value one parameter can take, in ascending (or listed) order."""
+    if ps.choices is not None:
+        return list(ps.choices)
+    assert ps.low is not None and ps.high is not None
+    is_int = ENGINE_PARAMS[name].kind == "int"
+    if ps.step is None and not is_int:
+        raise NotDiscrete(f"{name}: a float range needs a step to be enumerated")
+    if ps.log and ps.step is None and is_int:
+        raise NotDiscrete(f"{name}: a log-scale int range is too large to enumerate; list choices")
+    step = ps.step or 1
+    count = int(round((ps.high - ps.low) / step))
+    values = [ps.low + i * step for i in range(count + 1)]
+    return [int(round(v)) for v in values] if is_int else [round(v, 10) for v in values]
+
+
+def grid_configs(space: SearchSpace) -> list[dict[str, Any]]:
+    """Every config of the space (fixed values merged in), in nested-loop order."""
+    params = [(name, ParamSpace(**raw)) for name, raw in space.params]
+    return list(_nested(params, dict(space.fixed)))
+
+
+def _nested(params: list[tuple[str, ParamSpace]], values: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    if not params:
+        yield dict(values)
+        return
+    (name, ps), rest = params[0], params[1:]
+    if ps.when and any(values.get(dep) != want for dep, want in ps.when.items()):
+        yield from _nested(rest, values)
+        return
+    for value in param_values(name, ps):
+        yield from _nested(rest, {**values, name: value})
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """A canonical text key of a config: sorted names, floats rounded (Optuna's float noise)."""
+    def norm(v: Any) -> Any:
+        return round(v, KEY_DECIMALS) if isinstance(v, float) else v
+    return json.dumps({k: norm(v) for k, v in sorted(config.items())}, separators=(",", ":"))
+
+
+__all__ = ["NotDiscrete", "config_key", "grid_configs", "param_values"]
