@@ -68,7 +68,8 @@ class ProgressPrinter(Callback):
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         gpus = (trial.placement_group_factory.required_resources or {}).get("GPU", 0)
-        self._print(f"trial {trial.trial_id} deploying on {gpus:g} GPU: {describe_config(trial.config)}")
+        where = f"deploying on {gpus:g} GPU" if gpus else "checking (claims no GPU: it cannot fit)"
+        self._print(f"trial {trial.trial_id} {where}: {describe_config(trial.config)}")
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if "scenario" in result:
