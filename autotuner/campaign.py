@@ -149,6 +149,7 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
     """Run (or resume) a campaign to the end; returns its trials and the best config."""
     from ray import tune
 
+    from autotuner.hub import HubFeed
     from autotuner.objective import objective_from_spec
     from autotuner.progress import ProgressPrinter
     from autotuner.recorder import ResultsRecorder
@@ -194,7 +195,7 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
                                             scheduler=_scheduler(spec), num_samples=spec.budget.trials,
                                             time_budget_s=spec.budget.wall_time_s, reuse_actors=False),
                 run_config=tune.RunConfig(name=TUNE_DIR, storage_path=str(folder), verbose=0,
-                                          callbacks=[recorder, printer, *callbacks],
+                                          callbacks=[recorder, printer, HubFeed(recorder, cid), *callbacks],
                                           # A trial holds no state worth saving: a restarted one
                                           # deploys its engine and runs its sweep again.
                                           checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)),

@@ -5,6 +5,7 @@
     autotuner run examples/quickstart.yaml --resume   # continue an interrupted campaign
     autotuner report runs/quickstart                  # tables + report.png
     autotuner gc runs/llama-1b-ome                    # delete what a crashed OME campaign left behind
+    autotuner ui                                      # the web app on Ray Serve: prints its URL and token
 """
 
 from __future__ import annotations
@@ -99,6 +100,24 @@ def cmd_gc(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Deploy the web app with Ray Serve and print where it is and its access token."""
+    import importlib
+
+    # By import path, as a KubeRay RayService would: autotuner never imports serve_app's code.
+    launch = importlib.import_module("serve_app.launch")
+    info = launch.start_ui(launch.UiOptions(
+        workspace=Path(args.workspace), address=args.address, host=args.host, port=args.port, token=args.token,
+        num_gpus=args.num_gpus, dashboard_url=args.dashboard_url, extra_roots=tuple(args.watch or ())))
+    print(f"web app:        {info.url}?token={info.token}")
+    print(f"access token:   {info.token}" + (f"  (stored in {info.token_file})" if info.token_file else ""))
+    print(f"workspace:      {Path(args.workspace).expanduser().resolve()}")
+    print(f"Ray dashboard:  {info.dashboard_url}")
+    if info.started_cluster:
+        print("started a local Ray cluster for it; stop both with: ray stop")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autotuner", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -117,6 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gc", help="delete what a crashed campaign left on the cluster (OME backend)")
     p.add_argument("campaign", help="campaign folder, or the campaign's task file")
     p.set_defaults(func=cmd_gc)
+    p = sub.add_parser("ui", help="deploy the web app on a Ray cluster (Ray Serve) and print its URL and token")
+    p.add_argument("--address", help="Ray cluster to attach to (default $RAY_ADDRESS, else a running local one, "
+                                     "else start one)")
+    p.add_argument("--host", default="127.0.0.1", help="address the app listens on (default 127.0.0.1; "
+                                                       "0.0.0.0 on a KubeRay head)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workspace", default="runs", help="folder of the campaigns (new ones go to WORKSPACE/NAME)")
+    p.add_argument("--watch", action="append", help="another folder whose campaigns are listed (repeatable)")
+    p.add_argument("--token", help="access token (default $AUTOTUNER_UI_TOKEN, else one stored in the workspace)")
+    p.add_argument("--num-gpus", type=int, help="GPU slots of a cluster this command starts (default: the "
+                                                "machine's GPUs, or 8 logical slots without any)")
+    p.add_argument("--dashboard-url", help="the Ray dashboard as browsers reach it (for links)")
+    p.set_defaults(func=cmd_ui)
     return parser
 
 

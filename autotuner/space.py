@@ -56,5 +56,9 @@ ENGINE_KEYS = frozenset(ENGINE_PARAMS)
 
 
 def engine_args(config: dict[str, Any]) -> dict[str, Any]:
-    """The engine parameters of a Tune config (drops anything Tune or the search added)."""
-    return {k: v for k, v in config.items() if k in ENGINE_KEYS}
+    """The engine parameters of a Tune config (drops anything Tune or the search added).
+
+    Floats are rounded to 6 decimals: Optuna's stepped floats come back as 0.9199999999999999,
+    which would otherwise end up in the launch command.
+    """
+    return {k: round(v, 6) if isinstance(v, float) else v for k, v in config.items() if k in ENGINE_KEYS}

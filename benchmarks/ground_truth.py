@@ -123,6 +123,8 @@ class GroundTruth:
         self._scores: dict[tuple[str, int], Score] = {}
         self.full_scores = {key: self.score(key, len(o.levels)).value for key, o in self.outcomes.items()}
         self.optimum = max(self.full_scores.values())
+        if self.optimum <= 0:
+            raise ValueError(f"{self.surface.name}: no config meets the SLOs, so there is no optimum to approach")
 
     @property
     def spec(self) -> TaskSpec:

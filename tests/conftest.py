@@ -1,7 +1,12 @@
 """Shared fixtures. Integration tests that need Ray share ONE session-scoped local instance
 (ray.init costs 5-7 s on 2 cores)."""
 
+import contextlib
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 
 # Must be set before ray is imported.
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -9,7 +14,9 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no token prompts in tests
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 from pathlib import Path  # noqa: E402
+from typing import Iterator  # noqa: E402
 
+import psutil  # noqa: E402
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,3 +40,59 @@ def tokenizer_dir(tmp_path_factory) -> Path:
     from autotuner.sim.tokenizer import ensure_tokenizer
 
     return ensure_tokenizer(tmp_path_factory.mktemp("tok") / "tokenizer")
+
+
+def stop_cluster(temp_dir: str) -> None:
+    """Stop the cluster whose session lives in ``temp_dir``, and only it: `ray stop` would kill
+    every Ray process on the machine, other people's clusters included. Its daemons name the
+    folder on their command line; workers, agents, job drivers and engines are their descendants."""
+    me = psutil.Process()
+    spared = {me.pid, *(p.pid for p in me.parents())}  # whoever asked may name the folder too
+    roots = [p for p in psutil.process_iter(["cmdline"])
+             if temp_dir in " ".join(p.info["cmdline"] or []) and p.pid not in spared]
+    family = {p.pid: p for p in roots}
+    for p in roots:
+        try:
+            family.update({c.pid: c for c in p.children(recursive=True)})
+        except psutil.NoSuchProcess:
+            pass
+    for p in family.values():
+        try:
+            p.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(list(family.values()), timeout=5)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+def ray_env() -> dict[str, str]:
+    """The environment of a `ray start` cluster for tests: this venv first on PATH (so a job's
+    `autotuner` entrypoint resolves), no token auth, no RAY_ADDRESS of the caller."""
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_AUTH_MODE": "disabled"}
+    env.pop("RAY_ADDRESS", None)
+    return env
+
+
+@contextlib.contextmanager
+def ray_head(gcs_port: int, dashboard_port: int, client_port: int, agent_port: int,
+             prefix: str) -> Iterator[dict[str, str]]:
+    """`ray start --head` with 4 logical GPU slots on ports of its own; stopped (only it) at the end.
+    Yields the environment to run `ray`/`autotuner` commands against it."""
+    env = ray_env()
+    temp_dir = tempfile.mkdtemp(prefix=prefix, dir="/tmp")  # short: unix socket paths must fit 107 bytes
+    try:
+        subprocess.run([str(Path(sys.executable).parent / "ray"), "start", "--head", f"--port={gcs_port}",
+                        f"--dashboard-port={dashboard_port}", f"--ray-client-server-port={client_port}",
+                        f"--dashboard-agent-listen-port={agent_port}", "--dashboard-host=127.0.0.1",
+                        "--num-cpus=2", "--num-gpus=4", f"--temp-dir={temp_dir}"],
+                       check=True, env=env, capture_output=True, timeout=120)
+        yield env
+    finally:
+        stop_cluster(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)

@@ -46,6 +46,7 @@ def test_fixed_params_are_returned_as_constants():
 
 def test_engine_args_drops_non_engine_keys():
     assert engine_args({"tp_size": 2, "__trial_index__": 3}) == {"tp_size": 2}
+    assert engine_args({"mem_fraction_static": 0.9199999999999999}) == {"mem_fraction_static": 0.92}
 
 
 def test_reject_reason():

@@ -19,7 +19,7 @@ from ray import tune
 
 from autotuner.bench.genai_bench import BenchmarkError
 from autotuner.bench.result import LevelResult
-from autotuner.bench.sources import trial_levels
+from autotuner.bench.sources import early_benchmark, trial_levels
 from autotuner.engines.base import DeployRequest, EngineStartError, RunningEngine
 from autotuner.engines.registry import make_backend
 from autotuner.engines.sglang_args import gpus_needed
@@ -28,6 +28,7 @@ from autotuner.objective import REJECTED_SCORE, STARTUP_FAILED_SCORE, Objective,
 from autotuner.results import FAILED, REJECTED
 from autotuner.space import engine_args
 from autotuner.spec import TaskSpec
+from trainables.phase_clock import PhaseClock
 
 
 def model_facts(spec: TaskSpec) -> dict[str, Any]:
@@ -52,6 +53,7 @@ class EngineTrial(tune.Trainable):
     ``campaign_id`` come through ``tune.with_parameters``."""
 
     def setup(self, config: dict[str, Any], spec_json: str, campaign_id: str) -> None:
+        self.clock = PhaseClock()  # phase times for benchmarks/overhead.py, in timing.json
         self.campaign_id = campaign_id
         self.spec = TaskSpec.model_validate_json(spec_json)
         self.engine_args = engine_args(config)
@@ -72,7 +74,9 @@ class EngineTrial(tune.Trainable):
         if why:
             self._ending = self._final(REJECTED, why, REJECTED_SCORE)
             return
+        early = self._stack.enter_context(early_benchmark(self.spec, self.work_dir))  # overlaps the engine start
         t0 = time.monotonic()
+        self.clock.mark("deploy_started")
         try:
             self._engine = self._stack.enter_context(make_backend(self.spec).deploy(DeployRequest(
                 campaign_id=self.campaign_id, trial_id=self.trial_id, engine_args=self.engine_args,
@@ -84,15 +88,17 @@ class EngineTrial(tune.Trainable):
                                        log_tail=err.log_tail)
             return
         self._deploy_s = time.monotonic() - t0
+        self.clock.mark("engine_ready")
         self._results = self._stack.enter_context(trial_levels(
             self.spec, self._engine, self.work_dir, campaign_id=self.campaign_id, trial_id=self.trial_id,
-            engine_args=self.engine_args))
+            engine_args=self.engine_args, early=early))
 
     def step(self) -> dict[str, Any]:
         if self._ending is not None:
             return self._ending
         assert self._results is not None and self._engine is not None
         k = len(self.levels)
+        self.clock.mark("first_step", once=True)
         try:
             level = next(self._results)
         except (BenchmarkError, StopIteration) as err:
@@ -103,6 +109,7 @@ class EngineTrial(tune.Trainable):
             return self._final(FAILED, reason, score.value if self.levels else STARTUP_FAILED_SCORE,
                                feasible=score.feasible and bool(self.levels))
         self.levels.append(level)
+        self.clock.append("level_reported")
         score = self.objective.score(self.levels, self.gpus)
         report = {
             "level": k + 1, "scenario": level.scenario, "concurrency": level.concurrency,
@@ -129,7 +136,10 @@ class EngineTrial(tune.Trainable):
                 "engine_startup_s": self._deploy_s}
 
     def cleanup(self) -> None:
+        self.clock.mark("cleanup_started")
         self._stack.close()
+        self.clock.mark("cleanup_ended")
+        self.clock.write(self.work_dir / "timing.json", gpu_ids=[str(g) for g in _gpu_ids()])
 
 
 def _gpu_ids() -> list[Any]:

@@ -16,6 +16,14 @@ Layout under ``out_dir``: ``genai-bench/results/`` (the experiment folder: one J
 ``experiment_metadata.json``) and ``genai-bench/logs/`` (``genai_bench.log`` and ``console.log``,
 the child's stdout and stderr); the first free ``genai-bench-<n>`` is taken when that exists.
 
+genai-bench can also be started before the server exists, so its ~5 s of imports overlap the
+engine's start-up (:mod:`autotuner.bench.gate`)::
+
+    run = GenaiBenchRun(plan, None, None, tokenizer=..., out_dir=trial_dir)
+    run.start_early()                     # while the engine starts
+    run.connect(server.base_url, server.served_model_name)
+    for level in run.levels(): ...
+
 API key: genai-bench accepts it only as ``--api-key`` (no environment variable for the
 openai/vllm/sglang backends), so it is passed in argv and is visible in the process list while
 the sweep runs. genai-bench writes it in clear text into ``experiment_metadata.json`` and its log;
@@ -33,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from autotuner.bench.gate import GATE_ENV, PENDING_API_BASE, PENDING_MODEL_NAME, open_gate
 from autotuner.bench.parse import (
     find_failed_level_files,
     find_level_files,
@@ -137,8 +146,8 @@ class GenaiBenchRun:
     def __init__(
         self,
         plan: BenchPlan,
-        base_url: str,
-        model_name: str,
+        base_url: str | None,
+        model_name: str | None,
         tokenizer: str,
         out_dir: str | Path,
         api_key: str = PLACEHOLDER_API_KEY,
@@ -149,9 +158,10 @@ class GenaiBenchRun:
         stop_grace_s: float = 2.0,
     ):
         self.plan = plan
-        # genai-bench appends /v1/chat/completions itself.
-        self.base_url = re.sub(r"/v1/?$", "", base_url.rstrip("/"))
-        self.model_name = model_name
+        self.base_url = PENDING_API_BASE
+        self.model_name = PENDING_MODEL_NAME
+        if base_url is not None and model_name is not None:
+            self.connect(base_url, model_name)
         self.tokenizer = tokenizer
         self.api_key = api_key
         self.overall_timeout_s = overall_timeout_s or plan.overall_timeout_s()
@@ -162,7 +172,35 @@ class GenaiBenchRun:
         self.experiment_dir = self.run_dir / "results"
         self.log_dir = self.run_dir / "logs"
         self.console_log = self.log_dir / "console.log"
+        self.gate = self.run_dir / "gate.json"
         self._started = False
+        self._early: subprocess.Popen | None = None  # started by start_early, waiting at the gate
+
+    def connect(self, base_url: str, model_name: str) -> None:
+        """The server to load (given later when genai-bench was started before the server)."""
+        # genai-bench appends /v1/chat/completions itself.
+        self.base_url = re.sub(r"/v1/?$", "", base_url.rstrip("/"))
+        self.model_name = model_name
+
+    def start_early(self) -> bool:
+        """Start genai-bench now, before the server is up: it imports its dependencies and waits at
+        the gate, which :meth:`levels` opens. False when it cannot wait (another launcher than this
+        package's wrapper, or a tokenizer :meth:`levels` will refuse): it then starts in :meth:`levels`.
+        """
+        if self._early is not None or self._started or self.plan.command is not None:
+            return False
+        try:
+            self._check_tokenizer()
+        except BenchmarkError:
+            return False
+        self._early = self._spawn({**self.env(), GATE_ENV: str(self.gate)})
+        return True
+
+    def close(self) -> None:
+        """Stop a genai-bench started early whose sweep never ran (the engine did not come up)."""
+        if self._early is not None and not self._started:
+            stop_process_group(self._early, self.stop_grace_s)
+            self.scrub_api_key()
 
     def tokenizer_path(self) -> Path | None:
         """The tokenizer as an absolute folder path, or None when it names a Hugging Face repo.
@@ -223,25 +261,35 @@ class GenaiBenchRun:
             # A second sweep would find the first one's files and take them for its own.
             raise RuntimeError("a GenaiBenchRun runs once; make a new one for another sweep")
         self._started = True
-        self._check_tokenizer()
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        if self.base_url == PENDING_API_BASE:
+            raise RuntimeError("connect() the run to its server before asking for levels")
+        if self._early is not None:
+            process = self._early
+            open_gate(self.gate, api_base=self.base_url, model_name=self.model_name)
+        else:
+            self._check_tokenizer()
+            process = self._spawn(self.env())
         started = time.monotonic()
-        with open(self.console_log, "wb") as console:
-            process = subprocess.Popen(
-                self.argv(),
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=subprocess.STDOUT,
-                env=self.env(),
-                cwd=self.run_dir,
-                start_new_session=True,
-                preexec_fn=die_with_parent(),
-            )
         try:
             yield from self._follow(process, started)
         finally:
             stop_process_group(process, self.stop_grace_s)
             self.scrub_api_key()
+
+    def _spawn(self, env: dict[str, str]) -> subprocess.Popen:
+        """genai-bench in its own process group, output to the console log."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.console_log, "wb") as console:
+            return subprocess.Popen(
+                self.argv(),
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.run_dir,
+                start_new_session=True,
+                preexec_fn=die_with_parent(),
+            )
 
     def scrub_api_key(self) -> None:
         """Replace the API key by ``***`` in the files genai-bench writes it to."""

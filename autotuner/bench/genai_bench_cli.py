@@ -8,12 +8,20 @@ never import it: ``import genai_bench`` monkeypatches sockets and threads throug
 
 The patched names are those of genai-bench 0.0.5 (``genai_bench/cli/cli.py``); a release that
 renames them only brings the report back, it breaks nothing.
+
+With ``AUTOTUNER_GENAI_BENCH_GATE`` set, the wrapper waits after its imports until the trial opens
+the gate with the server's URL (:mod:`autotuner.bench.gate`): genai-bench's start-up then overlaps
+the engine's.
 """
 
+import os
 import sys
+from pathlib import Path
 
 import genai_bench  # noqa: F401  (gevent's patch_all must run before the CLI module loads)
 import genai_bench.cli.cli as genai_bench_cli
+
+from autotuner.bench.gate import GATE_ENV, gated_argv, wait_for_gate
 
 _REPORT_FUNCTIONS = (
     "create_workbook",
@@ -31,6 +39,9 @@ def main() -> int:
     for name in _REPORT_FUNCTIONS:
         if hasattr(genai_bench_cli, name):
             setattr(genai_bench_cli, name, _skip_report)
+    gate = os.environ.get(GATE_ENV)
+    if gate:
+        sys.argv = gated_argv(sys.argv, wait_for_gate(Path(gate)))
     sys.argv[0] = "genai-bench"  # genai-bench records argv[0] in experiment_metadata.json's cmd
     return genai_bench_cli.cli()
 

@@ -1,7 +1,9 @@
 """Where a trial's load levels come from, as one iterator whatever the benchmark mode.
 
 * ``ray-worker`` (default): one genai-bench subprocess on the trial's Ray worker; each level is
-  yielded as soon as its result file appears, so ASHA can stop the trial between levels.
+  yielded as soon as its result file appears, so ASHA can stop the trial between levels. It is
+  started before the engine (:func:`early_benchmark`) so that its imports overlap the engine's
+  start-up; ``AUTOTUNER_GENAI_BENCH_EARLY_START=0`` starts it only once the engine is ready.
 * ``benchmarkjob`` (``ome`` backend): an OME BenchmarkJob runs genai-bench inside the cluster;
   its levels arrive together when the Job ends, so ASHA only sees whole sweeps.
 
@@ -12,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -22,6 +25,9 @@ from autotuner.engines.sglang_args import gpus_needed
 from autotuner.spec import TaskSpec
 
 
+EARLY_START_ENV = "AUTOTUNER_GENAI_BENCH_EARLY_START"
+
+
 def bench_plan(spec: TaskSpec) -> BenchPlan:
     """The genai-bench sweep a task asks for."""
     wl = spec.workload
@@ -30,14 +36,37 @@ def bench_plan(spec: TaskSpec) -> BenchPlan:
                      max_minutes_per_level=wl.minutes_per_level, api_backend=wl.api_backend)
 
 
-def trial_levels(spec: TaskSpec, engine: RunningEngine, work_dir: Path, *, campaign_id: str, trial_id: str,
-                 engine_args: dict) -> contextlib.AbstractContextManager[Iterator[LevelResult]]:
-    """The levels of one trial's sweep, in sweep order; closing it stops the benchmark."""
+def _benchmark_job_mode(spec: TaskSpec) -> bool:
     ome = spec.engine.ome
-    if spec.engine.backend == "ome" and ome is not None and ome.benchmark == "benchmarkjob":
+    return spec.engine.backend == "ome" and ome is not None and ome.benchmark == "benchmarkjob"
+
+
+@contextlib.contextmanager
+def early_benchmark(spec: TaskSpec, work_dir: Path) -> Iterator[GenaiBenchRun | None]:
+    """genai-bench started now, before the engine, waiting for :func:`trial_levels` to give it the
+    server; None in the benchmarkjob mode or when switched off. Leaving the context stops it if its
+    sweep never ran (the engine did not come up)."""
+    if _benchmark_job_mode(spec) or os.environ.get(EARLY_START_ENV, "1") == "0":
+        yield None
+        return
+    run = GenaiBenchRun(bench_plan(spec), None, None, tokenizer=str(spec.model.tokenizer), out_dir=work_dir / "bench")
+    run.start_early()
+    try:
+        yield run
+    finally:
+        run.close()
+
+
+def trial_levels(spec: TaskSpec, engine: RunningEngine, work_dir: Path, *, campaign_id: str, trial_id: str,
+                 engine_args: dict, early: GenaiBenchRun | None = None
+                 ) -> contextlib.AbstractContextManager[Iterator[LevelResult]]:
+    """The levels of one trial's sweep, in sweep order; closing it stops the benchmark. ``early``:
+    the run :func:`early_benchmark` started, to be pointed at the engine."""
+    if _benchmark_job_mode(spec):
         return contextlib.closing(_benchmark_job_levels(spec, engine, campaign_id, trial_id, gpus_needed(engine_args)))
-    run = GenaiBenchRun(bench_plan(spec), base_url=engine.base_url, model_name=engine.served_model_name,
-                        tokenizer=str(spec.model.tokenizer), out_dir=work_dir / "bench")
+    run = early or GenaiBenchRun(bench_plan(spec), None, None, tokenizer=str(spec.model.tokenizer),
+                                 out_dir=work_dir / "bench")
+    run.connect(engine.base_url, engine.served_model_name)
     return contextlib.closing(run.levels())
 
 

@@ -1,0 +1,92 @@
+"""The search-strategy comparison: every strategy on every surface, same trial budget, same seeds.
+
+Pure computation over the cached ground truth (no Ray cluster, no process): each run is a
+:func:`~benchmarks.replay.replay_campaign` of one strategy with one seed. Deterministic strategies
+(grid, vLLM auto_tune) run once. The grid is also replayed over the whole space, in its order, to
+know what a complete hand-written sweep costs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from benchmarks.ground_truth import GroundTruth, load_ground_truth
+from benchmarks.metrics import Point, RunSummary, summarise
+from benchmarks.replay import TrialRun, replay_campaign
+from benchmarks.strategies import GRID, STRATEGIES, Strategy, check_auto_tune_configs
+from benchmarks.surface import Surface
+
+GAP_BUDGETS = (10, 25, 50)  # trials after which the gap left is reported
+
+
+@dataclass
+class StrategyRuns:
+    """Every run of one strategy on one surface."""
+
+    strategy: Strategy
+    summaries: list[RunSummary] = field(default_factory=list)
+    points: list[list[Point]] = field(default_factory=list)
+    trials: list[list[TrialRun]] = field(default_factory=list)
+
+
+@dataclass
+class SurfaceResult:
+    surface: Surface
+    truth: GroundTruth
+    budget: int
+    seeds: list[int]
+    by_strategy: dict[str, StrategyRuns]
+    grid_whole_space: StrategyRuns  # the grid over every config, not cut at the budget
+
+
+def _quiet_optuna() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # OptunaSearch warns once per campaign about define-by-run spaces and ray's ConcurrencyLimiter
+    # logs each limit hit; neither says anything about the benchmark.
+    logging.getLogger("ray.tune").setLevel(logging.ERROR)
+
+
+def run_strategy(surface: Surface, truth: GroundTruth, strategy: Strategy, seed: int, budget: int,
+                 gap_budgets: Sequence[int] = GAP_BUDGETS) -> tuple[RunSummary, list[Point], list[TrialRun]]:
+    """One replayed campaign of ``strategy`` with ``seed`` and at most ``budget`` trials."""
+    searcher, scheduler = strategy.build(surface, seed, budget)
+    runs = replay_campaign(truth, searcher, scheduler, slots=surface.task.budget.gpus, budget=budget)
+    summary, points = summarise(truth, strategy.name, seed if strategy.seeded else None, runs, gap_budgets)
+    return summary, points, runs
+
+
+def run_search_benchmark(surfaces: Sequence[Surface], seeds: Sequence[int], budget: int,
+                         strategies: Sequence[Strategy] = STRATEGIES,
+                         progress: Callable[[str], None] = print) -> list[SurfaceResult]:
+    """Every strategy x seed on every surface."""
+    _quiet_optuna()
+    results = []
+    for surface in surfaces:
+        truth = load_ground_truth(surface, progress=progress)
+        check_auto_tune_configs(surface, truth)
+        by_strategy = {}
+        for strategy in strategies:
+            runs = StrategyRuns(strategy)
+            for seed in seeds if strategy.seeded else seeds[:1]:
+                summary, points, trials = run_strategy(surface, truth, strategy, seed, budget,
+                                                       (*GAP_BUDGETS, budget))
+                runs.summaries.append(summary)
+                runs.points.append(points)
+                runs.trials.append(trials)
+            by_strategy[strategy.name] = runs
+            progress(f"{surface.name}: {strategy.name} done ({len(runs.summaries)} runs)")
+        whole = StrategyRuns(GRID)
+        summary, points, trials = run_strategy(surface, truth, GRID, seeds[0], len(truth.outcomes),
+                                               (*GAP_BUDGETS, budget))
+        whole.summaries.append(summary)
+        whole.points.append(points)
+        whole.trials.append(trials)
+        results.append(SurfaceResult(surface, truth, budget, list(seeds), by_strategy, whole))
+    return results
+
+
+__all__ = ["GAP_BUDGETS", "StrategyRuns", "SurfaceResult", "run_search_benchmark", "run_strategy"]

@@ -1,0 +1,137 @@
+"""The REST API and file downloads, next to the Panel pages on the same FastAPI app.
+
+    GET  /api/tasks                                  every task (read-only)
+    GET  /api/tasks/{id}                             one task with its trials (read-only)
+    GET  /api/tasks/{id}/trials/{trial}/engine.log   a trial's engine log (read-only)
+    POST /api/tasks                                  submit a task (YAML or JSON body)    token
+    POST /api/tasks/{id}/stop | /resume              stop or resume its Ray job           token
+    GET  /api/tasks/{id}/inferenceservice.yaml       the best config as an OME manifest   token
+    GET  /api/tasks/{id}/spec.yaml                   the task as run                      token
+
+A request without the right token gets 401 before anything happens. When the app listens on more
+than localhost, every route except static files needs the token. ``?token=`` on a page sets a
+SameSite=Strict cookie, so the link ``autotuner ui`` prints works for the rest of the visit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from serve_app.actions import ActionError
+from serve_app.auth import TOKEN_COOKIE, request_token
+from serve_app.best import manifest_yaml
+from serve_app.context import AppContext
+
+PUBLIC_PREFIXES = ("/static/", "/components/", "/favicon.ico")
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+MAX_LOG_BYTES = 2_000_000  # the tail of larger logs
+
+
+def _token(request: Request) -> str | None:
+    return request_token(request.headers, request.cookies, request.query_params)
+
+
+def trial_file(folder: Path, trial_id: str, name: str) -> Path:
+    """A file of one trial's folder, refusing any id that could leave ``folder/trials``."""
+    if not SAFE_ID.match(trial_id) or ".." in trial_id:
+        raise HTTPException(400, "bad trial id")
+    base = (folder / "trials").resolve()
+    path = (base / trial_id / name).resolve()
+    if not path.is_relative_to(base) or not path.is_file():
+        raise HTTPException(404, f"no {name} for trial {trial_id}")
+    return path
+
+
+def add_api(app: FastAPI, ctx: AppContext) -> None:
+    """Install the token gate and the routes on ``app``."""
+
+    @app.middleware("http")
+    async def token_gate(request: Request, call_next: Any) -> Response:
+        token = _token(request)
+        ok = ctx.authorized(token)
+        if not ok and not ctx.settings.open_viewing and not request.url.path.startswith(PUBLIC_PREFIXES):
+            return JSONResponse({"detail": "this app needs its access token (see `autotuner ui`)"}, status_code=401)
+        response = await call_next(request)
+        if ok and request.query_params.get("token") and request.cookies.get(TOKEN_COOKIE) != token:
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        return response
+
+    def require_token(request: Request) -> None:
+        if not ctx.authorized(_token(request)):
+            raise HTTPException(401, "this action needs the app's access token")
+
+    def folder_of(task_id: str) -> Path:
+        row = ctx.store.find_task(task_id)
+        if row is None or row.folder is None:
+            raise HTTPException(404, f"no campaign folder for task {task_id!r}")
+        return Path(row.folder)
+
+    def run_action(fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except ActionError as err:
+            raise HTTPException(err.status, {"message": err.message,
+                                             "problems": [{"path": p.path, "message": p.message, "text": str(p)}
+                                                          for p in err.problems]}) from err
+
+    @app.get("/api/tasks")
+    def list_tasks() -> list[dict[str, Any]]:
+        return [r.__dict__ for r in ctx.store.tasks()]
+
+    @app.get("/api/tasks/{task_id}")
+    def get_task(task_id: str) -> dict[str, Any]:
+        row = ctx.store.find_task(task_id)
+        if row is None:
+            raise HTTPException(404, f"no task {task_id!r}")
+        snap = ctx.store.campaign(task_id)
+        trials = list(snap.trials.values()) if snap else []
+        return {**row.__dict__, "trials": trials, "best": snap.best if snap else None}
+
+    @app.get("/api/tasks/{task_id}/trials/{trial_id}/engine.log")
+    def engine_log(task_id: str, trial_id: str) -> Response:
+        path = trial_file(folder_of(task_id), trial_id, "engine.log")
+        with path.open("rb") as f:
+            size = path.stat().st_size
+            f.seek(max(0, size - MAX_LOG_BYTES))
+            return PlainTextResponse(f.read().decode(errors="replace"))
+
+    @app.post("/api/tasks", status_code=201)
+    async def submit_task(request: Request) -> dict[str, Any]:
+        require_token(request)
+        body = (await request.body()).decode(errors="replace")
+        done = await asyncio.to_thread(run_action, ctx.actions.submit, body)
+        return {"job_id": done.job_id, "folder": str(done.folder), "name": done.name}
+
+    @app.post("/api/tasks/{task_id}/stop")
+    async def stop_task(task_id: str, request: Request) -> dict[str, Any]:
+        require_token(request)
+        return {"job_id": await asyncio.to_thread(run_action, ctx.actions.stop, task_id)}
+
+    @app.post("/api/tasks/{task_id}/resume", status_code=201)
+    async def resume_task(task_id: str, request: Request) -> dict[str, Any]:
+        require_token(request)
+        return {"job_id": await asyncio.to_thread(run_action, ctx.actions.resume, task_id)}
+
+    @app.get("/api/tasks/{task_id}/inferenceservice.yaml")
+    def manifest(task_id: str, request: Request) -> Response:
+        require_token(request)
+        snap = ctx.store.campaign(task_id)
+        text = manifest_yaml(snap) if snap else None
+        if text is None:
+            raise HTTPException(404, "no best config yet")
+        return PlainTextResponse(text, media_type="application/yaml", headers={
+            "Content-Disposition": f'attachment; filename="{snap.meta.get("name", "best")}-inferenceservice.yaml"'})
+
+    @app.get("/api/tasks/{task_id}/spec.yaml")
+    def spec_yaml(task_id: str, request: Request) -> Response:
+        require_token(request)
+        path = folder_of(task_id) / "spec.yaml"
+        if not path.is_file():
+            raise HTTPException(404, "no spec.yaml yet")
+        return PlainTextResponse(path.read_text(), media_type="application/yaml")

@@ -1,0 +1,85 @@
+"""The tasks page: every campaign (web, CLI or ``ray job submit``) with status, progress, best
+objective and start time, and stop / resume actions::
+
+    add_applications({"/": lambda: tasks_page(ctx)}, app=fastapi_app)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import time
+from typing import Any
+
+import pandas as pd
+import panel as pn
+
+from serve_app.actions import ActionError
+from serve_app.catalog import TaskRow
+from serve_app.context import AppContext
+from serve_app.pages.common import Header, message_pane, say
+
+COLUMNS = ["task", "status", "progress", "best objective", "started", "source", "ray job", "action", "do", "id"]
+REFRESH_MS = 1000
+
+
+def _action(row: TaskRow) -> str:
+    return "stop" if row.can_stop else "resume" if row.can_resume else ""
+
+
+def tasks_frame(rows: list[TaskRow]) -> pd.DataFrame:
+    """The table behind the page, newest task first."""
+    records = [{
+        "task": f'<a href="/task?id={html.escape(r.id)}">{html.escape(r.name)}</a>',
+        "status": r.status + (f" (job failed: {r.message[:80]})" if r.job_status == "FAILED" else ""),
+        "progress": f"{r.trials_ended}/{r.budget_trials}" if r.budget_trials else "",
+        "best objective": "" if r.best_score is None else f"{r.best_score:.4g}",
+        "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started)) if r.started else "",
+        "source": r.source, "ray job": r.job_id or "", "id": r.id, "do": _action(r),
+        "action": f"<button>{_action(r)}</button>" if _action(r) else "",
+    } for r in rows]
+    return pd.DataFrame(records, columns=COLUMNS)
+
+
+def tasks_page(ctx: AppContext) -> pn.viewable.Viewable:
+    header = Header(ctx, "Tasks")
+    note = message_pane()
+    table = pn.widgets.Tabulator(
+        tasks_frame(ctx.store.tasks()), show_index=False, disabled=True, pagination="remote", page_size=25,
+        hidden_columns=["id", "do"], sizing_mode="stretch_width",
+        formatters={"task": {"type": "html"}, "action": {"type": "html"}},
+        text_align={"progress": "right", "best objective": "right"})
+    seen = {"version": ctx.store.tasks_version}
+
+    async def on_click(event: Any) -> None:
+        if event.column != "action":
+            return
+        row = table.value.iloc[event.row]
+        action = row["do"]
+        if not action:
+            return
+        if not header.authorized():
+            say(note, f"401: {action} needs the access token (enter it at the top right).", "danger")
+            return
+        try:
+            fn = ctx.actions.stop if action == "stop" else ctx.actions.resume
+            job_id = await asyncio.to_thread(fn, row["id"])
+            say(note, f"{action}: Ray job `{job_id}`", "success")
+        except ActionError as err:
+            say(note, f"{action} refused: {html.escape(err.message)}", "warning")
+        except Exception as err:  # the Ray job API failed (dashboard down ...)
+            say(note, f"{action} failed: {html.escape(repr(err))}", "danger")
+
+    table.on_click(on_click)
+
+    empty = pn.pane.Markdown("No task yet: start one on the [New task](/new) page, with `autotuner run`, "
+                             "or with `ray job submit -- autotuner run TASK.yaml`.", visible=not ctx.store.tasks())
+
+    def refresh() -> None:
+        if ctx.store.tasks_version != seen["version"]:
+            seen["version"] = ctx.store.tasks_version
+            table.value = tasks_frame(ctx.store.tasks())
+            empty.visible = not ctx.store.tasks()
+
+    pn.state.add_periodic_callback(refresh, period=REFRESH_MS)
+    return pn.Column(header.layout, note, empty, table, sizing_mode="stretch_width")

@@ -1,0 +1,37 @@
+"""Splitting a trial's slot time into phases, from its timestamps."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.overhead_phases import TrialTimes, phase_seconds, slot_use
+
+
+def times(trial_id: str, slot: str, t0: float) -> TrialTimes:
+    """A trial whose worker starts at t0: 4 s of Ray, 30.5 s engine, two 10 s levels 1 s apart."""
+    return TrialTimes(trial_id=trial_id, slot=slot, process_started=t0, setup_started=t0 + 4,
+                      deploy_started=t0 + 4.5, engine_ready=t0 + 35, first_step=t0 + 35.2,
+                      level_starts=(t0 + 40.2, t0 + 51.2), level_ends=(t0 + 50.2, t0 + 61.2),
+                      cleanup_started=t0 + 61.7, cleanup_ended=t0 + 62.0)
+
+
+def test_phases_of_a_slot_s_first_and_second_trial():
+    first, second = phase_seconds([times("a", "0", 0.0), times("b", "0", 61.0)], modelled_startup_s=30.0)
+
+    assert first == pytest.approx({"ray": 4, "setup": 0.5, "engine": 30, "engine+": 0.5, "to_step": 0.2,
+                                   "bench_start": 5, "load": 20, "gaps": 1, "stop": 0.5, "teardown": 0.3,
+                                   "held": 62})
+    # The second trial's slot time starts when the first released the slot (62), not at its worker's start.
+    assert second["ray"] == pytest.approx(61 + 4 - 62) and second["held"] == pytest.approx(61)
+
+
+def test_slots_are_accounted_separately():
+    a, b = phase_seconds([times("a", "0", 0.0), times("b", "1", 1.0)], modelled_startup_s=30.0)
+    assert a["ray"] == b["ray"] == pytest.approx(4)
+
+
+def test_shares_of_slot_time():
+    use = slot_use(phase_seconds([times("a", "0", 0.0)], modelled_startup_s=30.0))
+    assert use.overhead_s == pytest.approx(62 - 30 - 20)
+    assert use.load_share == pytest.approx(20 / 62)
+    assert use.useful_share == pytest.approx(50 / 62)

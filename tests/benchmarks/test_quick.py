@@ -1,0 +1,29 @@
+"""The quick mode's search-strategy part, end to end (what CI runs): it must work, not be fast."""
+
+from __future__ import annotations
+
+import csv
+import time
+
+from benchmarks.run import QUICK, main
+from benchmarks.strategies import STRATEGIES
+
+
+def test_quick_mode_writes_its_report(tmp_path):
+    started = time.monotonic()
+    assert main(["--quick", "--skip-overhead", "--out", str(tmp_path)]) == 0
+    print(f"quick search benchmark: {time.monotonic() - started:.1f} s")
+
+    report = (tmp_path / "BENCHMARKS.md").read_text()
+    for strategy in STRATEGIES:
+        assert strategy.label in report
+    assert "## Goals: search" in report and "Orchestration overhead" not in report
+    with open(tmp_path / "runs.csv") as f:
+        runs = list(csv.DictReader(f))
+    seeded = sum(s.seeded for s in STRATEGIES)
+    assert len(runs) == seeded * len(QUICK.seeds) + (len(STRATEGIES) - seeded) + 1  # + grid over the space
+    assert all(0.0 <= float(r["final_gap"]) <= 1.0 for r in runs)
+    whole = next(r for r in runs if r["strategy"] == "grid_whole_space")
+    assert float(whole["final_gap"]) == 0.0  # trying everything finds the optimum
+    assert (tmp_path / "trials.csv").stat().st_size > 0
+    assert (tmp_path / "convergence.png").read_bytes()[:4] == b"\x89PNG"

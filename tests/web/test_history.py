@@ -1,0 +1,141 @@
+"""History comes back from the campaign folders' Parquet files when the hub, Serve or the cluster
+restarted, the hub's fresher entries overlay it while a run is live, and the rows of a run that
+is gone never stay "running"."""
+
+import os
+import subprocess
+import sys
+
+from autotuner.results import DONE, INTERRUPTED, RUNNING
+from serve_app.catalog import job_folder
+from serve_app.history import campaign_is_live
+from serve_app.jobs import JobInfo
+from serve_app.live import LiveStore
+from serve_app.views import table_view, trial_status_text
+from tests.web.synthetic import write_synthetic_campaign
+
+
+class FakeHub:
+    """Answers every campaign asked for with the same entries (epoch 1, seq = their number)."""
+
+    def __init__(self, entries, folders=None):
+        self.entries, self.asked, self._folders = entries, [], folders or {}
+
+    def changes(self, since):
+        self.asked.append(dict(since))
+        return {cid: (1, len(self.entries), self.entries) for cid in since}
+
+    def folders(self):
+        return self._folders
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def store_for(root, jobs=None, hub=None) -> LiveStore:
+    store = LiveStore([root], jobs=jobs, hub=hub)
+    store.refresh_catalog()
+    return store
+
+
+def test_a_run_that_is_gone_shows_interrupted_rows(tmp_path):
+    write_synthetic_campaign(tmp_path / "crashed", trials=20, running=3, status="running", pid=dead_pid())
+    store = store_for(tmp_path)
+    [row] = store.tasks()
+    snap = store.campaign(row.id)
+    assert row.status == snap.status == "interrupted" and not snap.live
+    statuses = [t["status"] for t in snap.trials.values()]
+    assert RUNNING not in statuses and statuses.count(INTERRUPTED) == 3
+    interrupted = next(t for t in snap.trials.values() if t["status"] == INTERRUPTED)
+    assert interrupted["reason"] and snap.levels[interrupted["trial_id"]]  # its levels are kept
+    assert "interrupted at level" in trial_status_text(interrupted, snap.num_levels)
+    assert (tmp_path / "crashed" / "trials.parquet").exists()  # nothing is rewritten
+    assert row.can_resume and not row.can_stop
+
+
+def test_a_live_run_keeps_its_running_rows(tmp_path):
+    write_synthetic_campaign(tmp_path / "live", trials=10, running=2, status="running", pid=os.getpid())
+    store = store_for(tmp_path)
+    snap = store.campaign(store.tasks()[0].id)
+    assert snap.live and snap.status == "running"
+    assert sum(t["status"] == RUNNING for t in snap.trials.values()) == 2
+    assert "loading level" in table_view(snap).table["status"].str.cat()
+
+
+def test_the_ray_job_decides_liveness_when_the_campaign_names_one(tmp_path):
+    meta = {"status": "running", "ray_job_id": "j1", "pid": os.getpid()}
+    assert campaign_is_live(meta, {"j1": "RUNNING"})
+    assert not campaign_is_live(meta, {"j1": "STOPPED"})
+    assert not campaign_is_live(meta, {})  # a restarted cluster does not know the job
+    assert campaign_is_live(meta, None)  # job list unavailable: the driver's pid decides
+    assert not campaign_is_live({**meta, "status": "finished"}, {"j1": "RUNNING"})
+
+
+def test_hub_entries_overlay_the_tables_while_the_run_is_live(tmp_path):
+    write_synthetic_campaign(tmp_path / "live", trials=5, running=1, status="running", pid=os.getpid())
+    store = store_for(tmp_path)
+    snap = store.campaign(store.tasks()[0].id)
+    running = next(t for t in snap.trials.values() if t["status"] == RUNNING)
+    newer = {**running, "status": DONE, "levels_run": 4}
+    new_trial = {**running, "trial_id": "fresh001", "status": "deploying", "levels_run": 0}
+    entries = [{"trial": newer, "levels": None, "seq": 1}, {"trial": new_trial, "levels": [], "seq": 2}]
+    store.hub = FakeHub(entries)
+    store.poll_live()
+    snap = store.campaign(store.tasks()[0].id)
+    assert snap.trials[running["trial_id"]]["status"] == DONE
+    assert len(snap.levels[running["trial_id"]]) >= 1  # the entry had no levels: the table's are kept
+    assert snap.trials["fresh001"]["status"] == "deploying" and snap.levels["fresh001"] == []
+    assert list(store.hub.asked[0].values()) == [(0, 0)]
+    store.poll_live()
+    assert list(store.hub.asked[-1].values()) == [(1, 2)]  # only what is new is asked for next
+
+
+def test_a_finished_campaign_ignores_older_hub_entries(tmp_path):
+    write_synthetic_campaign(tmp_path / "done", trials=4, running=1, status="running", pid=os.getpid())
+    store = store_for(tmp_path)
+    task_id = store.tasks()[0].id
+    stale = next(t for t in store.campaign(task_id).trials.values() if t["status"] == RUNNING)
+    store.hub = FakeHub([{"trial": stale, "levels": None, "seq": 1}])
+    store.poll_live()
+    # the run ends: its tables are final
+    write_synthetic_campaign(tmp_path / "done", trials=4, running=0, status="finished", pid=os.getpid())
+    store.refresh_catalog()
+    snap = store.campaign(task_id)
+    assert snap.status == "finished" and RUNNING not in {t["status"] for t in snap.trials.values()}
+
+
+def test_jobs_are_listed_before_their_campaign_folder_exists(tmp_path):
+    outside = tmp_path / "elsewhere" / "cli-task"
+    task = tmp_path / "task.yaml"
+    task.write_text(f"name: cli-task\nmodel: {{name: m}}\noutput: {outside}\n")
+    jobs = [JobInfo("raysubmit_1", "PENDING", f"autotuner run {task}", 1.0),
+            JobInfo("raysubmit_2", "FAILED", "autotuner run relative.yaml", 2.0, message="exit 2")]
+
+    class Jobs:
+        def list(self):
+            return jobs
+
+    assert job_folder(jobs[0]) == outside.resolve()
+    store = store_for(tmp_path / "ws", jobs=Jobs())
+    rows = {r.id: r for r in store.tasks()}
+    assert rows["raysubmit_1"].status == "pending" and rows["raysubmit_1"].name == "cli-task"
+    assert rows["raysubmit_2"].status == "failed" and rows["raysubmit_2"].message == "exit 2"
+    # once the job writes its campaign folder (outside the roots), the task is that campaign
+    write_synthetic_campaign(outside, trials=3, status="running", job_id="raysubmit_1", name="cli-task")
+    jobs[0] = JobInfo("raysubmit_1", "RUNNING", f"autotuner run {task}", 1.0)
+    store.refresh_catalog()
+    row = store.find_task("raysubmit_1")
+    assert row.folder == str(outside.resolve()) and row.status == "running" and row.trials_ended == 3
+    assert row.source == "ray job" and row.can_stop
+
+
+def test_the_hub_names_campaign_folders_the_app_could_not_guess(tmp_path):
+    # `ray job submit --working-dir . -- autotuner run task.yaml`: runs/<name> inside the job's copy
+    hidden = tmp_path / "job-working-dir" / "runs" / "hidden"
+    write_synthetic_campaign(hidden, trials=2, status="finished", job_id="raysubmit_9", name="hidden")
+    store = store_for(tmp_path / "ws", hub=FakeHub([], folders={"hidden-1": str(hidden)}))
+    [row] = store.tasks()
+    assert row.name == "hidden" and row.folder == str(hidden.resolve()) and row.trials_ended == 2

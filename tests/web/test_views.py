@@ -1,0 +1,38 @@
+"""What the task page draws stays small at 2,000 trials: the table is paged by the widget and the
+charts downsample, keeping the points that matter (Pareto front, best trial)."""
+
+import math
+
+from serve_app.live import LiveStore
+from serve_app.views import MAX_SCATTER_POINTS, chart_view, downsample, pareto_front, table_view, trial_status_text
+from tests.web.synthetic import write_synthetic_campaign
+
+
+def test_views_of_2000_trials_are_bounded(tmp_path):
+    write_synthetic_campaign(tmp_path / "big", trials=2000, running=5, status="finished")
+    store = LiveStore([tmp_path])
+    store.refresh_catalog()
+    snap = store.campaign(store.tasks()[0].id)
+    table = table_view(snap).table
+    assert len(table) == 2000 and list(table.columns[:4]) == ["trial", "status", "slots", "score"]
+    view = chart_view(snap)
+    assert len(view.scatter) <= MAX_SCATTER_POINTS and len(view.pareto) >= 1
+    assert len(view.trial_scores) <= 1000 and len(view.curves) == 10
+    assert view.importance.columns["param"][-1] in ("mem_fraction_static", "tp_size")  # what drives the score
+    best = max(view.trial_scores.columns["score"])
+    assert math.isclose(view.best_line.columns["best"][-1], best)
+
+
+def test_pareto_front_and_downsampling():
+    rows = [{"ttft_p90_s": t, "output_tok_s_per_gpu": v, "meets_slo": ok}
+            for t, v, ok in [(1, 10, True), (2, 5, True), (3, 30, True), (4, 50, False), (5, 40, True)]]
+    assert [r["output_tok_s_per_gpu"] for r in pareto_front(rows)] == [10, 30, 40]
+    assert len(downsample(list(range(100)), 10, keep={99})) <= 11 and 99 in downsample(list(range(100)), 10, keep={99})
+
+
+def test_status_words():
+    assert trial_status_text({"status": "running", "levels_run": 1}, 4) == "loading level 2/4"
+    assert trial_status_text({"status": "stopped early", "levels_run": 2}, 4) == "stopped by ASHA at level 2/4"
+    failed = {"status": "failed", "reason": "start-up failed: OOM"}
+    assert trial_status_text(failed, 4) == "failed: start-up failed: OOM"
+    assert trial_status_text({"status": "deploying"}, 4) == "deploying"
