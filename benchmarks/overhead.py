@@ -21,6 +21,7 @@ import yaml
 
 from autotuner.bench.sources import EARLY_START_ENV
 from autotuner.spec import require_valid
+from autotuner.subprocesses import stop_process_group
 from benchmarks.ground_truth import simulate_trial
 from benchmarks.overhead_phases import NOT_OVERHEAD, PHASE_NAMES, PHASES, SlotUse, phase_seconds, read_trial_times, slot_use
 
@@ -76,12 +77,20 @@ def run_case(settings: OverheadSettings, slots: int, early_start: bool, work_dir
     folder = work_dir / name
     task_path = work_dir / f"{name}.yaml"
     task_path.write_text(yaml.safe_dump(overhead_task(settings, slots, folder), sort_keys=False))
-    env = {**os.environ, EARLY_START_ENV: "1" if early_start else "0", "RAY_USAGE_STATS_ENABLED": "0"}
+    # RAY_ADDRESS empty: a private local Ray, never a cluster someone runs on this machine.
+    env = {**os.environ, EARLY_START_ENV: "1" if early_start else "0", "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_ADDRESS": ""}
     t0 = time.monotonic()
     with open(work_dir / f"{name}.log", "wb") as log:
-        subprocess.run([sys.executable, "-m", "autotuner.cli", "run", str(task_path)], env=env, stdout=log,
-                       stderr=subprocess.STDOUT, timeout=settings.timeout_s, check=True)
+        campaign = subprocess.Popen([sys.executable, "-m", "autotuner.cli", "run", str(task_path)], env=env,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            code = campaign.wait(timeout=settings.timeout_s)
+        finally:
+            stop_process_group(campaign, grace_s=10)  # its Ray, engines and genai-bench, whatever happened
     wall = time.monotonic() - t0
+    if code != 0:
+        raise RuntimeError(f"the {name} campaign exited with {code}: see {work_dir / (name + '.log')}")
     trials = read_trial_times(folder)
     return CaseResult(slots, early_start, wall, slot_use(phase_seconds(trials, settings.startup_s)), folder)
 

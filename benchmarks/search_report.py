@@ -8,10 +8,10 @@ import statistics
 from pathlib import Path
 from typing import Sequence
 
+from autotuner.results import STOPPED_EARLY
 from benchmarks.comparisons import (NO_ASHA, OURS, OURS_GRACE3, asha_saving, bench_gpu_h_per_trial,
                                     grid_gpu_h_to, share_of_grid)
-from autotuner.results import STOPPED_EARLY
-from benchmarks.ground_truth import STARTUP_FAILED
+from benchmarks.ground_truth import REJECTED, STARTUP_FAILED
 from benchmarks.metrics import Point, first_within, spread
 from benchmarks.search_bench import GAP_BUDGETS, StrategyRuns, SurfaceResult
 
@@ -20,6 +20,7 @@ ASHA_SAVING_GOAL = 0.40
 
 
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub-flavoured Markdown table."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
@@ -34,10 +35,10 @@ def ground_truth_table(results: Sequence[SurfaceResult]) -> str:
     for r in results:
         t, counts = r.truth, r.truth.counts()
         best = t.outcomes[t.best_keys()[0]].config
-        near = lambda tol: sum(v >= (1 - tol) * t.optimum for v in t.full_scores.values())  # noqa: E731
+        within_1, within_3 = (sum(v >= (1 - tol) * t.optimum for v in t.full_scores.values()) for tol in (0.01, 0.03))
         rows.append([r.surface.title, str(counts["configs"]), str(counts["feasible"]), str(counts["slo_missed"]),
-                     str(counts[STARTUP_FAILED]), str(counts["rejected"]), f"{t.optimum:.1f}",
-                     f"{near(0.01)} / {near(0.03)}", ", ".join(f"{k}={v}" for k, v in best.items()),
+                     str(counts[STARTUP_FAILED]), str(counts[REJECTED]), f"{t.optimum:.1f}",
+                     f"{within_1} / {within_3}", ", ".join(f"{k}={v}" for k, v in best.items()),
                      f"{t.compute_s:.0f} s" if t.compute_s else "cached"])
     return md_table(["surface", "configs", "feasible", "miss SLO at every level", "fail at start-up",
                      "rejected before deployment", "optimum (output tok/s per GPU)", "configs within 1% / 3%",
@@ -82,8 +83,7 @@ def asha_stops_table(result: SurfaceResult, strategy: str = OURS) -> str:
     rows = []
     for tp, runs in sorted(by_tp.items()):
         started = [r for r in runs if r.levels_run > 0]
-        at_first = [truth.score(k, 1).value for k, o in truth.outcomes.items()
-                    if o.status == "ok" and int(o.config.get("tp_size", 1)) == tp]
+        at_first = [truth.score(r.key, 1).value for r in started]
         best = max((v for k, v in truth.full_scores.items() if int(truth.outcomes[k].config.get("tp_size", 1)) == tp),
                    default=math.nan)
         rows.append([str(tp), str(len(runs)), str(len(runs) - len(started)),
@@ -93,7 +93,7 @@ def asha_stops_table(result: SurfaceResult, strategy: str = OURS) -> str:
                      f"{statistics.median(at_first):.0f}" if at_first else "n/a", f"{best:.0f}"])
     return md_table(["tp_size", "trials (all seeds)", "no level (failed, rejected)",
                      *(f"stopped after level {n}" for n in range(1, levels)), "ran every level",
-                     "median score after level 1 (space)", "best full-sweep score (space)"], rows)
+                     "median score after level 1 (its trials)", "best full-sweep score (space)"], rows)
 
 
 def goals_table(results: Sequence[SurfaceResult]) -> str:
@@ -171,7 +171,8 @@ def _gap_at(points: list[Point], gpu_h: float) -> float:
 
 
 def plot_convergence(results: Sequence[SurfaceResult], path: Path) -> Path:
-    """Best-so-far gap against GPU-hours, one panel per surface: median over seeds, range shaded."""
+    """Best-so-far gap against GPU-hours, one panel per surface: median over seeds, interquartile
+    range shaded."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -187,11 +188,13 @@ def plot_convergence(results: Sequence[SurfaceResult], path: Path) -> Path:
         x_min = min(p.gpu_h for _, group in series for pts in group for p in pts[:1] if p.gpu_h > 0)
         xs = np.geomspace(x_min, x_max * 1.05, 300)
         for label, group in series:
-            gaps = np.array([[_gap_at(pts, x) * 100 for x in xs] for pts in group])
-            (line,) = ax.step(xs, np.median(gaps, axis=0), where="post", label=label)
+            end = max(pts[-1].gpu_h for pts in group if pts)  # no curve past the runs' last trial
+            shown = xs[xs <= end * 1.001]
+            gaps = np.array([[_gap_at(pts, x) * 100 for x in shown] for pts in group])
+            (line,) = ax.step(shown, np.median(gaps, axis=0), where="post", label=label)
             if len(group) > 1:
-                ax.fill_between(xs, gaps.min(axis=0), gaps.max(axis=0), step="post", alpha=0.1,
-                                color=line.get_color())
+                low, high = np.percentile(gaps, [25, 75], axis=0)
+                ax.fill_between(shown, low, high, step="post", alpha=0.12, color=line.get_color())
         ax.step(xs, [_gap_at(whole, x) * 100 for x in xs], where="post", linestyle=":", color="grey",
                 label="Grid over the whole space")
         for level in (1, 3):
@@ -201,7 +204,7 @@ def plot_convergence(results: Sequence[SurfaceResult], path: Path) -> Path:
         ax.set_ylim(0, 100)
         ax.set_xlabel("GPU-hours spent (modelled)")
         ax.set_ylabel("gap of the best config so far to the optimum (%)")
-        ax.set_title(f"{r.surface.title}: median of {len(r.seeds)} seeds, range shaded")
+        ax.set_title(f"{r.surface.title}\nmedian of {len(r.seeds)} seeds, interquartile range shaded")
         ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
