@@ -159,13 +159,16 @@ def test_cli_validate_exit_codes(tmp_path, capsys):
     assert "search.space.mem_fraction_static.high: 1.5" in err
 
 
-def test_cli_run_rejects_invalid_spec_before_ray(tmp_path, capsys):
+def test_cli_run_rejects_invalid_spec_before_ray(tmp_path):
+    """Bad input is refused before Ray is even imported (so no cluster starts, no GPU is claimed)."""
+    import subprocess
     import sys
-
-    from autotuner.cli import main
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nmodel: {name: m}\nworkload: {concurrency: [-4]}\n")
-    assert main(["run", str(bad)]) == 2
-    assert "workload.concurrency.0" in capsys.readouterr().err
-    assert "ray" not in sys.modules or not __import__("ray").is_initialized()
+    probe = ("import sys; from autotuner.cli import main; rc = main(['run', sys.argv[1]]); "
+             "print('ray imported:', 'ray' in sys.modules); sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", probe, str(bad)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "workload.concurrency.0" in done.stderr
+    assert "ray imported: False" in done.stdout
