@@ -1,7 +1,7 @@
 """The task spec: one typed model for what a tuning campaign should do.
 
 The CLI, ``ray job submit`` and the web form all load the same :class:`TaskSpec`. Loading never
-starts Ray or claims a GPU; :func:`validate_spec` returns every problem at once, each with its
+starts Ray or claims a GPU; :func:`load_spec` returns every problem at once, each with its
 field path, the bad value and what is allowed::
 
     spec, problems = load_spec("examples/quickstart.yaml")
@@ -20,7 +20,6 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from autotuner.engines.sglang_args import ENGINE_PARAMS
 
 SCENARIO_RE = re.compile(
     r"^(D\(\d+,\d+\)|N\(\d+,\d+\)/\(\d+,\d+\)|U\(\d+,\d+\)/\(\d+,\d+\)|U\(\d+,\d+\))$"
@@ -224,6 +223,8 @@ def parse_spec(data: Any) -> tuple[TaskSpec | None, list[Problem]]:
         spec = TaskSpec.model_validate(data)
     except ValidationError as err:
         return None, [_from_pydantic(e, data) for e in err.errors()]
+    from autotuner.spec_rules import check_spec
+
     return spec, check_spec(spec)
 
 
@@ -249,6 +250,8 @@ def parse_spec_text(text: str) -> tuple[TaskSpec | None, list[Problem]]:
 
 def require_valid(spec_or_data: TaskSpec | dict) -> TaskSpec:
     """The spec, or :class:`SpecError` with every problem."""
+    from autotuner.spec_rules import check_spec
+
     if isinstance(spec_or_data, TaskSpec):
         spec, problems = spec_or_data, check_spec(spec_or_data)
     else:
@@ -298,212 +301,8 @@ def _model_at(loc: list[str]) -> type[BaseModel] | None:
     return model
 
 
-def check_spec(spec: TaskSpec) -> list[Problem]:
-    """Rules that cross fields: parameter names and domains, ranges, GPUs, SLOs, model fit."""
-    problems: list[Problem] = []
-    add = lambda path, value, msg: problems.append(Problem(path, value, msg))  # noqa: E731
-
-    if not CAMPAIGN_NAME_RE.match(spec.name):
-        add("name", spec.name, "must be 1-40 lowercase letters, digits or '-', starting and ending alphanumeric")
-
-    known = ", ".join(ENGINE_PARAMS)
-    eng = spec.engine
-    if eng.gpu not in GPU_TYPES and eng.simulated:
-        add("engine.gpu", eng.gpu, "the simulator knows " + ", ".join(GPU_TYPES))
-    if eng.backend == "ome" and eng.ome is None:
-        add("engine.ome", None, "backend 'ome' needs an engine.ome section (namespace, base_model ...)")
-    if eng.backend == "ome" and eng.ome is not None and eng.ome.benchmark == "benchmarkjob":
-        for field in ("benchmark_pvc", "results_mount"):
-            if not getattr(eng.ome, field):
-                add(f"engine.ome.{field}", None, "benchmark 'benchmarkjob' needs it")
-        if spec.model.served_model_name != "vllm-model":
-            add("model.served_name", spec.model.served_model_name,
-                "benchmark 'benchmarkjob' needs 'vllm-model': OME's BenchmarkJob always sends that model name")
-    if eng.backend == "local" and eng.local.command == "sglang" and not spec.model.path:
-        add("model.path", None, "the sglang command needs the local weights folder")
-    if not eng.simulated and not spec.model.tokenizer:
-        add("model.tokenizer", None, "a real engine needs the model's local tokenizer folder for genai-bench")
-
-    for name, value in eng.fixed.items():
-        path = f"engine.fixed.{name}"
-        param = ENGINE_PARAMS.get(name)
-        if param is None:
-            add(path, value, f"unknown engine parameter; known: {known}")
-        elif (why := param.check(value)) is not None:
-            add(path, value, why)
-
-    space = spec.search.space
-    for name in space:
-        if name in eng.fixed:
-            add(f"search.space.{name}", name, "is also in engine.fixed; tune it or fix it, not both")
-    seen: list[str] = []
-    for name, ps in space.items():
-        problems.extend(_check_param_space(name, ps, seen, eng.fixed))
-        seen.append(name)
-    if not space:
-        add("search.space", {}, "needs at least one engine parameter to tune; known: " + known)
-
-    for i, cfg in enumerate(spec.search.initial_configs):
-        for name, value in cfg.items():
-            param = ENGINE_PARAMS.get(name)
-            path = f"search.initial_configs.{i}.{name}"
-            if name not in space:
-                add(path, value, "not in search.space; allowed: " + ", ".join(space))
-            elif param and (why := param.check(value)) is not None:
-                add(path, value, why)
-
-    problems.extend(_check_gpus(spec))
-
-    wl = spec.workload
-    for i, s in enumerate(wl.scenarios):
-        if not SCENARIO_RE.match(s.replace(" ", "")):
-            add(f"workload.scenarios.{i}", s, "must be D(in,out), N(mi,si)/(mo,so), U(min,max)/(min,max) or U(in,out)")
-    for i, c in enumerate(wl.concurrency):
-        if c < 1:
-            add(f"workload.concurrency.{i}", c, "must be a positive integer")
-    if len(set(wl.concurrency)) != len(wl.concurrency):
-        add("workload.concurrency", wl.concurrency, "levels must be distinct")
-    if wl.concurrency != sorted(wl.concurrency):
-        add("workload.concurrency", wl.concurrency, "levels must be ascending (ASHA compares trials level by level)")
-
-    obj = spec.objective
-    if obj.kind == "latency":
-        if obj.latency_concurrency is None:
-            add("objective.latency_concurrency", None, "the latency objective needs the concurrency it is read at")
-        elif obj.latency_concurrency not in wl.concurrency:
-            add("objective.latency_concurrency", obj.latency_concurrency,
-                f"must be one of workload.concurrency {wl.concurrency}")
-    elif obj.slo.ttft_p90_s is None and obj.slo.tpot_p90_s is None:
-        add("objective.slo", None, "goodput needs at least one latency SLO (ttft_p90_s or tpot_p90_s)")
-
-    if spec.model.served_name is not None and not re.match(r"^[A-Za-z0-9._:/-]{1,128}$", spec.model.served_name):
-        add("model.served_name", spec.model.served_name, "letters, digits and . _ : / - only (1-128)")
-    return problems
-
-
-def _check_param_space(name: str, ps: ParamSpace, earlier: list[str], fixed: dict) -> list[Problem]:
-    path = f"search.space.{name}"
-    out: list[Problem] = []
-    param = ENGINE_PARAMS.get(name)
-    if param is None:
-        return [Problem(path, name, "unknown engine parameter; known: " + ", ".join(ENGINE_PARAMS))]
-    if ps.choices is not None:
-        if ps.low is not None or ps.high is not None:
-            out.append(Problem(path, ps.model_dump(exclude_none=True), "give either choices or low/high, not both"))
-        if not ps.choices:
-            out.append(Problem(f"{path}.choices", [], "must list at least one value"))
-        for i, v in enumerate(ps.choices):
-            if (why := param.check(v)) is not None:
-                out.append(Problem(f"{path}.choices.{i}", v, why))
-        if len({json.dumps(v) for v in ps.choices}) != len(ps.choices):
-            out.append(Problem(f"{path}.choices", ps.choices, "values must be distinct"))
-    elif ps.low is None or ps.high is None:
-        out.append(Problem(path, ps.model_dump(exclude_none=True), "needs choices, or both low and high"))
-    else:
-        if param.kind in ("bool", "str"):
-            out.append(Problem(path, ps.model_dump(exclude_none=True),
-                               f"{param.kind} parameter: use choices" + (
-                                   f" from {', '.join(map(str, param.choices))}" if param.choices else "")))
-        else:
-            if ps.low >= ps.high:
-                out.append(Problem(f"{path}.high", ps.high, f"empty range: high must be above low ({ps.low})"))
-            for end in ("low", "high"):
-                v = getattr(ps, end)
-                v = int(v) if param.kind == "int" and float(v).is_integer() else v
-                if param.kind == "int" and not float(v).is_integer():
-                    out.append(Problem(f"{path}.{end}", v, "must be an integer"))
-                elif (why := param.check(v)) is not None:
-                    out.append(Problem(f"{path}.{end}", v, why))
-            if ps.log and ps.low is not None and ps.low <= 0:
-                out.append(Problem(f"{path}.low", ps.low, "a log-scale range must start above 0"))
-            if ps.log and ps.step is not None:
-                out.append(Problem(f"{path}.step", ps.step, "step cannot be combined with log scale"))
-    for dep, val in (ps.when or {}).items():
-        if dep not in earlier and dep not in fixed:
-            out.append(Problem(f"{path}.when.{dep}", val,
-                               "must name a parameter listed before it in search.space (or in engine.fixed)"))
-        elif (dparam := ENGINE_PARAMS.get(dep)) and (why := dparam.check(val)) is not None:
-            out.append(Problem(f"{path}.when.{dep}", val, why))
-    return out
-
-
-def _values(spec: TaskSpec, name: str) -> list[Any]:
-    """Values a parameter can take in this campaign (its default when neither tuned nor fixed)."""
-    if name in spec.engine.fixed:
-        return [spec.engine.fixed[name]]
-    ps = spec.search.space.get(name)
-    if ps is None:
-        return [1] if name in ("tp_size", "dp_size") else []
-    if ps.choices is not None:
-        return list(ps.choices)
-    if ps.low is None or ps.high is None:
-        return []
-    return [v for v in range(int(ps.low), int(ps.high) + 1)] if name in ("tp_size", "dp_size") else [ps.low, ps.high]
-
-
-def _check_gpus(spec: TaskSpec) -> list[Problem]:
-    out: list[Problem] = []
-    node = spec.engine.gpus_per_node
-    tps = [v for v in _values(spec, "tp_size") if isinstance(v, int)]
-    dps = [v for v in _values(spec, "dp_size") if isinstance(v, int)]
-    if not tps or not dps:
-        return out
-    for name, vals in (("tp_size", tps), ("dp_size", dps)):
-        where = f"engine.fixed.{name}" if name in spec.engine.fixed else f"search.space.{name}"
-        for v in vals:
-            if v > node:
-                out.append(Problem(where, v, f"exceeds engine.gpus_per_node ({node})"))
-    smallest = min(tps) * min(dps)
-    if smallest > node:
-        out.append(Problem("search.space", {"tp_size": min(tps), "dp_size": min(dps)},
-                           f"tp_size*dp_size={smallest} exceeds engine.gpus_per_node ({node}) for every config"))
-    if smallest > spec.budget.gpus:
-        out.append(Problem("budget.gpus", spec.budget.gpus,
-                           f"smaller than the fewest GPUs a config needs (tp_size*dp_size={smallest})"))
-    heads = spec.model.num_attention_heads or _sim_model_fact(spec, "heads")
-    if heads:
-        bad = [tp for tp in tps if heads % tp]
-        if bad and len(bad) == len(tps):
-            out.append(Problem("search.space.tp_size", tps, f"no value divides the model's {heads} attention heads"))
-    params_b = spec.model.params_billion or _sim_model_fact(spec, "params_billion")
-    gpu_mem = _gpu_memory_gb(spec.engine.gpu)
-    if params_b and gpu_mem:
-        fracs = [v for v in _values(spec, "mem_fraction_static") if isinstance(v, (int, float))] or [0.9]
-        weights_gb = params_b * 2  # bf16
-        room = max(tps) * gpu_mem * max(fracs)
-        if weights_gb >= room:
-            out.append(Problem("search.space.tp_size", tps,
-                               f"{params_b:g}B parameters ({weights_gb:.0f} GB in bf16) do not fit in "
-                               f"{max(tps)} x {gpu_mem:g} GB x mem_fraction_static {max(fracs)}: allow a larger tp_size"))
-    return out
-
-
-def _sim_model_fact(spec: TaskSpec, fact: str) -> float | None:
-    """A size fact from the simulator's model table, when it knows the model."""
-    try:
-        from autotuner.sim.models import resolve_model
-    except ImportError:
-        return None
-    try:
-        model = resolve_model(spec.model.name)
-    except KeyError:
-        return None
-    if fact == "heads":
-        return model.num_attention_heads
-    return model.num_params / 1e9 if fact == "params_billion" else None
-
-
-def _gpu_memory_gb(gpu: str) -> float | None:
-    try:
-        from autotuner.sim.hardware import GPUS
-    except ImportError:
-        return None
-    spec = GPUS.get(gpu)
-    return spec.memory_bytes / 1e9 if spec else None
-
-
 __all__ = [
     "BudgetSpec", "EngineSpec", "LocalBackendSpec", "ModelSpec", "ObjectiveSpec", "OmeBackendSpec",
     "ParamSpace", "Problem", "SLOSpec", "SearchSpec", "SpecError", "TaskSpec", "WorkloadSpec",
-    "check_spec", "load_spec", "parse_spec", "parse_spec_text", "require_valid",
+    "load_spec", "parse_spec", "parse_spec_text", "require_valid",
 ]
