@@ -204,7 +204,10 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
     finally:
         _collect_garbage(spec, cid)
         meta, trials, levels = load_campaign(folder)
-        if any(t.status == INTERRUPTED for t in trials) or len(trials) < spec.budget.trials and not spec.budget.wall_time_s:
+        unfinished = any(t.status == INTERRUPTED for t in trials)
+        # Without a wall-time budget, Tune ends early only when it was stopped.
+        short = len(trials) < spec.budget.trials and not spec.budget.wall_time_s
+        if unfinished or short:
             status = "interrupted"
         best = pick_best(trials)
         best_data = None
