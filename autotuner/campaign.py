@@ -1,6 +1,9 @@
-"""The campaign API: run a validated task with Ray Tune, Optuna and ASHA; resume one; read it back.
+"""The campaign API: run a validated task with Ray Tune; resume one; read it back.
 
-The CLI, ``ray job submit`` and the web app all go through :func:`run_campaign`::
+A campaign has two phases, each a Ray Tune experiment over the same trainable: the search (Optuna
+proposes configs, each trial finds its SLO boundary, the bound rule stops trials that cannot win)
+and the re-measurement of the best configs at their boundary load, which picks the answer. The
+CLI, ``ray job submit`` and the web app all go through :func:`run_campaign`::
 
     spec = require_valid(yaml.safe_load(open("examples/quickstart.yaml")))
     result = run_campaign(spec)
@@ -19,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
-from autotuner.results import INTERRUPTED, TrialRecord, load_campaign, pick_best, write_best, write_json
+from autotuner.results import INTERRUPTED, SEARCH, TrialRecord, load_campaign, write_best, write_json
 from autotuner.spec import SpecError, TaskSpec, load_spec, require_valid
 
 TUNE_DIR = "tune"
+REMEASURE_TUNE_DIR = "tune-remeasure"
 
 
 @dataclass
@@ -94,31 +98,6 @@ def _trainable(spec: TaskSpec, cid: str):
     return tune.with_resources(with_spec, TrialResources(spec.engine.gpus_per_node, spec.budget.gpus))
 
 
-def _searcher(spec: TaskSpec):
-    import optuna
-    from ray.tune.search import ConcurrencyLimiter
-    from ray.tune.search.optuna import OptunaSearch
-
-    from autotuner.space import SearchSpace
-
-    sampler = (optuna.samplers.RandomSampler(seed=spec.seed) if spec.search.algorithm == "random"
-               else optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=min(8, spec.budget.trials)))
-    search = OptunaSearch(space=SearchSpace.from_spec(spec), metric="score", mode="max", sampler=sampler,
-                          points_to_evaluate=[dict(c) for c in spec.search.initial_configs] or None)
-    return ConcurrencyLimiter(search, max_concurrent=spec.budget.gpus)
-
-
-def _scheduler(spec: TaskSpec):
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-
-    if spec.search.early_stopping == "none":
-        return FIFOScheduler()
-    # metric/mode come from TuneConfig (setting them twice raises).
-    return ASHAScheduler(time_attr="training_iteration", max_t=len(spec.levels),
-                         grace_period=min(spec.search.grace_levels, len(spec.levels)),
-                         reduction_factor=spec.search.reduction_factor)
-
-
 def _install_sigterm_handler() -> None:
     """`ray job stop` sends SIGTERM; Tune saves its state for a resume only on SIGINT/SIGUSR1.
     Installed after ray.init, which sets its own fatal SIGTERM handler."""
@@ -181,51 +160,109 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
     connect_ray(spec)
     _install_sigterm_handler()
     objective = objective_from_spec(spec.objective)
-    recorder = ResultsRecorder(str(folder), num_levels=len(spec.levels))
-    printer = ProgressPrinter(len(spec.levels), spec.budget.trials, objective.unit, stream=stream)
+    recorder = ResultsRecorder(str(folder), objective.unit)
+    callbacks = [recorder, ProgressPrinter(spec.budget.trials, objective.unit, stream=stream),
+                 HubFeed(recorder, cid), *callbacks]
     status = "finished"
     try:
-        if resume:
-            tuner = tune.Tuner.restore(str(tune_path), trainable=_trainable(spec, cid), resume_unfinished=True,
-                                       resume_errored=False, restart_errored=False)
-        else:
-            tuner = tune.Tuner(
-                _trainable(spec, cid),
-                tune_config=tune.TuneConfig(metric="score", mode="max", search_alg=_searcher(spec),
-                                            scheduler=_scheduler(spec), num_samples=spec.budget.trials,
-                                            time_budget_s=spec.budget.wall_time_s, reuse_actors=False),
-                run_config=tune.RunConfig(name=TUNE_DIR, storage_path=str(folder), verbose=0,
-                                          callbacks=[recorder, printer, HubFeed(recorder, cid), *callbacks],
-                                          # A trial holds no state worth saving: a restarted one
-                                          # deploys its engine and runs its sweep again.
-                                          checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)),
-            )
-        tuner.fit()
+        _experiment(spec, cid, tune_path, resume, callbacks, search=True).fit()
+        if not _interrupted(spec, load_campaign(folder)[1]):
+            _remeasure(spec, cid, folder, callbacks)
     finally:
         _collect_garbage(spec, cid)
         meta, trials, levels = load_campaign(folder)
-        unfinished = any(t.status == INTERRUPTED for t in trials)
-        # Without a wall-time budget, Tune ends early only when it was stopped.
-        short = len(trials) < spec.budget.trials and not spec.budget.wall_time_s
-        if unfinished or short:
+        if _interrupted(spec, trials):
             status = "interrupted"
-        best = pick_best(trials)
-        best_data = None
-        if best is not None:
-            best_data = write_best(folder, best, levels, model_path=spec.model.path or spec.model.name,
-                                   served_model_name=spec.model.served_model_name, objective_unit=objective.unit,
-                                   extra=_best_extras(spec, best, folder, cid))
-        _write_meta(folder, status=status, ended=time.time(),
-                    best_trial=best.trial_id if best else None, best_score=best.score if best else None)
+        best_data = _write_answer(spec, cid, folder, trials, levels, objective.unit)
+        _write_meta(folder, status=status, ended=time.time(), best_trial=best_data["trial_id"] if best_data else None,
+                    best_score=best_data["score"] if best_data else None)
     return CampaignResult(folder, status, trials, best_data, time.monotonic() - t0)
 
 
-def _best_extras(spec: TaskSpec, best: TrialRecord, folder: Path, cid: str) -> dict[str, Any]:
-    """The OME InferenceService manifest of the best config."""
-    from autotuner.k8s.best_manifest import write_best_manifest
+def _experiment(spec: TaskSpec, cid: str, path: Path, resume: bool, callbacks: Sequence[Any], *,
+                search: bool, configs: Sequence[dict[str, Any]] = ()) -> Any:
+    """The Tune experiment of one phase, new or restored: the search (Optuna proposes, the bound
+    rule stops) or the re-measurement of ``configs`` (each run as given, none stopped)."""
+    from ray import tune
 
-    path = write_best_manifest(spec, best.config, folder, cid, best.trial_id)
-    return {"inference_service_manifest": str(path)}
+    from autotuner.search import make_scheduler, make_searcher
+    from autotuner.search.fixed import FixedConfigs
+
+    if resume:
+        return tune.Tuner.restore(str(path), trainable=_trainable(spec, cid), resume_unfinished=True,
+                                  resume_errored=False, restart_errored=False)
+    if search:
+        tune_config = tune.TuneConfig(metric="score", mode="max", search_alg=make_searcher(spec),
+                                      scheduler=make_scheduler(spec), num_samples=spec.budget.trials,
+                                      time_budget_s=spec.budget.wall_time_s, reuse_actors=False)
+    else:
+        tune_config = tune.TuneConfig(metric="score", mode="max", num_samples=len(configs), reuse_actors=False,
+                                      search_alg=FixedConfigs(configs))
+    return tune.Tuner(
+        _trainable(spec, cid), tune_config=tune_config,
+        run_config=tune.RunConfig(name=path.name, storage_path=str(path.parent), verbose=0, callbacks=list(callbacks),
+                                  # A trial holds no state worth saving: a restarted one deploys
+                                  # its engine and runs its levels again.
+                                  checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)))
+
+
+def _remeasure(spec: TaskSpec, cid: str, folder: Path, callbacks: Sequence[Any]) -> None:
+    """Run the best configs again at their boundary load (resuming an interrupted re-measurement)."""
+    from ray import tune
+
+    from autotuner.answer import remeasure_configs
+
+    path = folder / REMEASURE_TUNE_DIR
+    if tune.Tuner.can_restore(str(path)):
+        _experiment(spec, cid, path, True, callbacks, search=False).fit()
+        return
+    configs = remeasure_configs(load_campaign(folder)[1], spec.remeasure)
+    if configs:
+        _experiment(spec, cid, path, False, callbacks, search=False, configs=configs).fit()
+
+
+def _interrupted(spec: TaskSpec, trials: list[TrialRecord]) -> bool:
+    """A trial left unfinished, or fewer search trials than the budget without a wall-time budget
+    (Tune ends early only when it was stopped then)."""
+    unfinished = any(t.status == INTERRUPTED for t in trials)
+    searched = sum(t.phase == SEARCH for t in trials)
+    return unfinished or (searched < spec.budget.trials and not spec.budget.wall_time_s)
+
+
+def _write_answer(spec: TaskSpec, cid: str, folder: Path, trials: list[TrialRecord], levels: list[dict[str, Any]],
+                  unit: str) -> dict[str, Any] | None:
+    """best_config.json (the re-measured answer, its spread and provenance), the launch command
+    and the OME manifest; None when no trial met the SLOs."""
+    from autotuner.answer import choose, provenance, spread_block
+    from autotuner.k8s.best_manifest import write_best_manifest
+    from autotuner.results import REMEASURE
+
+    answer = choose(trials)
+    if answer is None:
+        return None
+    manifest = write_best_manifest(spec, answer.search.config, folder, cid, answer.search.trial_id)
+    remeasured = [t for t in trials if t.phase == REMEASURE]
+    extra = {
+        "score": answer.value, "search_score": answer.search.score,
+        "remeasured": spread_block(answer.record) if answer.remeasured else None,
+        "candidates": [spread_block(t) for t in remeasured],
+        "answer_note": _answer_note(answer.remeasured, bool(remeasured), spec.remeasure),
+        "boundary": answer.search.boundary, "provenance": provenance(spec),
+        "inference_service_manifest": str(manifest),
+    }
+    return write_best(folder, answer.search, levels, model_path=spec.model.path or spec.model.name,
+                      served_model_name=spec.model.served_model_name, objective_unit=unit, extra=extra)
+
+
+def _answer_note(remeasured: bool, remeasure_ran: bool, settings: Any) -> str:
+    if remeasured:
+        return (f"the best mean of the {settings.configs} best configs, each run {settings.repeats} times "
+                "at its SLO boundary load")
+    if remeasure_ran:
+        return "no re-measured config met the SLOs in most repeats: the search's best, measured once"
+    if settings.configs:
+        return "not re-measured (the campaign ended before): the search's best, measured once"
+    return "the search's best, measured once (re-measurement switched off)"
 
 
 def _collect_garbage(spec: TaskSpec, cid: str) -> None:

@@ -31,7 +31,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         _print_problems(args.file, problems)
         return EXIT_INVALID
     print(f"{args.file}: ok ({spec.budget.trials} trials over {len(spec.search.space)} parameters, "
-          f"{len(spec.levels)} load levels, {spec.budget.gpus} GPU slots)")
+          f"{spec.workload.describe()}, {spec.budget.gpus} GPU slots)")
     return 0
 
 
@@ -46,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from autotuner.report import render_chart, summary_text
 
     print(f"campaign {spec.name}: {spec.budget.trials} trials, {spec.budget.gpus} GPU slots, "
-          f"{len(spec.levels)} levels per trial, results in {spec.output_dir}", flush=True)
+          f"{spec.workload.describe()}, results in {spec.output_dir}", flush=True)
     try:
         result = run_campaign(spec, resume=args.resume)
     except CampaignError as err:

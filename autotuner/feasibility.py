@@ -9,6 +9,24 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from autotuner.engines.sglang_args import gpus_needed
+from autotuner.spec import TaskSpec
+
+
+def model_facts(spec: TaskSpec) -> dict[str, Any]:
+    """Size facts used by the pre-deployment checks (from the spec, else the simulator's tables)."""
+    from autotuner.sim.hardware import GPUS
+    from autotuner.sim.models import resolve_model
+
+    heads, params_b = spec.model.num_attention_heads, spec.model.params_billion
+    try:
+        model = resolve_model(spec.model.name)
+        heads = heads or model.num_attention_heads
+        params_b = params_b or model.num_params / 1e9
+    except KeyError:
+        pass
+    gpu = GPUS.get(spec.engine.gpu)
+    return {"num_attention_heads": heads, "params_billion": params_b,
+            "gpu_memory_gb": gpu.memory_bytes / 1e9 if gpu else None}
 
 
 def reject_reason(

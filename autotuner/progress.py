@@ -1,8 +1,8 @@
 """Live progress for the CLI: one line per trial event, and a summary line as trials end.
 
     12:01:02 trial 3f2a_00001 deploying on 1 GPU: tp=1 mem=0.85 mrr=128 chunk=4096
-    12:01:09 trial 3f2a_00001 level 2/4 D(100,100) c=8: 1843 tok/s/GPU ttft90 41ms tpot90 9ms ok  score 1843
-    12:01:15 trial 3f2a_00001 stopped early: stopped by ASHA after level 2 of 4
+    12:01:09 trial 3f2a_00001 level 2 D(100,100) c=16 (grow): 1843 tok/s/GPU ttft90 41ms tpot90 9ms ok  score 1843
+    12:01:15 trial 3f2a_00001 stopped early after level 3: it can reach at most 1900 ..., below the best 2210 (...)
     12:01:15 progress: 5/12 trials ended, 4 running, best 2210 tok/s/GPU (3f2a_00004)
 """
 
@@ -33,14 +33,15 @@ def describe_config(config: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def describe_level(result: dict[str, Any], num_levels: int, unit: str) -> str:
+def describe_level(result: dict[str, Any], unit: str) -> str:
     """One reported level in one line."""
     def ms(key: str) -> str:
         v = result.get(key)
         return "n/a" if v is None else f"{v * 1000:.0f}ms"
 
     slo = "ok" if result.get("meets_slo") else "SLO missed"
-    return (f"level {result['level']}/{num_levels} {result['scenario']} c={result['concurrency']}: "
+    note = f" ({result['load_note']})" if result.get("load_note") else ""
+    return (f"level {result['level']} {result['scenario']} c={result['concurrency']}{note}: "
             f"{result['output_tok_s_per_gpu']:.0f} tok/s/GPU ttft90 {ms('ttft_p90_s')} tpot90 {ms('tpot_p90_s')} "
             f"err {result.get('error_rate', 0):.0%} {slo}  score {result['score']:.4g} ({unit})")
 
@@ -48,8 +49,7 @@ def describe_level(result: dict[str, Any], num_levels: int, unit: str) -> str:
 class ProgressPrinter(Callback):
     """Prints trial events as they happen (for the CLI; the web app has its own view)."""
 
-    def __init__(self, num_levels: int, num_trials: int, unit: str, stream: TextIO | None = None):
-        self.num_levels = num_levels
+    def __init__(self, num_trials: int, unit: str, stream: TextIO | None = None):
         self.num_trials = num_trials
         self.unit = unit
         self._stream = stream
@@ -57,7 +57,7 @@ class ProgressPrinter(Callback):
         self._best: tuple[float, str] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"num_levels": self.num_levels, "num_trials": self.num_trials, "unit": self.unit}
+        return {"num_trials": self.num_trials, "unit": self.unit}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)
@@ -73,8 +73,9 @@ class ProgressPrinter(Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if "scenario" in result:
-            self._print(f"trial {trial.trial_id} {describe_level(result, self.num_levels, self.unit)}")
-        if result.get("feasible") and (self._best is None or result["score"] > self._best[0]):
+            self._print(f"trial {trial.trial_id} {describe_level(result, self.unit)}")
+        remeasure = "remeasured_repeats" in result or "remeasure" in trial.config
+        if not remeasure and result.get("feasible") and (self._best is None or result["score"] > self._best[0]):
             self._best = (result["score"], trial.trial_id)
         status = result.get("status")
         if status in ("failed", "rejected"):
@@ -86,8 +87,16 @@ class ProgressPrinter(Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         last = trial.last_result or {}
         if last.get("status") == "running":
-            self._print(f"trial {trial.trial_id} stopped early by ASHA after level {last.get('level')} "
-                        f"of {self.num_levels} (score {last.get('score', 0):.4g})")
+            best = self._best[0] if self._best else None
+            bound = last.get("score_bound")
+            why = (f": it can reach at most {bound:.4g}, below the best {best:.4g} ({last.get('bound_note')})"
+                   if bound is not None and best is not None else "")
+            self._print(f"trial {trial.trial_id} stopped early after level {last.get('level')}{why}")
+        elif last.get("status") == "done" and "remeasured_repeats" in last:
+            spread = (f"mean {last['remeasured_mean']:.4g} [{last['remeasured_min']:.4g}-{last['remeasured_max']:.4g}]"
+                      if last.get("remeasured_mean") is not None else "no repeat met the SLOs")
+            self._print(f"trial {trial.trial_id} re-measured {describe_config(trial.config)}: {spread} {self.unit}, "
+                        f"{last['remeasured_passed']}/{last['remeasured_repeats']} repeats met the SLOs")
         elif last.get("status") == "done":
             self._print(f"trial {trial.trial_id} done: score {last.get('score', 0):.4g}"
                         + ("" if last.get("feasible") else " (infeasible: " + str(last.get("reason")) + ")"))

@@ -1,8 +1,10 @@
 """A Tune callback on the driver that keeps the campaign's tables up to date.
 
-It is the single writer of ``levels.parquet`` and ``trials.parquet``. On ``--resume`` it reloads
-them and drops the rows of trials that Tune restarts (they run their sweep again), so nothing is
-counted twice and a row of an interrupted run never stays "running".
+It is the single writer of ``levels.parquet`` and ``trials.parquet``, for the search and the
+re-measurement alike. On ``--resume`` it reloads them and drops the rows of trials that Tune
+restarts (they run their levels again), so nothing is counted twice and a row of an interrupted
+run never stays "running". A trial stopped by the early-stopping rule gets the rule's reason: the
+bound its levels proved and the best score it could not reach.
 """
 
 from __future__ import annotations
@@ -13,17 +15,19 @@ from typing import Any
 
 from ray.tune import Callback
 
-from autotuner.results import (DEPLOYING, FAILED, INTERRUPTED, RUNNING, STOPPED_EARLY, TrialRecord,
-                               level_row, read_rows, write_parquet)
+from autotuner.answer import REMEASURE_OF
+from autotuner.results import (DEPLOYING, FAILED, INTERRUPTED, REMEASURE, REMEASURED_FIELDS, RUNNING, SEARCH,
+                               STOPPED_EARLY, TrialRecord, level_row, read_rows, write_parquet)
 from autotuner.space import engine_args
+from autotuner.sweep import REMEASURE as REMEASURE_KEY
 
 
 class ResultsRecorder(Callback):
     """Writes every reported level and every trial's state to the campaign folder."""
 
-    def __init__(self, folder: str, num_levels: int, flush_interval_s: float = 1.0):
+    def __init__(self, folder: str, unit: str, flush_interval_s: float = 1.0):
         self.folder = folder
-        self.num_levels = num_levels
+        self.unit = unit
         self.flush_interval_s = flush_interval_s
         self._trials: dict[str, TrialRecord] = {}
         self._levels: list[dict[str, Any]] = []
@@ -32,7 +36,7 @@ class ResultsRecorder(Callback):
 
     # Tune pickles callbacks with the experiment state; keep only the settings.
     def __getstate__(self) -> dict[str, Any]:
-        return {"folder": self.folder, "num_levels": self.num_levels, "flush_interval_s": self.flush_interval_s}
+        return {"folder": self.folder, "unit": self.unit, "flush_interval_s": self.flush_interval_s}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)
@@ -59,8 +63,17 @@ class ResultsRecorder(Callback):
     def _record(self, trial: Any) -> TrialRecord:
         rec = self._trials.get(trial.trial_id)
         if rec is None:
-            rec = self._trials[trial.trial_id] = TrialRecord(trial.trial_id, engine_args(trial.config))
+            remeasure = REMEASURE_KEY in trial.config
+            rec = self._trials[trial.trial_id] = TrialRecord(
+                trial.trial_id, engine_args(trial.config), phase=REMEASURE if remeasure else SEARCH,
+                remeasure_of=trial.config.get(REMEASURE_OF),
+                boundary=dict(trial.config[REMEASURE_KEY]["loads"]) if remeasure else {})
         return rec
+
+    def best_score(self) -> float | None:
+        """The best feasible score of the search so far."""
+        scores = [t.score for t in self._trials.values() if t.phase == SEARCH and t.feasible and t.score is not None]
+        return max(scores, default=None)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._load()
@@ -80,8 +93,14 @@ class ResultsRecorder(Callback):
         rec.feasible = bool(result.get("feasible"))
         rec.best_level = result.get("best_level") if (result.get("best_level") or -1) > 0 else None
         rec.engine_startup_s = result.get("engine_startup_s")
+        if rec.phase == SEARCH:
+            rec.boundary = dict(result.get("boundary") or rec.boundary)
         rec.status = result.get("status", RUNNING)
         rec.reason = result.get("reason", "")
+        rec.bound, rec.bound_note = result.get("score_bound"), result.get("bound_note", "")
+        for name in REMEASURED_FIELDS:
+            if name in result:
+                setattr(rec, name, result[name])
         if "scenario" in result:
             self._levels.append(level_row(trial.trial_id, rec.config, result))
         self.flush(force=rec.status != RUNNING)
@@ -91,7 +110,7 @@ class ResultsRecorder(Callback):
         rec.ended = time.time()
         if rec.status == RUNNING:
             rec.status = STOPPED_EARLY
-            rec.reason = f"stopped by ASHA after level {rec.levels_run} of {self.num_levels}"
+            rec.reason = stop_reason(rec, self.best_score(), self.unit)
         self.flush(force=True)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -118,4 +137,12 @@ class ResultsRecorder(Callback):
         write_parquet(folder / "trials.parquet", [t.to_row() for t in self._trials.values()])
 
 
-__all__ = ["ResultsRecorder"]
+def stop_reason(rec: TrialRecord, best: float | None, unit: str) -> str:
+    """Why the early-stopping rule stopped a trial, from its last report."""
+    if rec.bound is None or best is None:
+        return f"stopped early after level {rec.levels_run}"
+    return (f"stopped early after level {rec.levels_run}: it can reach at most {rec.bound:.4g} {unit}, "
+            f"below the best {best:.4g} ({rec.bound_note})")
+
+
+__all__ = ["ResultsRecorder", "stop_reason"]

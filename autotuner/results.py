@@ -4,12 +4,14 @@ Layout of a campaign folder::
 
     campaign.json          id, name, status, times
     spec.yaml              the task as run
-    levels.parquet         one row per (trial, level): config, metrics, score so far
-    trials.parquet         one row per trial: config, status, reason, best score
-    best_config.json       the winner, its numbers and its ready launch command
+    levels.parquet         one row per (trial, level): config, load, metrics, score so far
+    trials.parquet         one row per trial: config, phase, status, reason, score, SLO boundary,
+                           and for re-measurement trials the spread of their repeats
+    best_config.json       the answer: the re-measured winner, its spread, its provenance and
+                           its ready launch command
     best_launch_command.txt
     trials/<trial_id>/     engine.log, genai-bench output
-    tune/                  Ray Tune's experiment state (for --resume)
+    tune/, tune-remeasure/ Ray Tune's experiment state of the search and of the re-measurement
 
 Only the Tune driver writes these files (through :class:`ResultsRecorder`), so there is a single
 writer; each write goes to a temporary file that is renamed over the old one.
@@ -21,7 +23,7 @@ import json
 import os
 import shlex
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -39,6 +41,10 @@ LEVEL_METRICS = (
 # Trial statuses, as shown by the CLI and the web app.
 PENDING, DEPLOYING, RUNNING, DONE, STOPPED_EARLY, FAILED, REJECTED, INTERRUPTED = (
     "pending", "deploying", "running", "done", "stopped early", "failed", "rejected", "interrupted")
+# Campaign phases a trial belongs to: the search, then the re-measurement of the best configs.
+SEARCH, REMEASURE = "search", "remeasure"
+REMEASURED_FIELDS = ("remeasured_mean", "remeasured_min", "remeasured_max", "remeasured_stdev",
+                     "remeasured_repeats", "remeasured_passed")
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -72,7 +78,8 @@ def config_columns(config: dict[str, Any]) -> dict[str, Any]:
 def level_row(trial_id: str, config: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
     """One row of levels.parquet from a trial's report."""
     row = {"trial_id": trial_id, "level": int(result["level"]), "scenario": result["scenario"],
-           "concurrency": int(result["concurrency"]), "gpus": int(result["gpus"]),
+           "concurrency": int(result["concurrency"]), "load_note": result.get("load_note", ""),
+           "gpus": int(result["gpus"]),
            "meets_slo": bool(result["meets_slo"]), "score": float(result["score"]),
            "feasible": bool(result["feasible"]), "time": float(result.get("timestamp") or time.time())}
     row.update({m: _num(result.get(m)) for m in LEVEL_METRICS})
@@ -90,34 +97,57 @@ class TrialRecord:
 
     trial_id: str
     config: dict[str, Any]
+    phase: str = SEARCH
     status: str = PENDING
     gpus: int = 0
     levels_run: int = 0
     score: float | None = None
     feasible: bool = False
     best_level: int | None = None
+    boundary: dict[str, int] = field(default_factory=dict)  # scenario -> load of its best passing level
     reason: str = ""
     engine_startup_s: float | None = None
     started: float | None = None
     ended: float | None = None
+    bound: float | None = None  # the most it could still reach when it last reported (None: unbounded)
+    bound_note: str = ""  # why that bound holds
+    remeasure_of: str | None = None  # re-measurement trials: the search trial they measure again
+    remeasured_mean: float | None = None
+    remeasured_min: float | None = None
+    remeasured_max: float | None = None
+    remeasured_stdev: float | None = None
+    remeasured_repeats: int | None = None
+    remeasured_passed: int | None = None
 
     def to_row(self) -> dict[str, Any]:
-        row = {k: v for k, v in self.__dict__.items() if k != "config"}
+        row = {k: v for k, v in self.__dict__.items() if k not in ("config", "boundary")}
+        row["boundary_json"] = json.dumps(self.boundary, sort_keys=True)
         row.update(config_columns(self.config))
         return row
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "TrialRecord":
-        fields = {k: row[k] for k in cls.__dataclass_fields__ if k in row and k != "config"}
-        return cls(config=json.loads(row.get("config_json") or "{}"), **fields)
+        fields = {k: row[k] for k in cls.__dataclass_fields__ if k in row and k not in ("config", "boundary")}
+        return cls(config=json.loads(row.get("config_json") or "{}"),
+                   boundary=json.loads(row.get("boundary_json") or "{}"), **fields)
 
 
 def pick_best(trials: Iterable[TrialRecord]) -> TrialRecord | None:
-    """The feasible trial with the highest score, preferring ones that ran their whole sweep."""
-    feasible = [t for t in trials if t.feasible and t.score is not None and t.status != REJECTED]
+    """The search's best: the feasible trial with the highest score, preferring ones whose load
+    search ran to the end."""
+    feasible = [t for t in trials if t.phase == SEARCH and t.feasible and t.score is not None
+                and t.status != REJECTED]
     complete = [t for t in feasible if t.status == DONE]
     pool = complete or feasible
     return max(pool, key=lambda t: t.score) if pool else None
+
+
+def pick_remeasured(trials: Iterable[TrialRecord]) -> TrialRecord | None:
+    """The answer after the re-measurement: among re-measured configs that met the SLOs in most
+    repeats, the best mean (None when no config qualified)."""
+    done = [t for t in trials if t.phase == REMEASURE and t.remeasured_mean is not None
+            and t.remeasured_repeats and 2 * (t.remeasured_passed or 0) > t.remeasured_repeats]
+    return max(done, key=lambda t: t.remeasured_mean) if done else None
 
 
 def write_best(folder: Path, best: TrialRecord, levels: list[dict[str, Any]], *, model_path: str,

@@ -114,24 +114,60 @@ class ParamSpace(_Strict):
 class SearchSpec(_Strict):
     """What to try next and when to stop a trial early."""
 
-    algorithm: Literal["tpe", "random"] = "tpe"
-    early_stopping: Literal["asha", "none"] = "asha"
-    grace_levels: int = Field(1, ge=1, description="ASHA: levels every trial runs before it can be stopped.")
-    reduction_factor: int = Field(2, ge=2, description="ASHA: keep 1/reduction_factor at each rung.")
+    algorithm: Literal["tpe", "random"] = Field(
+        "tpe", description="tpe: Optuna's multivariate TPE with infeasibility as a constraint; random: uniform.")
+    early_stopping: Literal["bound", "none"] = Field(
+        "bound", description="bound: stop a trial as soon as its measured levels prove it cannot beat the best "
+        "trial so far; none: every trial finds its SLO boundary.")
+    stop_margin: float = Field(
+        0.05, ge=0, lt=1, description="bound: stop only when the trial's bound is this share below the best "
+        "score (room for measurement noise).")
     space: dict[str, ParamSpace] = Field(default_factory=dict)
     initial_configs: list[dict[str, Any]] = Field(
         default_factory=list, description="Configs tried first (e.g. the current production one)."
     )
 
 
+class LoadSpec(_Strict):
+    """Where each trial's load search may go, in concurrent users (genai-bench's closed loop)."""
+
+    min: int = Field(1, ge=1, le=100_000, description="Lowest load tried.")
+    max: int = Field(512, ge=1, le=100_000, description="Highest load tried.")
+    start: int = Field(8, ge=1, le=100_000, description="First load of the first trials (later trials start at the "
+                       "best trial's boundary load).")
+    resolution: float = Field(0.1, gt=0, le=1, description="Narrowing stops when the first failing load is within "
+                              "this share above the last passing one.")
+    growth: float = Field(2.0, gt=1, le=16, description="Factor between loads while no SLO is broken.")
+
+
 class WorkloadSpec(_Strict):
-    """The load genai-bench puts on each trial: every scenario at every concurrency."""
+    """The load genai-bench puts on each trial: per scenario, the load search between
+    ``load.min`` and ``load.max``, or a fixed sweep of the ``concurrency`` list."""
 
     scenarios: list[str] = Field(default_factory=lambda: ["D(100,100)"], min_length=1)
-    concurrency: list[int] = Field(default_factory=lambda: [1, 8, 32, 64], min_length=1)
-    requests_per_level: int = Field(50, ge=1, description="Requests per level (a soft cap in genai-bench).")
+    load: LoadSpec = Field(default_factory=LoadSpec)
+    concurrency: list[int] | None = Field(
+        None, min_length=1, description="A fixed sweep instead of the load search: every listed concurrency, in order.")
+    requests_per_level: int = Field(50, ge=1, description="Requests per level, at least (a soft cap in genai-bench).")
+    requests_per_user: int = Field(3, ge=1, le=1000, description="Requests per level for each concurrent user, "
+                                   "at least, so high loads are measured in a steady state.")
     minutes_per_level: int = Field(1, ge=1, le=60, description="Time cap per level, whole minutes.")
     api_backend: Literal["sglang", "vllm", "openai"] = "sglang"
+
+    def describe(self) -> str:
+        """The load each trial gets, in a few words."""
+        if self.concurrency:
+            return f"a fixed sweep of {len(self.scenarios) * len(self.concurrency)} levels"
+        load = self.load
+        return (f"a load search over {load.min}-{load.max} users per scenario "
+                f"(start {load.start}, {load.resolution:.0%} resolution)")
+
+
+class RemeasureSpec(_Strict):
+    """The re-measurement that picks the answer: the best configs run again at their boundary load."""
+
+    configs: int = Field(3, ge=0, le=20, description="How many of the best configs run again (0: no re-measurement).")
+    repeats: int = Field(3, ge=1, le=20, description="Levels each of them runs at its boundary load.")
 
 
 class SLOSpec(_Strict):
@@ -169,17 +205,13 @@ class TaskSpec(_Strict):
     workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
     objective: ObjectiveSpec = Field(default_factory=ObjectiveSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    remeasure: RemeasureSpec = Field(default_factory=RemeasureSpec)
     seed: int = 0
     output: str | None = Field(None, description="Campaign folder; default runs/<name>.")
 
     @property
     def output_dir(self) -> Path:
         return Path(self.output or f"runs/{self.name}").expanduser().resolve()
-
-    @property
-    def levels(self) -> list[tuple[str, int]]:
-        """The sweep in genai-bench's order: scenario-major, concurrency as given."""
-        return [(s, c) for s in self.workload.scenarios for c in self.workload.concurrency]
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True), sort_keys=False)
@@ -302,7 +334,7 @@ def _model_at(loc: list[str]) -> type[BaseModel] | None:
 
 
 __all__ = [
-    "BudgetSpec", "EngineSpec", "LocalBackendSpec", "ModelSpec", "ObjectiveSpec", "OmeBackendSpec",
-    "ParamSpace", "Problem", "SLOSpec", "SearchSpec", "SpecError", "TaskSpec", "WorkloadSpec",
+    "BudgetSpec", "EngineSpec", "LoadSpec", "LocalBackendSpec", "ModelSpec", "ObjectiveSpec", "OmeBackendSpec",
+    "ParamSpace", "Problem", "RemeasureSpec", "SLOSpec", "SearchSpec", "SpecError", "TaskSpec", "WorkloadSpec",
     "load_spec", "parse_spec", "parse_spec_text", "require_valid",
 ]

@@ -75,21 +75,21 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
     for i, s in enumerate(wl.scenarios):
         if not SCENARIO_RE.match(s.replace(" ", "")):
             add(f"workload.scenarios.{i}", s, "must be D(in,out), N(mi,si)/(mo,so), U(min,max)/(min,max) or U(in,out)")
-    for i, c in enumerate(wl.concurrency):
+    for i, c in enumerate(wl.concurrency or []):
         if c < 1:
             add(f"workload.concurrency.{i}", c, "must be a positive integer")
-    if len(set(wl.concurrency)) != len(wl.concurrency):
+    if wl.concurrency and len(set(wl.concurrency)) != len(wl.concurrency):
         add("workload.concurrency", wl.concurrency, "levels must be distinct")
-    if wl.concurrency != sorted(wl.concurrency):
-        add("workload.concurrency", wl.concurrency, "levels must be ascending (ASHA compares trials level by level)")
+    load = wl.load
+    if load.min > load.max:
+        add("workload.load.max", load.max, f"must be at least workload.load.min ({load.min})")
+    elif not load.min <= load.start <= load.max:
+        add("workload.load.start", load.start, f"must be within workload.load.min-max ({load.min}-{load.max})")
 
     obj = spec.objective
     if obj.kind == "latency":
         if obj.latency_concurrency is None:
             add("objective.latency_concurrency", None, "the latency objective needs the concurrency it is read at")
-        elif obj.latency_concurrency not in wl.concurrency:
-            add("objective.latency_concurrency", obj.latency_concurrency,
-                f"must be one of workload.concurrency {wl.concurrency}")
     elif obj.slo.ttft_p90_s is None and obj.slo.tpot_p90_s is None:
         add("objective.slo", None, "goodput needs at least one latency SLO (ttft_p90_s or tpot_p90_s)")
 

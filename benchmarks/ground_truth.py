@@ -1,4 +1,5 @@
-"""Exhaustive ground truth of a surface: what every config of its search space would report.
+"""Exhaustive ground truth of a surface: every config of its search space, and what any load
+level of it measures, without noise.
 
 Each config goes down the real trial path's decisions, with the simulator's virtual clock in place
 of the wall-clock server and genai-bench:
@@ -7,77 +8,74 @@ of the wall-clock server and genai-bench:
    trainable) reject it: no GPU is claimed;
 2. the simulator is started with the argv the ``local`` backend builds; a memory plan that does not
    fit is a start-up failure after the modelled seconds SGLang would have spent;
-3. otherwise every (scenario, concurrency) level of the sweep is evaluated in virtual time and
-   converted to the :class:`~autotuner.bench.result.LevelResult` the trainable would report.
+3. otherwise any (scenario, load) level is evaluated on demand in virtual time
+   (:meth:`GroundTruth.level`), with the request count the trial would use, and converted to the
+   :class:`~autotuner.bench.result.LevelResult` the trainable would report.
 
-The result is cached as JSON under ``benchmarks/cache/``, keyed by a hash of the simulator's
+A config's true score is its goodput per GPU at its exact SLO boundary: the largest integer load in
+the task's load range that meets the SLOs (found by integer bisection), and the best passing level
+of a fine geometric ladder below it, in case throughput peaks before the boundary. The campaign's
+answer is judged by this score, whatever load its own search measured.
+
+Everything is cached as JSON under ``benchmarks/cache/``, keyed by a hash of the simulator's
 sources and of the surface, so it is recomputed only when either changes::
 
     truth = load_ground_truth(load_surface("benchmarks/surfaces/llama8b-h100.yaml"))
-    truth.optimum, truth.score(config_key(config), levels_run=2)
+    truth.optimum, truth.gap(config_key(config)), truth.level(key, "D(1024,256)", 64)
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from multiprocessing import Pool
 from pathlib import Path
 from typing import Any, Callable
 
-import autotuner.sim
+from autotuner import objective, sweep
 from autotuner.bench.result import LevelResult
 from autotuner.engines.base import DeployRequest
 from autotuner.engines.registry import make_backend
 from autotuner.engines.sglang_args import gpus_needed
-from autotuner.feasibility import reject_reason
-from autotuner.objective import Objective, Score, objective_from_spec
-from autotuner.sim.args import parse_argv
-from autotuner.sim.memory import StartupFailure, plan_memory, startup_seconds
+from autotuner.feasibility import model_facts, reject_reason
+from autotuner.objective import SLO, goodput_per_gpu
+from autotuner.sim.args import SimServerArgs, parse_argv
+from autotuner.sim.memory import MemoryPlan, StartupFailure, plan_memory, startup_seconds
+from autotuner.sim.version import simulator_version
 from autotuner.sim.virtual import evaluate_level
 from autotuner.space import SearchSpace, engine_args
 from autotuner.spec import TaskSpec
+from autotuner.sweep import sizing_for
 from benchmarks.space_grid import config_key, grid_configs
 from benchmarks.surface import Surface
-from trainables.engine_trial import model_facts
 
 CACHE_DIR = Path(__file__).resolve().parent / "cache"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+LADDER_STEP = 1.2  # the ladder of loads the true score is taken over, below the boundary
 
 # Outcome of a config before any load level (trial statuses of autotuner.results, for the search).
 OK, STARTUP_FAILED, REJECTED = "ok", "startup failed", "rejected"
+_LEVEL_FIELDS = [f.name for f in fields(LevelResult) if f.name != "error_codes"]
 
 
 @dataclass(frozen=True)
-class TrialOutcome:
-    """What the trial of one config would produce, level by level."""
+class ConfigTruth:
+    """One config: whether it starts, and its true score at its exact SLO boundary."""
 
     config: dict[str, Any]
     status: str  # OK | STARTUP_FAILED | REJECTED
     gpus: int  # GPUs it holds while it runs (0 when rejected: it never claims any)
     startup_s: float  # modelled start-up, or the seconds spent before start-up failed
     reason: str = ""
-    levels: tuple[LevelResult, ...] = field(default_factory=tuple)
+    score: float = 0.0  # goodput per GPU at the exact SLO boundary (0: meets the SLOs at no load)
+    boundary: dict[str, int] = field(default_factory=dict)  # scenario -> largest load meeting the SLOs
 
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["levels"] = [{k: v for k, v in lv.items() if v is not None} for lv in data["levels"]]
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "TrialOutcome":
-        return cls(config=data["config"], status=data["status"], gpus=data["gpus"],
-                   startup_s=data["startup_s"], reason=data.get("reason", ""),
-                   levels=tuple(LevelResult(**lv) for lv in data["levels"]))
-
-
-def simulator_version() -> str:
-    """A hash of the simulator's sources: the ground truth is stale when it changes."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(autotuner.sim.__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+    @property
+    def feasible(self) -> bool:
+        return self.status == OK and self.score > 0
 
 
 def simulator_argv(spec: TaskSpec, args: dict[str, Any]) -> list[str]:
@@ -90,117 +88,196 @@ def simulator_argv(spec: TaskSpec, args: dict[str, Any]) -> list[str]:
     return argv[module_at + 1:]
 
 
-def simulate_trial(spec: TaskSpec, config: dict[str, Any]) -> TrialOutcome:
-    """The outcome of one config's trial, in virtual time."""
+class LevelOracle:
+    """Noise-free levels of one task's configs, evaluated on demand and memoised."""
+
+    def __init__(self, spec: TaskSpec, levels: dict[str, LevelResult] | None = None):
+        self.spec = spec
+        self.sizing = sizing_for(spec)
+        self.levels: dict[str, LevelResult] = levels or {}
+        self._plans: dict[str, tuple[SimServerArgs, MemoryPlan]] = {}
+
+    def plan(self, key: str, config: dict[str, Any]) -> tuple[SimServerArgs, MemoryPlan]:
+        """The simulator's arguments and memory plan (raises StartupFailure)."""
+        if key not in self._plans:
+            args = parse_argv(simulator_argv(self.spec, engine_args(config)))
+            self._plans[key] = (args, plan_memory(args))
+        return self._plans[key]
+
+    def level(self, key: str, config: dict[str, Any], scenario: str, load: int) -> LevelResult:
+        name = f"{key}|{scenario}|{load}"
+        if name not in self.levels:
+            args, plan = self.plan(key, config)
+            prediction = evaluate_level(args, scenario, load, self.sizing(load), plan=plan)
+            self.levels[name] = prediction.to_level_result()
+        return self.levels[name]
+
+
+def true_boundary(oracle: LevelOracle, key: str, config: dict[str, Any], scenario: str, slo: SLO,
+                  gpus: int) -> tuple[int, float]:
+    """(largest load meeting the SLOs, best goodput per GPU of a passing load up to it); (0, 0)
+    when even the minimum load fails. Assumes, like the load search, that the passing loads form
+    an interval from the minimum."""
+    bounds = oracle.spec.workload.load
+
+    def passes(load: int) -> bool:
+        return slo.met(oracle.level(key, config, scenario, load))
+
+    if not passes(bounds.min):
+        return 0, 0.0
+    lo, hi = bounds.min, None
+    while hi is None:
+        nxt = min(bounds.max, lo * 2)
+        if nxt == lo:
+            break
+        if passes(nxt):
+            lo = nxt
+        else:
+            hi = nxt
+    while hi is not None and hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if passes(mid) else (lo, mid)
+    ladder = {lo}
+    load = float(bounds.min)
+    while load < lo:
+        ladder.add(int(load))
+        load = max(load * LADDER_STEP, load + 1)
+    best = max(goodput_per_gpu(lv, gpus) for lv in (oracle.level(key, config, scenario, c) for c in sorted(ladder))
+               if slo.met(lv))
+    return lo, best
+
+
+def config_truth(spec: TaskSpec, oracle: LevelOracle, config: dict[str, Any]) -> ConfigTruth:
+    """The truth of one config of the space."""
+    from autotuner.objective import SLO
+
     args = engine_args(config)
-    why = reject_reason(args, gpus_per_node=spec.engine.gpus_per_node, slots=spec.budget.gpus,
-                        **model_facts(spec))
+    why = reject_reason(args, gpus_per_node=spec.engine.gpus_per_node, slots=spec.budget.gpus, **model_facts(spec))
     if why:
-        return TrialOutcome(config, REJECTED, 0, 0.0, why)
-    sim_args = parse_argv(simulator_argv(spec, args))
-    gpus = gpus_needed(args)
+        return ConfigTruth(config, REJECTED, 0, 0.0, why)
+    key, gpus = config_key(args), gpus_needed(args)
     try:
-        plan = plan_memory(sim_args)
+        _, plan = oracle.plan(key, config)
     except StartupFailure as err:
-        return TrialOutcome(config, STARTUP_FAILED, gpus, err.after_s, err.message.splitlines()[0])
-    levels = tuple(
-        evaluate_level(sim_args, scenario, concurrency, spec.workload.requests_per_level, plan=plan).to_level_result()
-        for scenario, concurrency in spec.levels)
-    return TrialOutcome(config, OK, gpus, startup_seconds(plan), "", levels)
+        return ConfigTruth(config, STARTUP_FAILED, gpus, err.after_s, err.message.splitlines()[0])
+    slo = SLO.from_spec(spec.objective)
+    boundary, score = {}, math.inf
+    for scenario in spec.workload.scenarios:
+        load, value = true_boundary(oracle, key, config, scenario, slo, gpus)
+        boundary[scenario] = load
+        score = min(score, value)
+    return ConfigTruth(config, OK, gpus, startup_seconds(plan), "", score, boundary)
 
 
-@dataclass
 class GroundTruth:
-    """Every config of a surface with its outcome, in grid order, and the objective on top."""
+    """Every config of a surface with its truth, in grid order, and its levels on demand."""
 
-    surface: Surface
-    outcomes: dict[str, TrialOutcome]  # config_key -> outcome, in nested-loop (grid) order
-    simulator: str  # simulator_version() it was computed with
-    compute_s: float  # seconds it took to compute (0 when read from the cache)
-
-    def __post_init__(self) -> None:
-        self.objective: Objective = objective_from_spec(self.surface.task.objective)
-        self._scores: dict[tuple[str, int], Score] = {}
-        self.full_scores = {key: self.score(key, len(o.levels)).value for key, o in self.outcomes.items()}
-        self.optimum = max(self.full_scores.values())
+    def __init__(self, surface: Surface, configs: dict[str, ConfigTruth], oracle: LevelOracle, simulator: str,
+                 compute_s: float):
+        self.surface = surface
+        self.configs = configs  # config_key -> truth, in nested-loop (grid) order
+        self.oracle = oracle
+        self.simulator = simulator
+        self.compute_s = compute_s
+        self.optimum = max(c.score for c in configs.values())
         if self.optimum <= 0:
-            raise ValueError(f"{self.surface.name}: no config meets the SLOs, so there is no optimum to approach")
+            raise ValueError(f"{surface.name}: no config meets the SLOs, so there is no optimum to approach")
 
     @property
     def spec(self) -> TaskSpec:
         return self.surface.task
 
-    def outcome(self, config: dict[str, Any]) -> TrialOutcome:
-        """The outcome of a config the search proposed (KeyError: not a config of the space)."""
-        return self.outcomes[config_key(engine_args(config))]
+    def truth(self, config: dict[str, Any]) -> ConfigTruth:
+        """The truth of a config the search proposed (KeyError: not a config of the space)."""
+        return self.configs[config_key(engine_args(config))]
 
-    def score(self, key: str, levels_run: int) -> Score:
-        """The objective after the first ``levels_run`` levels of a config's sweep."""
-        cached = self._scores.get((key, levels_run))
-        if cached is None:
-            outcome = self.outcomes[key]
-            cached = self.objective.score(outcome.levels[:levels_run], outcome.gpus)
-            self._scores[(key, levels_run)] = cached
-        return cached
+    def level(self, key: str, scenario: str, load: int) -> LevelResult:
+        """The noise-free level of a config at a load (evaluated on first use)."""
+        return self.oracle.level(key, self.configs[key].config, scenario, load)
 
     def gap(self, key: str | None) -> float:
-        """How far a config's full-sweep score is below the optimum (1.0 when there is none)."""
+        """How far a config's true score is below the optimum (1.0 for no config)."""
         if key is None:
             return 1.0
-        return max(0.0, (self.optimum - self.full_scores[key]) / self.optimum)
+        return max(0.0, (self.optimum - self.configs[key].score) / self.optimum)
 
     def counts(self) -> dict[str, int]:
-        """Configs by class: feasible, SLO missed at every level, start-up failed, rejected."""
-        out = {"configs": len(self.outcomes), "feasible": 0, "slo_missed": 0, STARTUP_FAILED: 0, REJECTED: 0}
-        for key, outcome in self.outcomes.items():
-            if outcome.status != OK:
-                out[outcome.status] += 1
-            elif self.score(key, len(outcome.levels)).feasible:
-                out["feasible"] += 1
+        """Configs by class: feasible, SLO missed at every load, start-up failed, rejected."""
+        out = {"configs": len(self.configs), "feasible": 0, "slo_missed": 0, STARTUP_FAILED: 0, REJECTED: 0}
+        for c in self.configs.values():
+            if c.status != OK:
+                out[c.status] += 1
             else:
-                out["slo_missed"] += 1
+                out["feasible" if c.feasible else "slo_missed"] += 1
         return out
 
     def best_keys(self) -> list[str]:
         """The configs that reach the optimum (ties are common: some knobs do not bind)."""
-        return [k for k, v in self.full_scores.items() if v == self.optimum]
+        return [k for k, c in self.configs.items() if c.score == self.optimum]
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {"format": CACHE_FORMAT, "simulator": self.simulator, "surface": self.surface.name,
+                "configs": [asdict(c) for c in self.configs.values()],
+                "levels": {name: [getattr(lv, f) for f in _LEVEL_FIELDS] + [lv.error_codes]
+                           for name, lv in self.oracle.levels.items()}}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, separators=(",", ":")))
+        tmp.replace(path)
 
 
 def surface_digest(surface: Surface) -> str:
-    """A hash of what the outcomes depend on: the task (space, workload, engine, seed, slots)."""
+    """A hash of what the truth depends on: the task (space, workload, SLOs, engine, slots) and the
+    code that sizes and scores levels (the simulator's own version is checked on load)."""
     task = surface.task.model_dump(mode="json", exclude={"budget": {"trials", "wall_time_s"}, "output": True,
-                                                         "objective": True})
-    return hashlib.sha256(json.dumps(task, sort_keys=True).encode()).hexdigest()[:12]
+                                                         "search": {"algorithm", "early_stopping", "stop_margin"},
+                                                         "remeasure": True, "seed": True})
+    digest = hashlib.sha256(json.dumps(task, sort_keys=True).encode())
+    for module in (sweep, objective):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def cache_path(surface: Surface, cache_dir: Path = CACHE_DIR) -> Path:
     return cache_dir / f"{surface.name}-{surface_digest(surface)}.json"
 
 
-def load_ground_truth(surface: Surface, cache_dir: Path = CACHE_DIR,
-                      progress: Callable[[str], None] | None = None) -> GroundTruth:
-    """The surface's ground truth from the cache, or computed (and cached) when the cache is
-    missing or was made with another simulator."""
+def _truth_chunk(args: tuple[Surface, list[dict[str, Any]]]) -> tuple[list[ConfigTruth], dict[str, LevelResult]]:
+    surface, configs = args
+    oracle = LevelOracle(surface.task)
+    return [config_truth(surface.task, oracle, c) for c in configs], oracle.levels
+
+
+def load_ground_truth(surface: Surface, cache_dir: Path = CACHE_DIR, progress: Callable[[str], None] | None = None,
+                      processes: int = 2) -> GroundTruth:
+    """The surface's ground truth from the cache, or computed (in ``processes`` worker processes)
+    and cached when the cache is missing or was made with another simulator."""
     path = cache_path(surface, cache_dir)
     version = simulator_version()
     if path.exists():
         data = json.loads(path.read_text())
         if data.get("format") == CACHE_FORMAT and data.get("simulator") == version:
-            outcomes = {config_key(o["config"]): TrialOutcome.from_json(o) for o in data["outcomes"]}
-            return GroundTruth(surface, outcomes, version, 0.0)
+            levels = {name: LevelResult(**dict(zip(_LEVEL_FIELDS, row[:-1])), error_codes=row[-1])
+                      for name, row in data["levels"].items()}
+            configs = {config_key(c["config"]): ConfigTruth(**c) for c in data["configs"]}
+            return GroundTruth(surface, configs, LevelOracle(surface.task, levels), version, 0.0)
     if progress:
         progress(f"computing the ground truth of {surface.name} (simulator {version})")
     t0 = time.monotonic()
     configs = grid_configs(SearchSpace.from_spec(surface.task))
-    outcomes = {config_key(c): simulate_trial(surface.task, c) for c in configs}
-    truth = GroundTruth(surface, outcomes, version, time.monotonic() - t0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"format": CACHE_FORMAT, "simulator": version, "surface": surface.name,
-                               "outcomes": [o.to_json() for o in outcomes.values()]}))
-    tmp.replace(path)
+    chunks = [configs[i::processes * 4] for i in range(processes * 4)]
+    with Pool(processes) as pool:
+        parts = pool.map(_truth_chunk, [(surface, chunk) for chunk in chunks])
+    by_key: dict[str, ConfigTruth] = {}
+    levels: dict[str, LevelResult] = {}
+    for truths, chunk_levels in parts:
+        by_key.update((config_key(engine_args(t.config)), t) for t in truths)
+        levels.update(chunk_levels)
+    ordered = {config_key(engine_args(c)): by_key[config_key(engine_args(c))] for c in configs}
+    truth = GroundTruth(surface, ordered, LevelOracle(surface.task, levels), version, time.monotonic() - t0)
+    truth.save(path)
     return truth
 
 
-__all__ = ["GroundTruth", "OK", "REJECTED", "STARTUP_FAILED", "TrialOutcome", "load_ground_truth",
-           "simulate_trial", "simulator_version"]
+__all__ = ["CACHE_DIR", "ConfigTruth", "GroundTruth", "LevelOracle", "OK", "REJECTED", "STARTUP_FAILED",
+           "load_ground_truth", "simulator_argv", "true_boundary"]

@@ -1,9 +1,11 @@
 """What a replayed campaign achieved and what it cost: best-so-far gap against GPU-hours.
 
-After each trial ends, the campaign's answer is the config :func:`autotuner.results.pick_best` would
-return (the best feasible score, preferring trials that ran their whole sweep); its quality is
-that config's *full-sweep* ground-truth score, and the gap is how far below the optimum it is.
-GPU time counts every trial's GPUs from its start, running trials pro rata.
+After each search trial ends, the campaign's best so far is the config
+:func:`autotuner.results.pick_best` would return (the best measured score, preferring trials whose
+load search ran to the end); its quality is that config's true score (goodput per GPU at its exact
+SLO boundary, noise-free), and the gap is how far below the optimum it is. At the end, the answer
+is what :func:`autotuner.answer.choose` picks after the re-measurement. GPU time counts every
+trial's GPUs from its start, running trials pro rata.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import statistics
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from autotuner.results import DONE, FAILED, REJECTED
+from autotuner.results import FAILED, REJECTED, STOPPED_EARLY, pick_best
 from benchmarks.ground_truth import GroundTruth
-from benchmarks.replay import TrialRun
+from benchmarks.replay import CampaignReplay, TrialRun
+
+NEAR_OPTIMUM = 0.01  # configs within this share of the optimum count as "the optimum"
 
 
 @dataclass(frozen=True)
@@ -53,35 +57,17 @@ def busy_integral(intervals: Iterable[tuple[float, float, float]], times: Sequen
     return out
 
 
-class Incumbent:
-    """:func:`autotuner.results.pick_best`, kept up to date one ended trial at a time."""
-
-    def __init__(self) -> None:
-        self._complete: TrialRun | None = None
-        self._any: TrialRun | None = None
-
-    def add(self, run: TrialRun) -> None:
-        if not run.feasible or run.status == REJECTED:
-            return
-        if self._any is None or run.score > self._any.score:
-            self._any = run
-        if run.status == DONE and (self._complete is None or run.score > self._complete.score):
-            self._complete = run
-
-    @property
-    def best(self) -> TrialRun | None:
-        return self._complete or self._any
-
-
 def trajectory(truth: GroundTruth, runs: Sequence[TrialRun]) -> list[Point]:
-    """One :class:`Point` per ended trial, in end order."""
+    """One :class:`Point` per ended search trial, in end order."""
     times = [run.end_s for run in runs]
     gpu_s = busy_integral(((r.start_s, r.end_s, r.gpus) for r in runs), times)
-    bench_s = busy_integral(((r.bench_start_s, r.end_s, r.gpus) for r in runs), times)
-    incumbent, points = Incumbent(), []
+    bench_s = busy_integral(((max(r.bench_start_s, r.start_s), r.end_s, r.gpus) for r in runs if r.bench_start_s >= 0),
+                            times)
+    records, points = [], []
     for n, run in enumerate(runs, 1):
-        incumbent.add(run)
-        key = incumbent.best.key if incumbent.best else None
+        records.append(run.record())
+        best = pick_best(records)
+        key = runs[records.index(best)].key if best else None
         points.append(Point(n, run.end_s, gpu_s[n - 1] / 3600, bench_s[n - 1] / 3600, key, truth.gap(key)))
     return points
 
@@ -107,28 +93,44 @@ class RunSummary:
     seed: int | None  # None: a deterministic strategy
     trials: int
     wall_h: float
-    gpu_h: float
+    gpu_h: float  # the search
     bench_gpu_h: float
+    total_gpu_h: float  # the search and the re-measurement
     to_3pct: Point | None
     to_1pct: Point | None
     gaps_at: dict[int, float]
-    final_gap: float
+    final_gap: float  # the search's best at the end, by its own (single) measurements
+    answer_gap: float  # the answer after the re-measurement
+    optimum_stopped: int  # trials of the optimum stopped early while the best so far was not the optimum
+    optimum_stopped_any: int  # trials of the optimum stopped early, also behind an optimal best so far
+    optimum_trials: int  # trials of the optimum (configs within NEAR_OPTIMUM of it)
+    stopped_trials: int
     startup_failed_trials: int
     startup_failed_gpu_h: float
     rejected_trials: int
 
 
-def summarise(truth: GroundTruth, strategy: str, seed: int | None, runs: Sequence[TrialRun],
+def summarise(truth: GroundTruth, strategy: str, seed: int | None, campaign: CampaignReplay,
               budgets: Sequence[int]) -> tuple[RunSummary, list[Point]]:
     """The summary of one replayed campaign (gaps after each of ``budgets`` trials) and its points."""
+    runs = campaign.search
     points = trajectory(truth, runs)
     last = points[-1] if points else Point(0, 0.0, 0.0, 0.0, None, 1.0)
     failed = [r for r in runs if r.status == FAILED]
+    optimal = [truth.configs[r.key].score >= (1 - NEAR_OPTIMUM) * truth.optimum for r in runs]
+    stopped = [r.status == STOPPED_EARLY for r in runs]
+    behind = [n == 0 or points[n - 1].gap > NEAR_OPTIMUM for n in range(len(runs))]  # best so far before it ended
+    total = last.gpu_h + sum(r.gpu_seconds() for r in campaign.remeasure) / 3600
+    answer = campaign.answer
+    answer_key = next((r.key for r in runs if answer and r.trial_id == answer.search.trial_id), None)
     return RunSummary(
-        surface=truth.surface.name, strategy=strategy, seed=seed, trials=len(runs), wall_h=last.time_s / 3600,
-        gpu_h=last.gpu_h, bench_gpu_h=last.bench_gpu_h,
+        surface=truth.surface.name, strategy=strategy, seed=seed, trials=len(runs), wall_h=campaign.end_s / 3600,
+        gpu_h=last.gpu_h, bench_gpu_h=last.bench_gpu_h, total_gpu_h=total,
         to_3pct=first_within(points, 0.03), to_1pct=first_within(points, 0.01),
-        gaps_at={n: gap_after(points, n) for n in budgets}, final_gap=last.gap,
+        gaps_at={n: gap_after(points, n) for n in budgets}, final_gap=last.gap, answer_gap=truth.gap(answer_key),
+        optimum_stopped=sum(o and s and b for o, s, b in zip(optimal, stopped, behind)),
+        optimum_stopped_any=sum(o and s for o, s in zip(optimal, stopped)), optimum_trials=sum(optimal),
+        stopped_trials=sum(stopped),
         startup_failed_trials=len(failed), startup_failed_gpu_h=sum(r.gpu_seconds() for r in failed) / 3600,
         rejected_trials=sum(r.status == REJECTED for r in runs),
     ), points
@@ -166,5 +168,5 @@ def spread(values: Sequence[float | None]) -> Spread:
                   max(full, default=math.inf), len(got), len(full))
 
 
-__all__ = ["Incumbent", "Point", "RunSummary", "Spread", "busy_integral", "first_within", "gap_after",
+__all__ = ["NEAR_OPTIMUM", "Point", "RunSummary", "Spread", "busy_integral", "first_within", "gap_after",
            "spread", "summarise", "trajectory"]

@@ -1,14 +1,15 @@
 """A campaign replayed in modelled time over the ground truth, without Ray or any process.
 
-The searcher and the scheduler are driven through the calls Ray Tune's ``TuneController`` makes
-(``ray/tune/execution/tune_controller.py``, Ray 2.60), so the real ``OptunaSearch`` +
-``ConcurrencyLimiter`` and ``ASHAScheduler`` of :mod:`autotuner.campaign` decide exactly as they
-would in a campaign:
+The searcher, the scheduler, each trial's level plan (:class:`~autotuner.sweep.TrialSweep`: the
+load search, the re-measurement) and the answer (:mod:`autotuner.answer`) are the campaign's own
+code; only the engine and genai-bench are replaced by the ground truth's noise-free levels read
+through a :class:`~benchmarks.noise.NoiseModel`. The searcher and scheduler are driven through the
+calls Ray Tune's ``TuneController`` makes (``ray/tune/execution/tune_controller.py``, Ray 2.60):
 
 * new trials are asked for while fewer than ``slots`` are live (the campaign's
   ``ConcurrencyLimiter(max_concurrent=budget.gpus)``, which is also Tune's pending-trial limit);
 * a trial starts when its tp*dp GPUs are free (first fit, in the order trials were created;
-  rejected configs claim none), and reports at the times of its :class:`TrialTimeline`;
+  rejected configs claim none) and reports after each level;
 * a report with ``done`` stops the trial; any other goes to ``scheduler.on_trial_result``, and
   only a CONTINUE reaches ``searcher.on_trial_result``; a stopped trial gets
   ``scheduler.on_trial_complete`` and then ``searcher.on_trial_complete`` with its last report.
@@ -20,16 +21,21 @@ Searchers may also be plain objects with ``suggest``/``on_trial_result``/``on_tr
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from autotuner.objective import REJECTED_SCORE, STARTUP_FAILED_SCORE
-from autotuner.results import DONE, FAILED, REJECTED, STOPPED_EARLY
+from autotuner.answer import REMEASURE_OF, Answer, choose, remeasure_configs
+from autotuner.bench.result import LevelResult
+from autotuner.objective import objective_from_spec
+from autotuner.results import DONE, FAILED, REJECTED, REMEASURE, SEARCH, STOPPED_EARLY, TrialRecord
 from autotuner.space import engine_args
+from autotuner.sweep import TrialSweep, final_report, plan_for_config
 from benchmarks.ground_truth import OK, GroundTruth
 from benchmarks.ground_truth import REJECTED as OUTCOME_REJECTED
+from benchmarks.noise import NoiseModel
 from benchmarks.space_grid import config_key
-from benchmarks.trial_cost import TrialTimeline, trial_timeline
+from benchmarks.trial_cost import first_level_at, level_seconds
 
 # Tune's constants (ray.tune.search.Searcher.FINISHED, TrialScheduler.CONTINUE/STOP).
 FINISHED = "FINISHED"
@@ -62,26 +68,46 @@ class TrialRun:
 
     trial_id: str
     key: str  # config_key of its engine args
-    config: dict[str, Any]
+    config: dict[str, Any]  # as proposed, with the campaign's directives (load hint, re-measurement)
     gpus: int
     start_only: bool
-    timeline: TrialTimeline
+    phase: str = SEARCH
     start_s: float = -1.0
     end_s: float = -1.0
-    levels_run: int = 0
-    score: float = 0.0  # the last reported score: what the search and pick_best see
-    feasible: bool = False
+    bench_start_s: float = -1.0  # when its first level began (its engine was up)
+    sweep: TrialSweep | None = None
+    pending: LevelResult | None = None  # the level running now, as it will be measured
+    last: dict[str, Any] = field(default_factory=dict)  # its last report
     status: str = ""  # autotuner.results status once ended (DONE, STOPPED_EARLY, FAILED, REJECTED)
 
     @property
-    def bench_start_s(self) -> float:
-        return self.start_s + self.timeline.bench_start_s
+    def levels_run(self) -> int:
+        return len(self.sweep.levels) if self.sweep else 0
+
+    @property
+    def score(self) -> float:
+        return float(self.last.get("score") or 0.0)
+
+    @property
+    def feasible(self) -> bool:
+        return bool(self.last.get("feasible"))
 
     def gpu_seconds(self) -> float:
         return self.gpus * (self.end_s - self.start_s)
 
     def bench_gpu_seconds(self) -> float:
-        return self.gpus * max(0.0, self.end_s - self.bench_start_s)
+        return self.gpus * max(0.0, self.end_s - max(self.bench_start_s, self.start_s))
+
+    def record(self) -> TrialRecord:
+        """The trial as the campaign's results table would hold it."""
+        rec = TrialRecord(self.trial_id, engine_args(self.config), phase=self.phase, status=self.status, gpus=self.gpus,
+                          levels_run=self.levels_run, score=self.score, feasible=self.feasible,
+                          boundary=dict(self.last.get("boundary") or []), remeasure_of=self.config.get(REMEASURE_OF),
+                          started=self.start_s, ended=self.end_s)
+        for name in ("remeasured_mean", "remeasured_min", "remeasured_max", "remeasured_stdev",
+                     "remeasured_repeats", "remeasured_passed"):
+            setattr(rec, name, self.last.get(name))
+        return rec
 
 
 @dataclass(frozen=True)
@@ -95,38 +121,75 @@ class ReplayError(RuntimeError):
     """The searcher left nothing running and proposed nothing (it would hang a campaign)."""
 
 
-def _report(truth: GroundTruth, run: TrialRun, k: int) -> dict[str, Any]:
-    """The k-th (0-based) report of a trial, with the fields the campaign's reports carry."""
-    outcome = truth.outcomes[run.key]
-    last = k == len(run.timeline.report_at) - 1
-    if outcome.status == OUTCOME_REJECTED:
-        return {"training_iteration": 1, "score": REJECTED_SCORE, "feasible": False, "done": True,
-                "status": REJECTED, "level": 0}
-    if outcome.status != OK:
-        return {"training_iteration": 1, "score": STARTUP_FAILED_SCORE, "feasible": False, "done": True,
-                "status": FAILED, "level": 0}
-    if run.start_only:
-        return {"training_iteration": 1, "score": 0.0, "feasible": False, "done": True, "status": READY, "level": 0}
-    score = truth.score(run.key, k + 1)
-    return {"training_iteration": k + 1, "score": score.value, "feasible": score.feasible, "done": last,
-            "status": DONE if last else "running", "level": k + 1}
+class _Campaign:
+    """The event loop of one replayed experiment."""
+
+    def __init__(self, truth: GroundTruth, noise: NoiseModel, rng: random.Random, phase: str):
+        self.truth = truth
+        self.spec = truth.spec
+        self.objective = objective_from_spec(self.spec.objective)
+        self.minutes = self.spec.workload.minutes_per_level
+        self.noise = noise
+        self.rng = rng
+        self.phase = phase
+        self.events: list[tuple[float, int, int]] = []  # (time, seq, trial index)
+        self.seq = 0
+
+    def push(self, at: float, index: int) -> None:
+        heapq.heappush(self.events, (at, self.seq, index))
+        self.seq += 1
+
+    def start(self, run: TrialRun, index: int, now: float) -> None:
+        """The trial got its GPUs: schedule its first report."""
+        run.start_s = now
+        truth = self.truth.configs[run.key]
+        if truth.status == OUTCOME_REJECTED:
+            self.push(now, index)
+        elif truth.status != OK or run.start_only:
+            self.push(now + truth.startup_s, index)
+        else:
+            run.sweep = TrialSweep(plan_for_config(self.spec, run.config, run.gpus), self.objective, run.gpus)
+            run.bench_start_s = now + first_level_at(truth.startup_s)
+            self.schedule_level(run, index, run.bench_start_s)
+
+    def schedule_level(self, run: TrialRun, index: int, now: float) -> None:
+        assert run.sweep is not None
+        request = run.sweep.next_level()
+        assert request is not None
+        level = self.truth.level(run.key, request.scenario, request.concurrency)
+        run.pending = self.noise.measure(level, self.rng)
+        self.push(now + level_seconds(run.pending, self.minutes), index)
+
+    def report(self, run: TrialRun) -> dict[str, Any]:
+        """The trial's next report, as the trainable would send it."""
+        truth = self.truth.configs[run.key]
+        if run.sweep is None:
+            if run.start_only and truth.status == OK:
+                return {"training_iteration": 1, "score": 0.0, "feasible": False, "done": True, "status": READY}
+            sweep = TrialSweep(plan_for_config(self.spec, run.config, run.gpus), self.objective, run.gpus)
+            status = REJECTED if truth.status == OUTCOME_REJECTED else FAILED
+            return {**final_report(sweep, status, truth.reason), "training_iteration": 1}
+        assert run.pending is not None
+        run.sweep.add(run.pending)
+        run.pending = None
+        return {**run.sweep.report(), "training_iteration": run.levels_run}
 
 
-def replay_campaign(truth: GroundTruth, searcher: Searcher, scheduler: Scheduler, *, slots: int,
-                    budget: int) -> list[TrialRun]:
-    """Run a campaign of at most ``budget`` trials on ``slots`` GPUs; the trials in end order."""
-    minutes = truth.spec.workload.minutes_per_level
-    events: list[tuple[float, int, int, int]] = []  # (time, seq, trial index, report index)
+def replay_campaign(truth: GroundTruth, searcher: Searcher, scheduler: Scheduler, *, slots: int, budget: int,
+                    noise: NoiseModel, seed: int, start_s: float = 0.0, phase: str = SEARCH) -> list[TrialRun]:
+    """Run an experiment of at most ``budget`` trials on ``slots`` GPUs, from ``start_s``; the
+    trials in end order."""
+    loop = _Campaign(truth, noise, random.Random(f"{seed}-{phase}"), phase)
     trials: list[TrialRun] = []
     pending: list[int] = []
     ended: list[TrialRun] = []
     live, free = 0, slots
-    now, seq = 0.0, 0
+    now = start_s
     exhausted = False
 
     while True:
         while not exhausted and len(trials) < budget and live < slots:
-            trial_id = f"{len(trials):05d}"
+            trial_id = f"{phase[0]}{len(trials):05d}"
             suggestion = searcher.suggest(trial_id)
             if suggestion is None:
                 break
@@ -134,10 +197,9 @@ def replay_campaign(truth: GroundTruth, searcher: Searcher, scheduler: Scheduler
                 exhausted = True
                 break
             start_only = isinstance(suggestion, StartOnly)
-            config = engine_args(suggestion.config if start_only else suggestion)
-            outcome = truth.outcome(config)
-            trials.append(TrialRun(trial_id, config_key(config), config, outcome.gpus, start_only,
-                                   trial_timeline(outcome, minutes, start_only=start_only)))
+            config = dict(suggestion.config if start_only else suggestion)
+            outcome = truth.truth(config)
+            trials.append(TrialRun(trial_id, config_key(engine_args(config)), config, outcome.gpus, start_only, phase))
             scheduler.on_trial_add(None, _Handle(trial_id))
             pending.append(len(trials) - 1)
             live += 1
@@ -145,32 +207,63 @@ def replay_campaign(truth: GroundTruth, searcher: Searcher, scheduler: Scheduler
             run = trials[index]
             if run.gpus <= free:
                 free -= run.gpus
-                run.start_s = now
                 pending.remove(index)
-                heapq.heappush(events, (now + run.timeline.report_at[0], seq, index, 0))
-                seq += 1
-        if not events:
+                loop.start(run, index, now)
+        if not loop.events:
             if pending or (not exhausted and len(trials) < budget):
                 raise ReplayError(f"nothing running, {len(pending)} trials cannot start and the "
                                   f"searcher proposed nothing after {len(trials)} of {budget} trials")
             return ended
-        now, _, index, k = heapq.heappop(events)
+        now, _, index = heapq.heappop(loop.events)
         run = trials[index]
-        result = _report(truth, run, k)
-        run.score, run.feasible, run.levels_run = result["score"], result["feasible"], result["level"]
-        decision = STOP if result["done"] else scheduler.on_trial_result(None, _Handle(run.trial_id), result)
+        result = loop.report(run)
+        run.last = result
+        decision = STOP if result.get("done") else scheduler.on_trial_result(None, _Handle(run.trial_id), result)
         if decision == STOP:
             scheduler.on_trial_complete(None, _Handle(run.trial_id), result)
             searcher.on_trial_complete(run.trial_id, result)
             run.end_s = now
-            run.status = result["status"] if result["done"] else STOPPED_EARLY
+            run.status = result["status"] if result.get("done") else STOPPED_EARLY
             free += run.gpus
             live -= 1
             ended.append(run)
         else:
             searcher.on_trial_result(run.trial_id, result)
-            heapq.heappush(events, (run.start_s + run.timeline.report_at[k + 1], seq, index, k + 1))
-            seq += 1
+            loop.schedule_level(run, index, now)
 
 
-__all__ = ["FINISHED", "READY", "ReplayError", "StartOnly", "TrialRun", "replay_campaign"]
+@dataclass
+class CampaignReplay:
+    """A whole replayed campaign: the search, then the re-measurement, and the answer."""
+
+    search: list[TrialRun]
+    remeasure: list[TrialRun]
+    answer: Answer | None
+
+    @property
+    def end_s(self) -> float:
+        return max((r.end_s for r in self.search + self.remeasure), default=0.0)
+
+
+def replay_with_answer(truth: GroundTruth, searcher: Searcher, scheduler: Scheduler, *, slots: int, budget: int,
+                       noise: NoiseModel, seed: int) -> CampaignReplay:
+    """The search, then (as ``autotuner run`` does) the re-measurement of the best configs at their
+    boundary load, and the answer :func:`autotuner.answer.choose` gives."""
+    from ray.tune.schedulers import FIFOScheduler
+
+    from autotuner.search.fixed import FixedConfigs
+
+    search = replay_campaign(truth, searcher, scheduler, slots=slots, budget=budget, noise=noise, seed=seed)
+    records = [run.record() for run in search]
+    configs = remeasure_configs(records, truth.spec.remeasure)
+    remeasure: list[TrialRun] = []
+    if configs:
+        end = max(run.end_s for run in search)
+        remeasure = replay_campaign(truth, FixedConfigs(configs), FIFOScheduler(), slots=slots, budget=len(configs),
+                                    noise=noise, seed=seed, start_s=end, phase=REMEASURE)
+    answer = choose(records + [run.record() for run in remeasure])
+    return CampaignReplay(search, remeasure, answer)
+
+
+__all__ = ["CampaignReplay", "FINISHED", "READY", "ReplayError", "StartOnly", "TrialRun", "replay_campaign",
+           "replay_with_answer"]

@@ -1,9 +1,10 @@
 """The search-strategy comparison: every strategy on every surface, same trial budget, same seeds.
 
-Pure computation over the cached ground truth (no Ray cluster, no process): each run is a
-:func:`~benchmarks.replay.replay_campaign` of one strategy with one seed. Deterministic strategies
-(grid, vLLM auto_tune) run once. The grid is also replayed over the whole space, in its order, to
-know what a complete hand-written sweep costs.
+Pure computation over the ground truth (no Ray cluster, no process): each run is a
+:func:`~benchmarks.replay.replay_with_answer` of one strategy with one seed, measured through the
+noise model (seeded by the seed). Deterministic strategies (grid, vLLM auto_tune) run once. The grid
+is also replayed over the whole space, in its order, to know what a complete hand-written sweep
+costs.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from benchmarks.ground_truth import GroundTruth, load_ground_truth
+from benchmarks.ground_truth import GroundTruth, cache_path, load_ground_truth
 from benchmarks.metrics import Point, RunSummary, summarise
-from benchmarks.replay import TrialRun, replay_campaign
+from benchmarks.noise import NoiseModel
+from benchmarks.replay import CampaignReplay, replay_with_answer
 from benchmarks.strategies import GRID, STRATEGIES, Strategy, check_auto_tune_configs
 from benchmarks.surface import Surface
 
@@ -28,7 +30,7 @@ class StrategyRuns:
     strategy: Strategy
     summaries: list[RunSummary] = field(default_factory=list)
     points: list[list[Point]] = field(default_factory=list)
-    trials: list[list[TrialRun]] = field(default_factory=list)
+    campaigns: list[CampaignReplay] = field(default_factory=list)
 
 
 @dataclass
@@ -50,17 +52,29 @@ def _quiet_optuna() -> None:
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
 
 
-def run_strategy(surface: Surface, truth: GroundTruth, strategy: Strategy, seed: int, budget: int,
-                 gap_budgets: Sequence[int] = GAP_BUDGETS) -> tuple[RunSummary, list[Point], list[TrialRun]]:
-    """One replayed campaign of ``strategy`` with ``seed`` and at most ``budget`` trials."""
+def run_strategy(surface: Surface, truth: GroundTruth, strategy: Strategy, seed: int, budget: int, noise: NoiseModel,
+                 gap_budgets: Sequence[int] = GAP_BUDGETS) -> tuple[RunSummary, list[Point], CampaignReplay]:
+    """One replayed campaign of ``strategy`` with ``seed`` and at most ``budget`` search trials."""
     searcher, scheduler = strategy.build(surface, seed, budget)
-    runs = replay_campaign(truth, searcher, scheduler, slots=surface.task.budget.gpus, budget=budget)
-    summary, points = summarise(truth, strategy.name, seed if strategy.seeded else None, runs, gap_budgets)
-    return summary, points, runs
+    campaign = replay_with_answer(truth, searcher, scheduler, slots=surface.task.budget.gpus, budget=budget,
+                                  noise=noise, seed=seed)
+    summary, points = summarise(truth, strategy.name, seed if strategy.seeded else None, campaign, gap_budgets)
+    return summary, points, campaign
+
+
+def _runs(surface: Surface, truth: GroundTruth, strategy: Strategy, seeds: Sequence[int], budget: int,
+          noise: NoiseModel, gap_budgets: Sequence[int]) -> StrategyRuns:
+    runs = StrategyRuns(strategy)
+    for seed in seeds if strategy.seeded else seeds[:1]:
+        summary, points, campaign = run_strategy(surface, truth, strategy, seed, budget, noise, gap_budgets)
+        runs.summaries.append(summary)
+        runs.points.append(points)
+        runs.campaigns.append(campaign)
+    return runs
 
 
 def run_search_benchmark(surfaces: Sequence[Surface], seeds: Sequence[int], budget: int,
-                         strategies: Sequence[Strategy] = STRATEGIES,
+                         strategies: Sequence[Strategy] = STRATEGIES, noise: NoiseModel = NoiseModel(),
                          progress: Callable[[str], None] = print) -> list[SurfaceResult]:
     """Every strategy x seed on every surface."""
     _quiet_optuna()
@@ -68,23 +82,13 @@ def run_search_benchmark(surfaces: Sequence[Surface], seeds: Sequence[int], budg
     for surface in surfaces:
         truth = load_ground_truth(surface, progress=progress)
         check_auto_tune_configs(surface, truth)
+        gaps = (*GAP_BUDGETS, budget)
         by_strategy = {}
         for strategy in strategies:
-            runs = StrategyRuns(strategy)
-            for seed in seeds if strategy.seeded else seeds[:1]:
-                summary, points, trials = run_strategy(surface, truth, strategy, seed, budget,
-                                                       (*GAP_BUDGETS, budget))
-                runs.summaries.append(summary)
-                runs.points.append(points)
-                runs.trials.append(trials)
-            by_strategy[strategy.name] = runs
-            progress(f"{surface.name}: {strategy.name} done ({len(runs.summaries)} runs)")
-        whole = StrategyRuns(GRID)
-        summary, points, trials = run_strategy(surface, truth, GRID, seeds[0], len(truth.outcomes),
-                                               (*GAP_BUDGETS, budget))
-        whole.summaries.append(summary)
-        whole.points.append(points)
-        whole.trials.append(trials)
+            by_strategy[strategy.name] = _runs(surface, truth, strategy, seeds, budget, noise, gaps)
+            progress(f"{surface.name}: {strategy.name} done ({len(by_strategy[strategy.name].summaries)} runs)")
+        whole = _runs(surface, truth, GRID, seeds, len(truth.configs), noise, gaps)
+        truth.save(cache_path(surface))  # keep the levels the replays evaluated for the next run
         results.append(SurfaceResult(surface, truth, budget, list(seeds), by_strategy, whole))
     return results
 

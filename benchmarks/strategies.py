@@ -1,9 +1,10 @@
 """The search strategies compared, each as a (searcher, scheduler) pair for the replay.
 
-The campaign's own strategies come from :mod:`autotuner.campaign`'s factories, so the replay runs
-the very ``OptunaSearch`` (define-by-run :class:`~autotuner.space.SearchSpace`, the same sampler
-settings) behind the same ``ConcurrencyLimiter``, and the very ``ASHAScheduler`` (or
-``FIFOScheduler`` without early stopping), that ``autotuner run`` builds for the task.
+The campaign's own strategies come from :mod:`autotuner.search`'s factories, so the replay runs
+the very ``ConstrainedOptunaSearch`` (define-by-run :class:`~autotuner.space.SearchSpace`, the
+task's sampler, the load hint) behind the same ``ConcurrencyLimiter``, and the very
+``BoundStoppingScheduler`` (or ``FIFOScheduler`` without early stopping), that ``autotuner run``
+builds for the task. Sampler candidates swap only the Optuna sampler.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from benchmarks.space_grid import config_key, grid_configs, param_values
 from benchmarks.surface import Surface
 
 Build = Callable[[Surface, int, int], tuple[Searcher, Scheduler]]
+SamplerFactory = Callable[[int], Any]  # seed -> optuna sampler
 
 
 @dataclass(frozen=True)
@@ -29,16 +31,25 @@ class Strategy:
     build: Build  # (surface, seed, trial budget) -> (searcher, scheduler)
 
 
-def _campaign_search(algorithm: str, early_stopping: str, grace_levels: int | None = None) -> Build:
+def _campaign_search(algorithm: str, early_stopping: str, sampler: SamplerFactory | None = None) -> Build:
     def build(surface: Surface, seed: int, budget: int) -> tuple[Searcher, Scheduler]:
-        from autotuner.campaign import _scheduler, _searcher
+        from autotuner.search import make_scheduler, make_searcher
 
-        spec = surface.with_search(seed=seed, trials=budget, algorithm=algorithm, early_stopping=early_stopping,
-                                   grace_levels=grace_levels)
-        scheduler = _scheduler(spec)
+        spec = surface.with_search(seed=seed, trials=budget, algorithm=algorithm, early_stopping=early_stopping)
+        searcher = make_searcher(spec)
+        if sampler is not None:
+            _swap_sampler(searcher, sampler(seed))
+        scheduler = make_scheduler(spec)
         scheduler.set_search_properties("score", "max")  # what TuneConfig(metric=, mode=) does
-        return _searcher(spec), scheduler
+        return searcher, scheduler
     return build
+
+
+def _swap_sampler(limited: Any, sampler: Any) -> None:
+    """Replace the Optuna sampler of a (ConcurrencyLimiter-wrapped) ConstrainedOptunaSearch."""
+    search = limited.searcher
+    search._sampler = sampler
+    search._ot_study.sampler = sampler
 
 
 def _fifo() -> Any:
@@ -60,17 +71,52 @@ def _auto_tune(surface: Surface, seed: int, budget: int) -> tuple[Searcher, Sche
     return searcher, _fifo()
 
 
+def _tpe_independent(seed: int) -> Any:
+    import optuna
+
+    from autotuner.search.constrained import infeasibility
+
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True, constraints_func=infeasibility)
+
+
+def _qmc(seed: int) -> Any:
+    import optuna
+
+    return optuna.samplers.QMCSampler(seed=seed, scramble=True)
+
+
+def _gp(seed: int) -> Any:
+    import optuna
+
+    from autotuner.search.constrained import infeasibility
+
+    return optuna.samplers.GPSampler(seed=seed, constraints_func=infeasibility)
+
+
+def _cmaes(seed: int) -> Any:
+    import optuna
+
+    return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False,
+                                        independent_sampler=optuna.samplers.RandomSampler(seed=seed))
+
+
+OURS, OURS_NO_ES, RANDOM, RANDOM_ES = "ours", "ours_no_es", "random", "random_es"
 GRID = Strategy("grid", "Grid, hand-written loop order", False, _grid)
 STRATEGIES: tuple[Strategy, ...] = (
-    Strategy("tpe_asha", "Optuna TPE + ASHA (ours)", True, _campaign_search("tpe", "asha")),
-    # The same search with ASHA's first rung moved to level 3: what it costs to stop killing
-    # configs whose advantage only shows at high concurrency.
-    Strategy("tpe_asha_grace3", "Optuna TPE + ASHA, grace 3 levels", True, _campaign_search("tpe", "asha", 3)),
-    Strategy("tpe", "Optuna TPE, no early stopping", True, _campaign_search("tpe", "none")),
-    Strategy("random_asha", "Random + ASHA", True, _campaign_search("random", "asha")),
-    Strategy("random", "Random search", True, _campaign_search("random", "none")),
+    Strategy(OURS, "Optuna TPE + bound stopping (ours)", True, _campaign_search("tpe", "bound")),
+    Strategy(OURS_NO_ES, "Optuna TPE, no early stopping", True, _campaign_search("tpe", "none")),
+    Strategy(RANDOM_ES, "Random + bound stopping", True, _campaign_search("random", "bound")),
+    Strategy(RANDOM, "Random search", True, _campaign_search("random", "none")),
     GRID,
     Strategy("vllm_auto_tune", "vLLM auto_tune procedure", False, _auto_tune),
+)
+# Other Optuna samplers behind the same searcher and stopping rule, to choose the default.
+SAMPLER_CANDIDATES: tuple[Strategy, ...] = (
+    Strategy("tpe_independent", "TPE, independent (not multivariate)", True,
+             _campaign_search("tpe", "bound", _tpe_independent)),
+    Strategy("qmc", "Quasi-Monte Carlo (Sobol)", True, _campaign_search("tpe", "bound", _qmc)),
+    Strategy("cmaes", "CMA-ES (random for categoricals)", True, _campaign_search("tpe", "bound", _cmaes)),
+    Strategy("gp", "Gaussian process (GPSampler)", True, _campaign_search("tpe", "bound", _gp)),
 )
 
 
@@ -81,8 +127,9 @@ def check_auto_tune_configs(surface: Surface, truth: GroundTruth) -> None:
         for running in searcher.running:
             for chunk in searcher.chunks:
                 key = config_key(searcher.config_for(mem, running, chunk))
-                if key not in truth.outcomes:
+                if key not in truth.configs:
                     raise ValueError(f"{surface.name}: auto_tune_fixed gives a config outside the space: {key}")
 
 
-__all__ = ["GRID", "STRATEGIES", "Strategy", "check_auto_tune_configs"]
+__all__ = ["GRID", "OURS", "OURS_NO_ES", "RANDOM", "RANDOM_ES", "SAMPLER_CANDIDATES", "STRATEGIES", "Strategy",
+           "check_auto_tune_configs"]

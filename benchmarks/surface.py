@@ -30,12 +30,9 @@ class Surface:
     task: TaskSpec
     auto_tune_fixed: dict[str, Any]
 
-    def with_search(self, *, seed: int, trials: int, algorithm: str = "tpe", early_stopping: str = "asha",
-                    grace_levels: int | None = None) -> TaskSpec:
+    def with_search(self, *, seed: int, trials: int, algorithm: str = "tpe", early_stopping: str = "bound") -> TaskSpec:
         """The task as a campaign with this seed, trial budget and search settings would run it."""
-        search = self.task.search.model_copy(update={
-            "algorithm": algorithm, "early_stopping": early_stopping,
-            "grace_levels": grace_levels or self.task.search.grace_levels})
+        search = self.task.search.model_copy(update={"algorithm": algorithm, "early_stopping": early_stopping})
         budget = self.task.budget.model_copy(update={"trials": trials})
         return self.task.model_copy(update={"seed": seed, "search": search, "budget": budget})
 

@@ -1,33 +1,25 @@
-"""Run one genai-bench sweep (every scenario at every concurrency) and follow it level by level.
+"""Run genai-bench level by level against one server, each level decided after the last.
 
 genai-bench runs as ONE child process per trial, never imported (it monkeypatches sockets and
-threads through gevent). Each level's result file appears when the level ends, and
-:meth:`GenaiBenchRun.levels` yields it right then, so the trainable can report to Tune while the
-sweep goes on::
+threads through gevent). It is started while the engine starts up, so its ~5 s of imports overlap
+the engine's; then it runs each level the trial asks for in a forked child
+(:mod:`autotuner.bench.level_server`), so a level starts in milliseconds::
 
-    plan = BenchPlan(scenarios=["D(1000,200)"], concurrencies=[1, 8, 32],
-                     max_requests_per_level=300, max_minutes_per_level=2)
-    run = GenaiBenchRun(plan, server.base_url, server.served_model_name,
-                        tokenizer="/models/llama-3.1-8b", out_dir=trial_dir)
-    for level in run.levels():  # raises BenchmarkError when the sweep cannot go on
-        tune.report(level.to_dict())
+    bench = GenaiBenchLevels(GenaiBenchSettings(tokenizer="/models/llama-3.1-8b"), out_dir=trial_dir)
+    bench.start()                                         # while the engine starts
+    bench.connect(server.base_url, server.served_model_name)
+    level = bench.run_level(LevelRequest("D(1000,200)", 32, max_requests=300))
+    bench.close()
 
-Layout under ``out_dir``: ``genai-bench/results/`` (the experiment folder: one JSON per level and
-``experiment_metadata.json``) and ``genai-bench/logs/`` (``genai_bench.log`` and ``console.log``,
-the child's stdout and stderr); the first free ``genai-bench-<n>`` is taken when that exists.
-
-genai-bench can also be started before the server exists, so its ~5 s of imports overlap the
-engine's start-up (:mod:`autotuner.bench.gate`)::
-
-    run = GenaiBenchRun(plan, None, None, tokenizer=..., out_dir=trial_dir)
-    run.start_early()                     # while the engine starts
-    run.connect(server.base_url, server.served_model_name)
-    for level in run.levels(): ...
+Layout under ``out_dir``: ``genai-bench/level-<n>/`` (genai-bench's experiment folder of level n:
+its result JSON and ``experiment_metadata.json``), ``genai-bench/logs/level-<n>/genai_bench.log``,
+``genai-bench/logs/console.log`` (the process's stdout and stderr) and ``genai-bench/requests/``;
+the first free ``genai-bench-<n>`` is taken when that exists.
 
 API key: genai-bench accepts it only as ``--api-key`` (no environment variable for the
 openai/vllm/sglang backends), so it is passed in argv and is visible in the process list while
-the sweep runs. genai-bench writes it in clear text into ``experiment_metadata.json`` and its log;
-both are scrubbed (the key replaced by ``***``) when the sweep ends, however it ends.
+the trial runs. genai-bench writes it in clear text into ``experiment_metadata.json`` and its log;
+both are scrubbed (the key replaced by ``***``) after each level and when the process stops.
 """
 
 from __future__ import annotations
@@ -39,16 +31,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
-from autotuner.bench.gate import GATE_ENV, PENDING_API_BASE, PENDING_MODEL_NAME, open_gate
+from autotuner.bench.level_server import STOP, exit_path, pid_path, submit, write_atomic
 from autotuner.bench.parse import (
     find_failed_level_files,
     find_level_files,
     parse_failed_level,
     parse_level_file,
 )
-from autotuner.bench.result import LevelResult
+from autotuner.bench.result import LevelRequest, LevelResult
 from autotuner.engines.base import tail_lines
 from autotuner.subprocesses import die_with_parent, env_with_package_on_path, stop_process_group
 
@@ -71,8 +62,8 @@ _ERROR_HINTS = {"503": "server down?", "408": "requests timed out"}
 
 
 class BenchmarkError(RuntimeError):
-    """The sweep could not produce its levels. ``reason`` is one line for the trial table;
-    ``log_tail`` the last lines of genai-bench's output when they explain it."""
+    """A level could not be measured. ``reason`` is one line for the trial table; ``log_tail``
+    the last lines of genai-bench's output when they explain it."""
 
     def __init__(self, reason: str, log_tail: str = ""):
         super().__init__(reason if not log_tail else f"{reason}\n{log_tail}")
@@ -81,126 +72,64 @@ class BenchmarkError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class BenchPlan:
-    """What load one trial gets: every scenario at every concurrency, scenario-major.
+class GenaiBenchSettings:
+    """What every level of a trial shares."""
 
-    >>> BenchPlan(["D(100,100)"], [1, 4], max_requests_per_level=50,
-    ...           max_minutes_per_level=1).sweep_order()
-    [('D(100,100)', 1), ('D(100,100)', 4)]
-    """
-
-    scenarios: list[str]
-    concurrencies: list[int]
-    max_requests_per_level: int  # soft cap: genai-bench checks it once a second
-    max_minutes_per_level: int  # genai-bench only takes whole minutes
+    tokenizer: str  # local folder (or a Hub id genai-bench finds in its offline cache)
     api_backend: str = "sglang"  # vllm/sglang add ignore_eos, so outputs have the asked length
+    max_minutes_per_level: int = 1  # genai-bench only takes whole minutes
+    api_key: str = PLACEHOLDER_API_KEY
     warmup_ratio: float | None = None  # share of each level's first requests left out of stats
     cooldown_ratio: float | None = None  # share of each level's last requests left out
-    command: list[str] | None = None  # None: this package's no-report genai-bench wrapper
+    command: list[str] | None = None  # None: this package's genai-bench level server
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.scenarios or not self.concurrencies:
-            raise ValueError("a plan needs at least one scenario and one concurrency")
-        if len(set(self.scenarios)) != len(self.scenarios):
-            raise ValueError(f"scenarios repeat: {self.scenarios}")
-        if len(set(self.concurrencies)) != len(self.concurrencies):
-            # Both runs would write the same result file name.
-            raise ValueError(f"concurrencies repeat: {self.concurrencies}")
-        if any(c < 1 for c in self.concurrencies):
-            raise ValueError(f"concurrencies must be >= 1: {self.concurrencies}")
-        if self.max_requests_per_level < 1 or self.max_minutes_per_level < 1:
-            raise ValueError("max_requests_per_level and max_minutes_per_level must be >= 1")
         if self.api_backend not in API_BACKENDS:
             raise ValueError(f"api_backend must be one of {API_BACKENDS}, not {self.api_backend!r}")
+        if self.max_minutes_per_level < 1:
+            raise ValueError("max_minutes_per_level must be >= 1")
         for name in ("warmup_ratio", "cooldown_ratio"):
             ratio = getattr(self, name)
             if ratio is not None and not 0.0 <= ratio < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), not {ratio}")
 
-    def sweep_order(self) -> list[tuple[str, int]]:
-        """(scenario, concurrency) in the order genai-bench runs them."""
-        return [(s, c) for s in self.scenarios for c in self.concurrencies]
-
     def launcher(self) -> list[str]:
-        """The argv prefix that starts genai-bench (before ``benchmark``)."""
+        """The argv prefix that starts the level server (before the request folder)."""
         return list(self.command or [sys.executable, "-m", "autotuner.bench.genai_bench_cli"])
 
-    def overall_timeout_s(self) -> float:
-        """Longest a whole sweep may take: every level to its time limit, plus start-up slack."""
-        return len(self.sweep_order()) * (self.max_minutes_per_level * 60 + 30) + 90
-
     def stall_timeout_s(self) -> float:
-        """Longest wait for the next level file (a level that runs to its time limit, plus slack)."""
+        """Longest wait for one level's result: the level's time limit, plus slack."""
         return self.max_minutes_per_level * 60 + 60
 
 
-class GenaiBenchRun:
-    """One genai-bench sweep against one server. Construction reserves a fresh folder.
+class GenaiBenchLevels:
+    """genai-bench levels against one server, one :meth:`run_level` call at a time.
 
-    ``overall_timeout_s`` and ``stall_timeout_s`` default to the plan's; ``poll_interval_s`` is how
-    often the experiment folder is looked at; ``stop_grace_s`` how long genai-bench gets between
-    SIGTERM and SIGKILL.
+    Construction reserves a fresh folder; :meth:`start` starts the process (early, before the
+    server exists); :meth:`close` stops it and whatever level still runs.
     """
 
-    def __init__(
-        self,
-        plan: BenchPlan,
-        base_url: str | None,
-        model_name: str | None,
-        tokenizer: str,
-        out_dir: str | Path,
-        api_key: str = PLACEHOLDER_API_KEY,
-        *,
-        overall_timeout_s: float | None = None,
-        stall_timeout_s: float | None = None,
-        poll_interval_s: float = 0.5,
-        stop_grace_s: float = 2.0,
-    ):
-        self.plan = plan
-        self.base_url = PENDING_API_BASE
-        self.model_name = PENDING_MODEL_NAME
-        if base_url is not None and model_name is not None:
-            self.connect(base_url, model_name)
-        self.tokenizer = tokenizer
-        self.api_key = api_key
-        self.overall_timeout_s = overall_timeout_s or plan.overall_timeout_s()
-        self.stall_timeout_s = stall_timeout_s or plan.stall_timeout_s()
+    def __init__(self, settings: GenaiBenchSettings, out_dir: str | Path, *, stall_timeout_s: float | None = None,
+                 startup_timeout_s: float = 120.0, poll_interval_s: float = 0.05, stop_grace_s: float = 2.0):
+        self.settings = settings
+        self.stall_timeout_s = stall_timeout_s or settings.stall_timeout_s()
+        self.startup_timeout_s = startup_timeout_s
         self.poll_interval_s = poll_interval_s
         self.stop_grace_s = stop_grace_s
         self.run_dir = _reserve_fresh_dir(Path(out_dir).resolve(), "genai-bench")
-        self.experiment_dir = self.run_dir / "results"
+        self.request_dir = self.run_dir / "requests"
         self.log_dir = self.run_dir / "logs"
         self.console_log = self.log_dir / "console.log"
-        self.gate = self.run_dir / "gate.json"
-        self._started = False
-        self._early: subprocess.Popen | None = None  # started by start_early, waiting at the gate
+        self.base_url: str | None = None
+        self.model_name: str | None = None
+        self._process: subprocess.Popen | None = None
+        self._levels = 0
 
     def connect(self, base_url: str, model_name: str) -> None:
-        """The server to load (given later when genai-bench was started before the server)."""
-        # genai-bench appends /v1/chat/completions itself.
+        """The server the next levels load (genai-bench appends /v1/chat/completions itself)."""
         self.base_url = re.sub(r"/v1/?$", "", base_url.rstrip("/"))
         self.model_name = model_name
-
-    def start_early(self) -> bool:
-        """Start genai-bench now, before the server is up: it imports its dependencies and waits at
-        the gate, which :meth:`levels` opens. False when it cannot wait (another launcher than this
-        package's wrapper, or a tokenizer :meth:`levels` will refuse): it then starts in :meth:`levels`.
-        """
-        if self._early is not None or self._started or self.plan.command is not None:
-            return False
-        try:
-            self._check_tokenizer()
-        except BenchmarkError:
-            return False
-        self._early = self._spawn({**self.env(), GATE_ENV: str(self.gate)})
-        return True
-
-    def close(self) -> None:
-        """Stop a genai-bench started early whose sweep never ran (the engine did not come up)."""
-        if self._early is not None and not self._started:
-            stop_process_group(self._early, self.stop_grace_s)
-            self.scrub_api_key()
 
     def tokenizer_path(self) -> Path | None:
         """The tokenizer as an absolute folder path, or None when it names a Hugging Face repo.
@@ -208,98 +137,155 @@ class GenaiBenchRun:
         Like genai-bench, anything that exists is a path; so is anything absolute or starting
         with ``.`` or ``~`` (a typo there must not be sent to the Hub as a repo id).
         """
-        path = Path(self.tokenizer).expanduser()
-        if path.exists() or path.is_absolute() or self.tokenizer.startswith((".", "~")):
+        tokenizer = self.settings.tokenizer
+        path = Path(tokenizer).expanduser()
+        if path.exists() or path.is_absolute() or tokenizer.startswith((".", "~")):
             return path.resolve()
         return None
 
-    def argv(self) -> list[str]:
-        """The genai-bench command line (an argv list, never a shell string)."""
-        plan = self.plan
+    def shared_argv(self) -> list[str]:
+        """genai-bench's arguments that every level shares (an argv list, never a shell string)."""
+        s = self.settings
         tokenizer_path = self.tokenizer_path()
-        argv = plan.launcher() + [
+        argv = [
             "benchmark",
-            "--api-backend", plan.api_backend,
-            "--api-base", self.base_url,
-            "--api-key", self.api_key,
-            "--api-model-name", self.model_name,
+            "--api-backend", s.api_backend,
+            "--api-key", s.api_key,
             # Absolute, because genai-bench runs with run_dir as its working directory.
-            "--model-tokenizer", str(tokenizer_path) if tokenizer_path else self.tokenizer,
+            "--model-tokenizer", str(tokenizer_path) if tokenizer_path else s.tokenizer,
             "--task", "text-to-text",
+            "--max-time-per-run", str(s.max_minutes_per_level),
         ]
-        for scenario in plan.scenarios:
-            argv += ["--traffic-scenario", scenario]
-        for concurrency in plan.concurrencies:
-            argv += ["--num-concurrency", str(concurrency)]
-        argv += [
-            "--max-time-per-run", str(plan.max_minutes_per_level),
-            "--max-requests-per-run", str(plan.max_requests_per_level),
-            "--experiment-base-dir", str(self.run_dir),
-            "--experiment-folder-name", self.experiment_dir.name,
-            "--log-dir", str(self.log_dir),
-        ]
-        if plan.warmup_ratio is not None:
-            argv += ["--warmup-ratio", str(plan.warmup_ratio)]
-        if plan.cooldown_ratio is not None:
-            argv += ["--cooldown-ratio", str(plan.cooldown_ratio)]
+        if s.warmup_ratio is not None:
+            argv += ["--warmup-ratio", str(s.warmup_ratio)]
+        if s.cooldown_ratio is not None:
+            argv += ["--cooldown-ratio", str(s.cooldown_ratio)]
         return argv
 
+    def level_argv(self, n: int, request: LevelRequest) -> list[str]:
+        """The arguments of level ``n``: the server, the load and the level's own folders."""
+        assert self.base_url is not None and self.model_name is not None
+        return [
+            "--api-base", self.base_url,
+            "--api-model-name", self.model_name,
+            "--traffic-scenario", request.scenario,
+            "--num-concurrency", str(request.concurrency),
+            "--max-requests-per-run", str(request.max_requests),
+            "--experiment-base-dir", str(self.run_dir),
+            "--experiment-folder-name", self.level_dir(n).name,
+            "--log-dir", str(self.log_dir / f"level-{n}"),
+        ]
+
+    def level_dir(self, n: int) -> Path:
+        return self.run_dir / f"level-{n}"
+
     def env(self) -> dict[str, str]:
-        """The child's environment: ours, offline switches, then the plan's extra variables."""
-        return env_with_package_on_path({**os.environ, **OFFLINE_ENV, **self.plan.extra_env})
+        """The child's environment: ours, offline switches, then the settings' extra variables."""
+        return env_with_package_on_path({**os.environ, **OFFLINE_ENV, **self.settings.extra_env})
 
-    def levels(self) -> Iterator[LevelResult]:
-        """Start genai-bench and yield each level's result as soon as its file is complete.
+    def start(self) -> None:
+        """Start genai-bench now (its imports overlap the engine's start-up). Raises
+        :class:`BenchmarkError` for a tokenizer folder genai-bench could not use."""
+        if self._process is not None:
+            return
+        self._check_tokenizer()
+        self.request_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.console_log, "ab") as console:
+            self._process = subprocess.Popen(
+                [*self.settings.launcher(), str(self.request_dir), *self.shared_argv()],
+                stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT, env=self.env(),
+                cwd=self.run_dir, start_new_session=True, preexec_fn=die_with_parent())
 
-        Levels come in sweep order. Raises :class:`BenchmarkError` for an unusable tokenizer, a
-        level in which every request failed, a hung server (stall or overall timeout) and a
-        non-zero exit. genai-bench's process group is killed when this generator ends, also when
-        the consumer stops early (generator close) and right after the last level (genai-bench
-        only sleeps and cleans up after it).
+    def run_level(self, request: LevelRequest) -> LevelResult:
+        """Run one level and return its result as soon as its file is complete.
+
+        Raises :class:`BenchmarkError` for a level in which every request failed, a hung server
+        (no result within the level's time limit plus slack), a level that exited without a
+        result, or a genai-bench process that died.
         """
-        if self._started:
-            # A second sweep would find the first one's files and take them for its own.
-            raise RuntimeError("a GenaiBenchRun runs once; make a new one for another sweep")
-        self._started = True
-        if self.base_url == PENDING_API_BASE:
-            raise RuntimeError("connect() the run to its server before asking for levels")
-        if self._early is not None:
-            process = self._early
-            open_gate(self.gate, api_base=self.base_url, model_name=self.model_name)
-        else:
-            self._check_tokenizer()
-            process = self._spawn(self.env())
-        started = time.monotonic()
+        if self.base_url is None:
+            raise RuntimeError("connect() to the server before running levels")
+        self.start()
+        assert self._process is not None
+        self._levels += 1
+        n = self._levels
+        submit(self.request_dir, n, self.level_argv(n, request))
         try:
-            yield from self._follow(process, started)
+            return self._follow(n, request)
         finally:
-            stop_process_group(process, self.stop_grace_s)
+            self._stop_level(n)
             self.scrub_api_key()
 
-    def _spawn(self, env: dict[str, str]) -> subprocess.Popen:
-        """genai-bench in its own process group, output to the console log."""
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.console_log, "wb") as console:
-            return subprocess.Popen(
-                self.argv(),
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self.run_dir,
-                start_new_session=True,
-                preexec_fn=die_with_parent(),
-            )
+    def close(self) -> None:
+        """Stop genai-bench and any level still running (idempotent)."""
+        if self._process is None:
+            return
+        write_atomic(self.request_dir / STOP, "")
+        stop_process_group(self._process, self.stop_grace_s)
+        self._process = None
+        self.scrub_api_key()
+
+    def _follow(self, n: int, request: LevelRequest) -> LevelResult:
+        assert self._process is not None
+        started = time.monotonic()
+        folder = self.level_dir(n)
+        where = f"{request.scenario} c={request.concurrency}"
+        while True:
+            exited = self._exit_code(n)  # read first: files written before the exit are seen below
+            for path in find_level_files(folder):
+                try:
+                    return parse_level_file(path)
+                except (ValueError, KeyError, TypeError):
+                    pass  # still being written: read it again next poll
+            for path in find_failed_level_files(folder):
+                try:
+                    raise BenchmarkError(all_failed_reason(parse_failed_level(path)))
+                except (ValueError, KeyError, TypeError):
+                    pass
+            if exited == 0:
+                raise BenchmarkError(f"genai-bench ended without a result for {where}: "
+                                     f"no request finished within {self.settings.max_minutes_per_level} min?")
+            if exited is not None:
+                raise self._exit_error(exited, n)
+            if self._process.poll() is not None:
+                raise self._exit_error(self._process.returncode, n)
+            waited = time.monotonic() - started
+            if not pid_path(self.request_dir, n).exists() and waited > self.startup_timeout_s:
+                raise BenchmarkError(f"genai-bench did not start level {n} ({where}) within "
+                                     f"{self.startup_timeout_s:.0f}s")
+            if waited > self.stall_timeout_s:
+                raise BenchmarkError(f"no result for {self.stall_timeout_s:.0f}s (at {where}): server hung?")
+            time.sleep(self.poll_interval_s)
+
+    def _exit_code(self, n: int) -> int | None:
+        try:
+            return int(exit_path(self.request_dir, n).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _stop_level(self, n: int) -> None:
+        """Kill level n's process: after its result it only sleeps and cleans up."""
+        try:
+            pid = int(pid_path(self.request_dir, n).read_text())
+        except (OSError, ValueError):
+            return
+        if self._exit_code(n) is None:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
 
     def scrub_api_key(self) -> None:
         """Replace the API key by ``***`` in the files genai-bench writes it to."""
-        if self.api_key in ("", PLACEHOLDER_API_KEY):
+        key = self.settings.api_key
+        if key in ("", PLACEHOLDER_API_KEY):
             return
-        kept = [self.experiment_dir / "experiment_metadata.json"]
-        kept += sorted(self.log_dir.glob("*")) if self.log_dir.is_dir() else []
+        kept = sorted(self.run_dir.glob("level-*/experiment_metadata.json"))
+        kept += sorted(p for p in self.log_dir.rglob("*") if p.is_file()) if self.log_dir.is_dir() else []
+        kept += sorted(self.request_dir.glob("level-*.json")) if self.request_dir.is_dir() else []
         for path in kept:
-            if path.is_file():
-                _replace_in_file(path, self.api_key, SCRUBBED)
+            _replace_in_file(path, key, SCRUBBED)
 
     def _check_tokenizer(self) -> None:
         path = self.tokenizer_path()
@@ -308,93 +294,28 @@ class GenaiBenchRun:
         if not path.is_dir():
             raise BenchmarkError(f"tokenizer folder {path} does not exist")
         if not any((path / name).is_file() for name in TOKENIZER_FILES):
-            raise BenchmarkError(
-                f"tokenizer folder {path} has none of {', '.join(TOKENIZER_FILES)}"
-            )
+            raise BenchmarkError(f"tokenizer folder {path} has none of {', '.join(TOKENIZER_FILES)}")
 
-    def _follow(self, process: subprocess.Popen, started: float) -> Iterator[LevelResult]:
-        expected = self.plan.sweep_order()
-        finished: dict[tuple[str, int], LevelResult] = {}
-        parsed_files: set[str] = set()
-        next_index = 0
-        last_progress = started
-        while True:
-            # Read the exit code before looking at the folder, so that every file written before
-            # the exit is seen in this pass.
-            exit_code = process.poll()
-            for level in self._new_levels(parsed_files):
-                finished[(level.scenario, level.concurrency)] = level
-                last_progress = time.monotonic()
-            while next_index < len(expected) and expected[next_index] in finished:
-                yield finished[expected[next_index]]
-                next_index += 1
-            if next_index == len(expected):
-                return
-            failed = self._failed_level()
-            if failed is not None:
-                raise BenchmarkError(_all_failed_reason(failed))
-            scenario, concurrency = expected[next_index]
-            if exit_code == 0:
-                raise BenchmarkError(
-                    f"genai-bench ended without a result for {scenario} c={concurrency}: "
-                    f"no request finished within {self.plan.max_minutes_per_level} min?"
-                )
-            if exit_code is not None:
-                raise self._exit_error(exit_code)
-            now = time.monotonic()
-            if now - started > self.overall_timeout_s:
-                raise BenchmarkError(
-                    f"sweep still running after {self.overall_timeout_s:.0f}s "
-                    f"(at {scenario} c={concurrency}): killed"
-                )
-            if now - last_progress > self.stall_timeout_s:
-                raise BenchmarkError(
-                    f"no level finished for {self.stall_timeout_s:.0f}s "
-                    f"(at {scenario} c={concurrency}): server hung?"
-                )
-            time.sleep(self.poll_interval_s)
-
-    def _new_levels(self, parsed_files: set[str]) -> list[LevelResult]:
-        levels = []
-        for path in find_level_files(self.experiment_dir):
-            if path.name in parsed_files:
-                continue
-            try:
-                levels.append(parse_level_file(path))
-            except (ValueError, KeyError, TypeError):
-                continue  # still being written: read it again next poll
-            parsed_files.add(path.name)
-        return levels
-
-    def _failed_level(self) -> LevelResult | None:
-        for path in find_failed_level_files(self.experiment_dir):
-            try:
-                return parse_failed_level(path)
-            except (ValueError, KeyError, TypeError):
-                continue  # still being written
-        return None
-
-    def _exit_error(self, exit_code: int) -> BenchmarkError:
+    def _exit_error(self, exit_code: int, n: int) -> BenchmarkError:
         output = self._redact(tail_lines(self.console_log, 200))
         log_tail = "\n".join(output.splitlines()[-20:])
         tokenizer_error = re.search(r"^OSError: .*", output, re.MULTILINE)
         if tokenizer_error and "validate_tokenizer" in output:
             return BenchmarkError(
-                f"genai-bench could not load tokenizer {self.tokenizer!r}: "
-                f"{tokenizer_error.group(0)}",
-                log_tail,
-            )
+                f"genai-bench could not load tokenizer {self.settings.tokenizer!r}: {tokenizer_error.group(0)}",
+                log_tail)
         lines = [line.strip() for line in output.splitlines() if line.strip()]
         last = lines[-1] if lines else "no output"
-        return BenchmarkError(f"genai-bench exited with code {exit_code}: {last}", log_tail)
+        return BenchmarkError(f"genai-bench level {n} exited with code {exit_code}: {last}", log_tail)
 
     def _redact(self, text: str) -> str:
-        if self.api_key in ("", PLACEHOLDER_API_KEY):
+        key = self.settings.api_key
+        if key in ("", PLACEHOLDER_API_KEY):
             return text
-        return text.replace(self.api_key, SCRUBBED)
+        return text.replace(key, SCRUBBED)
 
 
-def _all_failed_reason(level: LevelResult) -> str:
+def all_failed_reason(level: LevelResult) -> str:
     codes = ", ".join(f"{code} x{count}" for code, count in level.error_codes.items())
     hints = {_ERROR_HINTS[code] for code in level.error_codes if code in _ERROR_HINTS}
     text = (

@@ -1,19 +1,20 @@
 """Benchmark a trial with an OME BenchmarkJob instead of a genai-bench subprocess on the Ray worker.
 
-The BenchmarkJob (``templates/benchmarkjob.yaml.j2``) points at the trial's InferenceService; the
-OME controller waits for it to be Ready, runs genai-bench over the whole sweep in a Job and writes
+One BenchmarkJob per level (``templates/benchmarkjob.yaml.j2``), pointed at the trial's
+InferenceService, so the load search can decide each level from the last; the OME controller
+waits for it to be Ready, runs genai-bench for that level in a Job and writes
 the result files to ``pvc://<pvc>/<sub_path>/<result folder>``. Its status has no metrics, only
 ``state`` (Pending, Running, Completed, Failed), so the tuner waits for a final state and reads the
 files from the same PVC mounted on the Ray worker at ``results_mount``::
 
     settings = BenchmarkJobSettings(pvc_name="autotune-bench-results", results_mount="/mnt/results")
-    levels = run_benchmark_job(api, plan, settings, campaign_id="sweep", trial_id="t0001",
-                               isvc_name="sweep-t0001")
+    level = run_benchmark_job(api, LevelRequest("D(1000,200)", 32, 300), settings, level_number=1,
+                              campaign_id="sweep", trial_id="t0001", isvc_name="sweep-t0001")
 
 Caveats (``../shared/ome/NOTES.md`` section 6): in InferenceService mode OME passes the hard-coded
 ``--api-model-name vllm-model``, so serve the trial under that name (``--served-model-name
-vllm-model``) unless the SGLang in use accepts any model name; levels arrive all at once when the
-Job ends, so ASHA sees a trial's levels only after its whole sweep.
+vllm-model``) unless the SGLang in use accepts any model name; each level pays for a Job's pod
+start, so this mode is slower per level than genai-bench on the Ray worker.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from autotuner.bench.genai_bench import BenchmarkError, BenchPlan
+from autotuner.bench.genai_bench import BenchmarkError
 from autotuner.bench.parse import find_failed_level_files, find_level_files, parse_failed_level, parse_level_file
-from autotuner.bench.result import LevelResult
+from autotuner.bench.result import LevelRequest, LevelResult
 from autotuner.k8s.api import BENCHMARK_JOBS, KubeError, NamespacedApi
 from autotuner.k8s.gc import delete_and_wait
 from autotuner.k8s.manifests import ManifestError, render_template
@@ -41,6 +42,7 @@ class BenchmarkJobSettings:
 
     pvc_name: str  # a PVC in the trial's namespace, also mounted on the Ray workers
     results_mount: str  # where that PVC is mounted on this pod
+    minutes_per_level: int = 1  # genai-bench's --max-time-per-run (whole minutes)
     sub_path: str = "autotuner"  # folder inside the PVC (genai-bench's --experiment-base-dir)
     image: str | None = None  # genai-bench image; None: OME's benchmarkjob-config default
     gpu_type: str | None = None  # serviceMetadata.gpuType, only when it is one of CRD_GPU_TYPES
@@ -51,17 +53,16 @@ class BenchmarkJobSettings:
 
 
 def render_benchmark_job(*, name: str, namespace: str, campaign_id: str, trial_id: str, isvc_name: str,
-                         plan: BenchPlan, output_uri: str, result_folder: str, gpu_count: int,
-                         image: str | None = None, gpu_type: str | None = None,
+                         request: LevelRequest, minutes_per_level: int, output_uri: str, result_folder: str,
+                         gpu_count: int, image: str | None = None, gpu_type: str | None = None,
                          engine_version: str | None = None) -> dict[str, Any]:
-    """The BenchmarkJob of one trial (values rendered as data); raises :class:`ManifestError`.
+    """The BenchmarkJob of one level (values rendered as data); raises :class:`ManifestError`.
 
-    >>> plan = BenchPlan(["D(100,100)"], [1, 8], max_requests_per_level=50, max_minutes_per_level=2)
-    >>> job = render_benchmark_job(name="sweep-t1", namespace="autotune", campaign_id="sweep",
-    ...     trial_id="t1", isvc_name="sweep-t1", plan=plan, output_uri="pvc://results/autotuner",
-    ...     result_folder="sweep-t1", gpu_count=1)
+    >>> job = render_benchmark_job(name="sweep-t1-l1", namespace="autotune", campaign_id="sweep",
+    ...     trial_id="t1", isvc_name="sweep-t1", request=LevelRequest("D(100,100)", 8, 50), minutes_per_level=2,
+    ...     output_uri="pvc://results/autotuner", result_folder="sweep-t1-l1", gpu_count=1)
     >>> job["spec"]["numConcurrency"], job["spec"]["maxTimePerIteration"]
-    ([1, 8], 2)
+    ([8], 2)
     """
     problems = [f"{field}: {why}" for field, value in (("metadata.name", name), ("isvc name", isvc_name))
                 if (why := check_object_name(value)) is not None]
@@ -74,8 +75,8 @@ def render_benchmark_job(*, name: str, namespace: str, campaign_id: str, trial_i
         metadata = {"engine": "SGLang", "version": engine_version, "gpuType": gpu_type, "gpuCount": gpu_count}
     return render_template(
         "benchmarkjob.yaml.j2", name=name, namespace=namespace, labels=trial_labels(campaign_id, trial_id),
-        isvc_name=isvc_name, scenarios=list(plan.scenarios), concurrency=list(plan.concurrencies),
-        minutes_per_level=plan.max_minutes_per_level, requests_per_level=plan.max_requests_per_level,
+        isvc_name=isvc_name, scenarios=[request.scenario], concurrency=[request.concurrency],
+        minutes_per_level=minutes_per_level, requests_per_level=request.max_requests,
         result_folder=result_folder, output_uri=output_uri, service_metadata=metadata, image=image)
 
 
@@ -101,30 +102,32 @@ def wait_for_benchmark_job(api: NamespacedApi, name: str, timeout_s: float, watc
                             min(watch_timeout_s, int(remaining) + 1))
 
 
-def read_levels(folder: Path) -> list[LevelResult]:
-    """Every level genai-bench wrote into ``folder``, completely failed levels included."""
+def read_level(folder: Path) -> LevelResult:
+    """The level genai-bench wrote into ``folder`` (a completely failed one included)."""
     levels = [parse_level_file(p) for p in find_level_files(folder)]
     levels += [parse_failed_level(p) for p in find_failed_level_files(folder)]
     if not levels:
-        raise BenchmarkError(f"the BenchmarkJob finished but {folder} holds no result files "
+        raise BenchmarkError(f"the BenchmarkJob finished but {folder} holds no result file "
                              "(is the PVC mounted on this pod at results_mount?)")
-    return levels
+    return levels[0]
 
 
-def run_benchmark_job(api: NamespacedApi, plan: BenchPlan, settings: BenchmarkJobSettings, *, campaign_id: str,
-                      trial_id: str, isvc_name: str, gpu_count: int = 1) -> list[LevelResult]:
-    """Create the trial's BenchmarkJob, wait for it, read its levels; the job is deleted (and
-    waited for) in every case. The job has the InferenceService's name: a different kind."""
-    folder_in_pvc = f"{settings.sub_path.strip('/')}/{isvc_name}"
+def run_benchmark_job(api: NamespacedApi, request: LevelRequest, settings: BenchmarkJobSettings, *,
+                      level_number: int, campaign_id: str, trial_id: str, isvc_name: str,
+                      gpu_count: int = 1) -> LevelResult:
+    """Create the BenchmarkJob of one level, wait for it, read its result; the job is deleted (and
+    waited for) in every case. The job is named after the InferenceService and the level."""
+    name = f"{isvc_name}-l{level_number}"
     manifest = render_benchmark_job(
-        name=isvc_name, namespace=api.namespace, campaign_id=campaign_id, trial_id=trial_id, isvc_name=isvc_name,
-        plan=plan, output_uri=f"pvc://{settings.pvc_name}/{settings.sub_path.strip('/')}", result_folder=isvc_name,
+        name=name, namespace=api.namespace, campaign_id=campaign_id, trial_id=trial_id, isvc_name=isvc_name,
+        request=request, minutes_per_level=settings.minutes_per_level,
+        output_uri=f"pvc://{settings.pvc_name}/{settings.sub_path.strip('/')}", result_folder=name,
         gpu_count=gpu_count, image=settings.image, gpu_type=settings.gpu_type, engine_version=settings.engine_version)
     try:
         api.create(BENCHMARK_JOBS, manifest)
-        wait_for_benchmark_job(api, isvc_name, plan.overall_timeout_s(), settings.watch_timeout_s)
-        return read_levels(Path(settings.results_mount) / folder_in_pvc)
+        wait_for_benchmark_job(api, name, settings.minutes_per_level * 60 + 300, settings.watch_timeout_s)
+        return read_level(Path(settings.results_mount) / settings.sub_path.strip("/") / name)
     except KubeError as err:
         raise BenchmarkError(f"Kubernetes API: {err}") from err
     finally:
-        delete_and_wait(api, [(BENCHMARK_JOBS, isvc_name)], settings.delete_timeout_s, settings.poll_interval_s)
+        delete_and_wait(api, [(BENCHMARK_JOBS, name)], settings.delete_timeout_s, settings.poll_interval_s)

@@ -1,9 +1,19 @@
-"""The metrics of one load level (one traffic scenario at one concurrency)."""
+"""One load level (one traffic scenario at one concurrency): what is asked, and what it measured."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+
+@dataclass(frozen=True)
+class LevelRequest:
+    """One level to run: a scenario at a concurrency, with its request cap."""
+
+    scenario: str
+    concurrency: int
+    max_requests: int
+    note: str = ""  # why this load: "start", "grow", "narrow 16-32", "repeat 2/3"
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,14 @@
-"""Real genai-bench (as a child process) against the stub server. About 1 minute in all."""
+"""Real genai-bench (the level server, as a child process) against the stub server. About a minute."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
-from autotuner.bench.genai_bench import BenchmarkError, BenchPlan, GenaiBenchRun
+from autotuner.bench.genai_bench import BenchmarkError, GenaiBenchLevels, GenaiBenchSettings
+from autotuner.bench.result import LevelRequest
 
 from .helpers import processes_mentioning
 
@@ -15,72 +17,62 @@ pytestmark = pytest.mark.integration
 SECRET = "sk-integration-secret-42"
 
 
-def small_plan(concurrencies: list[int]) -> BenchPlan:
-    return BenchPlan(scenarios=["D(20,10)"], concurrencies=concurrencies,
-                     max_requests_per_level=8, max_minutes_per_level=1)
+def assert_nothing_left(bench: GenaiBenchLevels) -> None:
+    bench.close()
+    assert processes_mentioning(str(bench.run_dir)) == []
+    kept = [*bench.run_dir.glob("level-*/experiment_metadata.json"), *bench.log_dir.rglob("*.log")]
+    assert all(SECRET not in path.read_text() for path in kept if path.is_file())
 
 
-def assert_nothing_left(run: GenaiBenchRun) -> None:
-    assert processes_mentioning(str(run.run_dir)) == []
-    kept = [run.experiment_dir / "experiment_metadata.json", *run.log_dir.glob("*")]
-    assert all(SECRET not in path.read_text() for path in kept if path.exists())
+def test_started_before_the_server_then_levels_decided_one_by_one(tmp_path, tokenizer_dir, stub_server):
+    bench = GenaiBenchLevels(GenaiBenchSettings(str(tokenizer_dir), api_key=SECRET), tmp_path)
+    bench.start()
+    time.sleep(8)  # longer than genai-bench's imports: it now waits for its first level
+    assert processes_mentioning(str(bench.run_dir)) and not list(bench.run_dir.glob("level-*"))
 
+    bench.connect(stub_server() + "/v1", "stub-model")
+    first = bench.run_level(LevelRequest("D(20,10)", 1, 8))
+    asked = time.monotonic()
+    second = bench.run_level(LevelRequest("D(20,10)", 2 * first.concurrency, 8))
+    second_s = time.monotonic() - asked
+    run_duration = json.loads(next((bench.run_dir / "level-2").glob("D20*.json")).read_text()
+                              )["aggregated_metrics"]["run_duration"]
 
-def test_levels_arrive_one_by_one(tmp_path, tokenizer_dir, stub_server):
-    base_url = stub_server()
-    run = GenaiBenchRun(small_plan([1, 2]), base_url, "stub-model", str(tokenizer_dir), tmp_path,
-                        api_key=SECRET)
-    started = time.monotonic()
-    arrivals = []
-
-    for level in run.levels():
-        arrivals.append((level, time.monotonic() - started))
-
-    wall_s = time.monotonic() - started
-    print(f"genai-bench sweep of 2 levels: {wall_s:.1f}s, arrivals {[round(t, 1) for _, t in arrivals]}")
-    assert [(lv.scenario, lv.concurrency) for lv, _ in arrivals] == [("D(20,10)", 1), ("D(20,10)", 2)]
-    for level, _ in arrivals:
-        assert level.num_errors == 0 and level.num_completed >= 8
-        assert level.output_tok_s > 0 and level.ttft_p90_s > 0.005
-        assert level.mean_output_tokens == pytest.approx(10)
-    assert arrivals[1][1] - arrivals[0][1] >= 1.0  # the second level came later, on its own
-    assert (run.experiment_dir / "experiment_metadata.json").is_file()
-    assert "***" in (run.experiment_dir / "experiment_metadata.json").read_text()
-    assert "***" in (run.log_dir / "genai_bench.log").read_text()
-    assert_nothing_left(run)
+    print(f"second level: {second_s:.2f}s in all, of which genai-bench's run_duration {run_duration:.2f}s")
+    assert [(lv.concurrency, lv.num_errors) for lv in (first, second)] == [(1, 0), (2, 0)]
+    assert first.num_completed >= 8 and first.output_tok_s > 0 and first.mean_output_tokens == pytest.approx(10)
+    # no import cost per level: the level server forked it at once
+    assert second_s - run_duration < 1.5
+    metadata = (bench.run_dir / "level-1" / "experiment_metadata.json").read_text()
+    assert "stub-model" in metadata and "***" in metadata
+    assert_nothing_left(bench)
 
 
 def test_server_failing_every_request(tmp_path, tokenizer_dir, stub_server):
-    base_url = stub_server(STUB_ERROR_RATE="1.0")
-    run = GenaiBenchRun(small_plan([1, 2]), base_url, "stub-model", str(tokenizer_dir), tmp_path,
-                        api_key=SECRET)
+    bench = GenaiBenchLevels(GenaiBenchSettings(str(tokenizer_dir), api_key=SECRET), tmp_path)
+    bench.connect(stub_server(STUB_ERROR_RATE="1.0"), "stub-model")
 
     with pytest.raises(BenchmarkError, match=r"^all \d+ requests failed at D\(20,10\) c=1 \(500 x\d+\)"):
-        list(run.levels())
-
-    assert_nothing_left(run)
+        bench.run_level(LevelRequest("D(20,10)", 1, 8))
+    assert_nothing_left(bench)
 
 
 def test_hung_server_hits_the_stall_watchdog(tmp_path, tokenizer_dir, stub_server):
-    base_url = stub_server(STUB_HANG="1")
-    run = GenaiBenchRun(small_plan([1]), base_url, "stub-model", str(tokenizer_dir), tmp_path,
-                        api_key=SECRET, stall_timeout_s=15)
+    bench = GenaiBenchLevels(GenaiBenchSettings(str(tokenizer_dir), api_key=SECRET), tmp_path, stall_timeout_s=15)
+    bench.connect(stub_server(STUB_HANG="1"), "stub-model")
     started = time.monotonic()
 
-    stalled = r"no level finished for 15s \(at D\(20,10\) c=1\): server hung\?"
-    with pytest.raises(BenchmarkError, match=stalled):
-        list(run.levels())
-
+    with pytest.raises(BenchmarkError, match=r"no result for 15s \(at D\(20,10\) c=1\): server hung\?"):
+        bench.run_level(LevelRequest("D(20,10)", 1, 8))
     assert time.monotonic() - started < 25
-    assert_nothing_left(run)
+    assert_nothing_left(bench)
 
 
 def test_tokenizer_genai_bench_cannot_load(tmp_path):
-    run = GenaiBenchRun(small_plan([1]), "http://127.0.0.1:9", "m", "no-such-org/no-such-tokenizer",
-                        tmp_path, api_key=SECRET)
+    bench = GenaiBenchLevels(GenaiBenchSettings("no-such-org/no-such-tokenizer", api_key=SECRET), tmp_path)
+    bench.connect("http://127.0.0.1:9", "m")
 
     unloadable = "could not load tokenizer 'no-such-org/no-such-tokenizer': OSError"
     with pytest.raises(BenchmarkError, match=unloadable):
-        list(run.levels())
-
-    assert_nothing_left(run)
+        bench.run_level(LevelRequest("D(20,10)", 1, 8))
+    assert_nothing_left(bench)

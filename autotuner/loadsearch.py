@@ -1,0 +1,114 @@
+"""The load search: find the highest load (concurrency) at which a config still meets the SLOs.
+
+Each trial grows the load from a start value (multiplying it by ``growth``) until a level breaks
+an SLO, errors appear, throughput stops rising or the maximum is reached; then it narrows, by
+geometric bisection, between the last passing and the first failing load until they are within
+``resolution`` of each other. Every probe is a real benchmark level. Pure functions, no I/O::
+
+    bounds = LoadBounds(min=1, max=256, start=8, resolution=0.1)
+    probes = [Probe(8, True, 900.0), Probe(16, True, 1700.0), Probe(32, False, 2500.0)]
+    next_load(bounds, probes)        # 23: between 16 (passes) and 32 (fails)
+
+Why it may stop where it does rests on two properties of a closed-loop load (N users, each sending
+its next request when the last one ends) that hold for continuous-batching servers until they
+thrash: latency does not fall as the load rises, and neither does throughput. So the loads that
+meet the SLOs form an interval [min, boundary], and no load below a failing one can make more
+throughput than that failing one made.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+
+@dataclass(frozen=True)
+class LoadBounds:
+    """Where the load search may go, in concurrent users.
+
+    ``resolution``: narrowing stops once the first failing load is at most this share above the
+    last passing one (0.1: within 10%). ``saturation_gain``: growing stops when one growth step
+    raised throughput by less than this share (more load would only add latency).
+    """
+
+    min: int = 1
+    max: int = 512
+    start: int = 8
+    resolution: float = 0.1
+    growth: float = 2.0
+    saturation_gain: float = 0.05
+
+    def clamp(self, load: float) -> int:
+        return int(min(self.max, max(self.min, round(load))))
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One measured load: whether it met every SLO, and the output tokens/s it made."""
+
+    load: int
+    passed: bool
+    throughput: float
+
+
+def boundary(probes: Sequence[Probe]) -> tuple[int | None, int | None]:
+    """(highest passing load, lowest failing load above it); None where there is none.
+
+    A failing load below a passing one (measurement noise at the boundary) is ignored: the
+    passing level was measured, so the boundary is at least there.
+    """
+    passing = [p.load for p in probes if p.passed]
+    lo = max(passing) if passing else None
+    above = [p.load for p in probes if not p.passed and (lo is None or p.load > lo)]
+    return lo, (min(above) if above else None)
+
+
+def next_load(bounds: LoadBounds, probes: Sequence[Probe], first: int | None = None) -> int | None:
+    """The next load to measure, or None when the boundary is located (to ``resolution``), the
+    load is at its maximum or saturated, or even the minimum load fails.
+
+    ``first``: the load of the first probe (default ``bounds.start``); the campaign passes the
+    best trial's boundary load here, so the first level already tells whether a config can win.
+    """
+    if not probes:
+        return bounds.clamp(bounds.start if first is None else first)
+    lo, hi = boundary(probes)
+    tried = {p.load for p in probes}
+    if lo is None:
+        assert hi is not None
+        if hi <= bounds.min:
+            return None  # fails even at the minimum load: infeasible
+        return _untried(bounds.clamp(math.floor(hi / bounds.growth)), tried, bounds.min, hi - 1)
+    if hi is None:
+        if lo >= bounds.max or _saturated(bounds, probes, lo):
+            return None
+        return bounds.clamp(math.ceil(lo * bounds.growth))
+    if hi - lo <= 1 or hi <= lo * (1 + bounds.resolution):
+        return None
+    return _untried(round(math.sqrt(lo * hi)), tried, lo + 1, hi - 1)
+
+
+def _untried(load: int, tried: set[int], low: int, high: int) -> int | None:
+    """``load`` clamped to [low, high], moved to the nearest load not measured yet (None: all were)."""
+    load = min(high, max(low, load))
+    for step in range(high - low + 1):
+        for candidate in (load - step, load + step):
+            if low <= candidate <= high and candidate not in tried:
+                return candidate
+    return None
+
+
+def _saturated(bounds: LoadBounds, probes: Sequence[Probe], lo: int) -> bool:
+    """Whether the last growth step (to ``lo``) raised throughput by less than ``saturation_gain``."""
+    below = [p for p in probes if p.passed and p.load < lo]
+    if not below:
+        return False
+    previous = max(below, key=lambda p: p.load)
+    top = max((p for p in probes if p.load == lo), key=lambda p: p.throughput)
+    if lo < previous.load * bounds.growth * 0.99:
+        return False  # not a growth step (a narrowing one): says nothing about saturation
+    return top.throughput < previous.throughput * (1 + bounds.saturation_gain)
+
+
+__all__ = ["LoadBounds", "Probe", "boundary", "next_load"]

@@ -1,0 +1,82 @@
+"""Ray's ``OptunaSearch`` that tells Optuna what a trial proved, with infeasibility as a constraint.
+
+What the sampler learns from an ended trial (:func:`learned_value`):
+
+* it met the SLOs somewhere: its score (goodput per GPU at its SLO boundary), constraint 0;
+* it was stopped early by the bound rule before any level met the SLOs: an estimate below its
+  bound (the bound divided by how far the failing level was from the SLOs), constraint 0, since
+  the config may well meet them at a lower load;
+* it met the SLOs nowhere, failed at start-up or was rejected: value 0 and a positive constraint
+  (how far from the SLOs), so samplers that support constraints (TPE) rank it below every
+  feasible trial instead of mixing a negative number into the throughput scale.
+
+It also keeps the best trial's boundary load per GPU and hands it to each new trial as the first
+load of its search (``config["load_hint"]``): a config that breaks the SLOs there, making less
+throughput than the best trial, is stopped after one level.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from ray.tune.search.optuna import OptunaSearch
+
+from autotuner.results import DONE
+from autotuner.sweep import LOAD_HINT
+
+CONSTRAINT_ATTR = "infeasibility"
+
+
+def infeasibility(trial: optuna.trial.FrozenTrial) -> tuple[float]:
+    """Optuna's ``constraints_func``: > 0 for an infeasible trial."""
+    return (float(trial.user_attrs.get(CONSTRAINT_ATTR, 0.0)),)
+
+
+def learned_value(result: dict[str, Any]) -> tuple[float, float]:
+    """(value, constraint) the sampler gets for a trial's last report."""
+    if result.get("feasible"):
+        return float(result["score"]), 0.0
+    bound = result.get("score_bound")
+    violation = float(result.get("violation") or 0.0)
+    stopped_early = result.get("status") not in (DONE, "failed", "rejected") and not result.get("done")
+    if stopped_early and bound is not None:
+        return float(bound) / (1.0 + violation), 0.0
+    return 0.0, max(violation, 1e-6)
+
+
+class ConstrainedOptunaSearch(OptunaSearch):
+    """``OptunaSearch`` with constraint values, and the best trial's boundary load as a hint."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._best: tuple[float, dict[str, float]] | None = None  # (score, boundary load per GPU)
+
+    def suggest(self, trial_id: str) -> dict | None:
+        config = super().suggest(trial_id)
+        if config is not None and self._best is not None:
+            config[LOAD_HINT] = dict(self._best[1])
+        return config
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self._observe(result)
+        super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if result and not error and trial_id in self._ot_trials and trial_id not in self._completed_trials:
+            self._observe(result)
+            value, constraint = learned_value(result)
+            self._ot_trials[trial_id].set_user_attr(CONSTRAINT_ATTR, constraint)
+            result = {**result, self.metric: value}
+        super().on_trial_complete(trial_id, result, error)
+
+    def _observe(self, result: dict) -> None:
+        if not result.get("feasible") or not result.get("boundary"):
+            return
+        score = float(result["score"])
+        if self._best is None or score > self._best[0]:
+            gpus = max(int(result.get("gpus") or 1), 1)
+            self._best = (score, {s: load / gpus for s, load in result["boundary"]})
+
+
+__all__ = ["CONSTRAINT_ATTR", "ConstrainedOptunaSearch", "infeasibility", "learned_value"]

@@ -1,0 +1,284 @@
+"""What load one trial runs next, and what it reports after each level.
+
+Pure logic shared by the Ray trainable (:mod:`trainables.engine_trial`) and the benchmarks'
+replay, so both make the same decisions. Three plans:
+
+* :class:`LoadSearchPlan` (default): per traffic scenario, the load search of
+  :mod:`autotuner.loadsearch`, starting at the campaign's best boundary load when there is one;
+* :class:`FixedSweepPlan`: an explicit concurrency list, every scenario at every concurrency;
+* :class:`RepeatPlan`: the re-measurement of a finished config at its boundary load, N times.
+
+::
+
+    sweep = TrialSweep(plan_for_config(spec, config, gpus=2), objective, gpus=2)
+    while (request := sweep.next_level()) is not None:
+        sweep.add(run_level(request))        # a real genai-bench level
+        tune_report = sweep.report()
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence
+
+from autotuner.bench.result import LevelRequest, LevelResult
+from autotuner.loadsearch import LoadBounds, Probe, next_load
+from autotuner.objective import SLO, Objective, Score
+from autotuner.spec import TaskSpec
+
+
+class LevelPlan(Protocol):
+    """Decides the next level from the levels run so far (None: the trial is complete)."""
+
+    def next_level(self, levels: Sequence[LevelResult]) -> LevelRequest | None: ...
+
+
+@dataclass(frozen=True)
+class RequestSizing:
+    """Requests per level: every user sends the same number, at least ``per_user`` and enough for
+    ``minimum`` in all. A request cap that is not a multiple of the concurrency ends a level in a
+    partial wave of requests, whose time counts in full: throughput would then read up to a wave
+    low, differently at each concurrency, and rise and fall as the load grows.
+
+    >>> RequestSizing(minimum=128, per_user=3)(31), RequestSizing(minimum=128, per_user=3)(64)
+    (155, 192)
+    """
+
+    minimum: int
+    per_user: int
+
+    def __call__(self, concurrency: int) -> int:
+        return concurrency * max(self.per_user, -(-self.minimum // concurrency))
+
+
+@dataclass(frozen=True)
+class LoadSearchPlan:
+    """The load search, one scenario after the other."""
+
+    scenarios: tuple[str, ...]
+    bounds: LoadBounds
+    slo: SLO
+    sizing: RequestSizing
+    first_loads: tuple[tuple[str, int], ...] = ()  # scenario -> first load (the campaign's hint)
+
+    def next_level(self, levels: Sequence[LevelResult]) -> LevelRequest | None:
+        first = dict(self.first_loads)
+        for scenario in self.scenarios:
+            probes = [Probe(lv.concurrency, self.slo.met(lv), lv.output_tok_s) for lv in levels
+                      if lv.scenario == scenario]
+            load = next_load(self.bounds, probes, first.get(scenario))
+            if load is not None:
+                return LevelRequest(scenario, load, self.sizing(load), _why(probes, load, first.get(scenario)))
+        return None
+
+
+def _why(probes: Sequence[Probe], load: int, first: int | None) -> str:
+    if not probes:
+        return "start at the best trial's boundary load" if first is not None else "start"
+    passing = [p.load for p in probes if p.passed]
+    failing = [p.load for p in probes if not p.passed]
+    if passing and failing and min(failing) > load > max(passing):
+        return f"narrow {max(passing)}-{min(f for f in failing if f > max(passing))}"
+    return "grow" if passing and load > max(passing) else "lower"
+
+
+@dataclass(frozen=True)
+class FixedSweepPlan:
+    """Every scenario at every listed concurrency, scenario-major."""
+
+    levels: tuple[tuple[str, int], ...]
+    sizing: RequestSizing
+
+    def next_level(self, levels: Sequence[LevelResult]) -> LevelRequest | None:
+        if len(levels) >= len(self.levels):
+            return None
+        scenario, concurrency = self.levels[len(levels)]
+        return LevelRequest(scenario, concurrency, self.sizing(concurrency),
+                            f"sweep {len(levels) + 1}/{len(self.levels)}")
+
+
+@dataclass(frozen=True)
+class RepeatPlan:
+    """A finished config measured again, ``repeats`` times, at its boundary load per scenario.
+
+    The search's boundary load is the highest load that passed once, so by construction it sits at
+    the SLO's edge: a repeat there breaks an SLO about as often as noise pushes the latency up. A
+    repeat that breaks one therefore steps the load down (dividing it by 1 + ``resolution``, at most
+    ``steps_down`` times) until a level meets the SLOs, and counts that level's goodput: it measures
+    what the config delivers at its SLO in practice, not whether a single level was lucky.
+    """
+
+    loads: tuple[tuple[str, int], ...]  # scenario -> boundary load
+    repeats: int
+    sizing: RequestSizing
+    slo: SLO
+    resolution: float = 0.1
+    steps_down: int = 3
+
+    def next_level(self, levels: Sequence[LevelResult]) -> LevelRequest | None:
+        rounds, request = self._walk(levels)
+        return request
+
+    def rounds(self, levels: Sequence[LevelResult]) -> list[list[LevelResult]]:
+        """The levels grouped by repeat (complete repeats only)."""
+        rounds, request = self._walk(levels)
+        return rounds if request is None else rounds[:-1]
+
+    def _walk(self, levels: Sequence[LevelResult]) -> tuple[list[list[LevelResult]], LevelRequest | None]:
+        """Go through the plan's steps against the levels run: (levels per repeat, next request)."""
+        rounds: list[list[LevelResult]] = []
+        i = 0
+        for r in range(self.repeats):
+            rounds.append([])
+            for scenario, load in self.loads:
+                for step, at in enumerate(self._ladder(load)):
+                    if i == len(levels):
+                        note = f"repeat {r + 1}/{self.repeats}" + (f", {step} step(s) lower" if step else "")
+                        return rounds, LevelRequest(scenario, at, self.sizing(at), note)
+                    rounds[-1].append(levels[i])
+                    i += 1
+                    if self.slo.met(levels[i - 1]):
+                        break
+        return rounds, None
+
+    def _ladder(self, load: int) -> list[int]:
+        """The boundary load and the loads a failing repeat steps down to."""
+        ladder = [load]
+        for _ in range(self.steps_down):
+            lower = int(ladder[-1] / (1 + self.resolution))
+            if lower < 1 or lower == ladder[-1]:
+                break
+            ladder.append(lower)
+        return ladder
+
+
+def sizing_for(spec: TaskSpec) -> RequestSizing:
+    return RequestSizing(spec.workload.requests_per_level, spec.workload.requests_per_user)
+
+
+def plan_for(spec: TaskSpec, first_loads: dict[str, int] | None = None) -> LevelPlan:
+    """The plan a task asks for: the load search, or the fixed sweep of an explicit list (also
+    the latency objective's single concurrency)."""
+    from autotuner.objective import objective_from_spec
+
+    wl = spec.workload
+    if spec.objective.kind == "latency":
+        assert spec.objective.latency_concurrency is not None
+        return FixedSweepPlan(tuple((s, spec.objective.latency_concurrency) for s in wl.scenarios), sizing_for(spec))
+    if wl.concurrency:
+        return FixedSweepPlan(tuple((s, c) for s in wl.scenarios for c in wl.concurrency), sizing_for(spec))
+    load = wl.load
+    bounds = LoadBounds(min=load.min, max=load.max, start=load.start, resolution=load.resolution,
+                        growth=load.growth)
+    return LoadSearchPlan(tuple(wl.scenarios), bounds, objective_from_spec(spec.objective).slo, sizing_for(spec),
+                          tuple(sorted((first_loads or {}).items())))
+
+
+# Keys the campaign adds to a trial's config besides the engine parameters.
+LOAD_HINT = "load_hint"  # per scenario, the best trial's boundary load per GPU (set by the searcher)
+REMEASURE = "remeasure"  # {"loads": {scenario: load}, "repeats": n}: a re-measurement trial
+
+
+def plan_for_config(spec: TaskSpec, config: dict[str, Any], gpus: int) -> LevelPlan:
+    """The plan of one trial: a re-measurement, or the task's plan started at the load the
+    searcher's hint gives for this config's GPUs."""
+    remeasure = config.get(REMEASURE)
+    if remeasure:
+        from autotuner.objective import SLO
+
+        return RepeatPlan(tuple(sorted(remeasure["loads"].items())), int(remeasure["repeats"]), sizing_for(spec),
+                          SLO.from_spec(spec.objective), spec.workload.load.resolution)
+    hint = config.get(LOAD_HINT) or {}
+    return plan_for(spec, {scenario: max(1, round(per_gpu * gpus)) for scenario, per_gpu in hint.items()})
+
+
+class TrialSweep:
+    """One trial's levels: what to run next, and the report after each level."""
+
+    def __init__(self, plan: LevelPlan, objective: Objective, gpus: int):
+        self.plan = plan
+        self.objective = objective
+        self.gpus = gpus
+        self.levels: list[LevelResult] = []
+        self._next: LevelRequest | None = plan.next_level(self.levels)
+
+    def next_level(self) -> LevelRequest | None:
+        return self._next
+
+    def add(self, level: LevelResult) -> None:
+        self.levels.append(level)
+        self._next = self.plan.next_level(self.levels)
+
+    @property
+    def complete(self) -> bool:
+        return self._next is None
+
+    def score(self) -> Score:
+        return self.objective.score(self.levels, self.gpus)
+
+    def boundary_loads(self) -> list[tuple[str, int]]:
+        """Per scenario, the load of its best passing level (what the next trials start at), as
+        (scenario, load) pairs: Tune flattens dicts in results, not lists."""
+        out: dict[str, tuple[float, int]] = {}
+        for lv in self.levels:
+            if self.objective.slo.met(lv):
+                value = lv.output_tok_s / max(self.gpus, 1)
+                if lv.scenario not in out or value > out[lv.scenario][0]:
+                    out[lv.scenario] = (value, lv.concurrency)
+        return [(s, load) for s, (_, load) in out.items()]
+
+    def report(self) -> dict[str, Any]:
+        """Tune's report after the last added level: that level's metrics, the score so far, its
+        bound and constraint, and ``done`` once the plan is complete."""
+        level = self.levels[-1]
+        score = self.score()
+        report: dict[str, Any] = {
+            "level": len(self.levels), "scenario": level.scenario, "concurrency": level.concurrency,
+            "gpus": self.gpus, "score": score.value, "feasible": score.feasible,
+            "score_bound": None if math.isinf(score.bound) else score.bound,
+            "bound_note": score.bound_note, "violation": score.violation,
+            "best_level": -1 if score.best_level is None else score.best_level + 1,
+            "meets_slo": bool(score.per_level[-1]) if score.per_level else False,
+            "boundary": self.boundary_loads(), "reason": score.note,
+            "output_tok_s_per_gpu": level.output_tok_s / max(self.gpus, 1),
+            "status": "running",
+            **{k: v for k, v in level.to_dict().items() if k not in ("error_codes", "all_failed")},
+        }
+        if isinstance(self.plan, RepeatPlan):
+            # A re-measurement scores the mean of its repeats, not its luckiest level.
+            summary = remeasure_summary(self.plan, self.levels, self.objective, self.gpus)
+            report.update(summary, score=summary.get("remeasured_mean", 0.0),
+                          feasible=2 * summary.get("remeasured_passed", 0) > summary.get("remeasured_repeats", 0))
+        if self.complete:
+            report["status"] = "done"
+            report["done"] = True
+        return report
+
+
+def final_report(sweep: TrialSweep, status: str, reason: str) -> dict[str, Any]:
+    """The last report of a trial that cannot go on (rejected, start-up failure, crash): what its
+    levels so far scored, with the status and the reason."""
+    score = sweep.score()
+    return {"level": len(sweep.levels), "gpus": sweep.gpus, "score": score.value, "feasible": score.feasible,
+            "violation": score.violation, "score_bound": None if math.isinf(score.bound) else score.bound,
+            "boundary": sweep.boundary_loads(), "status": status, "reason": reason, "done": True}
+
+
+def remeasure_summary(plan: RepeatPlan, levels: Sequence[LevelResult], objective: Objective,
+                      gpus: int) -> dict[str, Any]:
+    """The spread of a re-measured config: each complete repeat scored on its own (its best level
+    that met the SLOs; 0 when none did), then the mean, min, max and standard deviation over the
+    repeats, and how many repeats met the SLOs."""
+    rounds = [objective.score(r, gpus) for r in plan.rounds(levels)]
+    if not rounds:
+        return {}
+    scores = [s.value if s.feasible else 0.0 for s in rounds]
+    return {"remeasured_repeats": len(rounds), "remeasured_passed": sum(s.feasible for s in rounds),
+            "remeasured_mean": statistics.fmean(scores), "remeasured_min": min(scores),
+            "remeasured_max": max(scores), "remeasured_stdev": statistics.pstdev(scores)}
+
+
+__all__ = ["FixedSweepPlan", "LOAD_HINT", "LevelPlan", "LoadSearchPlan", "REMEASURE", "RepeatPlan",
+           "RequestSizing", "TrialSweep", "final_report", "plan_for", "plan_for_config", "remeasure_summary", "sizing_for"]
