@@ -8,16 +8,22 @@ after the structural checks::
 from __future__ import annotations
 
 import json
+import math
 import re
-from typing import Any
+from typing import Any, Iterator
 
+from autotuner.bench.scenarios import scenario_problem
 from autotuner.engines.sglang_args import ENGINE_PARAMS
-from autotuner.spec import CAMPAIGN_NAME_RE, GPU_TYPES, SCENARIO_RE, ParamSpace, Problem, TaskSpec
+from autotuner.space_order import sampling_order
+from autotuner.spec import CAMPAIGN_NAME_RE, GPU_TYPES, ParamSpace, Problem, TaskSpec
+
+MAX_CONCURRENCY = 100_000  # genai-bench users of one level
 
 
 def check_spec(spec: TaskSpec) -> list[Problem]:
     """Rules that cross fields: parameter names and domains, ranges, GPUs, SLOs, model fit."""
-    problems: list[Problem] = []
+    problems: list[Problem] = [Problem(path, value, "must be a finite number")
+                               for path, value in _non_finite(spec.model_dump())]
     add = lambda path, value, msg: problems.append(Problem(path, value, msg))  # noqa: E731
 
     if not CAMPAIGN_NAME_RE.match(spec.name):
@@ -53,10 +59,12 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
     for name in space:
         if name in eng.fixed:
             add(f"search.space.{name}", name, "is also in engine.fixed; tune it or fix it, not both")
-    seen: list[str] = []
     for name, ps in space.items():
-        problems.extend(_check_param_space(name, ps, seen, eng.fixed))
-        seen.append(name)
+        problems.extend(_check_param_space(name, ps, space, eng.fixed))
+    _, cyclic = sampling_order(space)
+    for name in cyclic:
+        add(f"search.space.{name}.when", space[name].when,
+            "conditions depend on each other in a cycle: " + ", ".join(cyclic))
     if not space:
         add("search.space", {}, "needs at least one engine parameter to tune; known: " + known)
 
@@ -73,11 +81,11 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
 
     wl = spec.workload
     for i, s in enumerate(wl.scenarios):
-        if not SCENARIO_RE.match(s.replace(" ", "")):
-            add(f"workload.scenarios.{i}", s, "must be D(in,out), N(mi,si)/(mo,so), U(min,max)/(min,max) or U(in,out)")
+        if (why := scenario_problem(s)) is not None:
+            add(f"workload.scenarios.{i}", s, why)
     for i, c in enumerate(wl.concurrency):
-        if c < 1:
-            add(f"workload.concurrency.{i}", c, "must be a positive integer")
+        if not 1 <= c <= MAX_CONCURRENCY:
+            add(f"workload.concurrency.{i}", c, f"must be a positive integer, at most {MAX_CONCURRENCY}")
     if len(set(wl.concurrency)) != len(wl.concurrency):
         add("workload.concurrency", wl.concurrency, "levels must be distinct")
     if wl.concurrency != sorted(wl.concurrency):
@@ -98,7 +106,19 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
     return problems
 
 
-def _check_param_space(name: str, ps: ParamSpace, earlier: list[str], fixed: dict) -> list[Problem]:
+def _non_finite(value: Any, path: str = "") -> Iterator[tuple[str, float]]:
+    """(path, value) of every inf or nan in plain data, e.g. ``search.space.x.choices.1``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _non_finite(item, f"{path}.{i}")
+
+
+def _check_param_space(name: str, ps: ParamSpace, space: dict[str, ParamSpace], fixed: dict) -> list[Problem]:
     path = f"search.space.{name}"
     out: list[Problem] = []
     param = ENGINE_PARAMS.get(name)
@@ -135,10 +155,11 @@ def _check_param_space(name: str, ps: ParamSpace, earlier: list[str], fixed: dic
                 out.append(Problem(f"{path}.low", ps.low, "a log-scale range must start above 0"))
             if ps.log and ps.step is not None:
                 out.append(Problem(f"{path}.step", ps.step, "step cannot be combined with log scale"))
+            elif param.kind == "int" and ps.step is not None and not float(ps.step).is_integer():
+                out.append(Problem(f"{path}.step", ps.step, "an integer parameter needs a whole-number step"))
     for dep, val in (ps.when or {}).items():
-        if dep not in earlier and dep not in fixed:
-            out.append(Problem(f"{path}.when.{dep}", val,
-                               "must name a parameter listed before it in search.space (or in engine.fixed)"))
+        if dep not in space and dep not in fixed:
+            out.append(Problem(f"{path}.when.{dep}", val, "must name a parameter of search.space or engine.fixed"))
         elif (dparam := ENGINE_PARAMS.get(dep)) and (why := dparam.check(val)) is not None:
             out.append(Problem(f"{path}.when.{dep}", val, why))
     return out
@@ -155,7 +176,12 @@ def _values(spec: TaskSpec, name: str) -> list[Any]:
         return list(ps.choices)
     if ps.low is None or ps.high is None:
         return []
-    return [v for v in range(int(ps.low), int(ps.high) + 1)] if name in ("tp_size", "dp_size") else [ps.low, ps.high]
+    if name not in ("tp_size", "dp_size"):
+        return [ps.low, ps.high]
+    # Never the whole range a user wrote (high: 1e12): only what the parameter's bounds allow.
+    param = ENGINE_PARAMS[name]
+    low, high = max(math.ceil(ps.low), int(param.low or 1)), min(math.floor(ps.high), int(param.high or 1))
+    return list(range(low, high + 1))
 
 
 def _check_gpus(spec: TaskSpec) -> list[Problem]:
@@ -167,9 +193,10 @@ def _check_gpus(spec: TaskSpec) -> list[Problem]:
         return out
     for name, vals in (("tp_size", tps), ("dp_size", dps)):
         where = f"engine.fixed.{name}" if name in spec.engine.fixed else f"search.space.{name}"
-        for v in vals:
-            if v > node:
-                out.append(Problem(where, v, f"exceeds engine.gpus_per_node ({node})"))
+        too_big = [v for v in vals if v > node]
+        if too_big:
+            out.append(Problem(where, too_big[0] if len(too_big) == 1 else too_big,
+                               f"exceeds engine.gpus_per_node ({node})"))
     smallest = min(tps) * min(dps)
     if smallest > node:
         out.append(Problem("search.space", {"tp_size": min(tps), "dp_size": min(dps)},
