@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
-from autotuner.results import INTERRUPTED, TrialRecord, load_campaign, pick_best, write_best, write_json
+from autotuner.results import (INTERRUPTED, TrialRecord, load_campaign, pick_best, write_best, write_json,
+                               write_text)
 from autotuner.spec import SpecError, TaskSpec, load_spec, require_valid
 
 TUNE_DIR = "tune"
@@ -169,7 +170,7 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
                             f"or set another output folder")
     folder.mkdir(parents=True, exist_ok=True)
     if not resume:
-        (folder / "spec.yaml").write_text(spec.to_yaml())
+        write_text(folder / "spec.yaml", spec.to_yaml())
     spec = prepare_spec(spec)
     cid = campaign_id(spec)
     _write_meta(folder, id=cid, name=spec.name, status="running", started=time.time(), ended=None,

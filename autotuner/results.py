@@ -41,11 +41,24 @@ PENDING, DEPLOYING, RUNNING, DONE, STOPPED_EARLY, FAILED, REJECTED, INTERRUPTED 
     "pending", "deploying", "running", "done", "stopped early", "failed", "rejected", "interrupted")
 
 
+def write_text(path: Path, text: str) -> None:
+    """Write a text file atomically: readers, and a resume after a crash or a full disk, see the
+    old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (readers never see half a file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=2, default=str))
 
 
 def write_parquet(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -132,7 +145,7 @@ def write_best(folder: Path, best: TrialRecord, levels: list[dict[str, Any]], *,
         "launch_command": argv, "launch_command_line": shlex.join(argv), **(extra or {}),
     }
     write_json(folder / "best_config.json", data)
-    (folder / "best_launch_command.txt").write_text(shlex.join(argv) + "\n")
+    write_text(folder / "best_launch_command.txt", shlex.join(argv) + "\n")
     return data
 
 

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from autotuner.k8s.manifests import dump_manifest, render_inference_service
 from autotuner.k8s.names import MAX_ISVC_NAME_LEN, slug
+from autotuner.results import write_text
 from autotuner.spec import TaskSpec
 
 FILE_NAME = "best_inferenceservice.yaml"
@@ -34,5 +35,5 @@ def best_inference_service(spec: TaskSpec, engine_args: Mapping[str, Any], campa
 def write_best_manifest(spec: TaskSpec, engine_args: Mapping[str, Any], folder: Path, campaign_id: str,
                         trial_id: str) -> Path:
     path = folder / FILE_NAME
-    path.write_text(dump_manifest(best_inference_service(spec, engine_args, campaign_id, trial_id)))
+    write_text(path, dump_manifest(best_inference_service(spec, engine_args, campaign_id, trial_id)))
     return path
