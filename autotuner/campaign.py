@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
+from autotuner.api_key import ApiKeyError, api_key_for
 from autotuner.results import (INTERRUPTED, TrialRecord, load_campaign, pick_best, write_best, write_json,
                                write_text)
 from autotuner.spec import SpecError, TaskSpec, load_spec, require_valid
@@ -86,12 +87,13 @@ class TrialResources:
         return {"CPU": 0.1, "GPU": trial_gpus(config, gpus_per_node=self.gpus_per_node, slots=self.slots)}
 
 
-def _trainable(spec: TaskSpec, cid: str):
+def _trainable(spec: TaskSpec, cid: str, api_key: str | None):
     from ray import tune
 
     from trainables.engine_trial import EngineTrial
 
-    with_spec = tune.with_parameters(EngineTrial, spec_json=spec.model_dump_json(), campaign_id=cid)
+    # The key goes to the trials through Ray's object store, never into a file.
+    with_spec = tune.with_parameters(EngineTrial, spec_json=spec.model_dump_json(), campaign_id=cid, api_key=api_key)
     return tune.with_resources(with_spec, TrialResources(spec.engine.gpus_per_node, spec.budget.gpus))
 
 
@@ -168,6 +170,10 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
     elif (folder / "campaign.json").exists():
         raise CampaignError(f"{folder} already holds a campaign: resume it with --resume, "
                             f"or set another output folder")
+    try:
+        api_key = api_key_for(spec)  # before anything starts: a missing key is the user's to fix
+    except ApiKeyError as err:
+        raise CampaignError(str(err)) from None
     folder.mkdir(parents=True, exist_ok=True)
     if not resume:
         write_text(folder / "spec.yaml", spec.to_yaml())
@@ -187,11 +193,11 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
     status = "finished"
     try:
         if resume:
-            tuner = tune.Tuner.restore(str(tune_path), trainable=_trainable(spec, cid), resume_unfinished=True,
+            tuner = tune.Tuner.restore(str(tune_path), trainable=_trainable(spec, cid, api_key), resume_unfinished=True,
                                        resume_errored=False, restart_errored=False)
         else:
             tuner = tune.Tuner(
-                _trainable(spec, cid),
+                _trainable(spec, cid, api_key),
                 tune_config=tune.TuneConfig(metric="score", mode="max", search_alg=_searcher(spec),
                                             scheduler=_scheduler(spec), num_samples=spec.budget.trials,
                                             time_budget_s=spec.budget.wall_time_s, reuse_actors=False),
@@ -215,6 +221,7 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
         if best is not None:
             best_data = write_best(folder, best, levels, model_path=spec.model.path or spec.model.name,
                                    served_model_name=spec.model.served_model_name, objective_unit=objective.unit,
+                                   api_key_env=spec.engine.api_key.env if spec.engine.api_key else None,
                                    extra=_best_extras(spec, best, folder, cid))
         _write_meta(folder, status=status, ended=time.time(),
                     best_trial=best.trial_id if best else None, best_score=best.score if best else None)

@@ -134,18 +134,25 @@ def pick_best(trials: Iterable[TrialRecord]) -> TrialRecord | None:
 
 
 def write_best(folder: Path, best: TrialRecord, levels: list[dict[str, Any]], *, model_path: str,
-               served_model_name: str, objective_unit: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """best_config.json and best_launch_command.txt for the winning trial."""
+               served_model_name: str, objective_unit: str, api_key_env: str | None = None,
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """best_config.json and best_launch_command.txt for the winning trial. ``api_key_env``: the
+    variable holding the server's API key; the command reads it (``--api-key "$VAR"``), it never
+    contains the key."""
     argv = launch_command(model_path, best.config, served_model_name=served_model_name)
+    line = shlex.join(argv)
+    if api_key_env:  # a variable name (checked by the spec), expanded by the shell that runs the line
+        argv += ["--api-key", f"${api_key_env}"]
+        line += f' --api-key "${api_key_env}"'
     rows = sorted((r for r in levels if r["trial_id"] == best.trial_id), key=lambda r: r["level"])
     data = {
         "trial_id": best.trial_id, "score": best.score, "score_unit": objective_unit,
         "status": best.status, "engine_args": best.config, "gpus": best.gpus,
         "best_level": best.best_level, "levels": rows,
-        "launch_command": argv, "launch_command_line": shlex.join(argv), **(extra or {}),
+        "launch_command": argv, "launch_command_line": line, **(extra or {}),
     }
     write_json(folder / "best_config.json", data)
-    write_text(folder / "best_launch_command.txt", shlex.join(argv) + "\n")
+    write_text(folder / "best_launch_command.txt", line + "\n")
     return data
 
 

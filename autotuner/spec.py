@@ -82,6 +82,18 @@ class OmeBackendSpec(_Strict):
     results_mount: str | None = Field(None, description="benchmarkjob: where that PVC is mounted on the Ray workers.")
 
 
+class ApiKeySpec(_Strict):
+    """Where the API key of the engine's server comes from; the key itself is never in the task.
+    The tuner starts each engine with ``--api-key`` and gives genai-bench the same key."""
+
+    env: str | None = Field(None, description="Environment variable holding the key, read by the campaign's "
+                                              "driver (local backend; with `ray job submit`, the head node's "
+                                              "environment).")
+    secret_name: str | None = Field(None, description="ome: Kubernetes Secret in engine.ome.namespace holding the "
+                                                      "key; the InferenceService reads it from there.")
+    secret_key: str = Field("api-key", description="ome: the key of that Secret's data that holds the API key.")
+
+
 class EngineSpec(_Strict):
     """Which engine runs where."""
 
@@ -91,6 +103,7 @@ class EngineSpec(_Strict):
     local: LocalBackendSpec = Field(default_factory=LocalBackendSpec)
     ome: OmeBackendSpec | None = None
     fixed: dict[str, Any] = Field(default_factory=dict, description="Engine parameters set but not tuned.")
+    api_key: ApiKeySpec | None = Field(None, description="The server requires an API key: where it comes from.")
 
     @property
     def simulated(self) -> bool:
@@ -306,7 +319,7 @@ def _model_at(loc: list[str]) -> type[BaseModel] | None:
 
 
 __all__ = [
-    "BudgetSpec", "EngineSpec", "LocalBackendSpec", "ModelSpec", "ObjectiveSpec", "OmeBackendSpec",
+    "ApiKeySpec", "BudgetSpec", "EngineSpec", "LocalBackendSpec", "ModelSpec", "ObjectiveSpec", "OmeBackendSpec",
     "ParamSpace", "Problem", "SLOSpec", "SearchSpec", "SpecError", "TaskSpec", "WorkloadSpec",
     "load_spec", "parse_spec", "parse_spec_text", "require_valid",
 ]

@@ -14,10 +14,13 @@ from typing import Any, Iterator
 
 from autotuner.bench.scenarios import scenario_problem
 from autotuner.engines.sglang_args import ENGINE_PARAMS
+from autotuner.k8s.names import check_object_name
 from autotuner.space_order import sampling_order
 from autotuner.spec import CAMPAIGN_NAME_RE, GPU_TYPES, ParamSpace, Problem, TaskSpec
 
 MAX_CONCURRENCY = 100_000  # genai-bench users of one level
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SECRET_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")  # a key of a Secret's data
 
 
 def check_spec(spec: TaskSpec) -> list[Problem]:
@@ -46,6 +49,7 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
         add("model.path", None, "the sglang command needs the local weights folder")
     if not eng.simulated and not spec.model.tokenizer:
         add("model.tokenizer", None, "a real engine needs the model's local tokenizer folder for genai-bench")
+    problems.extend(_check_api_key(spec))
 
     for name, value in eng.fixed.items():
         path = f"engine.fixed.{name}"
@@ -104,6 +108,41 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
     if spec.model.served_name is not None and not re.match(r"^[A-Za-z0-9._:/-]{1,128}$", spec.model.served_name):
         add("model.served_name", spec.model.served_name, "letters, digits and . _ : / - only (1-128)")
     return problems
+
+
+def _check_api_key(spec: TaskSpec) -> list[Problem]:
+    """engine.api_key names one source that fits the backend; no key is written into the task."""
+    out: list[Problem] = []
+    eng, ref = spec.engine, spec.engine.api_key
+    written = [("engine.local.extra_args", eng.local.extra_args)]
+    if eng.ome is not None and eng.ome.command_override:
+        written.append(("engine.ome.command_override", eng.ome.command_override))
+    for path, argv in written:
+        if any(arg == "--api-key" or arg.startswith("--api-key=") for arg in argv):
+            out.append(Problem(path, "--api-key", "a key in the task file ends up in spec.yaml and the logs: "
+                                                  "name where it comes from in engine.api_key instead"))
+    if ref is None:
+        return out
+    if (ref.env is None) == (ref.secret_name is None):
+        out.append(Problem("engine.api_key", ref.model_dump(exclude_none=True),
+                           "give either env (an environment variable) or secret_name (a Kubernetes Secret)"))
+    if ref.env is not None and not ENV_NAME_RE.match(ref.env):
+        out.append(Problem("engine.api_key.env", ref.env, "must be an environment variable name: letters, digits, _"))
+    if ref.secret_name is not None and (why := check_object_name(ref.secret_name, ome=False)) is not None:
+        out.append(Problem("engine.api_key.secret_name", ref.secret_name, why))
+    if not SECRET_KEY_RE.match(ref.secret_key):
+        out.append(Problem("engine.api_key.secret_key", ref.secret_key, "letters, digits, '-', '_' and '.' only"))
+    if eng.backend == "ome" and ref.env is not None:
+        out.append(Problem("engine.api_key.env", ref.env, "the ome backend passes the key to each InferenceService "
+                                                          "from a Kubernetes Secret: set secret_name"))
+    if eng.backend == "local" and ref.secret_name is not None:
+        out.append(Problem("engine.api_key.secret_name", ref.secret_name,
+                           "a Kubernetes Secret is for the ome backend; the local backend reads env"))
+    if eng.backend == "ome" and eng.ome is not None and eng.ome.benchmark == "benchmarkjob":
+        out.append(Problem("engine.api_key", ref.model_dump(exclude_none=True),
+                           "benchmark 'benchmarkjob' cannot send it: OME's BenchmarkJob always sends its own "
+                           "key; use benchmark 'ray-worker'"))
+    return out
 
 
 def _non_finite(value: Any, path: str = "") -> Iterator[tuple[str, float]]:

@@ -49,10 +49,11 @@ def model_facts(spec: TaskSpec) -> dict[str, Any]:
 
 
 class EngineTrial(tune.Trainable):
-    """One trial of a campaign. Config: engine parameters; ``spec_json`` (the task) and
-    ``campaign_id`` come through ``tune.with_parameters``."""
+    """One trial of a campaign. Config: engine parameters; ``spec_json`` (the task),
+    ``campaign_id`` and ``api_key`` (the key the task's engine.api_key names, in memory only) come
+    through ``tune.with_parameters``."""
 
-    def setup(self, config: dict[str, Any], spec_json: str, campaign_id: str) -> None:
+    def setup(self, config: dict[str, Any], spec_json: str, campaign_id: str, api_key: str | None = None) -> None:
         self.clock = PhaseClock()  # phase times for benchmarks/overhead.py, in timing.json
         self.campaign_id = campaign_id
         self.spec = TaskSpec.model_validate_json(spec_json)
@@ -74,11 +75,12 @@ class EngineTrial(tune.Trainable):
         if why:
             self._ending = self._final(REJECTED, why, REJECTED_SCORE)
             return
-        early = self._stack.enter_context(early_benchmark(self.spec, self.work_dir))  # overlaps the engine start
+        # genai-bench starts now: its imports overlap the engine's start-up.
+        early = self._stack.enter_context(early_benchmark(self.spec, self.work_dir, api_key))
         t0 = time.monotonic()
         self.clock.mark("deploy_started")
         try:
-            self._engine = self._stack.enter_context(make_backend(self.spec).deploy(DeployRequest(
+            self._engine = self._stack.enter_context(make_backend(self.spec, api_key).deploy(DeployRequest(
                 campaign_id=self.campaign_id, trial_id=self.trial_id, engine_args=self.engine_args,
                 served_model_name=self.spec.model.served_model_name, work_dir=self.work_dir,
                 gpu_ids=[str(g) for g in _gpu_ids()])))
@@ -91,7 +93,7 @@ class EngineTrial(tune.Trainable):
         self.clock.mark("engine_ready")
         self._results = self._stack.enter_context(trial_levels(
             self.spec, self._engine, self.work_dir, campaign_id=self.campaign_id, trial_id=self.trial_id,
-            engine_args=self.engine_args, early=early))
+            engine_args=self.engine_args, early=early, api_key=api_key))
 
     def step(self) -> dict[str, Any]:
         if self._ending is not None:

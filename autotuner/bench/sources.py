@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from autotuner.bench.genai_bench import BenchPlan, GenaiBenchRun
+from autotuner.bench.genai_bench import PLACEHOLDER_API_KEY, BenchPlan, GenaiBenchRun
 from autotuner.bench.result import LevelResult
 from autotuner.engines.base import RunningEngine
 from autotuner.engines.sglang_args import gpus_needed
@@ -42,14 +42,15 @@ def _benchmark_job_mode(spec: TaskSpec) -> bool:
 
 
 @contextlib.contextmanager
-def early_benchmark(spec: TaskSpec, work_dir: Path) -> Iterator[GenaiBenchRun | None]:
+def early_benchmark(spec: TaskSpec, work_dir: Path, api_key: str | None = None) -> Iterator[GenaiBenchRun | None]:
     """genai-bench started now, before the engine, waiting for :func:`trial_levels` to give it the
     server; None in the benchmarkjob mode or when switched off. Leaving the context stops it if its
-    sweep never ran (the engine did not come up)."""
+    sweep never ran (the engine did not come up). ``api_key``: the key the server requires."""
     if _benchmark_job_mode(spec) or os.environ.get(EARLY_START_ENV, "1") == "0":
         yield None
         return
-    run = GenaiBenchRun(bench_plan(spec), None, None, tokenizer=str(spec.model.tokenizer), out_dir=work_dir / "bench")
+    run = GenaiBenchRun(bench_plan(spec), None, None, tokenizer=str(spec.model.tokenizer), out_dir=work_dir / "bench",
+                        api_key=api_key or PLACEHOLDER_API_KEY)
     run.start_early()
     try:
         yield run
@@ -58,14 +59,15 @@ def early_benchmark(spec: TaskSpec, work_dir: Path) -> Iterator[GenaiBenchRun | 
 
 
 def trial_levels(spec: TaskSpec, engine: RunningEngine, work_dir: Path, *, campaign_id: str, trial_id: str,
-                 engine_args: dict, early: GenaiBenchRun | None = None
+                 engine_args: dict, early: GenaiBenchRun | None = None, api_key: str | None = None
                  ) -> contextlib.AbstractContextManager[Iterator[LevelResult]]:
     """The levels of one trial's sweep, in sweep order; closing it stops the benchmark. ``early``:
-    the run :func:`early_benchmark` started, to be pointed at the engine."""
+    the run :func:`early_benchmark` started, to be pointed at the engine; ``api_key``: the key the
+    server requires."""
     if _benchmark_job_mode(spec):
         return contextlib.closing(_benchmark_job_levels(spec, engine, campaign_id, trial_id, gpus_needed(engine_args)))
     run = early or GenaiBenchRun(bench_plan(spec), None, None, tokenizer=str(spec.model.tokenizer),
-                                 out_dir=work_dir / "bench")
+                                 out_dir=work_dir / "bench", api_key=api_key or PLACEHOLDER_API_KEY)
     run.connect(engine.base_url, engine.served_model_name)
     return contextlib.closing(run.levels())
 

@@ -23,13 +23,16 @@ def best_inference_service(spec: TaskSpec, engine_args: Mapping[str, Any], campa
     """The InferenceService that serves ``engine_args`` with the campaign's model."""
     ome = spec.engine.ome
     model_name = ome.base_model if ome else slug(spec.model.name.rsplit("/", 1)[-1])
+    ref = spec.engine.api_key
     return render_inference_service(
         name=slug(spec.name)[: MAX_ISVC_NAME_LEN - 5] + "-best",
         namespace=ome.namespace if ome else "default",
         campaign_id=f"{campaign_id}-best", trial_id=trial_id, model_name=model_name,
         runtime_name=ome.runtime if ome else None, engine_args=engine_args,
         served_model_name=spec.model.served_model_name,
-        command=list(ome.command_override) if ome and ome.command_override else None)
+        command=list(ome.command_override) if ome and ome.command_override else None,
+        # The served config keeps the key the campaign's servers had (from the same Secret).
+        api_key_secret=(ref.secret_name, ref.secret_key) if ref and ref.secret_name else None)
 
 
 def write_best_manifest(spec: TaskSpec, engine_args: Mapping[str, Any], folder: Path, campaign_id: str,
