@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
-from autotuner.results import INTERRUPTED, SEARCH, TrialRecord, load_campaign, write_best, write_json
+from autotuner.api_key import ApiKeyError, api_key_for
+from autotuner.results import INTERRUPTED, SEARCH, TrialRecord, load_campaign, write_best, write_json, write_text
 from autotuner.spec import SpecError, TaskSpec, load_spec, require_valid
 
 TUNE_DIR = "tune"
@@ -89,12 +90,13 @@ class TrialResources:
         return {"CPU": 0.1, "GPU": trial_gpus(config, gpus_per_node=self.gpus_per_node, slots=self.slots)}
 
 
-def _trainable(spec: TaskSpec, cid: str):
+def _trainable(spec: TaskSpec, cid: str, api_key: str | None):
     from ray import tune
 
     from trainables.engine_trial import EngineTrial
 
-    with_spec = tune.with_parameters(EngineTrial, spec_json=spec.model_dump_json(), campaign_id=cid)
+    # The key goes to the trials through Ray's object store, never into a file.
+    with_spec = tune.with_parameters(EngineTrial, spec_json=spec.model_dump_json(), campaign_id=cid, api_key=api_key)
     return tune.with_resources(with_spec, TrialResources(spec.engine.gpus_per_node, spec.budget.gpus))
 
 
@@ -146,9 +148,13 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
     elif (folder / "campaign.json").exists():
         raise CampaignError(f"{folder} already holds a campaign: resume it with --resume, "
                             f"or set another output folder")
+    try:
+        api_key = api_key_for(spec)  # before anything starts: a missing key is the user's to fix
+    except ApiKeyError as err:
+        raise CampaignError(str(err)) from None
     folder.mkdir(parents=True, exist_ok=True)
     if not resume:
-        (folder / "spec.yaml").write_text(spec.to_yaml())
+        write_text(folder / "spec.yaml", spec.to_yaml())
     spec = prepare_spec(spec)
     cid = campaign_id(spec)
     _write_meta(folder, id=cid, name=spec.name, status="running", started=time.time(), ended=None,
@@ -163,11 +169,12 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
     recorder = ResultsRecorder(str(folder), objective.unit)
     callbacks = [recorder, ProgressPrinter(spec.budget.trials, objective.unit, stream=stream),
                  HubFeed(recorder, cid), *callbacks]
+    trainable = _trainable(spec, cid, api_key)
     status = "finished"
     try:
-        _experiment(spec, cid, tune_path, resume, callbacks, search=True).fit()
+        _experiment(spec, trainable, tune_path, resume, callbacks, search=True).fit()
         if not _interrupted(spec, load_campaign(folder)[1]):
-            _remeasure(spec, cid, folder, callbacks)
+            _remeasure(spec, trainable, folder, callbacks)
     finally:
         _collect_garbage(spec, cid)
         meta, trials, levels = load_campaign(folder)
@@ -179,7 +186,7 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
     return CampaignResult(folder, status, trials, best_data, time.monotonic() - t0)
 
 
-def _experiment(spec: TaskSpec, cid: str, path: Path, resume: bool, callbacks: Sequence[Any], *,
+def _experiment(spec: TaskSpec, trainable: Any, path: Path, resume: bool, callbacks: Sequence[Any], *,
                 search: bool, configs: Sequence[dict[str, Any]] = ()) -> Any:
     """The Tune experiment of one phase, new or restored: the search (Optuna proposes, the bound
     rule stops) or the re-measurement of ``configs`` (each run as given, none stopped)."""
@@ -189,7 +196,7 @@ def _experiment(spec: TaskSpec, cid: str, path: Path, resume: bool, callbacks: S
     from autotuner.search.fixed import FixedConfigs
 
     if resume:
-        return tune.Tuner.restore(str(path), trainable=_trainable(spec, cid), resume_unfinished=True,
+        return tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
                                   resume_errored=False, restart_errored=False)
     if search:
         tune_config = tune.TuneConfig(metric="score", mode="max", search_alg=make_searcher(spec),
@@ -199,14 +206,14 @@ def _experiment(spec: TaskSpec, cid: str, path: Path, resume: bool, callbacks: S
         tune_config = tune.TuneConfig(metric="score", mode="max", num_samples=len(configs), reuse_actors=False,
                                       search_alg=FixedConfigs(configs))
     return tune.Tuner(
-        _trainable(spec, cid), tune_config=tune_config,
+        trainable, tune_config=tune_config,
         run_config=tune.RunConfig(name=path.name, storage_path=str(path.parent), verbose=0, callbacks=list(callbacks),
                                   # A trial holds no state worth saving: a restarted one deploys
                                   # its engine and runs its levels again.
                                   checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)))
 
 
-def _remeasure(spec: TaskSpec, cid: str, folder: Path, callbacks: Sequence[Any]) -> None:
+def _remeasure(spec: TaskSpec, trainable: Any, folder: Path, callbacks: Sequence[Any]) -> None:
     """Run the best configs again at their boundary load (resuming an interrupted re-measurement)."""
     from ray import tune
 
@@ -214,11 +221,11 @@ def _remeasure(spec: TaskSpec, cid: str, folder: Path, callbacks: Sequence[Any])
 
     path = folder / REMEASURE_TUNE_DIR
     if tune.Tuner.can_restore(str(path)):
-        _experiment(spec, cid, path, True, callbacks, search=False).fit()
+        _experiment(spec, trainable, path, True, callbacks, search=False).fit()
         return
     configs = remeasure_configs(load_campaign(folder)[1], spec.remeasure)
     if configs:
-        _experiment(spec, cid, path, False, callbacks, search=False, configs=configs).fit()
+        _experiment(spec, trainable, path, False, callbacks, search=False, configs=configs).fit()
 
 
 def _interrupted(spec: TaskSpec, trials: list[TrialRecord]) -> bool:
@@ -251,7 +258,8 @@ def _write_answer(spec: TaskSpec, cid: str, folder: Path, trials: list[TrialReco
         "inference_service_manifest": str(manifest),
     }
     return write_best(folder, answer.search, levels, model_path=spec.model.path or spec.model.name,
-                      served_model_name=spec.model.served_model_name, objective_unit=unit, extra=extra)
+                      served_model_name=spec.model.served_model_name, objective_unit=unit,
+                      api_key_env=spec.engine.api_key.env if spec.engine.api_key else None, extra=extra)
 
 
 def _answer_note(remeasured: bool, remeasure_ran: bool, settings: Any) -> str:

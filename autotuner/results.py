@@ -47,11 +47,24 @@ REMEASURED_FIELDS = ("remeasured_mean", "remeasured_min", "remeasured_max", "rem
                      "remeasured_repeats", "remeasured_passed")
 
 
+def write_text(path: Path, text: str) -> None:
+    """Write a text file atomically: readers, and a resume after a crash or a full disk, see the
+    old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (readers never see half a file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=2, default=str))
 
 
 def write_parquet(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -151,18 +164,25 @@ def pick_remeasured(trials: Iterable[TrialRecord]) -> TrialRecord | None:
 
 
 def write_best(folder: Path, best: TrialRecord, levels: list[dict[str, Any]], *, model_path: str,
-               served_model_name: str, objective_unit: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """best_config.json and best_launch_command.txt for the winning trial."""
+               served_model_name: str, objective_unit: str, api_key_env: str | None = None,
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """best_config.json and best_launch_command.txt for the winning trial. ``api_key_env``: the
+    variable holding the server's API key; the command reads it (``--api-key "$VAR"``), it never
+    contains the key."""
     argv = launch_command(model_path, best.config, served_model_name=served_model_name)
+    line = shlex.join(argv)
+    if api_key_env:  # a variable name (checked by the spec), expanded by the shell that runs the line
+        argv += ["--api-key", f"${api_key_env}"]
+        line += f' --api-key "${api_key_env}"'
     rows = sorted((r for r in levels if r["trial_id"] == best.trial_id), key=lambda r: r["level"])
     data = {
         "trial_id": best.trial_id, "score": best.score, "score_unit": objective_unit,
         "status": best.status, "engine_args": best.config, "gpus": best.gpus,
         "best_level": best.best_level, "levels": rows,
-        "launch_command": argv, "launch_command_line": shlex.join(argv), **(extra or {}),
+        "launch_command": argv, "launch_command_line": line, **(extra or {}),
     }
     write_json(folder / "best_config.json", data)
-    (folder / "best_launch_command.txt").write_text(shlex.join(argv) + "\n")
+    write_text(folder / "best_launch_command.txt", line + "\n")
     return data
 
 

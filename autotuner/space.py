@@ -15,20 +15,24 @@ from typing import Any
 import optuna
 
 from autotuner.engines.sglang_args import ENGINE_PARAMS
+from autotuner.space_order import sampling_order
 from autotuner.spec import ParamSpace, TaskSpec
 
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """Engine parameters to sample (in order, so conditions can refer to earlier ones) and
-    constants merged into every config."""
+    """Engine parameters to sample (in dependency order, so a condition only reads values already
+    sampled) and constants merged into every config."""
 
     params: tuple[tuple[str, dict[str, Any]], ...]
     fixed: tuple[tuple[str, Any], ...]
 
     @classmethod
     def from_spec(cls, spec: TaskSpec) -> "SearchSpace":
-        params = tuple((name, ps.model_dump(exclude_none=True)) for name, ps in spec.search.space.items())
+        """The space of a valid spec, each parameter after those its ``when`` names."""
+        space = spec.search.space
+        order, _ = sampling_order(space)  # a valid spec has no cycle
+        params = tuple((name, space[name].model_dump(exclude_none=True)) for name in order)
         return cls(params=params, fixed=tuple(spec.engine.fixed.items()))
 
     def __call__(self, trial: optuna.Trial) -> dict[str, Any]:

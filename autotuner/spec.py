@@ -20,16 +20,15 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from autotuner.safe_yaml import MAX_BYTES, UnsafeYamlError, load_untrusted_yaml
 
-SCENARIO_RE = re.compile(
-    r"^(D\(\d+,\d+\)|N\(\d+,\d+\)/\(\d+,\d+\)|U\(\d+,\d+\)/\(\d+,\d+\)|U\(\d+,\d+\))$"
-)
 CAMPAIGN_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 GPU_TYPES = ("H100", "H200", "A100-80G", "L40S")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf and nan compare as neither too big nor too small: every bound check would let them through.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ModelSpec(_Strict):
@@ -83,6 +82,18 @@ class OmeBackendSpec(_Strict):
     results_mount: str | None = Field(None, description="benchmarkjob: where that PVC is mounted on the Ray workers.")
 
 
+class ApiKeySpec(_Strict):
+    """Where the API key of the engine's server comes from; the key itself is never in the task.
+    The tuner starts each engine with ``--api-key`` and gives genai-bench the same key."""
+
+    env: str | None = Field(None, description="Environment variable holding the key, read by the campaign's "
+                                              "driver (local backend; with `ray job submit`, the head node's "
+                                              "environment).")
+    secret_name: str | None = Field(None, description="ome: Kubernetes Secret in engine.ome.namespace holding the "
+                                                      "key; the InferenceService reads it from there.")
+    secret_key: str = Field("api-key", description="ome: the key of that Secret's data that holds the API key.")
+
+
 class EngineSpec(_Strict):
     """Which engine runs where."""
 
@@ -92,6 +103,7 @@ class EngineSpec(_Strict):
     local: LocalBackendSpec = Field(default_factory=LocalBackendSpec)
     ome: OmeBackendSpec | None = None
     fixed: dict[str, Any] = Field(default_factory=dict, description="Engine parameters set but not tuned.")
+    api_key: ApiKeySpec | None = Field(None, description="The server requires an API key: where it comes from.")
 
     @property
     def simulated(self) -> bool:
@@ -148,7 +160,7 @@ class WorkloadSpec(_Strict):
     load: LoadSpec = Field(default_factory=LoadSpec)
     concurrency: list[int] | None = Field(
         None, min_length=1, description="A fixed sweep instead of the load search: every listed concurrency, in order.")
-    requests_per_level: int = Field(50, ge=1, description="Requests per level, at least (a soft cap in genai-bench).")
+    requests_per_level: int = Field(50, ge=1, le=1_000_000, description="Requests per level, at least (a soft cap in genai-bench).")
     requests_per_user: int = Field(3, ge=1, le=1000, description="Requests per level for each concurrent user, "
                                    "at least, so high loads are measured in a steady state.")
     minutes_per_level: int = Field(1, ge=1, le=60, description="Time cap per level, whole minutes.")
@@ -206,7 +218,7 @@ class TaskSpec(_Strict):
     objective: ObjectiveSpec = Field(default_factory=ObjectiveSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     remeasure: RemeasureSpec = Field(default_factory=RemeasureSpec)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the search (numpy takes 0 to 2^32-1).")
     output: str | None = Field(None, description="Campaign folder; default runs/<name>.")
 
     @property
@@ -261,22 +273,27 @@ def parse_spec(data: Any) -> tuple[TaskSpec | None, list[Problem]]:
 
 
 def load_spec(path: str | Path) -> tuple[TaskSpec | None, list[Problem]]:
-    """Read a YAML or JSON task file and check it."""
+    """Read a YAML or JSON task file (at most :data:`~autotuner.safe_yaml.MAX_BYTES`) and check it."""
     try:
-        text = Path(path).read_text()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
     except OSError as err:
         return None, [Problem("(file)", str(path), f"cannot read: {err.strerror}")]
+    if len(raw) > MAX_BYTES:
+        return None, [Problem("(file)", str(path), f"larger than {MAX_BYTES} bytes: not a task file")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return None, [Problem("(file)", str(path), f"not UTF-8 text (byte {err.start})")]
     return parse_spec_text(text)
 
 
 def parse_spec_text(text: str) -> tuple[TaskSpec | None, list[Problem]]:
-    """Parse YAML (JSON is YAML too) and check it."""
+    """Parse YAML (JSON is YAML too) within the limits of :mod:`autotuner.safe_yaml` and check it."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "(file)"
-        return None, [Problem(where, None, f"not valid YAML: {getattr(err, 'problem', err)}")]
+        data = load_untrusted_yaml(text)
+    except UnsafeYamlError as err:
+        return None, [Problem(err.where, None, err.message)]
     return parse_spec(data)
 
 
@@ -334,7 +351,7 @@ def _model_at(loc: list[str]) -> type[BaseModel] | None:
 
 
 __all__ = [
-    "BudgetSpec", "EngineSpec", "LoadSpec", "LocalBackendSpec", "ModelSpec", "ObjectiveSpec", "OmeBackendSpec",
+    "ApiKeySpec", "BudgetSpec", "EngineSpec", "LoadSpec", "LocalBackendSpec", "ModelSpec", "ObjectiveSpec", "OmeBackendSpec",
     "ParamSpace", "Problem", "RemeasureSpec", "SLOSpec", "SearchSpec", "SpecError", "TaskSpec", "WorkloadSpec",
     "load_spec", "parse_spec", "parse_spec_text", "require_valid",
 ]

@@ -8,16 +8,25 @@ after the structural checks::
 from __future__ import annotations
 
 import json
+import math
 import re
-from typing import Any
+from typing import Any, Iterator
 
+from autotuner.bench.scenarios import scenario_problem
 from autotuner.engines.sglang_args import ENGINE_PARAMS
-from autotuner.spec import CAMPAIGN_NAME_RE, GPU_TYPES, SCENARIO_RE, ParamSpace, Problem, TaskSpec
+from autotuner.k8s.names import check_object_name
+from autotuner.space_order import sampling_order
+from autotuner.spec import CAMPAIGN_NAME_RE, GPU_TYPES, ParamSpace, Problem, TaskSpec
+
+MAX_CONCURRENCY = 100_000  # genai-bench users of one level
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SECRET_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")  # a key of a Secret's data
 
 
 def check_spec(spec: TaskSpec) -> list[Problem]:
     """Rules that cross fields: parameter names and domains, ranges, GPUs, SLOs, model fit."""
-    problems: list[Problem] = []
+    problems: list[Problem] = [Problem(path, value, "must be a finite number")
+                               for path, value in _non_finite(spec.model_dump())]
     add = lambda path, value, msg: problems.append(Problem(path, value, msg))  # noqa: E731
 
     if not CAMPAIGN_NAME_RE.match(spec.name):
@@ -40,6 +49,7 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
         add("model.path", None, "the sglang command needs the local weights folder")
     if not eng.simulated and not spec.model.tokenizer:
         add("model.tokenizer", None, "a real engine needs the model's local tokenizer folder for genai-bench")
+    problems.extend(_check_api_key(spec))
 
     for name, value in eng.fixed.items():
         path = f"engine.fixed.{name}"
@@ -53,10 +63,12 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
     for name in space:
         if name in eng.fixed:
             add(f"search.space.{name}", name, "is also in engine.fixed; tune it or fix it, not both")
-    seen: list[str] = []
     for name, ps in space.items():
-        problems.extend(_check_param_space(name, ps, seen, eng.fixed))
-        seen.append(name)
+        problems.extend(_check_param_space(name, ps, space, eng.fixed))
+    _, cyclic = sampling_order(space)
+    for name in cyclic:
+        add(f"search.space.{name}.when", space[name].when,
+            "conditions depend on each other in a cycle: " + ", ".join(cyclic))
     if not space:
         add("search.space", {}, "needs at least one engine parameter to tune; known: " + known)
 
@@ -73,11 +85,11 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
 
     wl = spec.workload
     for i, s in enumerate(wl.scenarios):
-        if not SCENARIO_RE.match(s.replace(" ", "")):
-            add(f"workload.scenarios.{i}", s, "must be D(in,out), N(mi,si)/(mo,so), U(min,max)/(min,max) or U(in,out)")
+        if (why := scenario_problem(s)) is not None:
+            add(f"workload.scenarios.{i}", s, why)
     for i, c in enumerate(wl.concurrency or []):
-        if c < 1:
-            add(f"workload.concurrency.{i}", c, "must be a positive integer")
+        if not 1 <= c <= MAX_CONCURRENCY:
+            add(f"workload.concurrency.{i}", c, f"must be a positive integer, at most {MAX_CONCURRENCY}")
     if wl.concurrency and len(set(wl.concurrency)) != len(wl.concurrency):
         add("workload.concurrency", wl.concurrency, "levels must be distinct")
     load = wl.load
@@ -98,7 +110,54 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
     return problems
 
 
-def _check_param_space(name: str, ps: ParamSpace, earlier: list[str], fixed: dict) -> list[Problem]:
+def _check_api_key(spec: TaskSpec) -> list[Problem]:
+    """engine.api_key names one source that fits the backend; no key is written into the task."""
+    out: list[Problem] = []
+    eng, ref = spec.engine, spec.engine.api_key
+    written = [("engine.local.extra_args", eng.local.extra_args)]
+    if eng.ome is not None and eng.ome.command_override:
+        written.append(("engine.ome.command_override", eng.ome.command_override))
+    for path, argv in written:
+        if any(arg == "--api-key" or arg.startswith("--api-key=") for arg in argv):
+            out.append(Problem(path, "--api-key", "a key in the task file ends up in spec.yaml and the logs: "
+                                                  "name where it comes from in engine.api_key instead"))
+    if ref is None:
+        return out
+    if (ref.env is None) == (ref.secret_name is None):
+        out.append(Problem("engine.api_key", ref.model_dump(exclude_none=True),
+                           "give either env (an environment variable) or secret_name (a Kubernetes Secret)"))
+    if ref.env is not None and not ENV_NAME_RE.match(ref.env):
+        out.append(Problem("engine.api_key.env", ref.env, "must be an environment variable name: letters, digits, _"))
+    if ref.secret_name is not None and (why := check_object_name(ref.secret_name, ome=False)) is not None:
+        out.append(Problem("engine.api_key.secret_name", ref.secret_name, why))
+    if not SECRET_KEY_RE.match(ref.secret_key):
+        out.append(Problem("engine.api_key.secret_key", ref.secret_key, "letters, digits, '-', '_' and '.' only"))
+    if eng.backend == "ome" and ref.env is not None:
+        out.append(Problem("engine.api_key.env", ref.env, "the ome backend passes the key to each InferenceService "
+                                                          "from a Kubernetes Secret: set secret_name"))
+    if eng.backend == "local" and ref.secret_name is not None:
+        out.append(Problem("engine.api_key.secret_name", ref.secret_name,
+                           "a Kubernetes Secret is for the ome backend; the local backend reads env"))
+    if eng.backend == "ome" and eng.ome is not None and eng.ome.benchmark == "benchmarkjob":
+        out.append(Problem("engine.api_key", ref.model_dump(exclude_none=True),
+                           "benchmark 'benchmarkjob' cannot send it: OME's BenchmarkJob always sends its own "
+                           "key; use benchmark 'ray-worker'"))
+    return out
+
+
+def _non_finite(value: Any, path: str = "") -> Iterator[tuple[str, float]]:
+    """(path, value) of every inf or nan in plain data, e.g. ``search.space.x.choices.1``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _non_finite(item, f"{path}.{i}")
+
+
+def _check_param_space(name: str, ps: ParamSpace, space: dict[str, ParamSpace], fixed: dict) -> list[Problem]:
     path = f"search.space.{name}"
     out: list[Problem] = []
     param = ENGINE_PARAMS.get(name)
@@ -135,10 +194,11 @@ def _check_param_space(name: str, ps: ParamSpace, earlier: list[str], fixed: dic
                 out.append(Problem(f"{path}.low", ps.low, "a log-scale range must start above 0"))
             if ps.log and ps.step is not None:
                 out.append(Problem(f"{path}.step", ps.step, "step cannot be combined with log scale"))
+            elif param.kind == "int" and ps.step is not None and not float(ps.step).is_integer():
+                out.append(Problem(f"{path}.step", ps.step, "an integer parameter needs a whole-number step"))
     for dep, val in (ps.when or {}).items():
-        if dep not in earlier and dep not in fixed:
-            out.append(Problem(f"{path}.when.{dep}", val,
-                               "must name a parameter listed before it in search.space (or in engine.fixed)"))
+        if dep not in space and dep not in fixed:
+            out.append(Problem(f"{path}.when.{dep}", val, "must name a parameter of search.space or engine.fixed"))
         elif (dparam := ENGINE_PARAMS.get(dep)) and (why := dparam.check(val)) is not None:
             out.append(Problem(f"{path}.when.{dep}", val, why))
     return out
@@ -155,7 +215,12 @@ def _values(spec: TaskSpec, name: str) -> list[Any]:
         return list(ps.choices)
     if ps.low is None or ps.high is None:
         return []
-    return [v for v in range(int(ps.low), int(ps.high) + 1)] if name in ("tp_size", "dp_size") else [ps.low, ps.high]
+    if name not in ("tp_size", "dp_size"):
+        return [ps.low, ps.high]
+    # Never the whole range a user wrote (high: 1e12): only what the parameter's bounds allow.
+    param = ENGINE_PARAMS[name]
+    low, high = max(math.ceil(ps.low), int(param.low or 1)), min(math.floor(ps.high), int(param.high or 1))
+    return list(range(low, high + 1))
 
 
 def _check_gpus(spec: TaskSpec) -> list[Problem]:
@@ -167,9 +232,10 @@ def _check_gpus(spec: TaskSpec) -> list[Problem]:
         return out
     for name, vals in (("tp_size", tps), ("dp_size", dps)):
         where = f"engine.fixed.{name}" if name in spec.engine.fixed else f"search.space.{name}"
-        for v in vals:
-            if v > node:
-                out.append(Problem(where, v, f"exceeds engine.gpus_per_node ({node})"))
+        too_big = [v for v in vals if v > node]
+        if too_big:
+            out.append(Problem(where, too_big[0] if len(too_big) == 1 else too_big,
+                               f"exceeds engine.gpus_per_node ({node})"))
     smallest = min(tps) * min(dps)
     if smallest > node:
         out.append(Problem("search.space", {"tp_size": min(tps), "dp_size": min(dps)},

@@ -21,10 +21,13 @@ from autotuner.spec import ParamSpace
 
 # Optuna returns stepped floats with float noise (0.5700000000000001); keys round it away.
 KEY_DECIMALS = 6
+# Every config is evaluated: past these the grid is a mistake in the space, not a benchmark.
+MAX_VALUES = 10_000
+MAX_CONFIGS = 1_000_000
 
 
 class NotDiscrete(ValueError):
-    """A parameter range without a step: it has no finite grid."""
+    """A parameter range without a step, or one too fine to list: it has no usable grid."""
 
 
 def param_values(name: str, ps: ParamSpace) -> list[Any]:
@@ -38,15 +41,24 @@ def param_values(name: str, ps: ParamSpace) -> list[Any]:
     if ps.log and ps.step is None and is_int:
         raise NotDiscrete(f"{name}: a log-scale int range is too large to enumerate; list choices")
     step = ps.step or 1
-    count = int(round((ps.high - ps.low) / step))
+    steps = (ps.high - ps.low) / step
+    if not steps < MAX_VALUES:  # also catches inf and nan
+        raise NotDiscrete(f"{name}: {ps.low}..{ps.high} in steps of {step} is more than {MAX_VALUES} values")
+    count = int(round(steps))
     values = [ps.low + i * step for i in range(count + 1)]
     return [int(round(v)) for v in values] if is_int else [round(v, 10) for v in values]
 
 
 def grid_configs(space: SearchSpace) -> list[dict[str, Any]]:
-    """Every config of the space (fixed values merged in), in nested-loop order."""
+    """Every config of the space (fixed values merged in), in nested-loop order; at most
+    :data:`MAX_CONFIGS` of them (:class:`NotDiscrete` otherwise)."""
     params = [(name, ParamSpace(**raw)) for name, raw in space.params]
-    return list(_nested(params, dict(space.fixed)))
+    configs = []
+    for config in _nested(params, dict(space.fixed)):
+        if len(configs) == MAX_CONFIGS:
+            raise NotDiscrete(f"the space has more than {MAX_CONFIGS} configs")
+        configs.append(config)
+    return configs
 
 
 def _nested(params: list[tuple[str, ParamSpace]], values: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -68,4 +80,4 @@ def config_key(config: dict[str, Any]) -> str:
     return json.dumps({k: norm(v) for k, v in sorted(config.items())}, separators=(",", ":"))
 
 
-__all__ = ["NotDiscrete", "config_key", "grid_configs", "param_values"]
+__all__ = ["MAX_CONFIGS", "MAX_VALUES", "NotDiscrete", "config_key", "grid_configs", "param_values"]

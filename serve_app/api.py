@@ -3,7 +3,7 @@
     GET  /api/tasks                                  every task (read-only)
     GET  /api/tasks/{id}                             one task with its trials (read-only)
     GET  /api/tasks/{id}/trials/{trial}/engine.log   a trial's engine log (read-only)
-    POST /api/tasks                                  submit a task (YAML or JSON body)    token
+    POST /api/tasks                                  submit a task (YAML/JSON, <= 1 MB)   token
     POST /api/tasks/{id}/stop | /resume              stop or resume its Ray job           token
     GET  /api/tasks/{id}/inferenceservice.yaml       the best config as an OME manifest   token
     GET  /api/tasks/{id}/spec.yaml                   the task as run                      token
@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from autotuner.safe_yaml import MAX_BYTES as MAX_TASK_BYTES
 from serve_app.actions import ActionError
 from serve_app.auth import TOKEN_COOKIE, request_token
 from serve_app.best import manifest_yaml
@@ -46,6 +47,20 @@ def trial_file(folder: Path, trial_id: str, name: str) -> Path:
     if not path.is_relative_to(base) or not path.is_file():
         raise HTTPException(404, f"no {name} for trial {trial_id}")
     return path
+
+
+async def read_task_body(request: Request) -> str:
+    """The uploaded task text, refused with 413 past :data:`MAX_TASK_BYTES` before it is all read."""
+    too_large = HTTPException(413, f"a task file may have at most {MAX_TASK_BYTES} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_TASK_BYTES:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_TASK_BYTES:
+            raise too_large
+    return body.decode(errors="replace")
 
 
 def add_api(app: FastAPI, ctx: AppContext) -> None:
@@ -103,8 +118,8 @@ def add_api(app: FastAPI, ctx: AppContext) -> None:
 
     @app.post("/api/tasks", status_code=201)
     async def submit_task(request: Request) -> dict[str, Any]:
-        require_token(request)
-        body = (await request.body()).decode(errors="replace")
+        require_token(request)  # before a byte of the body is read or parsed
+        body = await read_task_body(request)
         done = await asyncio.to_thread(run_action, ctx.actions.submit, body)
         return {"job_id": done.job_id, "folder": str(done.folder), "name": done.name}
 

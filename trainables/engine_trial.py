@@ -35,10 +35,11 @@ from trainables.phase_clock import PhaseClock
 
 class EngineTrial(tune.Trainable):
     """One trial of a campaign. Config: engine parameters (plus the campaign's directives, see
-    :func:`~autotuner.sweep.plan_for_config`); ``spec_json`` (the task) and ``campaign_id`` come
+    :func:`~autotuner.sweep.plan_for_config`); ``spec_json`` (the task), ``campaign_id`` and
+    ``api_key`` (the key the task's engine.api_key names, in memory only) come
     through ``tune.with_parameters``."""
 
-    def setup(self, config: dict[str, Any], spec_json: str, campaign_id: str) -> None:
+    def setup(self, config: dict[str, Any], spec_json: str, campaign_id: str, api_key: str | None = None) -> None:
         self.clock = PhaseClock()  # phase times for benchmarks/overhead.py, in timing.json
         self.campaign_id = campaign_id
         self.spec = TaskSpec.model_validate_json(spec_json)
@@ -59,13 +60,13 @@ class EngineTrial(tune.Trainable):
         if why:
             self._ending = self._final(REJECTED, why)
             return
-        bench = start_genai_bench(self.spec, self.work_dir)  # its imports overlap the engine start
+        bench = start_genai_bench(self.spec, self.work_dir, api_key)  # its imports overlap the engine start
         if bench is not None:
             self._stack.callback(bench.close)
         t0 = time.monotonic()
         self.clock.mark("deploy_started")
         try:
-            self._engine = self._stack.enter_context(make_backend(self.spec).deploy(DeployRequest(
+            self._engine = self._stack.enter_context(make_backend(self.spec, api_key).deploy(DeployRequest(
                 campaign_id=self.campaign_id, trial_id=self.trial_id, engine_args=self.engine_args,
                 served_model_name=self.spec.model.served_model_name, work_dir=self.work_dir,
                 gpu_ids=[str(g) for g in _gpu_ids()])))

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from autotuner.bench.genai_bench import BenchmarkError, GenaiBenchLevels, GenaiBenchSettings
+from autotuner.bench.genai_bench import PLACEHOLDER_API_KEY, BenchmarkError, GenaiBenchLevels, GenaiBenchSettings
 from autotuner.bench.result import LevelRequest, LevelResult
 from autotuner.engines.base import RunningEngine
 from autotuner.spec import TaskSpec
@@ -43,19 +43,20 @@ def benchmark_job_mode(spec: TaskSpec) -> bool:
     return spec.engine.backend == "ome" and ome is not None and ome.benchmark == "benchmarkjob"
 
 
-def genai_bench_settings(spec: TaskSpec) -> GenaiBenchSettings:
+def genai_bench_settings(spec: TaskSpec, api_key: str | None = None) -> GenaiBenchSettings:
     wl = spec.workload
     return GenaiBenchSettings(tokenizer=str(spec.model.tokenizer), api_backend=wl.api_backend,
-                              max_minutes_per_level=wl.minutes_per_level)
+                              max_minutes_per_level=wl.minutes_per_level, api_key=api_key or PLACEHOLDER_API_KEY)
 
 
-def start_genai_bench(spec: TaskSpec, work_dir: Path) -> GenaiBenchLevels | None:
+def start_genai_bench(spec: TaskSpec, work_dir: Path, api_key: str | None = None) -> GenaiBenchLevels | None:
     """genai-bench started now, before the engine, so its imports overlap the engine's start-up;
-    None in the benchmarkjob mode. ``AUTOTUNER_GENAI_BENCH_EARLY_START=0`` defers the start to the
-    first level (for measuring what the early start saves)."""
+    None in the benchmarkjob mode. ``api_key``: the key the server requires.
+    ``AUTOTUNER_GENAI_BENCH_EARLY_START=0`` defers the start to the first level (for measuring
+    what the early start saves)."""
     if benchmark_job_mode(spec):
         return None
-    bench = GenaiBenchLevels(genai_bench_settings(spec), work_dir)
+    bench = GenaiBenchLevels(genai_bench_settings(spec, api_key), work_dir)
     if os.environ.get(EARLY_START_ENV, "1") != "0":
         bench.start()
     return bench

@@ -36,6 +36,7 @@ from typing import Iterator
 
 import psutil
 
+from autotuner.api_key import API_KEY_FLAG, redact_argv, redacted_start_errors, scrub_file
 from autotuner.engines.base import DeployRequest, EngineStartError, RunningEngine, tail_lines
 from autotuner.engines.sglang_args import launch_command, to_cli_flags
 from autotuner.subprocesses import (
@@ -80,6 +81,7 @@ class LocalEngineSettings:
     tokenizer_path: str | None = None  # the simulator's tokenizer folder
     extra_args: list[str] = field(default_factory=list)  # appended to every command
     env: dict[str, str] = field(default_factory=dict)  # added to this process's environment
+    api_key: str | None = field(default=None, repr=False)  # passed as --api-key, redacted from logs
     ready_timeout_s: float = 900.0  # from start until /health or /v1/models answers 200
     poll_interval_s: float = 0.25
     stop_grace_s: float = 15.0  # between SIGTERM and SIGKILL at teardown
@@ -130,10 +132,11 @@ class LocalProcessEngine:
         """
         s = self.settings
         name = request.served_model_name
+        auth = [API_KEY_FLAG, s.api_key] if s.api_key else []
         if s.command == SGLANG:
             return launch_command(s.model_path or "", request.engine_args, served_model_name=name,
-                                  host=HOST, port=port, python=s.python, extra_args=s.extra_args)
-        common = ["--host", HOST, "--port", str(port), "--served-model-name", name]
+                                  host=HOST, port=port, python=s.python, extra_args=[*auth, *s.extra_args])
+        common = ["--host", HOST, "--port", str(port), "--served-model-name", name, *auth]
         common += to_cli_flags(request.engine_args)
         if s.command == SIMULATOR:
             argv = [s.python, "-m", "autotuner.sim.server", *common, "--sim-gpu", s.sim_gpu,
@@ -160,18 +163,23 @@ class LocalProcessEngine:
         request.work_dir.mkdir(parents=True, exist_ok=True)
         log_path = request.work_dir / "engine.log"
         started = time.monotonic()
-        process, port, argv = self._start_until_ready(request, log_path, started)
+        key = self.settings.api_key
         try:
-            yield LocalRunningEngine(
-                base_url=f"http://{HOST}:{port}",
-                served_model_name=request.served_model_name,
-                startup_s=time.monotonic() - started,
-                log_path=log_path,
-                info={"pid": process.pid, "port": port, "command": argv},
-                process=process,
-            )
+            with redacted_start_errors(key):
+                process, port, argv = self._start_until_ready(request, log_path, started)
+            try:
+                yield LocalRunningEngine(
+                    base_url=f"http://{HOST}:{port}",
+                    served_model_name=request.served_model_name,
+                    startup_s=time.monotonic() - started,
+                    log_path=log_path,
+                    info={"pid": process.pid, "port": port, "command": redact_argv(argv)},
+                    process=process,
+                )
+            finally:
+                self._stop(process)
         finally:
-            self._stop(process)
+            scrub_file(log_path, key)  # the engine may have printed its arguments
 
     def _start_until_ready(
         self, request: DeployRequest, log_path: Path, started: float
@@ -180,7 +188,7 @@ class LocalProcessEngine:
             port = free_port()
             argv = self.command_for(request, port)
             with open(log_path, "ab") as log_file:
-                log_file.write(f"### autotuner: attempt {attempt}, port {port}: {argv}\n".encode())
+                log_file.write(f"### autotuner: attempt {attempt}, port {port}: {redact_argv(argv)}\n".encode())
                 log_file.flush()
                 log_offset = log_file.tell()  # this attempt's own output starts here
                 process = subprocess.Popen(

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from kubernetes import client
 
+from autotuner.api_key import redacted_start_errors
 from autotuner.engines.base import DeployRequest, EngineStartError, RunningEngine
 from autotuner.k8s.api import INFERENCE_SERVICES, KubeError, NamespacedApi, RetryPolicy, make_api_client
 from autotuner.k8s.diagnose import condition, is_ready, model_failure
@@ -58,6 +59,8 @@ class OmeEngineSettings:
     command_override: list[str] | None = None  # replaces the runtime's command (to drop a baked-in flag)
     extra_args: list[str] = field(default_factory=list)  # appended after the tuned flags
     annotations: dict[str, str] = field(default_factory=dict)
+    api_key_secret: tuple[str, str] | None = None  # (Secret, key) the engine's --api-key is read from
+    api_key: str | None = field(default=None, repr=False)  # its value, to keep it out of failure reasons
     runner_name: str = "ome-container"
     gpu_resource_name: str = "nvidia.com/gpu"
     endpoint_template: str = "http://{name}-engine.{namespace}.svc.cluster.local:8080"
@@ -126,7 +129,7 @@ class InferenceServiceEngine:
             runtime_name=s.runtime_name, engine_args=request.engine_args,
             served_model_name=self._served_model_name(request),
             command=s.command_override, extra_args=s.extra_args, annotations=s.annotations,
-            runner_name=s.runner_name, gpu_resource_name=s.gpu_resource_name)
+            api_key_secret=s.api_key_secret, runner_name=s.runner_name, gpu_resource_name=s.gpu_resource_name)
 
     def _served_model_name(self, request: DeployRequest) -> str:
         served = request.served_model_name or self.settings.served_model_name
@@ -154,7 +157,8 @@ class InferenceServiceEngine:
             raise EngineStartError(f"cannot load Kubernetes credentials: {err}", infeasible=False) from err
         api = NamespacedApi(api_client, namespace, self.settings.retry)
         try:
-            base_url = self._start(api, manifest, request)
+            with redacted_start_errors(self.settings.api_key):  # pod logs may show the engine's arguments
+                base_url = self._start(api, manifest, request)
             yield OmeRunningEngine(
                 base_url=base_url, served_model_name=self._served_model_name(request),
                 startup_s=time.monotonic() - started,
@@ -279,17 +283,20 @@ def gc_campaign(settings: OmeEngineSettings, campaign_id: str,
         api_client.close()
 
 
-def from_task_spec(spec: "TaskSpec") -> InferenceServiceEngine:
-    """The backend a task spec with ``engine.backend: ome`` asks for."""
+def from_task_spec(spec: "TaskSpec", api_key: str | None = None) -> InferenceServiceEngine:
+    """The backend a task spec with ``engine.backend: ome`` asks for (``api_key``: the value of
+    the Secret ``engine.api_key`` names, only to redact it)."""
     ome = spec.engine.ome
     if ome is None:
         raise ValueError("engine.backend is 'ome' but the task has no engine.ome section")
+    ref = spec.engine.api_key
     return InferenceServiceEngine(OmeEngineSettings(
         namespace=ome.namespace, model_name=ome.base_model, runtime_name=ome.runtime,
         served_model_name=spec.model.served_model_name,
         command_override=list(ome.command_override) if ome.command_override else None,
         ready_timeout_s=ome.ready_timeout_s, endpoint_from_status=ome.endpoint == "status-url",
-        kubeconfig=ome.kubeconfig, context=ome.context))
+        kubeconfig=ome.kubeconfig, context=ome.context,
+        api_key_secret=(ref.secret_name, ref.secret_key) if ref and ref.secret_name else None, api_key=api_key))
 
 
 def gc_from_task_spec(spec: "TaskSpec", campaign_id: str) -> list[str]:

@@ -6,12 +6,13 @@ from autotuner.engines.base import EngineBackend
 from autotuner.spec import TaskSpec
 
 
-def make_backend(spec: TaskSpec) -> EngineBackend:
-    """The engine backend a task spec asks for, configured from it."""
+def make_backend(spec: TaskSpec, api_key: str | None = None) -> EngineBackend:
+    """The engine backend a task spec asks for, configured from it; ``api_key``: the key that
+    ``spec.engine.api_key`` names (:func:`autotuner.api_key.api_key_for`)."""
     if spec.engine.backend == "ome":
         from autotuner.engines.ome import from_task_spec as ome_from_spec
 
-        return ome_from_spec(spec)
+        return ome_from_spec(spec, api_key)
     from autotuner.engines.local import LocalEngineSettings, LocalProcessEngine
 
     local = spec.engine.local
@@ -27,6 +28,7 @@ def make_backend(spec: TaskSpec) -> EngineBackend:
         extra_args=list(local.extra_args),
         env=dict(local.env),
         ready_timeout_s=local.ready_timeout_s,
+        api_key=api_key,
         **({"python": local.python} if local.python else {}),
     )
     return LocalProcessEngine(settings)

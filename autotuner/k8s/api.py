@@ -13,6 +13,7 @@ server's answer::
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -107,7 +108,7 @@ def call_with_retry(what: str, call: Callable[[], T], policy: RetryPolicy,
 
 
 class NamespacedApi:
-    """OME custom objects, pods, events and pod logs in one namespace."""
+    """OME custom objects, pods, events, pod logs and secrets in one namespace."""
 
     def __init__(self, api_client: client.ApiClient, namespace: str, retry: RetryPolicy = DEFAULT_RETRY):
         self.api_client = api_client
@@ -186,6 +187,18 @@ class NamespacedApi:
             pod, self.namespace, container=container, tail_lines=tail_lines, previous=previous,
             _preload_content=False))
         return response.data.decode("utf-8", "replace")
+
+    def secret_value(self, name: str, key: str) -> str | None:
+        """One key of a Secret's data, decoded; None when the Secret or the key does not exist."""
+        try:
+            response = self._call(f"get secret {name}", lambda: self._core.read_namespaced_secret(
+                name, self.namespace, _preload_content=False))
+        except KubeError as err:
+            if err.status == 404:
+                return None
+            raise
+        encoded = (json.loads(response.data).get("data") or {}).get(key)
+        return None if encoded is None else base64.b64decode(encoded).decode("utf-8")
 
     def _raw_items(self, what: str, call: Callable[[], Any]) -> list[dict[str, Any]]:
         response = self._call(what, call)

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from autotuner.k8s.manifests import dump_manifest, render_inference_service
 from autotuner.k8s.names import MAX_ISVC_NAME_LEN, slug
+from autotuner.results import write_text
 from autotuner.spec import TaskSpec
 
 FILE_NAME = "best_inferenceservice.yaml"
@@ -22,17 +23,20 @@ def best_inference_service(spec: TaskSpec, engine_args: Mapping[str, Any], campa
     """The InferenceService that serves ``engine_args`` with the campaign's model."""
     ome = spec.engine.ome
     model_name = ome.base_model if ome else slug(spec.model.name.rsplit("/", 1)[-1])
+    ref = spec.engine.api_key
     return render_inference_service(
         name=slug(spec.name)[: MAX_ISVC_NAME_LEN - 5] + "-best",
         namespace=ome.namespace if ome else "default",
         campaign_id=f"{campaign_id}-best", trial_id=trial_id, model_name=model_name,
         runtime_name=ome.runtime if ome else None, engine_args=engine_args,
         served_model_name=spec.model.served_model_name,
-        command=list(ome.command_override) if ome and ome.command_override else None)
+        command=list(ome.command_override) if ome and ome.command_override else None,
+        # The served config keeps the key the campaign's servers had (from the same Secret).
+        api_key_secret=(ref.secret_name, ref.secret_key) if ref and ref.secret_name else None)
 
 
 def write_best_manifest(spec: TaskSpec, engine_args: Mapping[str, Any], folder: Path, campaign_id: str,
                         trial_id: str) -> Path:
     path = folder / FILE_NAME
-    path.write_text(dump_manifest(best_inference_service(spec, engine_args, campaign_id, trial_id)))
+    write_text(path, dump_manifest(best_inference_service(spec, engine_args, campaign_id, trial_id)))
     return path

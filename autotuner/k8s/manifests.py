@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 import jinja2
 import yaml
 
+from autotuner.api_key import API_KEY_FLAG, POD_ENV
 from autotuner.engines.sglang_args import gpus_needed, to_cli_flags
 from autotuner.k8s.names import (
     check_label_key,
@@ -90,7 +91,7 @@ def render_template(template: str, **values: Any) -> dict[str, Any]:
 
     >>> render_template("inferenceservice.yaml.j2", name="a", namespace="b", labels={},
     ...     annotations={}, model_name="m", runtime_name=None, runner_name="ome-container",
-    ...     command=None, args=["--x", "1"], gpu_resource_name="nvidia.com/gpu", gpu_count=1
+    ...     command=None, args=["--x", "1"], env=[], gpu_resource_name="nvidia.com/gpu", gpu_count=1
     ...     )["spec"]["engine"]["runner"]["args"]
     ['--x', '1']
     """
@@ -119,6 +120,7 @@ def render_inference_service(
     command: Sequence[str] | None = None,
     extra_args: Sequence[str] = (),
     annotations: Mapping[str, str] | None = None,
+    api_key_secret: tuple[str, str] | None = None,
     runner_name: str = DEFAULT_RUNNER_NAME,
     gpu_resource_name: str = DEFAULT_GPU_RESOURCE,
 ) -> dict[str, Any]:
@@ -127,9 +129,15 @@ def render_inference_service(
     ``engine_args`` become ``spec.engine.runner.args`` (via :func:`to_cli_flags`) followed by
     ``--served-model-name`` and ``extra_args``; ``command`` replaces the runtime's command (needed
     to drop a store_true flag baked into it). ``runtime_name=None`` lets OME auto-select.
+    ``api_key_secret`` (Secret name, key): the container's ``AUTOTUNER_ENGINE_API_KEY`` comes from
+    that Secret and ``--api-key $(AUTOTUNER_ENGINE_API_KEY)`` is expanded by the kubelet, so the
+    manifest never holds the key.
     """
     labels = trial_labels(campaign_id, trial_id)
-    args = [*to_cli_flags(engine_args), "--served-model-name", served_model_name, *extra_args]
+    auth = [API_KEY_FLAG, f"$({POD_ENV})"] if api_key_secret else []
+    args = [*to_cli_flags(engine_args), "--served-model-name", served_model_name, *auth, *extra_args]
+    env = [{"name": POD_ENV, "valueFrom": {"secretKeyRef": {"name": api_key_secret[0], "key": api_key_secret[1]}}}
+           ] if api_key_secret else []
     values = dict(
         name=name,
         namespace=namespace,
@@ -140,6 +148,7 @@ def render_inference_service(
         runner_name=runner_name,
         command=list(command) if command else None,
         args=args,
+        env=env,
         gpu_resource_name=gpu_resource_name,
         gpu_count=gpus_needed(engine_args),
     )
@@ -163,6 +172,7 @@ def _round_trip_problems(obj: Mapping[str, Any], values: Mapping[str, Any]) -> l
         "spec.engine.runner.name": (runner.get("name"), values["runner_name"]),
         "spec.engine.runner.command": (runner.get("command"), values["command"]),
         "spec.engine.runner.args": (runner.get("args"), values["args"]),
+        "spec.engine.runner.env": (runner.get("env") or [], values["env"]),
     }
     return [
         f"{path}: template rendered {got!r}, expected {want!r}"

@@ -53,6 +53,7 @@ class SimServerArgs:
     tokenizer_path: str | None = None
     host: str = "127.0.0.1"
     port: int = 30000
+    api_key: str | None = dataclasses.field(default=None, repr=False)  # requests need "Bearer <key>"
     # --- simulator-only -------------------------------------------------------------------------
     sim_gpu: str = "H100"
     sim_model: str | None = None  # None: from model_path / served_model_name, else Llama-3.1-8B
@@ -188,7 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     _bool_flag(p, "--disable-radix-cache", dest="disable_radix_cache", help="no prefix cache")
     add("--context-length", dest="context_length", type=int, default=None)
     # Accepted for compatibility with launch scripts; they change nothing in the simulation.
-    for flag in ("--log-level", "--log-level-http", "--dtype", "--random-seed", "--api-key",
+    add("--api-key", dest="api_key", default=None,
+        help="require 'Authorization: Bearer KEY' on every route but /health*, as SGLang does")
+    for flag in ("--log-level", "--log-level-http", "--dtype", "--random-seed",
                  "--attention-backend", "--load-format", "--quantization", "--chat-template"):
         add(flag, dest="_ignored_" + flag.strip("-").replace("-", "_"), default=None, help=argparse.SUPPRESS)
     for flag in ("--trust-remote-code", "--enable-metrics", "--skip-server-warmup", "--disable-log-requests",

@@ -7,7 +7,9 @@ It plans memory like SGLang (and exits with SGLang's error when the config canno
 the modelled start-up time times ``--sim-startup-scale``, then serves ``GET /health``,
 ``GET /v1/models``, ``GET /get_server_info``, ``GET /get_model_info`` and
 ``POST /v1/chat/completions`` (streaming SSE with a usage chunk, or plain JSON). Each dp replica is
-an :class:`~autotuner.sim.engine.EngineCore` whose steps are slept in real time.
+an :class:`~autotuner.sim.engine.EngineCore` whose steps are slept in real time. With
+``--api-key`` every route but ``/health*`` answers 401 without ``Authorization: Bearer <key>``,
+like SGLang's API-key middleware.
 
 Every request generates exactly ``max_tokens`` tokens (genai-bench's sglang/vllm backends send
 ``ignore_eos``). To keep CPU low on small machines a stream writes at most one SSE chunk per
@@ -18,6 +20,7 @@ token counts from ``usage`` so TTFT and TPOT are unaffected.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import math
 import signal
@@ -182,8 +185,17 @@ class SimServer:
         self.exit_code = 1
         self.stop.set()
 
+    @web.middleware
+    async def require_api_key(self, request: web.Request, handler: Callable) -> web.StreamResponse:
+        """SGLang's check: /health* stays open (probes); the rest needs the exact bearer header."""
+        key = self.args.api_key
+        if key and not request.path.startswith("/health") and not hmac.compare_digest(
+                request.headers.get("Authorization", "").encode(), f"Bearer {key}".encode()):
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        return await handler(request)
+
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self.require_api_key])
         app.router.add_get("/health", self.health)
         app.router.add_get("/health_generate", self.health)
         app.router.add_get("/v1/models", self.models)
@@ -215,7 +227,8 @@ class SimServer:
             "max_model_len": self.args.context_length}]})
 
     async def server_info(self, _request: web.Request) -> web.Response:
-        info: dict[str, Any] = {"simulator": True, **self.args.to_dict(), "ready": self.ready}
+        args = {k: v for k, v in self.args.to_dict().items() if k != "api_key"}
+        info: dict[str, Any] = {"simulator": True, **args, "ready": self.ready}
         if self.plan is not None:
             info["memory_plan"] = self.plan.to_dict()
             info["max_total_num_tokens"] = self.plan.kv_tokens

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import socket
 from pathlib import Path
 
 import psutil
 
+from autotuner.k8s.schema import shared_dir
+
 HERE = Path(__file__).parent
-REPO = HERE.parents[1]
-SHARED = Path(os.environ.get("AUTOTUNER_SHARED_DIR", REPO.parent / "shared"))
-EXAMPLE_RESULTS = SHARED / "genai-bench" / "example-results"  # real genai-bench 0.0.5 output
+EXAMPLE_RESULTS = shared_dir() / "genai-bench" / "example-results"  # real genai-bench 0.0.5 output
 SPECIAL_TOKEN = "<|endoftext|>"
 
 

@@ -13,7 +13,7 @@ from autotuner.bench.parse import (
 
 from .helpers import EXAMPLE_RESULTS
 
-pytestmark = pytest.mark.skipif(not EXAMPLE_RESULTS.is_dir(), reason="shared example results missing")
+pytestmark = pytest.mark.shared
 
 
 def test_run1_two_levels_c1_c4():

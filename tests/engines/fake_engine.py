@@ -11,7 +11,8 @@ Started as ``python fake_engine.py --mode MODE [options]`` followed by what the 
 
 Options for ``serve``: ``--children`` (a child that has a grandchild), ``--escaped-child``
 (a child in its own session), ``--ignore-sigterm`` (it and its children ignore SIGTERM),
-``--die-after S`` (exit 5 after S seconds).
+``--die-after S`` (exit 5 after S seconds), ``--print-args`` (print its argv first, as SGLang
+prints its server arguments).
 """
 
 import argparse
@@ -51,6 +52,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def serve(args: argparse.Namespace) -> int:
+    if args.print_args:
+        print(f"server_args={sys.argv[1:]}", flush=True)
     if args.ignore_sigterm:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # inherited by the children through exec
     if args.children:
@@ -76,6 +79,7 @@ def main() -> int:
     parser.add_argument("--escaped-child", action="store_true")
     parser.add_argument("--ignore-sigterm", action="store_true")
     parser.add_argument("--die-after", type=float)
+    parser.add_argument("--print-args", action="store_true")
     args, _sglang_flags = parser.parse_known_args()
 
     if args.mode == "crash":

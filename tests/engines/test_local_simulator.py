@@ -1,7 +1,5 @@
-"""The local backend with the simulated engine, loaded by real genai-bench (skipped until the
-simulator exists)."""
+"""The local backend with the simulated engine, loaded by real genai-bench."""
 
-import importlib.util
 import json
 import urllib.request
 
@@ -11,12 +9,7 @@ from autotuner.bench.genai_bench import BenchPlan, GenaiBenchRun
 from autotuner.engines.base import DeployRequest
 from autotuner.engines.local import LocalEngineSettings, LocalProcessEngine
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(importlib.util.find_spec("autotuner.sim.server") is None
-                       or importlib.util.find_spec("autotuner.sim.tokenizer") is None,
-                       reason="autotuner.sim is not there yet"),
-]
+pytestmark = pytest.mark.integration
 
 
 def test_simulator_trial_end_to_end(tmp_path, tokenizer_dir):

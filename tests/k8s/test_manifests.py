@@ -68,7 +68,8 @@ def test_command_override_extra_args_annotations_and_auto_runtime():
     assert isvc["metadata"]["annotations"] == {"ome.io/autoscalerClass": "external"}
 
 
-@pytest.mark.parametrize("overrides", [{}, {"command": ["python3", "-m", "sglang.launch_server"], "runtime_name": None}])
+@pytest.mark.parametrize("overrides", [{}, {"command": ["python3", "-m", "sglang.launch_server"], "runtime_name": None},
+                                       {"api_key_secret": ("llm-api-key", "api-key")}])
 def test_rendered_inference_services_validate_against_the_crd(overrides):
     assert ome_crd("InferenceService").validate(render(**overrides)) == []
 
@@ -77,6 +78,7 @@ def test_rendered_inference_services_validate_against_the_crd(overrides):
 def test_every_templated_value_comes_back_literally(text):
     values = dict(name=text, namespace=text, labels={text: text, "k": text}, annotations={text: text},
                   model_name=text, runtime_name=text, runner_name=text, command=[text, text], args=[text, "--x", text],
+                  env=[{"name": text, "valueFrom": {"secretKeyRef": {"name": text, "key": text}}}],
                   gpu_resource_name=text, gpu_count=3)
     isvc = render_template("inferenceservice.yaml.j2", **values)
     runner = isvc["spec"]["engine"]["runner"]
@@ -85,6 +87,7 @@ def test_every_templated_value_comes_back_literally(text):
     assert isvc["metadata"]["annotations"] == {text: text}
     assert isvc["spec"]["model"]["name"] == text and isvc["spec"]["runtime"]["name"] == text
     assert runner["name"] == text and runner["command"] == [text, text] and runner["args"] == [text, "--x", text]
+    assert runner["env"] == values["env"]
     assert runner["resources"] == {"requests": {text: "3"}, "limits": {text: "3"}}
     assert set(isvc) == {"apiVersion", "kind", "metadata", "spec"}  # nothing injected at the top
 

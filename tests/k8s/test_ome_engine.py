@@ -3,7 +3,6 @@ kubernetes client, real HTTP, real engine processes; every test ends with nothin
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import signal
 import subprocess
@@ -61,8 +60,6 @@ def test_happy_path_create_ready_answer_delete_gone(engine, apiserver, controlle
     assert leftovers(apiserver, controller) == []
 
 
-@pytest.mark.skipif(importlib.util.find_spec("autotuner.sim.server") is None,
-                    reason="the simulator (autotuner/sim/server.py) is not there yet")
 def test_happy_path_with_the_simulated_sglang_server(settings, apiserver, tmp_path):
     log_dir = tmp_path / "engines"
     log_dir.mkdir()

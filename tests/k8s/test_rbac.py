@@ -22,6 +22,7 @@ from tests.k8s.conftest import (
     make_engine,
     trial_request,
 )
+from tests.k8s.test_ome_api_key import KEY, SECRET, put_secret
 from tests.k8s.test_ome_benchmarkjob import copy_results
 
 RBAC = Path(__file__).resolve().parents[2] / "templates" / "rbac.yaml"
@@ -48,7 +49,7 @@ def test_role_binding_ties_the_service_account_to_the_role():
 
 def test_the_role_grants_exactly_what_the_tuner_uses(settings, apiserver, controller, tmp_path):
     # Ready trial benchmarked by a BenchmarkJob, a crashing trial (pod log), an unresolvable one
-    # (events), then a sweep of the campaign.
+    # (events), the API key of engine.api_key.secret_name, then a sweep of the campaign.
     engine = make_engine(settings, controller)
     controller.bench_command = copy_results
     api = NamespacedApi(make_api_client(settings.kubeconfig), NAMESPACE)
@@ -65,6 +66,8 @@ def test_the_role_grants_exactly_what_the_tuner_uses(settings, apiserver, contro
     with pytest.raises(EngineStartError):
         with engine.deploy(trial_request(tmp_path, "t0003")):
             pass
+    put_secret(apiserver)
+    assert api.secret_value(*SECRET) == KEY
     gc_campaign(settings, CAMPAIGN)
 
     used = {(r.verb, r.resource) for r in apiserver.requests}

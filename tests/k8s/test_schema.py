@@ -32,9 +32,14 @@ def bench_example() -> dict:
     return copy.deepcopy(example_documents()[0])
 
 
-@pytest.mark.parametrize("doc", example_documents(), ids=lambda d: f"{d['kind']}-{d['metadata']['name']}")
-def test_upstream_examples_are_accepted(doc):
-    assert ome_crd(doc["kind"]).validate(doc) == []
+# Named, not globbed: a glob over a missing ../shared would make an empty (skipped) parameter list.
+@pytest.mark.parametrize("name", ["benchmarkjob-for-isvc.yaml", "clusterservingruntime-sglang-tuner.yaml",
+                                  "isvc-sglang-args-override.yaml"])
+def test_upstream_examples_are_accepted(name):
+    docs = list(yaml.safe_load_all((EXAMPLES / name).read_text()))
+    assert docs
+    for doc in docs:
+        assert ome_crd(doc["kind"]).validate(doc) == [], f"{doc['kind']} {doc['metadata']['name']}"
 
 
 def problems_of(doc: dict) -> list[tuple[str, str]]:

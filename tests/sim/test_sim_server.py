@@ -111,6 +111,31 @@ def test_server_serves_health_models_and_streaming_chat(tokenizer_dir):
     assert "SIMULATED" in out and "not SGLang" in out
 
 
+def test_api_key_is_required_everywhere_but_health():
+    """--api-key as SGLang has it: 401 without ``Authorization: Bearer <key>``, probes stay open."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    key = "sk-sim-0123456789"
+    proc = start_server("--served-model-name", "sim-8b", "--sim-model", "Llama-3.1-8B", "--port", str(port),
+                        "--sim-startup-scale", "0", "--api-key", key)
+    try:
+        wait_ready(base, proc)
+        chat = {"model": "sim-8b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": key}):
+            assert requests.get(base + "/v1/models", headers=headers, timeout=5).status_code == 401
+            denied = requests.post(base + "/v1/chat/completions", json=chat, headers=headers, timeout=5)
+            assert denied.status_code == 401 and denied.json() == {"error": "Unauthorized"}
+        auth = {"Authorization": f"Bearer {key}"}
+        assert requests.get(base + "/v1/models", headers=auth, timeout=5).status_code == 200
+        ok = requests.post(base + "/v1/chat/completions", json=chat, headers=auth, timeout=30)
+        assert ok.status_code == 200 and ok.json()["usage"]["completion_tokens"] == 3
+        info = requests.get(base + "/get_server_info", headers=auth, timeout=5).text
+        assert key not in info
+    finally:
+        out, err = stop(proc)
+    assert key not in out + err
+
+
 def test_startup_failure_exits_nonzero_with_sglang_message():
     port = free_port()
     proc = start_server("--sim-model", "Llama-3.1-8B", "--mem-fraction-static", "0.1", "--port", str(port),

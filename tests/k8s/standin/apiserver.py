@@ -89,6 +89,7 @@ class FakeApiServer:
                                                   ome_crd("BenchmarkJob")),
             ("", "pods"): Resource("", "v1", "pods", "Pod"),
             ("", "events"): Resource("", "v1", "events", "Event"),
+            ("", "secrets"): Resource("", "v1", "secrets", "Secret"),  # tests put them in the store
         }
         self._httpd: ThreadingHTTPServer | None = None
 

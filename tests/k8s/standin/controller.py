@@ -6,7 +6,9 @@ the engine pod, starts the engine command (by default the simulator with the ISV
 ``spec.engine.runner.args``) on a free local port and marks the ISVC Ready once ``/health``
 answers; when the process exits early it writes OME's crash status (``BlockedByFailedLoad``,
 ``FailedToLoad``) and a CrashLoopBackOff pod. On deletion it stops the process, deletes the pods and
-removes its finalizer. ``behaviour`` makes new services fail in OME's other ways::
+removes its finalizer. Like the kubelet, it fills the runner's ``env`` from ``secretKeyRef`` (a
+missing Secret or key: ``CreateContainerConfigError``) and expands ``$(VAR)`` in its args.
+``behaviour`` makes new services fail in OME's other ways::
 
     controller = FakeOmeController(api, log_dir=tmp_path).start()
     controller.behaviour = "unschedulable"   # the next ISVC's pod never schedules
@@ -19,6 +21,8 @@ its exit code decides ``Completed`` or ``Failed``. Without a ``bench_command`` a
 
 from __future__ import annotations
 
+import base64
+import re
 import secrets
 import socket
 import subprocess
@@ -43,6 +47,32 @@ TINY_ENGINE = Path(__file__).with_name("tiny_engine.py")
 
 def _runner_args(isvc: dict[str, Any]) -> list[str]:
     return list(isvc["spec"]["engine"]["runner"].get("args") or [])
+
+
+class _ContainerConfigError(Exception):
+    """What the kubelet reports as CreateContainerConfigError (a Secret or key it cannot find)."""
+
+
+def _with_env_expanded(isvc: dict[str, Any], read_secret: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    """The InferenceService as its container runs: the runner's env resolved (values, Secret
+    keys) and ``$(VAR)`` in its args replaced; unknown variables stay literal, as in Kubernetes."""
+    runner = isvc["spec"]["engine"]["runner"]
+    env: dict[str, str] = {}
+    for var in runner.get("env") or []:
+        ref = (var.get("valueFrom") or {}).get("secretKeyRef")
+        if ref is None:
+            env[var["name"]] = var.get("value", "")
+            continue
+        try:
+            data = read_secret(ref["name"]).get("data") or {}
+        except ApiError:
+            raise _ContainerConfigError(f'secret "{ref["name"]}" not found') from None
+        if ref["key"] not in data:
+            raise _ContainerConfigError(f"couldn't find key {ref['key']} in Secret {ref['name']}")
+        env[var["name"]] = base64.b64decode(data[ref["key"]]).decode()
+    args = [re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m.group(1), m.group(0)), arg)
+            for arg in _runner_args(isvc)]
+    return {**isvc, "spec": {**isvc["spec"], "engine": {**isvc["spec"]["engine"], "runner": {**runner, "args": args}}}}
 
 
 def simulator_command(isvc: dict[str, Any], port: int) -> list[str]:
@@ -241,6 +271,12 @@ class _IsvcWorker(threading.Thread):
             self._serve(isvc)
 
     def _serve(self, isvc: dict[str, Any]) -> None:
+        try:
+            isvc = _with_env_expanded(isvc, lambda name: self._store.get("secrets", self.namespace, name))
+        except _ContainerConfigError as err:
+            waiting = {"reason": "CreateContainerConfigError", "message": str(err)}
+            self._set_pod_status(_pod_status("Pending", _runner_status({"waiting": waiting})))
+            return
         port = free_port()
         self.controller._ports[(self.namespace, self.name)] = port
         self.log_path = self.controller.log_dir / f"{self.namespace}-{self.name}.log"

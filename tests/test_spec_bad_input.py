@@ -1,0 +1,131 @@
+"""Hostile or careless task files get a clear problem list from `autotuner validate`, never a
+traceback, a hang or a machine out of memory: inf/nan, huge ranges, alias bombs, deep nesting,
+huge files, scenarios genai-bench would refuse, and key order."""
+
+import math
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from autotuner.space import SearchSpace
+from autotuner.spec import parse_spec, parse_spec_text
+from tests.test_safe_yaml import alias_bomb
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICKSTART = (ROOT / "examples/quickstart.yaml").read_text()
+MEMORY_LIMIT = 2 << 30  # a regression must fail here, not take the machine's memory
+
+
+def base() -> dict:
+    return yaml.safe_load(QUICKSTART)
+
+
+def problems_of(data: dict) -> dict[str, str]:
+    """Every problem's text by its field path (several at one path joined)."""
+    _, problems = parse_spec(data)
+    msgs: dict[str, str] = {}
+    for p in problems:
+        msgs[p.path] = f"{msgs[p.path]}; {p}" if p.path in msgs else str(p)
+    return msgs
+
+
+def validate(tmp_path: Path, text: str) -> subprocess.CompletedProcess:
+    """`autotuner validate` on ``text`` as a user runs it, with its memory and time bounded."""
+    task = tmp_path / "task.yaml"
+    task.write_text(text)
+
+    def bounded() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+    return subprocess.run([str(Path(sys.executable).parent / "autotuner"), "validate", str(task)],
+                          capture_output=True, text=True, timeout=60, preexec_fn=bounded, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("text, expected", [
+    (QUICKSTART.replace("tp_size: {choices: [1, 2]}", "tp_size: {low: 1, high: 1.0e12}"),
+     "search.space.tp_size.high: 1000000000000 -- must be in [1, 64]"),
+    (QUICKSTART + "extra:\n  " + alias_bomb().replace("\n", "\n  "), "once aliases are expanded"),
+    (QUICKSTART + "extra: " + "[" * 20_000 + "]" * 20_000 + "\n", "nested deeper than 32 levels"),
+    (QUICKSTART + "# padding\n" * 200_000, "larger than 1000000 bytes"),
+], ids=["huge-range", "alias-bomb", "deep-nesting", "huge-file"])
+def test_validate_reports_exhausting_input_without_a_traceback(tmp_path, text, expected):
+    done = validate(tmp_path, text)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert expected in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("where, value", [
+    (("budget", "wall_time_s"), math.inf),
+    (("objective", "slo", "ttft_p90_s"), math.nan),
+    (("engine", "fixed", "schedule_conservativeness"), math.nan),
+    (("search", "space", "mem_fraction_static", "high"), math.inf),
+    (("search", "space", "schedule_policy", "choices", 1), math.inf),
+    (("search", "initial_configs", 0, "mem_fraction_static"), -math.inf),
+])
+def test_inf_and_nan_are_refused_wherever_they_are(where, value):
+    data = base()
+    node = data
+    for key in where[:-1]:
+        node = node.setdefault(key, {}) if isinstance(key, str) else node[key]
+    node[where[-1]] = value
+    msgs = problems_of(data)
+    path = ".".join(map(str, where))
+    assert path in msgs and "finite" in msgs[path], msgs
+
+
+def test_yaml_inf_and_nan_literals_are_refused():
+    _, problems = parse_spec_text(QUICKSTART.replace("max_error_rate: 0.01", "max_error_rate: .nan")
+                                  .replace("wall_time_s: 900", "wall_time_s: .inf"))
+    assert {p.path for p in problems} == {"objective.slo.max_error_rate", "budget.wall_time_s"}
+
+
+@pytest.mark.parametrize("scenario", ["D(100, 100)", " D(100,100)", "D(100,100)\n", "E(100)", "dataset",
+                                      "D(\u0661\u0660\u0660,100)", "D(0,100)", "U(10,5)/(1,2)", "D(2000000,10)"])
+def test_scenarios_genai_bench_would_refuse_or_cannot_run(scenario):
+    data = base()
+    data["workload"]["scenarios"] = [scenario]
+    assert "workload.scenarios.0" in problems_of(data)
+
+
+@pytest.mark.parametrize("scenario", ["D(100,100)", "N(480,240)/(300,150)", "N(100,0)/(50,0)",
+                                      "U(50,100)/(20,40)", "U(100,50)"])
+def test_scenarios_genai_bench_runs(scenario):
+    data = base()
+    data["workload"]["scenarios"] = [scenario]
+    assert "workload.scenarios.0" not in problems_of(data)
+
+
+def test_key_order_does_not_matter_for_conditions():
+    """A dump with sorted keys puts cuda_graph_max_bs before the disable_cuda_graph it depends on."""
+    spec, problems = parse_spec_text(yaml.safe_dump(base(), sort_keys=True))
+    assert problems == [] and spec is not None
+    names = [name for name, _ in SearchSpace.from_spec(spec).params]
+    assert names.index("disable_cuda_graph") < names.index("cuda_graph_max_bs")
+
+
+def test_conditions_in_a_cycle_or_on_unknown_names_are_refused():
+    data = base()
+    space = data["search"]["space"]
+    space["disable_cuda_graph"]["when"] = {"cuda_graph_max_bs": 8}
+    space["schedule_policy"]["when"] = {"max_prefill_tokens": 4096}
+    msgs = problems_of(data)
+    assert "cycle" in msgs["search.space.disable_cuda_graph.when"]
+    assert "cycle" in msgs["search.space.cuda_graph_max_bs.when"]
+    assert "search.space or engine.fixed" in msgs["search.space.schedule_policy.when.max_prefill_tokens"]
+
+
+def test_bounds_that_would_break_a_run():
+    data = base()
+    data["seed"] = 10**40
+    data["workload"]["requests_per_level"] = 10**12
+    assert {"seed", "workload.requests_per_level"} <= set(problems_of(data))
+    data = base()
+    data["workload"]["concurrency"] = [1, 10**9]
+    data["search"]["space"]["max_running_requests"] = {"low": 4, "high": 256, "step": 0.5}
+    msgs = problems_of(data)
+    assert "at most" in msgs["workload.concurrency.1"]
+    assert "whole-number step" in msgs["search.space.max_running_requests.step"]
