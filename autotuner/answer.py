@@ -38,9 +38,7 @@ def remeasure_candidates(trials: list[TrialRecord], configs: int) -> list[TrialR
         if key not in seen:
             seen.add(key)
             chosen.append(trial)
-        if len(chosen) == configs:
-            break
-    return chosen
+    return chosen[:configs]
 
 
 def remeasure_configs(trials: list[TrialRecord], settings: RemeasureSpec) -> list[dict[str, Any]]:

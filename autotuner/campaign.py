@@ -195,6 +195,9 @@ def _experiment(spec: TaskSpec, trainable: Any, path: Path, resume: bool, callba
     from autotuner.search import make_scheduler, make_searcher
     from autotuner.search.fixed import FixedConfigs
 
+    # The campaign keeps its own tables: Tune's CSV/JSON/TensorBoard files per trial are only I/O.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+
     if resume:
         return tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
                                   resume_errored=False, restart_errored=False)

@@ -69,7 +69,8 @@ def next_load(bounds: LoadBounds, probes: Sequence[Probe], first: int | None = N
     load is at its maximum or saturated, or even the minimum load fails.
 
     ``first``: the load of the first probe (default ``bounds.start``); the campaign passes the
-    best trial's boundary load here, so the first level already tells whether a config can win.
+    best trial's boundary load here, so the first level already tells whether a config can win,
+    and growth from it starts with small steps (:func:`_growth`).
     """
     if not probes:
         return bounds.clamp(bounds.start if first is None else first)
@@ -83,10 +84,21 @@ def next_load(bounds: LoadBounds, probes: Sequence[Probe], first: int | None = N
     if hi is None:
         if lo >= bounds.max or _saturated(bounds, probes, lo):
             return None
-        return bounds.clamp(math.ceil(lo * bounds.growth))
+        return bounds.clamp(math.ceil(lo * _growth(bounds, probes, first)))
     if hi - lo <= 1 or hi <= lo * (1 + bounds.resolution):
         return None
     return _untried(round(math.sqrt(lo * hi)), tried, lo + 1, hi - 1)
+
+
+def _growth(bounds: LoadBounds, probes: Sequence[Probe], first: int | None) -> float:
+    """The factor of the next growth step. From the best trial's boundary load (``first``) the
+    boundary is likely near, so growth starts at a quarter of the full step and doubles each
+    step: a config that is no better than the best one breaks the SLOs soon above that load,
+    close enough for its bound to stop it; a much better one reaches full steps after two."""
+    if first is None:
+        return bounds.growth
+    steps = sum(p.passed for p in probes) - 1
+    return min(bounds.growth, 1 + (bounds.growth - 1) / 4 * 2 ** steps)
 
 
 def _untried(load: int, tried: set[int], low: int, high: int) -> int | None:
@@ -100,15 +112,17 @@ def _untried(load: int, tried: set[int], low: int, high: int) -> int | None:
 
 
 def _saturated(bounds: LoadBounds, probes: Sequence[Probe], lo: int) -> bool:
-    """Whether the last growth step (to ``lo``) raised throughput by less than ``saturation_gain``."""
+    """Whether the last growth step (to ``lo``) raised throughput by less than ``saturation_gain``
+    per full growth step (prorated); steps under 1.5x are too small to tell from noise."""
     below = [p for p in probes if p.passed and p.load < lo]
     if not below:
         return False
     previous = max(below, key=lambda p: p.load)
     top = max((p for p in probes if p.load == lo), key=lambda p: p.throughput)
-    if lo < previous.load * bounds.growth * 0.99:
-        return False  # not a growth step (a narrowing one): says nothing about saturation
-    return top.throughput < previous.throughput * (1 + bounds.saturation_gain)
+    ratio = lo / previous.load
+    if ratio < 1.5:
+        return False
+    return top.throughput < previous.throughput * (1 + bounds.saturation_gain * (ratio - 1) / (bounds.growth - 1))
 
 
 __all__ = ["LoadBounds", "Probe", "boundary", "next_load"]

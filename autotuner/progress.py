@@ -53,7 +53,8 @@ class ProgressPrinter(Callback):
         self.num_trials = num_trials
         self.unit = unit
         self._stream = stream
-        self._ended: set[str] = set()
+        self._ended: set[str] = set()  # search trials
+        self._remeasured: set[str] = set()
         self._best: tuple[float, str] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -100,7 +101,7 @@ class ProgressPrinter(Callback):
         elif last.get("status") == "done":
             self._print(f"trial {trial.trial_id} done: score {last.get('score', 0):.4g}"
                         + ("" if last.get("feasible") else " (infeasible: " + str(last.get("reason")) + ")"))
-        self._ended.add(trial.trial_id)
+        (self._remeasured if "remeasure" in trial.config else self._ended).add(trial.trial_id)
         self._summary(trials)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -109,6 +110,7 @@ class ProgressPrinter(Callback):
         self._summary(trials)
 
     def _summary(self, trials: list) -> None:
-        running = sum(1 for t in trials if t.status == "RUNNING" and t.trial_id not in self._ended)
+        running = sum(1 for t in trials if t.status == "RUNNING" and t.trial_id not in self._ended | self._remeasured)
         best = f"best {self._best[0]:.4g} {self.unit} ({self._best[1]})" if self._best else "no feasible trial yet"
-        self._print(f"progress: {len(self._ended)}/{self.num_trials} trials ended, {running} running, {best}")
+        again = f", {len(self._remeasured)} re-measured" if self._remeasured else ""
+        self._print(f"progress: {len(self._ended)}/{self.num_trials} trials ended{again}, {running} running, {best}")

@@ -18,6 +18,7 @@ replay, so both make the same decisions. Three plans:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from dataclasses import dataclass
@@ -101,13 +102,14 @@ class FixedSweepPlan:
 
 @dataclass(frozen=True)
 class RepeatPlan:
-    """A finished config measured again, ``repeats`` times, at its boundary load per scenario.
+    """A finished config measured again: ``repeats`` levels at its boundary load, per scenario.
 
-    The search's boundary load is the highest load that passed once, so by construction it sits at
-    the SLO's edge: a repeat there breaks an SLO about as often as noise pushes the latency up. A
-    repeat that breaks one therefore steps the load down (dividing it by 1 + ``resolution``, at most
-    ``steps_down`` times) until a level meets the SLOs, and counts that level's goodput: it measures
-    what the config delivers at its SLO in practice, not whether a single level was lucky.
+    The search's boundary load is the highest load that passed once, so it sits at the SLO's edge,
+    and above it whenever noise made a level pass there by luck. The repeats are averaged: when the
+    mean of their latencies meets the SLOs, the load stands and the answer is the mean goodput of
+    the repeats; when it does not, the load steps down (by half the search's ``resolution``, at
+    most ``steps_down`` times) and the repeats run again there. So the answer is what the config
+    delivers at its SLO on average, not its luckiest level.
     """
 
     loads: tuple[tuple[str, int], ...]  # scenario -> boundary load
@@ -118,40 +120,51 @@ class RepeatPlan:
     steps_down: int = 3
 
     def next_level(self, levels: Sequence[LevelResult]) -> LevelRequest | None:
-        rounds, request = self._walk(levels)
-        return request
+        return self._walk(levels)[1]
 
-    def rounds(self, levels: Sequence[LevelResult]) -> list[list[LevelResult]]:
-        """The levels grouped by repeat (complete repeats only)."""
-        rounds, request = self._walk(levels)
-        return rounds if request is None else rounds[:-1]
+    def accepted(self, levels: Sequence[LevelResult]) -> dict[str, list[LevelResult]]:
+        """Per scenario, the repeats at the load whose mean met the SLOs ([] when no load's did)."""
+        return self._walk(levels)[0]
 
-    def _walk(self, levels: Sequence[LevelResult]) -> tuple[list[list[LevelResult]], LevelRequest | None]:
-        """Go through the plan's steps against the levels run: (levels per repeat, next request)."""
-        rounds: list[list[LevelResult]] = []
+    def _walk(self, levels: Sequence[LevelResult]) -> tuple[dict[str, list[LevelResult]], LevelRequest | None]:
+        """Go through the plan against the levels run: (accepted repeats, next request)."""
+        accepted: dict[str, list[LevelResult]] = {}
         i = 0
-        for r in range(self.repeats):
-            rounds.append([])
-            for scenario, load in self.loads:
-                for step, at in enumerate(self._ladder(load)):
-                    if i == len(levels):
-                        note = f"repeat {r + 1}/{self.repeats}" + (f", {step} step(s) lower" if step else "")
-                        return rounds, LevelRequest(scenario, at, self.sizing(at), note)
-                    rounds[-1].append(levels[i])
-                    i += 1
-                    if self.slo.met(levels[i - 1]):
-                        break
-        return rounds, None
+        for scenario, load in self.loads:
+            accepted[scenario] = []
+            for step, at in enumerate(self._ladder(load)):
+                batch = list(levels[i:i + self.repeats])
+                if len(batch) < self.repeats:
+                    lower = f", {step} step(s) below c={load}" if step else ""
+                    return accepted, LevelRequest(scenario, at, self.sizing(at),
+                                                  f"repeat {len(batch) + 1}/{self.repeats}{lower}")
+                i += self.repeats
+                if self.slo.met(mean_level(batch)):
+                    accepted[scenario] = batch
+                    break
+        return accepted, None
 
     def _ladder(self, load: int) -> list[int]:
-        """The boundary load and the loads a failing repeat steps down to."""
+        """The boundary load and the loads the repeats step down to."""
         ladder = [load]
         for _ in range(self.steps_down):
-            lower = int(ladder[-1] / (1 + self.resolution))
+            lower = int(ladder[-1] / (1 + self.resolution / 2))
             if lower < 1 or lower == ladder[-1]:
                 break
             ladder.append(lower)
         return ladder
+
+
+def mean_level(levels: Sequence[LevelResult]) -> LevelResult:
+    """The repeats of one level averaged: throughputs, latency percentiles and error rate."""
+    def mean(name: str) -> float | None:
+        values = [getattr(lv, name) for lv in levels]
+        return None if any(v is None for v in values) else statistics.fmean(values)
+
+    averaged = {name: mean(name) for name in ("output_tok_s", "input_tok_s", "requests_per_s", "error_rate",
+                                              "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s",
+                                              "tpot_p99_s", "e2e_p90_s", "duration_s")}
+    return dataclasses.replace(levels[0], all_failed=any(lv.all_failed for lv in levels), **averaged)
 
 
 def sizing_for(spec: TaskSpec) -> RequestSizing:
@@ -248,9 +261,8 @@ class TrialSweep:
         }
         if isinstance(self.plan, RepeatPlan):
             # A re-measurement scores the mean of its repeats, not its luckiest level.
-            summary = remeasure_summary(self.plan, self.levels, self.objective, self.gpus)
-            report.update(summary, score=summary.get("remeasured_mean", 0.0),
-                          feasible=2 * summary.get("remeasured_passed", 0) > summary.get("remeasured_repeats", 0))
+            summary = remeasure_summary(self.plan, self.levels, self.gpus) if self.complete else {}
+            report.update(summary, score=summary.get("remeasured_mean", 0.0), feasible="remeasured_mean" in summary)
         if self.complete:
             report["status"] = "done"
             report["done"] = True
@@ -266,19 +278,24 @@ def final_report(sweep: TrialSweep, status: str, reason: str) -> dict[str, Any]:
             "boundary": sweep.boundary_loads(), "status": status, "reason": reason, "done": True}
 
 
-def remeasure_summary(plan: RepeatPlan, levels: Sequence[LevelResult], objective: Objective,
-                      gpus: int) -> dict[str, Any]:
-    """The spread of a re-measured config: each complete repeat scored on its own (its best level
-    that met the SLOs; 0 when none did), then the mean, min, max and standard deviation over the
-    repeats, and how many repeats met the SLOs."""
-    rounds = [objective.score(r, gpus) for r in plan.rounds(levels)]
-    if not rounds:
-        return {}
-    scores = [s.value if s.feasible else 0.0 for s in rounds]
-    return {"remeasured_repeats": len(rounds), "remeasured_passed": sum(s.feasible for s in rounds),
-            "remeasured_mean": statistics.fmean(scores), "remeasured_min": min(scores),
-            "remeasured_max": max(scores), "remeasured_stdev": statistics.pstdev(scores)}
+def remeasure_summary(plan: RepeatPlan, levels: Sequence[LevelResult], gpus: int) -> dict[str, Any]:
+    """The spread of a re-measured config once its plan is complete: the repeats at the accepted
+    load (each repeat's goodput per GPU, the weakest scenario's), their mean, min, max and standard
+    deviation, how many repeats met the SLOs on their own, and the loads; no mean when no load's
+    repeats met the SLOs on average."""
+    accepted = plan.accepted(levels)
+    summary: dict[str, Any] = {"remeasured_repeats": plan.repeats, "remeasured_passed": 0}
+    if not all(accepted.values()):
+        return summary
+    per_repeat = list(zip(*accepted.values()))
+    values = [min(lv.output_tok_s / max(gpus, 1) for lv in repeat) for repeat in per_repeat]
+    summary.update(remeasured_passed=sum(all(plan.slo.met(lv) for lv in repeat) for repeat in per_repeat),
+                   remeasured_mean=statistics.fmean(values), remeasured_min=min(values), remeasured_max=max(values),
+                   remeasured_stdev=statistics.pstdev(values),
+                   remeasured_loads=[(s, batch[0].concurrency) for s, batch in accepted.items()])
+    return summary
 
 
 __all__ = ["FixedSweepPlan", "LOAD_HINT", "LevelPlan", "LoadSearchPlan", "REMEASURE", "RepeatPlan",
-           "RequestSizing", "TrialSweep", "final_report", "plan_for", "plan_for_config", "remeasure_summary", "sizing_for"]
+           "RequestSizing", "TrialSweep", "final_report", "mean_level", "plan_for", "plan_for_config", "remeasure_summary",
+           "sizing_for"]

@@ -22,7 +22,7 @@ import yaml
 from autotuner.bench.runner import EARLY_START_ENV
 from autotuner.spec import require_valid
 from autotuner.subprocesses import stop_process_group
-from benchmarks.ground_truth import simulate_trial
+from benchmarks.ground_truth import LevelOracle, config_truth
 from benchmarks.overhead_phases import NOT_OVERHEAD, PHASE_NAMES, PHASES, SlotUse, phase_seconds, read_trial_times, slot_use
 
 # Every config has the same modelled start-up: the searched knobs do not change what is loaded
@@ -60,13 +60,15 @@ def overhead_task(settings: OverheadSettings, slots: int, output: Path) -> dict:
                    "local": {"command": "simulator", "startup_time_scale": 1.0}},
         "search": {"algorithm": "random", "early_stopping": "none", "space": SPACE},
         "workload": {"scenarios": ["D(512,128)"], "concurrency": list(settings.concurrency),
-                     "requests_per_level": settings.requests_per_level, "minutes_per_level": 1},
+                     "requests_per_level": settings.requests_per_level, "requests_per_user": 1, "minutes_per_level": 1},
+        "remeasure": {"configs": 0},
         "objective": {"slo": {"ttft_p90_s": 5.0, "tpot_p90_s": 0.2}},
         "budget": {"trials": max(settings.min_trials, slots * settings.waves), "gpus": slots},
         "seed": 1,
         "output": str(output),
     }
-    modelled = simulate_trial(require_valid(task), dict(FIXED)).startup_s
+    spec = require_valid(task)
+    modelled = config_truth(spec, LevelOracle(spec), dict(FIXED)).startup_s
     task["engine"]["local"]["startup_time_scale"] = round(settings.startup_s / modelled, 4)
     return task
 

@@ -69,7 +69,7 @@ def read_trial_times(folder: Path) -> list[TrialTimes]:
         if not timing_path.exists():
             continue
         t = json.loads(timing_path.read_text())
-        files = find_level_files(trial_dir / "bench" / "genai-bench" / "results")
+        files = [f for level in sorted((trial_dir / "genai-bench").glob("level-*")) for f in find_level_files(level)]
         levels = sorted((f.stat().st_mtime, parse_level_file(f).duration_s) for f in files)
         if "first_step" not in t or not levels:
             continue

@@ -2,6 +2,7 @@
 
     python -m benchmarks.run --quick     # CI smoke run, < 3 min: small surface, 1-slot overhead
     python -m benchmarks.run --full      # the numbers: benchmarks/BENCHMARKS.md + benchmarks/results/
+    python -m benchmarks.run --surface my-surface.yaml [--seeds 10] [--budget 200]   # your own surface
 
 Writes ``BENCHMARKS.md`` (tables), ``runs.csv`` and ``trials.csv`` (every replayed campaign and
 trial), ``overhead.csv`` and ``convergence.png`` (best-so-far gap against GPU-hours).
@@ -20,14 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from benchmarks.ground_truth import simulator_version
+from autotuner.sim.version import simulator_version
+from benchmarks.noise import NoiseModel
 from benchmarks.overhead import CaseResult, OverheadSettings, overhead_tables, run_overhead_benchmark
 from benchmarks.overhead_phases import PHASES
 from benchmarks.search_bench import SurfaceResult, run_search_benchmark
-from benchmarks.search_report import (asha_stops_table, goals_table, ground_truth_table, md_table, plot_convergence, strategy_table,
+from benchmarks.search_report import (goals_table, ground_truth_table, md_table, plot_convergence, strategy_table,
                                       write_csvs)
-from benchmarks.surface import load_surface
-from benchmarks.trial_cost import GENAI_BENCH_START_S, LEVEL_OVERHEAD_S
+from benchmarks.strategies import SAMPLER_CANDIDATES, STRATEGIES, Strategy
+from benchmarks.surface import Surface, load_surface
+from benchmarks.trial_cost import GENAI_BENCH_START_S, LEVEL_START_S
 
 BENCH_DIR = Path(__file__).resolve().parent
 OVERHEAD_GOAL_S = 2.0
@@ -37,30 +40,40 @@ UTILISATION_GOAL = 0.90
 @dataclass(frozen=True)
 class Mode:
     name: str
-    surfaces: tuple[str, ...]
+    surfaces: tuple[str, ...]  # names under benchmarks/surfaces/, or surface files
     seeds: tuple[int, ...]
     budget: int  # trials per replayed campaign
-    overhead: OverheadSettings
+    overhead: OverheadSettings | None  # None: no real campaigns
     out_dir: Path  # CSV files and the plot
     report: Path  # BENCHMARKS.md
+    samplers: bool = False  # also compare Optuna's other samplers behind our searcher
 
 
 QUICK = Mode("quick", ("quick-llama8b-h100",), (0, 1, 2), 24,
              OverheadSettings(slots=(1,), waves=2, min_trials=2, startup_s=5.0, concurrency=(4, 16),
                               requests_per_level=24, timeout_s=300),
              BENCH_DIR / "results" / "quick", BENCH_DIR / "results" / "quick" / "BENCHMARKS.md")
-FULL = Mode("full", ("llama8b-h100", "llama70b-8xh100"), tuple(range(10)), 200,
+FULL = Mode("full", ("llama8b-h100", "llama70b-8xh100", "qwen32b-h200-long"), tuple(range(10)), 200,
             OverheadSettings(slots=(1, 2, 4), waves=2, min_trials=3, startup_s=30.0, concurrency=(4, 8, 16),
                              requests_per_level=48, timeout_s=900),
-            BENCH_DIR / "results", BENCH_DIR / "BENCHMARKS.md")
+            BENCH_DIR / "results", BENCH_DIR / "BENCHMARKS.md", samplers=True)
+SAMPLER_SEEDS = 5  # the sampler comparison runs on fewer seeds: Optuna's GPSampler takes seconds per trial
+
+
+def surface_mode(path: Path, seeds: int, budget: int) -> Mode:
+    """The strategy comparison on one surface file, into benchmarks/results/<surface name>/."""
+    surface = load_surface(path)
+    out = BENCH_DIR / "results" / surface.name
+    return Mode(surface.name, (str(path),), tuple(range(seeds)), budget, None, out, out / "BENCHMARKS.md")
 
 
 def progress(message: str) -> None:
     print(message, flush=True)  # flushed: the full run takes minutes and its output is often a file
 
 
-def run_search_part(mode: Mode) -> list[SurfaceResult]:
-    return run_search_benchmark([load_surface(name) for name in mode.surfaces], list(mode.seeds), mode.budget,
+def run_search_part(mode: Mode, surfaces: Sequence[Surface], strategies: Sequence[Strategy] = STRATEGIES,
+                    seeds: Sequence[int] | None = None) -> list[SurfaceResult]:
+    return run_search_benchmark(surfaces, list(seeds or mode.seeds), mode.budget, strategies, NoiseModel(),
                                 progress=progress)
 
 
@@ -90,43 +103,72 @@ def overhead_goals(results: Sequence[CaseResult], settings: OverheadSettings) ->
     return md_table(["case", "goal", "measured", ""], rows)
 
 
-def render(mode: Mode, search: Sequence[SurfaceResult], overhead: Sequence[CaseResult] | None,
-           plot_name: str, elapsed_s: float) -> str:
+def noise_section() -> list[str]:
+    """The measured spread behind the noise model (``python -m benchmarks.measure_noise``)."""
+    path = BENCH_DIR / "results" / "noise.csv"
+    model = NoiseModel()
+    lines = ["## Measurement noise", "",
+             "Every replayed level is read through `benchmarks/noise.py`: multiplicative lognormal noise with "
+             f"sigma {model.throughput_sigma:.1%} on throughput, {model.ttft_sigma:.1%} on p90 TTFT and "
+             f"{model.latency_sigma:.1%} on p90 TPOT, and a {model.outlier_rate:.0%} chance per level of an outlier "
+             f"({model.outlier_throughput:g}x throughput, {model.outlier_latency:g}x latencies; an assumption). "
+             "The sigmas round up the spread of repeated identical levels of real genai-bench against the "
+             "wall-clock simulator on this machine:", ""]
+    if not path.exists():
+        return lines + ["(not measured yet: `python -m benchmarks.measure_noise`)", ""]
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    lines.append(md_table(["metric", "mean", "coefficient of variation", "repeats", "level"],
+                          [[r["metric"], r["mean"], f"{float(r['cv']):.1%}", r["repeats"],
+                            f"c={r['concurrency']} {r['scenario']}, {r['mean_duration_s']} s"] for r in rows]))
+    return lines + ["", "Command: `python -m benchmarks.measure_noise` (results/noise.csv).", ""]
+
+
+def render(mode: Mode, search: Sequence[SurfaceResult], samplers: Sequence[SurfaceResult],
+           overhead: Sequence[CaseResult] | None, plot_name: str, elapsed_s: float, command: str) -> str:
     lines = [
         "# Benchmarks",
         "",
-        f"Generated by `python -m benchmarks.run --{mode.name}` ({time.strftime('%Y-%m-%d %H:%M')}, "
-        f"{os.cpu_count()} CPU cores, Python {platform.python_version()}, simulator {simulator_version()}, "
-        f"{elapsed_s:.0f} s). Method: [benchmarks/README.md](README.md). Everything below comes from the "
-        "simulator (a model of SGLang, not SGLang); GPU-hours are modelled.",
+        f"Generated by `{command}` ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPU cores, "
+        f"Python {platform.python_version()}, simulator {simulator_version()}, {elapsed_s:.0f} s). "
+        "Method: [benchmarks/README.md](README.md). Everything below comes from the simulator (a model of "
+        "SGLang, not SGLang); GPU-hours are modelled.",
         "",
         "## Ground truth",
         "",
         ground_truth_table(search),
         "",
-        f"Trial cost: GPUs x (modelled start-up + {GENAI_BENCH_START_S:g} s genai-bench start + per level "
-        f"min(run_duration, time limit) + {LEVEL_OVERHEAD_S:g} s); a start-up failure holds its GPUs for the "
+        f"A config's true score is its goodput per GPU at its exact SLO boundary, noise-free. Trial cost: GPUs x "
+        f"(max(modelled start-up, {GENAI_BENCH_START_S:g} s of genai-bench imports) + per level its measured "
+        f"run_duration, cut at the time limit, + {LEVEL_START_S:g} s); a start-up failure holds its GPUs for the "
         "modelled seconds before it fails; a rejected config costs nothing.",
         "",
-        f"## Search strategies: {mode.budget} trials per campaign, seeds {mode.seeds[0]}-{mode.seeds[-1]}",
+        *noise_section(),
+        f"## Search strategies: {mode.budget} trials per campaign, seeds {mode.seeds[0]}-{mode.seeds[-1]}, noise on",
         "",
         "Each cell is the median over seeds with [min-max]; `never` = not within the budget (for the median: "
-        "half the seeds or more). The gap is that of the config the campaign would answer "
-        "(`pick_best`), judged by its full-sweep ground truth.",
+        "half the seeds or more). The search's best is what `pick_best` returns from the trials' own (noisy) "
+        "measurements; the answer is what the campaign recommends after re-measuring the best 3 configs; both are "
+        "judged by the true score.",
         "",
     ]
     for result in search:
-        lines += [f"### {result.surface.title}", "", strategy_table(result), "",
-                  "Where ASHA stopped our trials (TPE + ASHA, every seed), by tensor parallel size:", "",
-                  asha_stops_table(result), ""]
-    lines += [f"![convergence]({plot_name})", "", "## Goals: search", "", goals_table(search), ""]
-    if overhead is not None:
+        lines += [f"### {result.surface.title}", "", strategy_table(result), ""]
+    lines += [f"![convergence]({plot_name})", ""]
+    if samplers:
+        lines += ["## Samplers: which one is the default", "",
+                  f"Optuna's samplers behind the same searcher, early stopping and re-measurement, "
+                  f"{len(samplers[0].seeds)} seeds, {samplers[0].budget} trials; `ours` is the default (TPE, "
+                  "multivariate, grouped, constant liar, infeasibility as a constraint).", ""]
+        for result in samplers:
+            lines += [f"### {result.surface.title}", "", strategy_table(result, list(result.by_strategy)), ""]
+    lines += ["## Goals: search", "", goals_table(search), ""]
+    if overhead is not None and mode.overhead is not None:
         lines += ["## Orchestration overhead on the real path", "",
                   f"Real campaigns (Ray Tune, local backend, simulator, genai-bench) of 1-GPU trials whose simulated "
                   f"engine start-up is {mode.overhead.startup_s:g} s, levels at concurrency "
                   f"{', '.join(map(str, mode.overhead.concurrency))} with {mode.overhead.requests_per_level} requests; "
-                  "genai-bench started after the engine is ready (late, before this change) or while it starts "
-                  "(early, now the default).", "",
+                  "genai-bench started after the engine is ready (late) or while it starts (early, the default).", "",
                   overhead_tables(overhead, mode.overhead), "", "## Goals: orchestration", "",
                   overhead_goals(overhead, mode.overhead), ""]
     return "\n".join(lines)
@@ -138,27 +180,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--quick", action="store_const", const=QUICK, dest="mode")
     which.add_argument("--full", action="store_const", const=FULL, dest="mode")
+    which.add_argument("--surface", type=Path, help="a surface file: the strategy comparison on it alone")
+    parser.add_argument("--seeds", type=int, default=10, help="with --surface: seeds 0..N-1")
+    parser.add_argument("--budget", type=int, default=200, help="with --surface: trials per campaign")
     parser.add_argument("--skip-overhead", action="store_true", help="only the search strategies (no Ray)")
     parser.add_argument("--out", type=Path, help="folder of the CSV files and the plot")
     parser.add_argument("--report", type=Path, help="where BENCHMARKS.md goes")
     args = parser.parse_args(argv)
-    mode: Mode = args.mode
+    mode: Mode = args.mode or surface_mode(args.surface, args.seeds, args.budget)
+    command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
     out_dir = args.out or mode.out_dir
     report = args.report or (out_dir / "BENCHMARKS.md" if args.out else mode.report)
     t0 = time.monotonic()
-    search = run_search_part(mode)
+    surfaces = [load_surface(name) for name in mode.surfaces]
+    search = run_search_part(mode, surfaces)
+    samplers = (run_search_part(mode, surfaces, (STRATEGIES[0], *SAMPLER_CANDIDATES), mode.seeds[:SAMPLER_SEEDS])
+                if mode.samplers else [])
     out_dir.mkdir(parents=True, exist_ok=True)
     files = write_csvs(search, out_dir)
     files.append(plot_convergence(search, out_dir / "convergence.png"))
     overhead = None
-    if not args.skip_overhead:
+    if mode.overhead is not None and not args.skip_overhead:
         campaigns = out_dir / "overhead-campaigns"  # the real campaigns' folders, kept for inspection
         shutil.rmtree(campaigns, ignore_errors=True)
         overhead = run_overhead_benchmark(mode.overhead, campaigns, progress)
         files.append(write_overhead_csv(overhead, out_dir / "overhead.csv"))
     plot_name = os.path.relpath(out_dir / "convergence.png", report.parent)
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(render(mode, search, overhead, plot_name, time.monotonic() - t0))
+    report.write_text(render(mode, search, samplers, overhead, plot_name, time.monotonic() - t0, command))
     progress(f"wrote {report} and {', '.join(str(f) for f in files)}")
     return 0
 

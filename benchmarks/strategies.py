@@ -74,9 +74,7 @@ def _auto_tune(surface: Surface, seed: int, budget: int) -> tuple[Searcher, Sche
 def _tpe_independent(seed: int) -> Any:
     import optuna
 
-    from autotuner.search.constrained import infeasibility
-
-    return optuna.samplers.TPESampler(seed=seed, constant_liar=True, constraints_func=infeasibility)
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
 
 
 def _qmc(seed: int) -> Any:
@@ -88,9 +86,7 @@ def _qmc(seed: int) -> Any:
 def _gp(seed: int) -> Any:
     import optuna
 
-    from autotuner.search.constrained import infeasibility
-
-    return optuna.samplers.GPSampler(seed=seed, constraints_func=infeasibility)
+    return optuna.samplers.GPSampler(seed=seed)
 
 
 def _cmaes(seed: int) -> Any:

@@ -31,7 +31,9 @@ def small_task(tmp_path, trials=4, **over) -> dict:
                              "mem_fraction_static": {"low": 0.1, "high": 0.99},
                              "max_running_requests": {"low": 8, "high": 64}},
                    "initial_configs": [GOOD, STARTUP_FAIL, TOO_BIG]},
-        "workload": {"scenarios": ["D(64,16)"], "concurrency": [1, 4], "requests_per_level": 8},
+        "workload": {"scenarios": ["D(64,16)"], "load": {"min": 1, "max": 16, "start": 2, "resolution": 0.5},
+                     "requests_per_level": 8},
+        "remeasure": {"configs": 1, "repeats": 2},
         "objective": {"slo": {"ttft_p90_s": 2.0, "tpot_p90_s": 0.2}},
         "budget": {"trials": trials, "gpus": 4},
         "seed": 1,
@@ -64,20 +66,28 @@ def test_small_campaign_end_to_end(ray_cluster, tmp_path):
     spec = require_valid(small_task(tmp_path))
     result = run_campaign(spec)
     meta, trials, levels = load_campaign(result.folder)
-    by_cfg = {(t.config["tp_size"], round(t.config["mem_fraction_static"], 2)): t for t in trials}
+    by_cfg = {(t.config["tp_size"], round(t.config["mem_fraction_static"], 2)): t for t in trials
+              if t.phase == "search"}
 
-    assert meta["status"] == "finished" and len(trials) == 4
+    searched = [t for t in trials if t.phase == "search"]
+    assert meta["status"] == "finished" and len(searched) == 4
     good = by_cfg[(1, 0.85)]
     assert good.status in (DONE, STOPPED_EARLY) and good.feasible, (good.status, good.reason)
     failed = by_cfg[(1, 0.99)]
-    assert failed.status == FAILED and "start-up failed" in failed.reason and failed.score == -100
+    assert failed.status == FAILED and "start-up failed" in failed.reason and not failed.feasible
     rejected = by_cfg[(8, 0.8)]
     assert rejected.status == REJECTED and "GPU slots" in rejected.reason
     # every level of every measured trial is in the table, with real genai-bench numbers
-    good_levels = [r for r in levels if r["trial_id"] == by_cfg[(1, 0.85)].trial_id]
-    assert [r["concurrency"] for r in good_levels][:1] == [1] and good_levels[0]["output_tok_s"] > 0
+    good_levels = [r for r in levels if r["trial_id"] == good.trial_id]
+    assert [r["concurrency"] for r in good_levels][:2] == [2, 4] and good_levels[0]["output_tok_s"] > 0
+    assert good.boundary  # its load search located its SLO boundary
     best = json.loads((result.folder / "best_config.json").read_text())
     assert best["launch_command"][:3] == ["python", "-m", "sglang.launch_server"]
+    # the answer was measured again: repeats at the boundary load, with their spread and provenance
+    [again] = [t for t in trials if t.phase == "remeasure"]
+    assert again.remeasured_repeats == 2 and best["remeasured"]["repeats"] == 2
+    assert best["remeasured"]["min"] <= best["score"] <= best["remeasured"]["max"]
+    assert best["provenance"]["engine"]["simulated"] and best["provenance"]["gpu"] == "H100"
     assert (result.folder / "trials" / failed.trial_id / "engine.log").exists()
     assert leftover_processes(tmp_path) == []
 
@@ -110,7 +120,7 @@ def test_sigterm_then_resume_does_not_repeat_finished_trials(tmp_path):
     resumed = subprocess.run(cli + ["--resume"], capture_output=True, text=True, env=env, cwd=REPO, timeout=400)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     meta, trials, levels = load_campaign(folder)
-    assert meta["status"] == "finished" and len(trials) == 5
+    assert meta["status"] == "finished" and sum(t.phase == "search" for t in trials) == 5
     # finished trials were not run again: each has exactly its own levels, once
     for tid in finished_before:
         rows = [r["level"] for r in levels if r["trial_id"] == tid]

@@ -1,13 +1,16 @@
-"""Scoring trials: goodput per GPU under SLOs, infeasible trials below every feasible one."""
+"""Scoring trials: goodput per GPU at the SLO boundary, bounds for early stopping, infeasibility as a constraint."""
+
+import math
+
+import pytest
 
 from autotuner.bench.result import LevelResult
-from autotuner.objective import (STARTUP_FAILED_SCORE, SLO, GoodputPerGpu, LatencyAtConcurrency,
-                                 objective_from_spec)
+from autotuner.objective import SLO, GoodputPerGpu, LatencyAtConcurrency, objective_from_spec
 from autotuner.spec import ObjectiveSpec
 
 
-def level(c, tok_s, ttft, tpot, err=0.0, all_failed=False):
-    return LevelResult(scenario="D(100,100)", concurrency=c, num_requests=100, num_completed=100,
+def level(c, tok_s, ttft, tpot, err=0.0, all_failed=False, scenario="D(100,100)"):
+    return LevelResult(scenario=scenario, concurrency=c, num_requests=100, num_completed=100,
                        num_errors=int(err * 100), error_rate=err, duration_s=10, output_tok_s=tok_s,
                        input_tok_s=tok_s, requests_per_s=1, ttft_p90_s=ttft, tpot_p90_s=tpot,
                        e2e_p90_s=None if ttft is None else ttft + 100 * tpot, all_failed=all_failed)
@@ -20,16 +23,36 @@ def test_best_level_meeting_slo_per_gpu():
     levels = [level(1, 100, 0.1, 0.01), level(8, 800, 0.3, 0.02), level(64, 3000, 2.0, 0.04)]
     score = GoodputPerGpu(SLO_).score(levels, gpus=2)
     assert score.feasible and score.best_level == 1 and score.value == 400
-    assert score.per_level == (True, True, False)
+    assert score.per_level == (True, True, False) and score.violation == 0
 
 
-def test_infeasible_scores_negative_and_closer_is_higher():
+def test_bound_from_a_passing_load_below_the_first_failing_one():
+    # Little's law: between c=8 (400/GPU) and the failing c=16, at most 16/8 of 400.
+    score = GoodputPerGpu(SLO_).score([level(8, 800, 0.3, 0.02), level(16, 1700, 1.5, 0.03)], gpus=2)
+    assert score.value == 400 and score.bound == pytest.approx(800)
+    assert "meets the SLOs at c=8" in score.bound_note and "breaks them at c=16" in score.bound_note
+
+
+def test_bound_without_a_passing_load_is_the_failing_levels_throughput():
+    score = GoodputPerGpu(SLO_).score([level(32, 900, 1.8, 0.02)], gpus=1)
+    assert not score.feasible and score.value == 0 and score.bound == 900
+    assert "breaks the SLOs at c=32 (p90 TTFT 1800ms > 1000ms) where it makes 900" in score.bound_note
+
+
+def test_no_bound_until_a_level_fails_and_noise_below_a_pass_is_ignored():
+    obj = GoodputPerGpu(SLO_)
+    assert math.isinf(obj.score([level(8, 800, 0.3, 0.02)], 1).bound)
+    noisy = obj.score([level(16, 1500, 1.2, 0.02), level(24, 2000, 0.9, 0.02)], 1)  # fails at 16, passes at 24
+    assert noisy.feasible and noisy.value == 2000 and math.isinf(noisy.bound)
+
+
+def test_infeasible_is_a_constraint_not_a_negative_score():
     obj = GoodputPerGpu(SLO_)
     far = obj.score([level(1, 100, 5.0, 0.01)], gpus=1)
     near = obj.score([level(1, 100, 1.2, 0.01)], gpus=1)
-    assert not far.feasible and far.value < near.value < 0
-    assert "p90 TTFT" in near.note
-    assert obj.score([], gpus=1).value == STARTUP_FAILED_SCORE < far.value
+    assert not far.feasible and far.value == near.value == 0
+    assert far.violation > near.violation > 0 and "p90 TTFT" in near.note
+    assert obj.score([], gpus=1).violation > far.violation
 
 
 def test_errors_and_all_failed_levels_break_slo():
@@ -38,12 +61,20 @@ def test_errors_and_all_failed_levels_break_slo():
     assert "every request failed" in obj.score([level(1, 0, None, None, all_failed=True)], 1).note
 
 
-def test_latency_objective_uses_target_level_or_latest_below():
-    obj = LatencyAtConcurrency("ttft_p90_s", 8, SLO_)
-    early = obj.score([level(1, 100, 0.2, 0.01)], 1)
-    assert early.value == -0.2 and "proxy" in early.note
-    full = obj.score([level(1, 100, 0.2, 0.01), level(8, 100, 0.5, 0.01)], 1)
-    assert full.value == -0.5 and full.best_level == 1
+def test_several_scenarios_score_the_weakest():
+    levels = [level(8, 800, 0.3, 0.02, scenario="A"), level(8, 300, 0.3, 0.02, scenario="B"),
+              level(16, 500, 2.0, 0.02, scenario="B")]
+    score = GoodputPerGpu(SLO_).score(levels, gpus=1)
+    assert score.value == 300 and score.bound == pytest.approx(600) and "B meets" in score.bound_note
+    assert not GoodputPerGpu(SLO_).score([*levels, level(1, 10, 9.0, 0.02, scenario="C")], 1).feasible
+
+
+def test_latency_objective_ranks_any_feasible_trial_above_any_infeasible_one():
+    obj = LatencyAtConcurrency("e2e_p90_s", 8, SLO_)
+    slow_but_clean = obj.score([level(8, 100, 12.0, 0.01)], 1)  # p90 e2e 13 s: slow, within the error budget
+    broken = obj.score([level(8, 100, 0.1, 0.01, err=0.5)], 1)
+    assert slow_but_clean.feasible and slow_but_clean.value == pytest.approx(-13.0)
+    assert not broken.feasible and broken.violation > 0 and slow_but_clean.violation == 0
 
 
 def test_objective_from_spec():

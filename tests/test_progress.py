@@ -1,6 +1,9 @@
 """The CLI's live lines."""
 
-from autotuner.progress import describe_config, describe_level
+import io
+from types import SimpleNamespace
+
+from autotuner.progress import ProgressPrinter, describe_config, describe_level
 
 
 def test_describe_config_is_short_and_ignores_non_engine_keys():
@@ -8,9 +11,34 @@ def test_describe_config_is_short_and_ignores_non_engine_keys():
     assert text == "tp=2 mem=0.851 policy=lpm"
 
 
-def test_describe_level_shows_slo_state_and_score():
+def test_describe_level_shows_the_load_why_it_was_chosen_and_the_slo_state():
     line = describe_level({"level": 2, "scenario": "D(100,100)", "concurrency": 8, "output_tok_s_per_gpu": 1234.4,
                            "ttft_p90_s": 0.0412, "tpot_p90_s": 0.009, "error_rate": 0.0, "meets_slo": False,
-                           "score": -1.5}, 4, "tok/s/GPU")
-    assert line.startswith("level 2/4 D(100,100) c=8: 1234 tok/s/GPU ttft90 41ms tpot90 9ms")
-    assert "SLO missed" in line and "score -1.5" in line
+                           "score": 0.0, "load_note": "narrow 4-16"}, "tok/s/GPU")
+    assert line.startswith("level 2 D(100,100) c=8 (narrow 4-16): 1234 tok/s/GPU ttft90 41ms tpot90 9ms")
+    assert "SLO missed" in line
+
+
+def trial(trial_id, config, last=None, gpus=1):
+    return SimpleNamespace(trial_id=trial_id, config=config, last_result=last or {}, status="RUNNING",
+                           placement_group_factory=SimpleNamespace(required_resources={"GPU": gpus}))
+
+
+def test_stopped_and_remeasured_trials_say_why_and_how_much():
+    out = io.StringIO()
+    printer = ProgressPrinter(num_trials=3, unit="tok/s/GPU", stream=out)
+    best = trial("a", {"tp_size": 1})
+    printer.on_trial_result(0, [], best, {"feasible": True, "score": 2000.0, "status": "running"})
+    loser = trial("b", {"tp_size": 2}, {"status": "running", "level": 1, "score_bound": 900.0,
+                                        "bound_note": "D breaks the SLOs at c=32"}, gpus=2)
+    printer.on_trial_complete(0, [best, loser], loser)
+    again = trial("c", {"tp_size": 1, "remeasure": {"loads": {"D": 40}, "repeats": 3}},
+                  {"status": "done", "remeasured_repeats": 3, "remeasured_passed": 3, "remeasured_mean": 1950.0,
+                   "remeasured_min": 1900.0, "remeasured_max": 2010.0})
+    printer.on_trial_result(0, [], again, {"feasible": True, "score": 1950.0, "remeasured_repeats": 3})
+    printer.on_trial_complete(0, [best, loser, again], again)
+    text = out.getvalue()
+    assert "trial b stopped early after level 1: it can reach at most 900, below the best 2000 " \
+           "(D breaks the SLOs at c=32)" in text
+    assert "trial c re-measured tp=1: mean 1950 [1900-2010] tok/s/GPU, 3/3 repeats met the SLOs" in text
+    assert "best 2000 tok/s/GPU (a)" in text  # a re-measurement is not a new best of the search

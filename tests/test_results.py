@@ -3,8 +3,8 @@
 import json
 import shlex
 
-from autotuner.results import (DONE, FAILED, STOPPED_EARLY, TrialRecord, level_row, load_campaign, pick_best,
-                               read_rows, write_best, write_parquet)
+from autotuner.results import (DONE, FAILED, REMEASURE, STOPPED_EARLY, TrialRecord, level_row, load_campaign,
+                               pick_best, pick_remeasured, read_rows, write_best, write_parquet)
 
 
 def result(level, score, **kw):
@@ -18,23 +18,35 @@ def result(level, score, **kw):
 def test_pick_best_prefers_complete_feasible_trials():
     trials = [TrialRecord("a", {"tp_size": 1}, status=STOPPED_EARLY, score=900, feasible=True),
               TrialRecord("b", {"tp_size": 1}, status=DONE, score=500, feasible=True),
-              TrialRecord("c", {"tp_size": 1}, status=DONE, score=-2, feasible=False),
-              TrialRecord("d", {"tp_size": 1}, status=FAILED, score=-100, feasible=False)]
+              TrialRecord("c", {"tp_size": 1}, status=DONE, score=0, feasible=False),
+              TrialRecord("d", {"tp_size": 1}, status=FAILED, score=0, feasible=False),
+              TrialRecord("e", {"tp_size": 1}, phase=REMEASURE, status=DONE, score=5000, feasible=True)]
     assert pick_best(trials).trial_id == "b"
     assert pick_best(trials[:1]).trial_id == "a"
-    assert pick_best(trials[2:]) is None
+    assert pick_best(trials[2:]) is None  # infeasible trials and re-measurements are not the search's best
+
+
+def test_pick_remeasured_takes_the_best_mean_of_configs_that_met_the_slos():
+    trials = [TrialRecord("r1", {}, phase=REMEASURE, remeasured_mean=900.0, remeasured_repeats=3, remeasured_passed=2),
+              TrialRecord("r2", {}, phase=REMEASURE, remeasured_mean=None, remeasured_repeats=3, remeasured_passed=0),
+              TrialRecord("r3", {}, phase=REMEASURE, remeasured_mean=950.0, remeasured_repeats=3, remeasured_passed=3),
+              TrialRecord("s", {}, score=2000.0, feasible=True, status=DONE)]
+    assert pick_remeasured(trials).trial_id == "r3"
+    assert pick_remeasured(trials[1:2] + trials[3:]) is None
 
 
 def test_tables_round_trip_and_best_files(tmp_path):
     cfg = {"tp_size": 2, "mem_fraction_static": 0.85, "schedule_policy": "lpm", "disable_cuda_graph": False}
     levels = [level_row("t1", cfg, result(1, 100.0)), level_row("t1", cfg, result(2, 200.0))]
     assert levels[0]["param.tp_size"] == 2 and json.loads(levels[0]["config_json"]) == cfg
-    rec = TrialRecord("t1", cfg, status=DONE, gpus=2, levels_run=2, score=200.0, feasible=True, best_level=2)
+    rec = TrialRecord("t1", cfg, status=DONE, gpus=2, levels_run=2, score=200.0, feasible=True, best_level=2,
+                      boundary={"D(100,100)": 4})
     write_parquet(tmp_path / "levels.parquet", levels)
     write_parquet(tmp_path / "trials.parquet", [rec.to_row()])
     (tmp_path / "campaign.json").write_text(json.dumps({"name": "x"}))
     meta, trials, rows = load_campaign(tmp_path)
     assert trials[0].config == cfg and trials[0].score == 200.0 and len(rows) == 2
+    assert trials[0].boundary == {"D(100,100)": 4} and trials[0].phase == "search"
     data = write_best(tmp_path, trials[0], rows, model_path="/models/m'; rm -rf /", served_model_name="m",
                       objective_unit="tok/s/GPU")
     argv = shlex.split((tmp_path / "best_launch_command.txt").read_text())

@@ -59,12 +59,29 @@ def test_bad_value_types_and_choices():
     assert "auto, fp8_e5m2, fp8_e4m3" in msgs["engine.fixed.kv_cache_dtype"]
 
 
-def test_negative_and_unsorted_concurrency():
+def test_negative_and_repeated_concurrency():
     data = base()
-    data["workload"]["concurrency"] = [8, -2]
+    data["workload"]["concurrency"] = [8, -2, 8]
     msgs = problems_of(data)
     assert "positive" in msgs["workload.concurrency.1"]
-    assert "ascending" in msgs["workload.concurrency"]
+    assert "distinct" in msgs["workload.concurrency"]
+
+
+def test_load_search_bounds():
+    data = base()
+    data["workload"]["load"] = {"min": 64, "max": 8}
+    assert "at least workload.load.min (64)" in problems_of(data)["workload.load.max"]
+    data["workload"]["load"] = {"min": 4, "max": 64, "start": 100}
+    assert "within workload.load.min-max (4-64)" in problems_of(data)["workload.load.start"]
+    data["workload"]["load"] = {"resolution": 0, "growth": 1}
+    msgs = problems_of(data)
+    assert "greater than 0" in msgs["workload.load.resolution"] and "greater than 1" in msgs["workload.load.growth"]
+
+
+def test_early_stopping_names_the_rules_there_are():
+    data = base()
+    data["search"]["early_stopping"] = "asha"
+    assert problems_of(data)["search.early_stopping"].endswith("must be one of bound or none")
 
 
 def test_tp_dp_above_node_gpus():

@@ -4,6 +4,7 @@ Run it only as a child process, never import it: ``import genai_bench`` monkeypa
 threads through gevent::
 
     python -m autotuner.bench.genai_bench_cli REQUEST_DIR benchmark --api-backend sglang ...
+    python -m autotuner.bench.genai_bench_cli benchmark ...    # one run, as genai-bench's own CLI
 
 The arguments after REQUEST_DIR are the part of genai-bench's command line every level shares;
 each request (:mod:`autotuner.bench.level_server`) adds the level's own (server, scenario,
@@ -36,6 +37,9 @@ def main() -> int:
     for name in _REPORT_FUNCTIONS:
         if hasattr(genai_bench_cli, name):
             setattr(genai_bench_cli, name, _skip_report)
+    if sys.argv[1:2] == ["benchmark"]:
+        sys.argv[0] = "genai-bench"
+        return genai_bench_cli.cli()
     folder, shared = Path(sys.argv[1]), sys.argv[2:]
 
     def run_level(extra: list[str]) -> int:

@@ -102,14 +102,18 @@ def wait_for_benchmark_job(api: NamespacedApi, name: str, timeout_s: float, watc
                             min(watch_timeout_s, int(remaining) + 1))
 
 
-def read_level(folder: Path) -> LevelResult:
-    """The level genai-bench wrote into ``folder`` (a completely failed one included)."""
+def read_level(folder: Path, request: LevelRequest) -> LevelResult:
+    """The level genai-bench wrote into ``folder`` for ``request`` (a completely failed one included)."""
     levels = [parse_level_file(p) for p in find_level_files(folder)]
     levels += [parse_failed_level(p) for p in find_failed_level_files(folder)]
     if not levels:
         raise BenchmarkError(f"the BenchmarkJob finished but {folder} holds no result file "
                              "(is the PVC mounted on this pod at results_mount?)")
-    return levels[0]
+    for level in levels:
+        if level.concurrency == request.concurrency:
+            return level
+    raise BenchmarkError(f"the BenchmarkJob's results in {folder} hold no level at c={request.concurrency} "
+                         f"(found c={', '.join(str(lv.concurrency) for lv in levels)})")
 
 
 def run_benchmark_job(api: NamespacedApi, request: LevelRequest, settings: BenchmarkJobSettings, *,
@@ -126,7 +130,7 @@ def run_benchmark_job(api: NamespacedApi, request: LevelRequest, settings: Bench
     try:
         api.create(BENCHMARK_JOBS, manifest)
         wait_for_benchmark_job(api, name, settings.minutes_per_level * 60 + 300, settings.watch_timeout_s)
-        return read_level(Path(settings.results_mount) / settings.sub_path.strip("/") / name)
+        return read_level(Path(settings.results_mount) / settings.sub_path.strip("/") / name, request)
     except KubeError as err:
         raise BenchmarkError(f"Kubernetes API: {err}") from err
     finally:

@@ -4,9 +4,13 @@ Two separate axes, as in Ray Tune:
 
 * the searcher (:mod:`autotuner.search.constrained`): Optuna behind Ray's ``OptunaSearch``, with
   infeasibility as a constraint, the search space of :mod:`autotuner.space`, the task's
-  ``initial_configs`` first, and the best trial's boundary load handed to each new trial;
+  ``initial_configs`` first, and (with early stopping) the best trial's boundary load handed to
+  each new trial as its first load;
 * the scheduler (:mod:`autotuner.search.bound_stopping`): stops a trial as soon as its own
   measurements prove it cannot beat the best trial so far.
+
+Early stopping is the two together: the first level at the best trial's boundary load is what
+lets the bound rule stop a weaker config after one level; ``early_stopping: none`` turns off both.
 
 ::
 
@@ -30,7 +34,8 @@ def make_searcher(spec: TaskSpec) -> Any:
 
     search = ConstrainedOptunaSearch(space=SearchSpace.from_spec(spec), metric="score", mode="max",
                                      sampler=make_sampler(spec.search.algorithm, spec.seed),
-                                     points_to_evaluate=[dict(c) for c in spec.search.initial_configs] or None)
+                                     points_to_evaluate=[dict(c) for c in spec.search.initial_configs] or None,
+                                     load_hint=spec.search.early_stopping != "none")
     return ConcurrencyLimiter(search, max_concurrent=spec.budget.gpus)
 
 

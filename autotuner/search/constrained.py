@@ -3,34 +3,30 @@
 What the sampler learns from an ended trial (:func:`learned_value`):
 
 * it met the SLOs somewhere: its score (goodput per GPU at its SLO boundary), constraint 0;
-* it was stopped early by the bound rule before any level met the SLOs: an estimate below its
-  bound (the bound divided by how far the failing level was from the SLOs), constraint 0, since
-  the config may well meet them at a lower load;
+* it was stopped early by the bound rule: its true score lies between what its passing levels made
+  (0 when none passed yet) and its bound, so the midpoint of the two, constraint 0 (the config may
+  well meet the SLOs at a lower load). On the benchmark surfaces the midpoint reached the optimum in
+  fewer GPU-hours than telling the bound or the score so far (BENCHMARKS.md);
 * it met the SLOs nowhere, failed at start-up or was rejected: value 0 and a positive constraint
-  (how far from the SLOs), so samplers that support constraints (TPE) rank it below every
-  feasible trial instead of mixing a negative number into the throughput scale.
+  (how far from the SLOs, ``Trial.set_constraint``), so samplers that support constraints (TPE,
+  GP) rank it below every feasible trial instead of mixing a negative number into the throughput
+  scale.
 
-It also keeps the best trial's boundary load per GPU and hands it to each new trial as the first
-load of its search (``config["load_hint"]``): a config that breaks the SLOs there, making less
-throughput than the best trial, is stopped after one level.
+With ``load_hint`` it also keeps the best trial's boundary load per GPU and hands it to each new
+trial as the first load of its search (``config["load_hint"]``): a config that breaks the SLOs
+there, making less throughput than the best trial, is stopped after one level.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import optuna
 from ray.tune.search.optuna import OptunaSearch
 
-from autotuner.results import DONE
+from autotuner.results import DONE, FAILED, REJECTED
 from autotuner.sweep import LOAD_HINT
 
-CONSTRAINT_ATTR = "infeasibility"
-
-
-def infeasibility(trial: optuna.trial.FrozenTrial) -> tuple[float]:
-    """Optuna's ``constraints_func``: > 0 for an infeasible trial."""
-    return (float(trial.user_attrs.get(CONSTRAINT_ATTR, 0.0)),)
+CONSTRAINT = "slo"  # the constraint's name in Optuna: > 0 when the trial met the SLOs nowhere
 
 
 def learned_value(result: dict[str, Any]) -> tuple[float, float]:
@@ -39,22 +35,23 @@ def learned_value(result: dict[str, Any]) -> tuple[float, float]:
         return float(result["score"]), 0.0
     bound = result.get("score_bound")
     violation = float(result.get("violation") or 0.0)
-    stopped_early = result.get("status") not in (DONE, "failed", "rejected") and not result.get("done")
+    stopped_early = result.get("status") not in (DONE, FAILED, REJECTED) and not result.get("done")
     if stopped_early and bound is not None:
-        return float(bound) / (1.0 + violation), 0.0
+        return 0.5 * (float(bound) + float(result.get("score") or 0.0)), 0.0
     return 0.0, max(violation, 1e-6)
 
 
 class ConstrainedOptunaSearch(OptunaSearch):
     """``OptunaSearch`` with constraint values, and the best trial's boundary load as a hint."""
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self, *args: Any, load_hint: bool = True, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.load_hint = load_hint
         self._best: tuple[float, dict[str, float]] | None = None  # (score, boundary load per GPU)
 
     def suggest(self, trial_id: str) -> dict | None:
         config = super().suggest(trial_id)
-        if config is not None and self._best is not None:
+        if config is not None and self.load_hint and self._best is not None:
             config[LOAD_HINT] = dict(self._best[1])
         return config
 
@@ -66,7 +63,7 @@ class ConstrainedOptunaSearch(OptunaSearch):
         if result and not error and trial_id in self._ot_trials and trial_id not in self._completed_trials:
             self._observe(result)
             value, constraint = learned_value(result)
-            self._ot_trials[trial_id].set_user_attr(CONSTRAINT_ATTR, constraint)
+            self._ot_trials[trial_id].set_constraint(CONSTRAINT, constraint)
             result = {**result, self.metric: value}
         super().on_trial_complete(trial_id, result, error)
 
@@ -79,4 +76,4 @@ class ConstrainedOptunaSearch(OptunaSearch):
             self._best = (score, {s: load / gpus for s, load in result["boundary"]})
 
 
-__all__ = ["CONSTRAINT_ATTR", "ConstrainedOptunaSearch", "infeasibility", "learned_value"]
+__all__ = ["CONSTRAINT", "ConstrainedOptunaSearch", "learned_value"]

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import optuna
 
-from autotuner.search.constrained import infeasibility
-
 ALGORITHMS = ("tpe", "random")
 
 
@@ -20,8 +18,7 @@ def make_sampler(algorithm: str, seed: int) -> optuna.samplers.BaseSampler:
     if algorithm == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if algorithm == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
-                                          constraints_func=infeasibility)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
     raise ValueError(f"unknown search algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
 
 

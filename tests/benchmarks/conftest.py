@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import pytest
 
 from autotuner.bench.result import LevelResult
-from benchmarks.ground_truth import OK, GroundTruth, TrialOutcome, load_ground_truth
+from benchmarks.ground_truth import OK, ConfigTruth, GroundTruth, load_ground_truth
 from benchmarks.space_grid import config_key
 from benchmarks.surface import Surface, load_surface
+
+Curve = Callable[[int], tuple[float, float]]  # load -> (output tok/s, p90 TPOT)
 
 
 @pytest.fixture(scope="session")
@@ -20,17 +24,36 @@ def quick_truth(quick_surface: Surface) -> GroundTruth:
     return load_ground_truth(quick_surface)
 
 
-def level(tok_s: float, duration_s: float = 10.0, concurrency: int = 8) -> LevelResult:
-    """A level that meets the quick surface's SLOs with ``tok_s`` output tokens/s."""
-    return LevelResult(scenario="D(1024,256)", concurrency=concurrency, num_requests=100, num_completed=100,
+def level(load: int, tok_s: float, tpot: float, duration_s: float = 10.0) -> LevelResult:
+    """A level of the quick surface's scenario (its SLOs: p90 TTFT <= 1 s, p90 TPOT <= 8 ms)."""
+    return LevelResult(scenario="D(1024,256)", concurrency=load, num_requests=3 * load, num_completed=3 * load,
                        num_errors=0, error_rate=0.0, duration_s=duration_s, output_tok_s=tok_s, input_tok_s=tok_s,
-                       requests_per_s=1.0, ttft_p90_s=0.1, tpot_p90_s=0.005)
+                       requests_per_s=1.0, ttft_p90_s=0.1, tpot_p90_s=tpot)
 
 
-def made_up_truth(surface: Surface, outcomes: list[TrialOutcome]) -> GroundTruth:
-    """A ground truth of hand-made outcomes (their configs need not be in the surface's space)."""
-    return GroundTruth(surface, {config_key(o.config): o for o in outcomes}, "test", 0.0)
+def linear(per_user: float, boundary: int) -> Curve:
+    """Throughput per_user x load; p90 TPOT crosses the 8 ms SLO just above ``boundary``."""
+    return lambda c: (per_user * c, 0.008 * c / (boundary + 0.5))
 
 
-def ok(config: dict, tok_s: list[float], *, gpus: int = 1, startup_s: float = 20.0) -> TrialOutcome:
-    return TrialOutcome(config, OK, gpus, startup_s, "", tuple(level(v, concurrency=c) for v, c in zip(tok_s, (8, 32, 128))))
+class CurveOracle:
+    """Levels of made-up configs from their curves (what the simulator would answer)."""
+
+    def __init__(self, curves: dict[str, Curve]):
+        self.curves = curves
+
+    def level(self, key: str, config: dict, scenario: str, load: int) -> LevelResult:
+        tok_s, tpot = self.curves[key](load)
+        return level(load, tok_s, tpot)
+
+
+def made_up_truth(surface: Surface, configs: list[tuple[dict, Curve, int]], startup_s: float = 20.0) -> GroundTruth:
+    """A ground truth of hand-made configs: (config, curve, gpus); the true score of each is read
+    off its curve at its boundary."""
+    truths, curves = {}, {}
+    for config, curve, gpus in configs:
+        key = config_key(config)
+        boundary = max(c for c in range(1, 257) if curve(c)[1] <= 0.008)
+        truths[key] = ConfigTruth(config, OK, gpus, startup_s, "", curve(boundary)[0] / gpus, {"D(1024,256)": boundary})
+        curves[key] = curve
+    return GroundTruth(surface, truths, CurveOracle(curves), "test", 0.0)

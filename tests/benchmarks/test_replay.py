@@ -1,66 +1,83 @@
-"""The replay drives the campaign's real searcher and ASHA scheduler the way Tune does."""
+"""The replay drives the campaign's own searcher, scheduler, load search and answer the way Tune does."""
 
 from __future__ import annotations
 
 import pytest
+from ray.tune.schedulers import FIFOScheduler
 
-from autotuner.results import DONE, FAILED, STOPPED_EARLY, TrialRecord, pick_best
+from autotuner.results import DONE, FAILED, STOPPED_EARLY
 from benchmarks.baselines import AutoTuneSearcher, GridSearcher
-from benchmarks.ground_truth import STARTUP_FAILED, TrialOutcome
-from benchmarks.metrics import Incumbent, trajectory
-from benchmarks.replay import READY, ReplayError, StartOnly, TrialRun, replay_campaign
+from benchmarks.ground_truth import STARTUP_FAILED, ConfigTruth
+from benchmarks.metrics import trajectory
+from benchmarks.noise import NO_NOISE, NoiseModel
+from benchmarks.replay import READY, ReplayError, StartOnly, replay_campaign, replay_with_answer
 from benchmarks.strategies import STRATEGIES
-from benchmarks.trial_cost import GENAI_BENCH_START_S, LEVEL_OVERHEAD_S, trial_timeline
+from benchmarks.trial_cost import GENAI_BENCH_START_S, LEVEL_START_S
 
-from .conftest import made_up_truth, ok
+from .conftest import linear, made_up_truth
+
+A, B, C = ({"tp_size": 1, "mem_fraction_static": m, "max_running_requests": 32, "chunked_prefill_size": 4096,
+            "disable_cuda_graph": False, "kv_cache_dtype": "auto"} for m in (0.84, 0.92, 0.96))  # the quick space's
 
 
-def asha(surface):
-    """The campaign's ASHA for the quick surface (3 levels: rungs at levels 1 and 2)."""
-    from autotuner.campaign import _scheduler
+def ours(surface, initial_configs, slots=1, trials=3):
+    """The campaign's searcher and scheduler for ``surface`` with these configs first."""
+    from autotuner.search import make_scheduler, make_searcher
 
-    scheduler = _scheduler(surface.task)
+    spec = surface.task.model_copy(update={
+        "search": surface.task.search.model_copy(update={"initial_configs": initial_configs}),
+        "budget": surface.task.budget.model_copy(update={"gpus": slots, "trials": trials})})
+    scheduler = make_scheduler(spec)
     scheduler.set_search_properties("score", "max")
-    return scheduler
+    return make_searcher(spec), scheduler
 
 
-def fifo():
-    from ray.tune.schedulers import FIFOScheduler
+def test_a_worse_config_is_stopped_at_the_best_trials_boundary_load(quick_surface):
+    truth = made_up_truth(quick_surface, [(A, linear(100, 40), 1), (B, linear(60, 30), 1)])
+    searcher, scheduler = ours(quick_surface, [A, B])
 
-    return FIFOScheduler()
+    best, worse = replay_campaign(truth, searcher, scheduler, slots=1, budget=2, noise=NO_NOISE, seed=0)
 
-
-def test_asha_stops_below_the_rung_median(quick_surface):
-    a, b, c = ({"tp_size": 1, "max_running_requests": n} for n in (1, 2, 3))
-    truth = made_up_truth(quick_surface, [ok(a, [100, 200, 300]), ok(b, [50, 60, 70]), ok(c, [150, 10, 10])])
-
-    runs = replay_campaign(truth, GridSearcher([a, b, c]), asha(quick_surface), slots=1, budget=3)
-
-    # b: 50 < median{a: 100} at rung 1. c: 150 > median{100, 50} at rung 1, then max(150, 10) < 200 at rung 2.
-    assert [(r.levels_run, r.status) for r in runs] == [(3, DONE), (1, STOPPED_EARLY), (2, STOPPED_EARLY)]
-    assert [r.score for r in runs] == [300, 50, 150]
+    [(_, found)] = best.last["boundary"]
+    assert best.status == DONE and 40 / 1.1 <= found <= 40 and best.levels_run > 3  # located to 10%
+    # B starts at A's boundary, breaks the SLO there making 60 tok/s per user where A made 100: one level
+    assert worse.status == STOPPED_EARLY and worse.levels_run == 1
+    assert [lv.concurrency for lv in worse.sweep.levels] == [found]
 
 
-def test_trials_follow_their_timeline_one_slot_at_a_time(quick_surface):
-    a, b = {"tp_size": 1, "max_running_requests": 1}, {"tp_size": 1, "max_running_requests": 2}
-    truth = made_up_truth(quick_surface, [ok(a, [100, 200, 300]), ok(b, [100, 200, 300], startup_s=7.0)])
+def test_a_better_config_is_never_stopped(quick_surface):
+    truth = made_up_truth(quick_surface, [(A, linear(60, 30), 1), (B, linear(100, 40), 1)])
+    searcher, scheduler = ours(quick_surface, [A, B])
 
-    first, second = replay_campaign(truth, GridSearcher([a, b]), fifo(), slots=1, budget=2)
+    first, better = replay_campaign(truth, searcher, scheduler, slots=1, budget=2, noise=NO_NOISE, seed=0)
 
-    assert first.start_s == 0 and first.end_s == pytest.approx(20 + GENAI_BENCH_START_S + 3 * (10 + LEVEL_OVERHEAD_S))
-    assert second.start_s == first.end_s
-    assert second.bench_start_s == pytest.approx(second.start_s + 7.0)
+    [(_, found)] = better.last["boundary"]
+    assert better.status == DONE and 40 / 1.1 <= found <= 40 and better.score == pytest.approx(100 * found)
 
 
-def test_a_trial_waits_until_its_gpus_are_free(quick_surface):
-    big, small = {"tp_size": 2, "max_running_requests": 1}, {"tp_size": 1, "max_running_requests": 1}
-    truth = made_up_truth(quick_surface, [ok(big, [100, 100, 100], gpus=2), ok(small, [100, 100, 100])])
+def test_levels_follow_their_measured_time_and_a_trial_waits_for_its_gpus(quick_surface):
+    truth = made_up_truth(quick_surface, [(A, linear(100, 40), 2), (B, linear(100, 40), 1)], startup_s=3.0)
 
-    runs = {r.key: r for r in replay_campaign(truth, GridSearcher([big, small]), fifo(), slots=2, budget=2)}
+    big, small = replay_campaign(truth, GridSearcher([A, B]), FIFOScheduler(), slots=2, budget=2, noise=NO_NOISE,
+                                 seed=0)
 
-    big_run, small_run = (runs[k] for k in truth.outcomes)
-    assert small_run.start_s == big_run.end_s  # both proposed at once; 1 GPU is not free before
-    assert big_run.gpu_seconds() == pytest.approx(2 * big_run.end_s)
+    assert big.start_s == 0 and big.bench_start_s == GENAI_BENCH_START_S  # genai-bench's imports outlast 3 s
+    assert big.end_s == pytest.approx(GENAI_BENCH_START_S + big.levels_run * (10 + LEVEL_START_S))
+    assert small.start_s == big.end_s  # both proposed at once; 1 GPU is not free before
+    assert big.gpu_seconds() == pytest.approx(2 * big.end_s)
+
+
+def test_the_answer_is_the_best_mean_after_the_remeasurement(quick_surface):
+    truth = made_up_truth(quick_surface, [(A, linear(100, 40), 1), (B, linear(90, 40), 1), (C, linear(80, 40), 1)])
+
+    campaign = replay_with_answer(truth, GridSearcher([A, B, C]), FIFOScheduler(), slots=2, budget=3,
+                                  noise=NoiseModel(), seed=1)
+
+    assert len(campaign.remeasure) == 3 and all(r.status == DONE for r in campaign.remeasure)
+    assert all(r.last["remeasured_repeats"] == 3 for r in campaign.remeasure)
+    answer = next(r for r in campaign.search if r.trial_id == campaign.answer.search.trial_id)
+    assert answer.key == truth.best_keys()[0] and campaign.answer.remeasured
+    assert min(r.start_s for r in campaign.remeasure) >= max(r.end_s for r in campaign.search)
 
 
 def test_a_searcher_that_proposes_nothing_is_an_error(quick_surface):
@@ -68,21 +85,16 @@ def test_a_searcher_that_proposes_nothing_is_an_error(quick_surface):
         def suggest(self, trial_id):
             return None
 
-    truth = made_up_truth(quick_surface, [ok({"tp_size": 1}, [1, 1, 1])])
+    truth = made_up_truth(quick_surface, [(A, linear(100, 40), 1)])
     with pytest.raises(ReplayError):
-        replay_campaign(truth, Silent([]), fifo(), slots=1, budget=1)
-
-
-def test_start_only_holds_the_gpus_for_the_start_up_only(quick_truth):
-    outcome = next(o for o in quick_truth.outcomes.values() if o.status == "ok")
-    assert trial_timeline(outcome, 2, start_only=True).report_at == (outcome.startup_s,)
+        replay_campaign(truth, Silent([]), FIFOScheduler(), slots=1, budget=1, noise=NO_NOISE, seed=0)
 
 
 def test_auto_tune_lowers_the_memory_until_a_server_starts_then_sweeps(quick_surface, quick_truth):
     from benchmarks.strategies import _auto_tune
 
     searcher, scheduler = _auto_tune(quick_surface, 0, 100)
-    runs = replay_campaign(quick_truth, searcher, scheduler, slots=2, budget=100)
+    runs = replay_campaign(quick_truth, searcher, scheduler, slots=2, budget=100, noise=NO_NOISE, seed=0)
 
     # The probes use the largest values: 0.96 cannot hold 16384-token prefill activations.
     assert [(r.config["mem_fraction_static"], r.start_only, r.status) for r in runs[:2]] == [
@@ -91,6 +103,7 @@ def test_auto_tune_lowers_the_memory_until_a_server_starts_then_sweeps(quick_sur
         (32, 4096), (32, 16384), (128, 4096), (128, 16384)]
     assert all(r.config["mem_fraction_static"] == 0.92 and not r.start_only for r in runs[2:])
     assert all(later.start_s == earlier.end_s for earlier, later in zip(runs, runs[1:]))  # one server at a time
+    assert runs[0].end_s == pytest.approx(quick_truth.truth(runs[0].config).startup_s)  # a probe holds only its start
 
 
 def test_auto_tune_gives_up_when_no_fraction_starts():
@@ -102,26 +115,11 @@ def test_auto_tune_gives_up_when_no_fraction_starts():
     assert searcher.suggest("t") == "FINISHED"
 
 
-def test_incumbent_is_pick_best(quick_surface):
-    def run(i, status, score, feasible):
-        r = TrialRun(str(i), str(i), {}, 1, False, trial_timeline(ok({}, [1, 1, 1]), 2))
-        r.status, r.score, r.feasible = status, score, feasible
-        return r
-
-    runs = [run(0, STOPPED_EARLY, 500, True), run(1, DONE, 300, True), run(2, DONE, 900, False),
-            run(3, FAILED, -100, False), run(4, DONE, 400, True), run(5, STOPPED_EARLY, 800, True)]
-    incumbent = Incumbent()
-    for n, r in enumerate(runs, 1):
-        incumbent.add(r)
-        records = [TrialRecord(x.trial_id, {}, status=x.status, score=x.score, feasible=x.feasible) for x in runs[:n]]
-        expected = pick_best(records)
-        assert (incumbent.best.trial_id if incumbent.best else None) == (expected.trial_id if expected else None)
-
-
 @pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s.name)
 def test_every_strategy_replays_on_the_quick_surface(quick_surface, quick_truth, strategy):
     searcher, scheduler = strategy.build(quick_surface, 0, 12)
-    runs = replay_campaign(quick_truth, searcher, scheduler, slots=quick_surface.task.budget.gpus, budget=12)
+    runs = replay_campaign(quick_truth, searcher, scheduler, slots=quick_surface.task.budget.gpus, budget=12,
+                           noise=NoiseModel(), seed=0)
 
     assert 0 < len(runs) <= 12
     points = trajectory(quick_truth, runs)
@@ -130,10 +128,16 @@ def test_every_strategy_replays_on_the_quick_surface(quick_surface, quick_truth,
     assert all(p.bench_gpu_h <= p.gpu_h + 1e-12 for p in points)
 
 
-def test_the_ground_truth_has_every_kind_of_config(quick_truth):
+def test_the_ground_truth_has_every_kind_of_config(quick_surface, quick_truth):
     counts = quick_truth.counts()
     assert counts["configs"] == 96 and counts["feasible"] > 0 and counts["slo_missed"] > 0
     assert counts[STARTUP_FAILED] > 0
-    assert quick_truth.optimum == max(quick_truth.full_scores.values())
-    failed = next(o for o in quick_truth.outcomes.values() if o.status == STARTUP_FAILED)
-    assert isinstance(failed, TrialOutcome) and failed.startup_s > 0 and not failed.levels
+    assert quick_truth.optimum == max(c.score for c in quick_truth.configs.values())
+    failed = next(c for c in quick_truth.configs.values() if c.status == STARTUP_FAILED)
+    assert isinstance(failed, ConfigTruth) and failed.startup_s > 0 and failed.score == 0
+    best = quick_truth.configs[quick_truth.best_keys()[0]]
+    key = quick_truth.best_keys()[0]
+    boundary = best.boundary["D(1024,256)"]
+    slo = quick_surface.task.objective.slo
+    assert quick_truth.level(key, "D(1024,256)", boundary).tpot_p90_s <= slo.tpot_p90_s
+    assert quick_truth.level(key, "D(1024,256)", boundary + 1).tpot_p90_s > slo.tpot_p90_s

@@ -5,7 +5,8 @@ import urllib.request
 
 import pytest
 
-from autotuner.bench.genai_bench import BenchPlan, GenaiBenchRun
+from autotuner.bench.genai_bench import GenaiBenchLevels, GenaiBenchSettings
+from autotuner.bench.result import LevelRequest
 from autotuner.engines.base import DeployRequest
 from autotuner.engines.local import LocalEngineSettings, LocalProcessEngine
 
@@ -17,14 +18,16 @@ def test_simulator_trial_end_to_end(tmp_path, tokenizer_dir):
         command="simulator", sim_gpu="H100", sim_model="Llama-3.1-8B", sim_startup_scale=0.1,
         tokenizer_path=str(tokenizer_dir), ready_timeout_s=120))
     request = DeployRequest("c1", "t1", {"mem_fraction_static": 0.85}, "sim-llama", tmp_path / "trial")
-    plan = BenchPlan(["D(100,50)"], [2], max_requests_per_level=10, max_minutes_per_level=1)
 
     with engine.deploy(request) as server:
         with urllib.request.urlopen(server.base_url + "/v1/models", timeout=5) as response:
             assert "sim-llama" in [m["id"] for m in json.load(response)["data"]]
-        run = GenaiBenchRun(plan, server.base_url, server.served_model_name, str(tokenizer_dir),
-                            tmp_path / "trial")
-        [level] = list(run.levels())
+        bench = GenaiBenchLevels(GenaiBenchSettings(str(tokenizer_dir)), tmp_path / "trial")
+        bench.connect(server.base_url, server.served_model_name)
+        try:
+            level = bench.run_level(LevelRequest("D(100,50)", 2, 10))
+        finally:
+            bench.close()
         assert server.check_alive() is None
 
     assert (level.concurrency, level.num_errors) == (2, 0)

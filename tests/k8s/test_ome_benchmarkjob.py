@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from autotuner.bench.genai_bench import BenchmarkError, BenchPlan
+from autotuner.bench.genai_bench import BenchmarkError
+from autotuner.bench.result import LevelRequest
 from autotuner.bench.ome_benchmarkjob import (
     BenchmarkJobSettings,
     render_benchmark_job,
@@ -20,13 +21,17 @@ from autotuner.k8s.names import trial_resource_name
 from autotuner.k8s.schema import ome_crd, shared_dir
 from tests.k8s.conftest import CAMPAIGN, leftovers, trial_request
 
-PLAN = BenchPlan(["D(100,100)"], [1, 4], max_requests_per_level=20, max_minutes_per_level=1)
+REQUEST = LevelRequest("D(100,100)", 4, 20)
 EXAMPLE_RESULTS = shared_dir() / "genai-bench" / "example-results" / "run1-D100_100-c1-c4"
 
 
 def copy_results(job, url, out_dir):
-    return [sys.executable, "-c", "import shutil, sys; shutil.copytree(sys.argv[1], sys.argv[2], dirs_exist_ok=True)",
-            str(EXAMPLE_RESULTS), str(out_dir)]
+    """The "genai-bench" of a BenchmarkJob: real 0.0.5 result files of the job's level, and its metadata."""
+    [concurrency] = job["spec"]["numConcurrency"]
+    files = [str(p) for p in EXAMPLE_RESULTS.glob("*.json")
+             if p.name == "experiment_metadata.json" or f"_num_concurrency_{concurrency}_" in p.name]
+    script = "import os, shutil, sys; os.makedirs(sys.argv[1], exist_ok=True); [shutil.copy(f, sys.argv[1]) for f in sys.argv[2:]]"
+    return [sys.executable, "-c", script, str(out_dir), *files]
 
 
 def test_benchmark_job_results_are_read_from_the_pvc(engine, settings, apiserver, controller, tmp_path):
@@ -35,10 +40,9 @@ def test_benchmark_job_results_are_read_from_the_pvc(engine, settings, apiserver
                                  poll_interval_s=0.05, watch_timeout_s=1)
     api = NamespacedApi(make_api_client(settings.kubeconfig), settings.namespace)
     with engine.deploy(trial_request(tmp_path)):
-        levels = run_benchmark_job(api, PLAN, bench, campaign_id=CAMPAIGN, trial_id="t0001",
-                                   isvc_name=trial_resource_name(CAMPAIGN, "t0001"))
-    assert sorted(level.concurrency for level in levels) == [1, 4]
-    assert all(level.scenario == "D(100,100)" for level in levels)
+        level = run_benchmark_job(api, REQUEST, bench, level_number=2, campaign_id=CAMPAIGN, trial_id="t0001",
+                                  isvc_name=trial_resource_name(CAMPAIGN, "t0001"))
+    assert (level.scenario, level.concurrency, level.num_errors) == ("D(100,100)", 4, 0)
     job_calls = {r.verb for r in apiserver.requests if r.resource == "benchmarkjobs"}
     assert {"create", "get", "delete"} <= job_calls
     assert leftovers(apiserver, controller) == []
@@ -51,14 +55,14 @@ def test_a_failed_benchmark_job_raises_and_is_deleted(engine, settings, apiserve
     api = NamespacedApi(make_api_client(settings.kubeconfig), settings.namespace)
     with engine.deploy(trial_request(tmp_path)):
         with pytest.raises(BenchmarkError, match="failed: Job has reached the specified backoff limit"):
-            run_benchmark_job(api, PLAN, bench, campaign_id=CAMPAIGN, trial_id="t0001",
+            run_benchmark_job(api, REQUEST, bench, level_number=1, campaign_id=CAMPAIGN, trial_id="t0001",
                               isvc_name=trial_resource_name(CAMPAIGN, "t0001"))
     assert leftovers(apiserver, controller) == []
 
 
 def test_rendered_benchmark_job_validates_against_the_crd():
     job = render_benchmark_job(name="sweep-t0001", namespace="autotune", campaign_id=CAMPAIGN, trial_id="t0001",
-                               isvc_name="sweep-t0001", plan=PLAN, output_uri="pvc://results/autotuner",
+                               isvc_name="sweep-t0001", request=REQUEST, minutes_per_level=1, output_uri="pvc://results/autotuner",
                                result_folder="sweep-t0001", gpu_count=2, image="ghcr.io/sgl-project/genai-bench:0.1.132",
                                gpu_type="H100", engine_version="v0.5.5")
     assert ome_crd("BenchmarkJob").validate(job) == []
@@ -67,7 +71,7 @@ def test_rendered_benchmark_job_validates_against_the_crd():
 
 def test_gpu_types_the_crd_rejects_are_left_out():
     job = render_benchmark_job(name="sweep-t0001", namespace="autotune", campaign_id=CAMPAIGN, trial_id="t0001",
-                               isvc_name="sweep-t0001", plan=PLAN, output_uri="pvc://results/autotuner",
+                               isvc_name="sweep-t0001", request=REQUEST, minutes_per_level=1, output_uri="pvc://results/autotuner",
                                result_folder="sweep-t0001", gpu_count=1, gpu_type="H200", engine_version="v0.5.5")
     assert "serviceMetadata" not in job["spec"]
     assert ome_crd("BenchmarkJob").validate(job) == []
@@ -76,5 +80,5 @@ def test_gpu_types_the_crd_rejects_are_left_out():
 def test_only_pvc_outputs_are_accepted():
     with pytest.raises(ManifestError, match="pvc:// location only"):
         render_benchmark_job(name="sweep-t0001", namespace="autotune", campaign_id=CAMPAIGN, trial_id="t0001",
-                             isvc_name="sweep-t0001", plan=PLAN, output_uri="s3://bucket/x",
+                             isvc_name="sweep-t0001", request=REQUEST, minutes_per_level=1, output_uri="s3://bucket/x",
                              result_folder="x", gpu_count=1)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autotuner.bench.genai_bench import BenchPlan
+from autotuner.bench.result import LevelRequest
 from autotuner.bench.ome_benchmarkjob import BenchmarkJobSettings, run_benchmark_job
 from autotuner.engines.base import EngineStartError
 from autotuner.engines.ome import gc_campaign
@@ -56,7 +56,7 @@ def test_the_role_grants_exactly_what_the_tuner_uses(settings, apiserver, contro
     bench = BenchmarkJobSettings(pvc_name="results", results_mount=str(controller.pvc_root / "results"),
                                  poll_interval_s=0.05, watch_timeout_s=1)
     with engine.deploy(trial_request(tmp_path)):
-        run_benchmark_job(api, BenchPlan(["D(100,100)"], [1], 10, 1), bench, campaign_id=CAMPAIGN,
+        run_benchmark_job(api, LevelRequest("D(100,100)", 1, 10), bench, level_number=1, campaign_id=CAMPAIGN,
                           trial_id="t0001", isvc_name=trial_resource_name(CAMPAIGN, "t0001"))
     controller.command = lambda isvc, port: [sys.executable, "-c", "raise SystemExit(1)"]
     with pytest.raises(EngineStartError):

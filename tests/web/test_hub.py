@@ -24,7 +24,7 @@ def trial(tid="t1"):
 def test_the_feed_mirrors_the_recorder(tmp_path, monkeypatch):
     fake = FakeHub()
     monkeypatch.setattr(hub_module, "get_hub", lambda create: fake)
-    recorder = ResultsRecorder(str(tmp_path), num_levels=2)
+    recorder = ResultsRecorder(str(tmp_path), "tok/s/GPU")
     feed = HubFeed(recorder, "camp-1")
     t = trial()
     for cb in (recorder, feed):
@@ -49,7 +49,7 @@ def test_no_hub_never_fails_the_campaign(tmp_path, monkeypatch):
         raise ValueError("Failed to look up actor results_hub")
 
     monkeypatch.setattr(hub_module, "get_hub", missing)
-    recorder = ResultsRecorder(str(tmp_path), num_levels=2)
+    recorder = ResultsRecorder(str(tmp_path), "tok/s/GPU")
     feed = HubFeed(recorder, "camp-1")
     t = trial()
     feed.setup()
@@ -72,6 +72,6 @@ def test_a_new_run_replaces_what_the_earlier_run_pushed():
 
 
 def test_the_feed_pickles_with_its_recorder(tmp_path):
-    recorder = ResultsRecorder(str(tmp_path), num_levels=2)
+    recorder = ResultsRecorder(str(tmp_path), "tok/s/GPU")
     rec2, feed2 = pickle.loads(pickle.dumps([recorder, HubFeed(recorder, "c")]))
     assert feed2.recorder is rec2 and feed2._hub is None

@@ -1,0 +1,56 @@
+"""The searcher tells Optuna values and constraints, and hands the best boundary load to new trials."""
+
+import optuna
+import pytest
+
+from autotuner.search import make_scheduler, make_searcher
+from autotuner.search.constrained import learned_value
+from autotuner.search.samplers import make_sampler
+from autotuner.spec import require_valid
+from autotuner.sweep import LOAD_HINT
+
+
+def spec(**search):
+    return require_valid({"name": "t", "model": {"name": "meta-llama/Llama-3.1-8B-Instruct"},
+                          "search": {"space": {"tp_size": {"choices": [1, 2]},
+                                               "max_running_requests": {"low": 8, "high": 64}}, **search},
+                          "workload": {"scenarios": ["D(100,100)"]}, "seed": 3})
+
+
+@pytest.mark.parametrize("result, expected", [
+    ({"feasible": True, "score": 900.0, "status": "done", "done": True}, (900.0, 0.0)),
+    # stopped early: the midpoint of what it made and its bound, not infeasible
+    ({"feasible": False, "score": 0.0, "score_bound": 600.0, "violation": 0.5, "status": "running"}, (300.0, 0.0)),
+    ({"feasible": True, "score": 500.0, "score_bound": 600.0, "status": "running"}, (500.0, 0.0)),
+    ({"feasible": False, "score": 0.0, "score_bound": None, "violation": 2.0, "status": "done", "done": True},
+     (0.0, 2.0)),
+    ({"feasible": False, "score": 0.0, "violation": 10.0, "status": "failed", "done": True}, (0.0, 10.0)),
+])
+def test_learned_value(result, expected):
+    assert learned_value(result) == expected
+
+
+def test_searcher_passes_constraints_to_optuna_and_the_load_hint_to_trials():
+    searcher = make_searcher(spec())
+    searcher.set_search_properties("score", "max", {})
+    first = searcher.suggest("a")
+    assert LOAD_HINT not in first
+    searcher.on_trial_result("a", {"feasible": True, "score": 500.0, "boundary": [("D(100,100)", 32)], "gpus": 2,
+                                   "training_iteration": 1})
+    searcher.on_trial_complete("a", {"feasible": True, "score": 500.0, "boundary": [("D(100,100)", 32)], "gpus": 2,
+                                     "training_iteration": 1, "done": True, "status": "done"})
+    second = searcher.suggest("b")
+    assert second[LOAD_HINT] == {"D(100,100)": 16.0}  # per GPU
+    searcher.on_trial_complete("b", {"feasible": False, "score": 0.0, "violation": 3.0, "status": "done",
+                                     "done": True, "training_iteration": 1})
+    study = searcher.searcher._ot_study
+    trials = study.get_trials(deepcopy=False)
+    assert [t.system_attrs['constraints:slo'] for t in trials] == [0.0, 3.0]
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+
+
+def test_factories_follow_the_task():
+    assert type(make_sampler("tpe", 0)).__name__ == "TPESampler"
+    assert type(make_sampler("random", 0)).__name__ == "RandomSampler"
+    assert type(make_scheduler(spec())).__name__ == "BoundStoppingScheduler"
+    assert type(make_scheduler(spec(early_stopping="none"))).__name__ == "FIFOScheduler"

@@ -1,0 +1,48 @@
+"""The answer: which configs are re-measured, which one is recommended, and its provenance."""
+
+from autotuner.answer import REMEASURE_OF, choose, provenance, remeasure_candidates, remeasure_configs
+from autotuner.results import DONE, REMEASURE, STOPPED_EARLY, TrialRecord
+from autotuner.spec import RemeasureSpec, require_valid
+from autotuner.sweep import REMEASURE as REMEASURE_KEY
+
+
+def search(trial_id, score, config, boundary=None, feasible=True, status=DONE):
+    return TrialRecord(trial_id, config, status=status, score=score, feasible=feasible,
+                       boundary={"D(1,1)": 32} if boundary is None else boundary)
+
+
+def test_candidates_are_the_best_distinct_configs_with_a_boundary():
+    trials = [search("a", 900, {"tp_size": 1}), search("b", 950, {"tp_size": 1}),  # same config as a
+              search("c", 800, {"tp_size": 2}), search("d", 990, {"tp_size": 4}, boundary={}),
+              search("e", 700, {"tp_size": 8}, status=STOPPED_EARLY), search("f", 0, {"tp_size": 16}, feasible=False)]
+    assert [t.trial_id for t in remeasure_candidates(trials, 3)] == ["b", "c", "e"]
+    configs = remeasure_configs(trials, RemeasureSpec(configs=2, repeats=4))
+    assert configs == [{"tp_size": 1, REMEASURE_KEY: {"loads": {"D(1,1)": 32}, "repeats": 4}, REMEASURE_OF: "b"},
+                       {"tp_size": 2, REMEASURE_KEY: {"loads": {"D(1,1)": 32}, "repeats": 4}, REMEASURE_OF: "c"}]
+    assert remeasure_configs(trials, RemeasureSpec(configs=0)) == []
+
+
+def test_the_best_mean_wins_over_the_luckiest_search_score():
+    lucky, steady = search("a", 1000, {"tp_size": 1}), search("b", 900, {"tp_size": 2})
+    again = [TrialRecord("r1", {"tp_size": 1}, phase=REMEASURE, remeasure_of="a", remeasured_mean=850.0),
+             TrialRecord("r2", {"tp_size": 2}, phase=REMEASURE, remeasure_of="b", remeasured_mean=880.0)]
+    answer = choose([lucky, steady, *again])
+    assert answer.search.trial_id == "b" and answer.record.trial_id == "r2" and answer.value == 880.0
+    assert answer.remeasured
+
+
+def test_without_a_remeasurement_the_answer_is_the_searchs_best():
+    answer = choose([search("a", 1000, {"tp_size": 1}), search("b", 900, {"tp_size": 2})])
+    assert answer.search.trial_id == answer.record.trial_id == "a" and answer.value == 1000 and not answer.remeasured
+    assert choose([search("x", 0, {}, feasible=False)]) is None
+
+
+def test_provenance_says_plainly_when_the_engine_is_simulated():
+    spec = require_valid({"name": "t", "model": {"name": "meta-llama/Llama-3.1-8B-Instruct"},
+                          "search": {"space": {"tp_size": {"choices": [1, 2]}}}})
+    facts = provenance(spec)
+    assert facts["engine"]["simulated"] and facts["engine"]["name"] == "simulator"
+    assert "not SGLang" in facts["engine"]["note"] and len(facts["engine"]["version"]) == 16
+    assert facts["gpu"] == "H100" and facts["model"] == "meta-llama/Llama-3.1-8B-Instruct"
+    assert facts["slo"]["ttft_p90_s"] == 1.0 and facts["remeasure"] == {"configs": 3, "repeats": 3}
+    assert facts["workload"]["load"]["max"] == 512 and facts["tuner_version"]

@@ -1,0 +1,52 @@
+"""The load search: grow until an SLO breaks or throughput saturates, then narrow to the resolution."""
+
+from autotuner.loadsearch import LoadBounds, Probe, boundary, next_load
+
+BOUNDS = LoadBounds(min=1, max=256, start=8, resolution=0.1)
+
+
+def run(bounds: LoadBounds, true_boundary: int, throughput=lambda c: 100.0 * c, first: int | None = None) -> list[int]:
+    """Drive the search against a config that meets the SLOs up to ``true_boundary``."""
+    probes: list[Probe] = []
+    while (load := next_load(bounds, probes, first)) is not None:
+        probes.append(Probe(load, load <= true_boundary, throughput(load)))
+        assert len(probes) < 30
+    return [p.load for p in probes]
+
+
+def test_grows_then_narrows_to_the_resolution():
+    loads = run(BOUNDS, true_boundary=50)
+    assert loads[:4] == [8, 16, 32, 64]
+    lo, hi = boundary([Probe(c, c <= 50, 0) for c in loads])
+    assert lo <= 50 < hi and hi <= lo * 1.1 + 1
+
+
+def test_starts_at_the_hint_and_goes_down_when_it_fails():
+    loads = run(BOUNDS, true_boundary=5, first=40)
+    assert loads[0] == 40 and loads[1] == 20
+    lo, hi = boundary([Probe(c, c <= 5, 0) for c in loads])
+    assert lo == 5 and hi == 6
+
+
+def test_stops_when_throughput_saturates():
+    loads = run(BOUNDS, true_boundary=1000, throughput=lambda c: 100.0 * min(c, 20))
+    assert loads == [8, 16, 32, 64]  # 32 -> 64 raised throughput by less than 5%
+
+
+def test_stops_at_the_maximum_and_when_even_the_minimum_fails():
+    assert run(LoadBounds(min=1, max=64, start=16), true_boundary=10**6)[-1] == 64
+    assert run(BOUNDS, true_boundary=0) == [8, 4, 2, 1]
+
+
+def test_never_measures_a_load_twice():
+    loads = run(LoadBounds(min=1, max=512, start=3, resolution=0.01), true_boundary=7)
+    assert len(loads) == len(set(loads))
+
+
+def test_a_failure_below_a_pass_is_noise():
+    assert boundary([Probe(16, False, 0), Probe(24, True, 0), Probe(32, False, 0)]) == (24, 32)
+
+
+def test_growth_from_the_hint_starts_small_and_accelerates():
+    loads = run(BOUNDS, true_boundary=1000, first=16)
+    assert loads[:5] == [16, 20, 30, 60, 120]  # x1.25, x1.5, then the full x2

@@ -1,0 +1,95 @@
+"""A trial's levels: the load search, the fixed sweep, the re-measurement, and what each report says."""
+
+import pytest
+
+from autotuner.bench.result import LevelResult
+from autotuner.objective import SLO, GoodputPerGpu
+from autotuner.spec import require_valid
+from autotuner.sweep import (LOAD_HINT, REMEASURE, FixedSweepPlan, LoadSearchPlan, RepeatPlan, RequestSizing,
+                             TrialSweep, final_report, mean_level, plan_for_config)
+
+SLO_ = SLO(ttft_p90_s=1.0, tpot_p90_s=0.05)
+
+
+def level(c, tok_s, ttft=0.2, tpot=0.01, scenario="D(100,100)"):
+    return LevelResult(scenario=scenario, concurrency=c, num_requests=3 * c, num_completed=3 * c, num_errors=0,
+                       error_rate=0.0, duration_s=10, output_tok_s=tok_s, input_tok_s=tok_s, requests_per_s=1,
+                       ttft_p90_s=ttft, tpot_p90_s=tpot, e2e_p90_s=ttft + 1)
+
+
+def task(**workload):
+    return require_valid({"name": "t", "model": {"name": "meta-llama/Llama-3.1-8B-Instruct"},
+                          "search": {"space": {"tp_size": {"choices": [1, 2]}}},
+                          "workload": {"scenarios": ["D(100,100)"], **workload}})
+
+
+def test_every_user_sends_the_same_number_of_requests():
+    sizing = RequestSizing(minimum=50, per_user=3)
+    assert [sizing(c) for c in (1, 7, 16, 40)] == [50, 56, 64, 120]
+    assert all(sizing(c) % c == 0 for c in range(1, 300))
+
+
+def test_load_search_plan_starts_at_the_hint_scaled_to_the_trials_gpus():
+    spec = task(load={"min": 1, "max": 256, "start": 8})
+    plan = plan_for_config(spec, {"tp_size": 2, LOAD_HINT: {"D(100,100)": 12.0}}, gpus=2)
+    assert isinstance(plan, LoadSearchPlan)
+    first = plan.next_level([])
+    assert (first.concurrency, first.max_requests) == (24, 72) and "best trial" in first.note
+    assert plan_for_config(spec, {"tp_size": 1}, gpus=1).next_level([]).note == "start"
+
+
+def test_the_sweep_reports_score_bound_boundary_and_done():
+    sweep = TrialSweep(plan_for_config(task(load={"min": 1, "max": 64, "start": 16, "resolution": 0.5}), {}, 1),
+                       GoodputPerGpu(SLO_), gpus=1)
+    seen = []
+    while (request := sweep.next_level()) is not None:
+        c = request.concurrency
+        sweep.add(level(c, 100.0 * c, ttft=0.5 if c <= 24 else 2.0))
+        seen.append(sweep.report())
+    assert [r["concurrency"] for r in seen] == [16, 32, 23]  # 32 is within 50% of 23: located
+    last = seen[-1]
+    assert last["done"] and last["status"] == "done" and last["feasible"] and last["score"] == 2300
+    assert last["boundary"] == [("D(100,100)", 23)] and last["score_bound"] == pytest.approx(2300 * 32 / 23)
+    assert seen[0]["score_bound"] is None and not seen[0].get("done")
+
+
+def test_fixed_sweep_runs_every_listed_level_in_order():
+    plan = plan_for_config(task(concurrency=[4, 1, 16]), {}, 1)
+    assert isinstance(plan, FixedSweepPlan)
+    levels = []
+    while (request := plan.next_level(levels)) is not None:
+        levels.append(level(request.concurrency, 1.0))
+    assert [lv.concurrency for lv in levels] == [4, 1, 16]
+
+
+def test_repeats_step_down_until_their_mean_meets_the_slos():
+    plan = RepeatPlan((("D(100,100)", 40),), repeats=3, sizing=RequestSizing(10, 3), slo=SLO_, resolution=0.1)
+    levels = []
+    while (request := plan.next_level(levels)) is not None:
+        c = request.concurrency
+        # at 40 two of three repeats pass, but their mean TTFT (1.03 s) does not: the load steps down 5%
+        ttft = [0.9, 0.95, 1.25][len(levels) % 3] if c == 40 else 0.8
+        levels.append(level(c, 10.0 * c, ttft=ttft))
+    assert [lv.concurrency for lv in levels] == [40, 40, 40, 38, 38, 38]
+    accepted = plan.accepted(levels)["D(100,100)"]
+    assert [lv.concurrency for lv in accepted] == [38, 38, 38]
+    assert mean_level(accepted).ttft_p90_s == pytest.approx(0.8)
+
+
+def test_a_remeasurement_reports_the_mean_of_its_repeats():
+    config = {"tp_size": 1, REMEASURE: {"loads": {"D(100,100)": 10}, "repeats": 3}}
+    sweep = TrialSweep(plan_for_config(task(), config, 1), GoodputPerGpu(SLO_), gpus=1)
+    for tok_s in (900.0, 1000.0, 1100.0):
+        assert sweep.next_level().concurrency == 10
+        sweep.add(level(10, tok_s))
+    report = sweep.report()
+    assert report["done"] and report["feasible"] and report["score"] == pytest.approx(1000)
+    assert (report["remeasured_min"], report["remeasured_max"], report["remeasured_passed"]) == (900, 1100, 3)
+    assert report["remeasured_loads"] == [("D(100,100)", 10)]
+
+
+def test_final_report_of_a_trial_without_levels():
+    sweep = TrialSweep(plan_for_config(task(), {}, 2), GoodputPerGpu(SLO_), gpus=2)
+    report = final_report(sweep, "rejected", "too big")
+    assert report == {"level": 0, "gpus": 2, "score": 0.0, "feasible": False, "violation": 10.0,
+                      "score_bound": None, "boundary": [], "status": "rejected", "reason": "too big", "done": True}
