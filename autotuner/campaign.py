@@ -195,8 +195,12 @@ def _experiment(spec: TaskSpec, trainable: Any, path: Path, resume: bool, callba
     from autotuner.search import make_scheduler, make_searcher
     from autotuner.search.fixed import FixedConfigs
 
-    # The campaign keeps its own tables: Tune's CSV/JSON/TensorBoard files per trial are only I/O.
+    from ray.tune.logger import JsonLoggerCallback
+
+    # The campaign keeps its own tables; of Tune's per-trial files only result.json is read (by
+    # Tune's result grid at the end): no CSV or TensorBoard logging.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    callbacks = [*callbacks, JsonLoggerCallback()]
 
     if resume:
         return tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,

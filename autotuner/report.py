@@ -61,8 +61,9 @@ def summary_text(folder: Path) -> str:
     if best_path.exists():
         best = json.loads(best_path.read_text())
         spread = best.get("remeasured")
-        value = (f"{best['score']:.4g} {best['score_unit']} (mean of {spread['passed']} repeats, "
-                 f"{spread['min']:.4g}-{spread['max']:.4g}; the search measured {best['search_score']:.4g})"
+        value = (f"{best['score']:.4g} {best['score_unit']} (mean of {spread['repeats']} repeats, "
+                 f"{spread['min']:.4g}-{spread['max']:.4g}, {spread['passed']} met the SLOs on their own; "
+                 f"the search measured {best['search_score']:.4g})"
                  if spread else f"{best['score']:.4g} {best['score_unit']} ({best.get('answer_note', '')})")
         out += ["", f"answer: trial {best['trial_id']} on {best['gpus']} GPU(s): {value}",
                 f"  {describe_config(best['engine_args'])}", f"  launch: {best['launch_command_line']}"]
