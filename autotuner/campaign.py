@@ -208,9 +208,9 @@ def _experiment(spec: TaskSpec, trainable: Any, path: Path, resume: bool, callba
     if search:
         tune_config = tune.TuneConfig(metric="score", mode="max", search_alg=make_searcher(spec),
                                       scheduler=make_scheduler(spec), num_samples=spec.budget.trials,
-                                      time_budget_s=spec.budget.wall_time_s, reuse_actors=False)
+                                      time_budget_s=spec.budget.wall_time_s, reuse_actors=True)
     else:
-        tune_config = tune.TuneConfig(metric="score", mode="max", num_samples=len(configs), reuse_actors=False,
+        tune_config = tune.TuneConfig(metric="score", mode="max", num_samples=len(configs), reuse_actors=True,
                                       search_alg=FixedConfigs(configs))
     return tune.Tuner(
         trainable, tune_config=tune_config,

@@ -3,7 +3,9 @@
 A class trainable rather than a function: Tune calls :meth:`EngineTrial.cleanup` synchronously
 when the trial ends for any reason (done, stopped early, failed, campaign interrupted) before the
 actor exits, so the engine is always torn down. A function trainable's ``finally`` runs in a
-daemon thread that the actor's exit may cut short.
+daemon thread that the actor's exit may cut short. The campaign reuses actors (Tune's
+``reuse_actors``): :meth:`EngineTrial.reset_config` tears the last trial's engine down and starts
+the next trial in the same worker, which saves the worker's exit, scheduling and start (seconds).
 
 Each :meth:`step` runs the next level of the trial's :class:`~autotuner.sweep.TrialSweep` (the
 load search towards the config's SLO boundary, or a re-measurement) and returns the level's
@@ -40,9 +42,21 @@ class EngineTrial(tune.Trainable):
     through ``tune.with_parameters``."""
 
     def setup(self, config: dict[str, Any], spec_json: str, campaign_id: str, api_key: str | None = None) -> None:
-        self.clock = PhaseClock()  # phase times for benchmarks/overhead.py, in timing.json
         self.campaign_id = campaign_id
         self.spec = TaskSpec.model_validate_json(spec_json)
+        self._api_key = api_key
+        self._begin(config)
+
+    def reset_config(self, new_config: dict[str, Any]) -> bool:
+        """The next trial in this worker (Tune has set its trial id): the last one ends first."""
+        self._end()
+        self._begin(new_config)
+        return True
+
+    def _begin(self, config: dict[str, Any]) -> None:
+        """Deploy this trial's engine (with genai-bench starting meanwhile), or note why it cannot run."""
+        self.clock = PhaseClock()  # phase times for benchmarks/overhead.py, in timing.json
+        self._ended = False
         self.engine_args = engine_args(config)
         self.gpus = gpus_needed(self.engine_args)
         self.sweep = TrialSweep(plan_for_config(self.spec, config, self.gpus), objective_from_spec(self.spec.objective),
@@ -60,13 +74,13 @@ class EngineTrial(tune.Trainable):
         if why:
             self._ending = self._final(REJECTED, why)
             return
-        bench = start_genai_bench(self.spec, self.work_dir, api_key)  # its imports overlap the engine start
+        bench = start_genai_bench(self.spec, self.work_dir, self._api_key)  # its imports overlap the engine start
         if bench is not None:
             self._stack.callback(bench.close)
         t0 = time.monotonic()
         self.clock.mark("deploy_started")
         try:
-            self._engine = self._stack.enter_context(make_backend(self.spec, api_key).deploy(DeployRequest(
+            self._engine = self._stack.enter_context(make_backend(self.spec, self._api_key).deploy(DeployRequest(
                 campaign_id=self.campaign_id, trial_id=self.trial_id, engine_args=self.engine_args,
                 served_model_name=self.spec.model.served_model_name, work_dir=self.work_dir,
                 gpu_ids=[str(g) for g in _gpu_ids()])))
@@ -82,6 +96,12 @@ class EngineTrial(tune.Trainable):
             self._stack.callback(self._runner.close)
 
     def step(self) -> dict[str, Any]:
+        report = self._step()
+        if report.get("done"):
+            self._end()  # now, not when Tune reuses or stops this worker
+        return report
+
+    def _step(self) -> dict[str, Any]:
         if self._ending is not None:
             return self._ending
         assert self._runner is not None and self._engine is not None
@@ -107,6 +127,13 @@ class EngineTrial(tune.Trainable):
         return {**final_report(self.sweep, status, reason), "log_tail": tail, "engine_startup_s": self._deploy_s}
 
     def cleanup(self) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        """Tear this trial's engine and genai-bench down and write its phase times (once)."""
+        if self._ended:
+            return
+        self._ended = True
         self.clock.mark("cleanup_started")
         self._stack.close()
         self.clock.mark("cleanup_ended")
