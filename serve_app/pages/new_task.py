@@ -22,7 +22,7 @@ from serve_app.pages.common import Header, message_pane, say
 
 
 def new_task_page(ctx: AppContext) -> pn.viewable.Viewable:
-    header = Header(ctx, "New task")
+    header = Header(ctx, "New task", page="/new")
     form = TaskForm()
     note = message_pane()
     upload = pn.widgets.FileInput(accept=".yaml,.yml,.json", name="Upload task YAML", width=260)

@@ -11,6 +11,7 @@ import asyncio
 import html
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 import panel as pn
 
@@ -65,7 +66,7 @@ def summary_markdown(row: TaskRow, snap: CampaignSnapshot | None, dashboard_url:
 
 def task_page(ctx: AppContext) -> pn.viewable.Viewable:
     task_id = session_arg("id") or ""
-    header = Header(ctx, "Task")
+    header = Header(ctx, "Task", page=f"/task?{urlencode({'id': task_id})}")
     note = message_pane()
     summary = pn.pane.Markdown("Looking for the task ...", sizing_mode="stretch_width")
     stop = pn.widgets.Button(label="Stop", button_type="danger", width=100, disabled=True)

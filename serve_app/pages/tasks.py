@@ -42,7 +42,7 @@ def tasks_frame(rows: list[TaskRow]) -> pd.DataFrame:
 
 
 def tasks_page(ctx: AppContext) -> pn.viewable.Viewable:
-    header = Header(ctx, "Tasks")
+    header = Header(ctx, "Tasks", page="/")
     note = message_pane()
     table = pn.widgets.Tabulator(
         tasks_frame(ctx.store.tasks()), show_index=False, disabled=True, pagination="remote", page_size=25,
