@@ -91,7 +91,9 @@ def _trainable(spec: TaskSpec, cid: str):
     from trainables.engine_trial import EngineTrial
 
     with_spec = tune.with_parameters(EngineTrial, spec_json=spec.model_dump_json(), campaign_id=cid)
-    return tune.with_resources(with_spec, TrialResources(spec.engine.gpus_per_node, spec.budget.gpus))
+    trainable = tune.with_resources(with_spec, TrialResources(spec.engine.gpus_per_node, spec.budget.gpus))
+    trainable.__qualname__ = EngineTrial.__qualname__  # the dashboard's class name, not with_resources.<locals>...
+    return trainable
 
 
 def _searcher(spec: TaskSpec):
@@ -144,6 +146,16 @@ def _write_meta(folder: Path, **fields: Any) -> dict[str, Any]:
     return meta
 
 
+def _run_fields(folder: Path, resume: bool) -> dict[str, Any]:
+    """``started`` stays the first run's (time axes start there); each run, the first and every
+    resume, is listed in ``runs`` with its start and its Ray job."""
+    now = time.time()
+    path = folder / "campaign.json"
+    before = json.loads(path.read_text()) if resume and path.exists() else {}
+    run = {"started": now, "ray_job_id": ray_job_submission_id(), "resume": resume}
+    return {"started": before.get("started", now), "runs": [*before.get("runs", []), run]}
+
+
 def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None = None,
                  callbacks: Sequence[Any] = ()) -> CampaignResult:
     """Run (or resume) a campaign to the end; returns its trials and the best config."""
@@ -172,9 +184,9 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
         (folder / "spec.yaml").write_text(spec.to_yaml())
     spec = prepare_spec(spec)
     cid = campaign_id(spec)
-    _write_meta(folder, id=cid, name=spec.name, status="running", started=time.time(), ended=None,
-                pid=os.getpid(), ray_job_id=ray_job_submission_id(),
-                budget_trials=spec.budget.trials, objective=spec.objective.kind)
+    _write_meta(folder, id=cid, name=spec.name, status="running", ended=None, pid=os.getpid(),
+                ray_job_id=ray_job_submission_id(), budget_trials=spec.budget.trials,
+                objective=spec.objective.kind, **_run_fields(folder, resume))
     _collect_garbage(spec, cid)
 
     t0 = time.monotonic()

@@ -100,6 +100,7 @@ class TrialRecord:
     engine_startup_s: float | None = None
     started: float | None = None
     ended: float | None = None
+    actor_id: str | None = None  # the Ray actor it ran in (its page in the dashboard shows its logs)
 
     def to_row(self) -> dict[str, Any]:
         row = {k: v for k, v in self.__dict__.items() if k != "config"}

@@ -25,6 +25,7 @@ from autotuner.engines.registry import make_backend
 from autotuner.engines.sglang_args import gpus_needed
 from autotuner.feasibility import reject_reason
 from autotuner.objective import REJECTED_SCORE, STARTUP_FAILED_SCORE, Objective, objective_from_spec
+from autotuner.progress import describe_config
 from autotuner.results import FAILED, REJECTED
 from autotuner.space import engine_args
 from autotuner.spec import TaskSpec
@@ -134,6 +135,11 @@ class EngineTrial(tune.Trainable):
         return {"level": len(self.levels), "gpus": self.gpus, "score": score, "feasible": feasible,
                 "status": status, "reason": reason, "log_tail": tail, "done": True,
                 "engine_startup_s": self._deploy_s}
+
+    def __repr__(self) -> str:
+        # Ray shows it as the actor's "Repr" in the dashboard and in its log prefixes: the Actors
+        # page then reads like the trial table.
+        return f"EngineTrial(trial {self.trial_id}: {describe_config(self.config)})"
 
     def cleanup(self) -> None:
         self.clock.mark("cleanup_started")
