@@ -8,6 +8,7 @@ Built inside the Serve replica (see :mod:`serve_app.deployment`), and by tests w
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Any
 
 from serve_app.auth import TOKEN_COOKIE, TOKEN_HEADER
@@ -27,6 +28,7 @@ def build_asgi_app(ctx: AppContext) -> Any:
     load (which passed the gate) created; after a restart of the replica, pages reload."""
     import panel as pn
     from fastapi import FastAPI
+    from fastapi.responses import FileResponse
     from panel.io.fastapi import add_applications
 
     from serve_app.api import add_api
@@ -37,6 +39,12 @@ def build_asgi_app(ctx: AppContext) -> Any:
     pn.extension("tabulator", notifications=False)
     app = FastAPI(title="SGLang autotuner")
     add_api(app, ctx)
+    favicon = Path(pn.__file__).parent / "dist" / "images" / "favicon.ico"
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def icon() -> FileResponse:  # the pages link it; without it every page logs a 404
+        return FileResponse(favicon)
+
     add_applications({"/": lambda: tasks_page(ctx), "/new": lambda: new_task_page(ctx),
                       "/task": lambda: task_page(ctx)}, app=app, title=PAGES,
                      sign_sessions=True, secret_key=secrets.token_bytes(32),

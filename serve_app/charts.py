@@ -9,7 +9,7 @@ by replacing their data sources (only the downsampled points travel to the brows
 from __future__ import annotations
 
 import panel as pn
-from bokeh.models import ColumnDataSource, DataRange1d, FactorRange, FixedTicker, HoverTool, Span
+from bokeh.models import ColumnDataSource, FactorRange, FixedTicker, HoverTool, Range1d, Span
 from bokeh.plotting import figure
 
 from serve_app.importance import MIN_TRIALS
@@ -60,12 +60,12 @@ class TaskCharts:
         progress.add_tools(HoverTool(renderers=[scores], tooltips=[("trial", "@trial"), ("score", "@score{0.0}")]))
 
         ttft = _figure("Throughput per GPU vs p90 TTFT (green: meets SLOs)", "p90 TTFT (ms)", "output tok/s per GPU",
-                       x_range=DataRange1d(start=0))
+                       x_range=Range1d(0, 1))
         ttft_points = ttft.scatter("ttft_ms", "tok_s_gpu", color="color", source=self.scatter, size=6, alpha=0.6)
         ttft.line("ttft_ms", "tok_s_gpu", source=self.pareto, color="black", line_width=2, legend_label="Pareto front")
         _legend_outside(ttft)
         tpot = _figure("Throughput per GPU vs p90 TPOT", "p90 TPOT (ms)", "output tok/s per GPU", y_range=ttft.y_range,
-                       x_range=DataRange1d(start=0))
+                       x_range=Range1d(0, 1))
         tpot_points = tpot.scatter("tpot_ms", "tok_s_gpu", color="color", source=self.scatter, size=6, alpha=0.6)
         slo_charts = ((ttft, ttft_points, slo_ttft_ms, "TTFT"), (tpot, tpot_points, slo_tpot_ms, "TPOT"))
         for fig, points, limit, what in slo_charts:
@@ -115,6 +115,6 @@ class TaskCharts:
 
 
 def _clip(fig: figure, axis: AxisLimit) -> None:
-    """End a latency axis where :func:`serve_app.views.axis_limit` says (None: fit every point)."""
+    """End a latency axis where :func:`serve_app.views.axis_limit` says (reset returns there too)."""
     if fig.x_range.end != axis.end:
-        fig.x_range.end = axis.end
+        fig.x_range.end = fig.x_range.reset_end = axis.end

@@ -206,28 +206,34 @@ def best_over_time(trials: TrialRows, started: float | None) -> tuple[Points, Po
 
 @dataclass(frozen=True)
 class AxisLimit:
-    """Where a latency axis ends so that a few outliers do not squash the rest, and what is cut."""
+    """Where a latency axis ends (from 0): past every point (and the SLO line when it is near
+    them), or, when a few outliers would squash the rest, at twice the 90th percentile with the
+    outliers counted."""
 
-    end: float | None  # None: the axis fits every point
-    beyond: int = 0  # points past ``end``
+    end: float
+    beyond: int = 0  # points past ``end`` (0: the axis shows every point)
     largest: float = 0.0
 
     def note(self, what: str) -> str:
-        if self.end is None:
+        if not self.beyond:
             return ""
         return (f"{self.beyond} level(s) with p90 {what} above {self.end:,.0f} ms are off the chart "
-                f"(largest {self.largest:,.0f} ms): zoom out or reset to see them.")
+                f"(largest {self.largest:,.0f} ms): zoom out to see them.")
 
 
 def axis_limit(values: list[float], slo: float | None) -> AxisLimit:
-    """Clip the axis at twice the 90th percentile (and never below 1.5x the SLO line) when a few
-    values lie beyond that; otherwise let it fit every point."""
+    """The end of a latency axis; clipped at twice the 90th percentile (never below 1.5x the SLO)
+    when some values lie beyond that. An SLO line far past every point (3x) is left out of view
+    rather than squash the points against the axis."""
     finite = sorted(v for v in values if v is not None and math.isfinite(v))
+    largest = finite[-1] if finite else 0.0
+    near_slo = slo if slo and (not finite or slo <= 3 * largest) else 0.0
+    fit = max(largest, near_slo, 1.0) * 1.05
     if len(finite) < 5:
-        return AxisLimit(None)
-    end = max(finite[int(0.9 * (len(finite) - 1))] * 2, (slo or 0) * 1.5)
-    beyond = [v for v in finite if v > end]
-    return AxisLimit(end, len(beyond), finite[-1]) if beyond else AxisLimit(None)
+        return AxisLimit(fit)
+    clip = max(finite[int(0.9 * (len(finite) - 1))] * 2, (slo or 0) * 1.5)
+    beyond = [v for v in finite if v > clip]
+    return AxisLimit(clip, len(beyond), finite[-1]) if beyond else AxisLimit(fit)
 
 
 def trial_curves(snapshot: CampaignSnapshot, best_trial: str | None) -> Points:

@@ -91,12 +91,12 @@ def task_page(ctx: AppContext) -> pn.viewable.Viewable:
     task_id = session_arg("id") or ""
     header = Header(ctx, "Task", page=f"/task?{urlencode({'id': task_id})}")
     note = message_pane()
-    summary = pn.pane.Markdown("Looking for the task ...", sizing_mode="stretch_width")
+    summary = pn.pane.Markdown("Looking for the task ...", sizing_mode="stretch_width", css_classes=["task-summary"])
     stop = pn.widgets.Button(label="Stop", button_type="danger", width=100, disabled=True)
     resume = pn.widgets.Button(label="Resume", button_type="success", width=100, disabled=True)
     spec_link = pn.pane.HTML("", margin=(12, 10))
 
-    best_title = pn.pane.Markdown("", sizing_mode="stretch_width")
+    best_title = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["best-title"])
     command = pn.widgets.TextAreaInput(label="sglang.launch_server command", value="", disabled=True, rows=3,
                                        css_classes=["best-command"], sizing_mode="stretch_width")
     copy = pn.widgets.Button(label="Copy command", width=140)
@@ -141,8 +141,12 @@ def task_page(ctx: AppContext) -> pn.viewable.Viewable:
                                      slo_tpot_ms=slo.tpot_p90_s and slo.tpot_p90_s * 1000,
                                      unit=objective_from_spec(snap.spec.objective).unit,
                                      level_names=table_view(snap, ctx.settings.browser_dashboard_url).level_names))
+            charts[0].update(chart_view(snap))
+            # Shown only once complete: a change made in the same callback that adds the figures
+            # can miss the browser (their axes kept their placeholder range through Ray Serve).
             charts_box.objects = [charts[0].layout]
-        charts[0].update(chart_view(snap))
+        else:
+            charts[0].update(chart_view(snap))
         seen["charted"], seen["charted_at"] = snap, time.monotonic()
 
     def show_best(snap: CampaignSnapshot) -> None:
