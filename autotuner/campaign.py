@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
+from autotuner.campaign_runs import run_fields
 from autotuner.results import INTERRUPTED, TrialRecord, load_campaign, pick_best, write_best, write_json
 from autotuner.spec import SpecError, TaskSpec, load_spec, require_valid
 
@@ -138,22 +139,17 @@ def ray_job_submission_id() -> str | None:
     return (config.get("metadata") or {}).get("job_submission_id")
 
 
+def _read_meta(folder: Path) -> dict[str, Any]:
+    path = folder / "campaign.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def _write_meta(folder: Path, **fields: Any) -> dict[str, Any]:
     path = folder / "campaign.json"
-    meta = json.loads(path.read_text()) if path.exists() else {}
+    meta = _read_meta(folder)
     meta.update(fields)
     write_json(path, meta)
     return meta
-
-
-def _run_fields(folder: Path, resume: bool) -> dict[str, Any]:
-    """``started`` stays the first run's (time axes start there); each run, the first and every
-    resume, is listed in ``runs`` with its start and its Ray job."""
-    now = time.time()
-    path = folder / "campaign.json"
-    before = json.loads(path.read_text()) if resume and path.exists() else {}
-    run = {"started": now, "ray_job_id": ray_job_submission_id(), "resume": resume}
-    return {"started": before.get("started", now), "runs": [*before.get("runs", []), run]}
 
 
 def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None = None,
@@ -186,7 +182,8 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
     cid = campaign_id(spec)
     _write_meta(folder, id=cid, name=spec.name, status="running", ended=None, pid=os.getpid(),
                 ray_job_id=ray_job_submission_id(), budget_trials=spec.budget.trials,
-                objective=spec.objective.kind, **_run_fields(folder, resume))
+                objective=spec.objective.kind,
+                **run_fields(_read_meta(folder), ray_job_id=ray_job_submission_id(), resume=resume, now=time.time()))
     _collect_garbage(spec, cid)
 
     t0 = time.monotonic()

@@ -36,17 +36,6 @@ class CampaignSummary:
     resumes: tuple[float, ...] = ()  # when each resume started
 
 
-def campaign_job_ids(meta: dict) -> tuple[str, ...]:
-    """The Ray jobs that ran a campaign (campaign.json's ``runs``, and its current ``ray_job_id``)."""
-    ids = [run.get("ray_job_id") for run in meta.get("runs") or []] + [meta.get("ray_job_id")]
-    return tuple(dict.fromkeys(i for i in ids if i))
-
-
-def campaign_resumes(meta: dict) -> tuple[float, ...]:
-    """When each resume of a campaign started."""
-    return tuple(run["started"] for run in meta.get("runs") or [] if run.get("resume") and run.get("started"))
-
-
 @dataclass(frozen=True)
 class TaskRow:
     """One task of the tasks page."""

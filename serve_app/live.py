@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
+from autotuner.campaign_runs import job_ids, resumes
 from autotuner.results import DONE, FAILED, REJECTED, STOPPED_EARLY
 from autotuner.spec import TaskSpec, load_spec
 from serve_app.best import best_config
@@ -29,8 +30,6 @@ from serve_app.catalog import (
     CampaignSummary,
     TaskRow,
     build_task_rows,
-    campaign_job_ids,
-    campaign_resumes,
     job_folder,
     scan_roots,
 )
@@ -348,8 +347,8 @@ class LiveStore:
                 folder=folder, campaign_id=cache.campaign_id, name=cache.meta.get("name", folder.name),
                 status=snap.status, started=cache.meta.get("started"), job_id=cache.meta.get("ray_job_id"),
                 budget_trials=int(cache.meta.get("budget_trials") or 0), trials_ended=snap.trials_ended,
-                best_score=snap.best_score, job_ids=campaign_job_ids(cache.meta),
-                resumes=campaign_resumes(cache.meta)))
+                best_score=snap.best_score, job_ids=job_ids(cache.meta),
+                resumes=resumes(cache.meta)))
         rows = build_task_rows(summaries, self._job_list, self._folder_of_job)
         if rows != self._rows:
             self._rows = rows
