@@ -131,6 +131,8 @@ def test_a_task_from_the_form_runs_live_to_its_best_config(ui_on_ray, browser, s
     name = f"web-e2e-{int(time.time()) % 100000}"
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
+    console_errors: list[str] = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
     open_form(page, f"{ui.url}/new?token={ui.token}")
     fill(page, "field-name", name)
     for css_class, value in SMALL_TASK.items():
@@ -197,6 +199,7 @@ def test_a_task_from_the_form_runs_live_to_its_best_config(ui_on_ray, browser, s
     page.goto(f"{ui.url}/", wait_until="load")
     page.locator(".tabulator-row", has_text=name).wait_for(timeout=30_000)
     context.close()
+    assert console_errors == []  # no 404 (the favicon was one), no failed Bokeh patch on the three pages
 
 
 BEST_IN_HEADER = re.compile(r"best objective(?: so far)?: ([-\d.e+]+) \(trial (\S+)\)")
