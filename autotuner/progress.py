@@ -108,7 +108,8 @@ class ProgressPrinter(Callback):
         self._summary(trials)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._print(f"trial {trial.trial_id} errored (see {getattr(trial, 'error_file', '')}){self._link(trial.trial_id)}")
+        error_file = getattr(trial, "error_file", "")
+        self._print(f"trial {trial.trial_id} errored (see {error_file}){self._link(trial.trial_id)}")
         self._ended.add(trial.trial_id)
         self._summary(trials)
 

@@ -54,7 +54,8 @@ def summary_markdown(row: TaskRow, snap: CampaignSnapshot | None, dashboard_url:
     best_label = "best objective" if best is not None and best.final else "best objective so far"
     parts = [f"**status:** {html.escape(row.status)}",
              f"**trials ended:** {row.trials_ended}/{row.budget_trials or '?'}",
-             f"**{best_label}:** " + ("-" if best is None else f"{best.score:.4g} (trial {html.escape(best.trial_id)})"),
+             f"**{best_label}:** "
+             + ("-" if best is None else f"{best.score:.4g} (trial {html.escape(best.trial_id)})"),
              f"**started:** {_clock(row.started) if row.started else 'not yet'}"]
     if row.resumes:
         parts.append("**resumed:** " + ", ".join(_clock(t) for t in row.resumes))
