@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from autotuner.api_key import ApiKeyError, api_key_for
+from autotuner.campaign_runs import run_fields
 from autotuner.results import INTERRUPTED, SEARCH, TrialRecord, load_campaign, write_best, write_json, write_text
 from autotuner.spec import SpecError, TaskSpec, load_spec, require_valid
 
@@ -97,7 +98,9 @@ def _trainable(spec: TaskSpec, cid: str, api_key: str | None):
 
     # The key goes to the trials through Ray's object store, never into a file.
     with_spec = tune.with_parameters(EngineTrial, spec_json=spec.model_dump_json(), campaign_id=cid, api_key=api_key)
-    return tune.with_resources(with_spec, TrialResources(spec.engine.gpus_per_node, spec.budget.gpus))
+    trainable = tune.with_resources(with_spec, TrialResources(spec.engine.gpus_per_node, spec.budget.gpus))
+    trainable.__qualname__ = EngineTrial.__qualname__  # the dashboard's class name, not with_resources.<locals>...
+    return trainable
 
 
 def _install_sigterm_handler() -> None:
@@ -117,9 +120,14 @@ def ray_job_submission_id() -> str | None:
     return (config.get("metadata") or {}).get("job_submission_id")
 
 
+def _read_meta(folder: Path) -> dict[str, Any]:
+    path = folder / "campaign.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def _write_meta(folder: Path, **fields: Any) -> dict[str, Any]:
     path = folder / "campaign.json"
-    meta = json.loads(path.read_text()) if path.exists() else {}
+    meta = _read_meta(folder)
     meta.update(fields)
     write_json(path, meta)
     return meta
@@ -157,9 +165,10 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
         write_text(folder / "spec.yaml", spec.to_yaml())
     spec = prepare_spec(spec)
     cid = campaign_id(spec)
-    _write_meta(folder, id=cid, name=spec.name, status="running", started=time.time(), ended=None,
-                pid=os.getpid(), ray_job_id=ray_job_submission_id(),
-                budget_trials=spec.budget.trials, objective=spec.objective.kind)
+    _write_meta(folder, id=cid, name=spec.name, status="running", ended=None, pid=os.getpid(),
+                ray_job_id=ray_job_submission_id(), budget_trials=spec.budget.trials,
+                objective=spec.objective.kind,
+                **run_fields(_read_meta(folder), ray_job_id=ray_job_submission_id(), resume=resume, now=time.time()))
     _collect_garbage(spec, cid)
 
     t0 = time.monotonic()

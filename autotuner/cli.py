@@ -109,8 +109,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
     info = launch.start_ui(launch.UiOptions(
         workspace=Path(args.workspace), address=args.address, host=args.host, port=args.port, token=args.token,
         num_gpus=args.num_gpus, dashboard_url=args.dashboard_url, extra_roots=tuple(args.watch or ())))
-    print(f"web app:        {info.url}?token={info.token}")
-    print(f"access token:   {info.token}" + (f"  (stored in {info.token_file})" if info.token_file else ""))
+    for line in launch.access_lines(info, show_token=launch.token_may_be_printed(sys.stdout)):
+        print(line)
     print(f"workspace:      {Path(args.workspace).expanduser().resolve()}")
     print(f"Ray dashboard:  {info.dashboard_url}")
     if info.started_cluster:

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 from ray.tune import Callback
 
+from autotuner.dashboard import actor_url, dashboard_url, trial_actor_id
 from autotuner.space import engine_args
 
 _SHORT = {"tp_size": "tp", "dp_size": "dp", "mem_fraction_static": "mem", "max_running_requests": "mrr",
@@ -56,6 +57,8 @@ class ProgressPrinter(Callback):
         self._ended: set[str] = set()  # search trials
         self._remeasured: set[str] = set()
         self._best: tuple[float, str] | None = None
+        self._dashboard: str | None = None  # looked up at the first trial (the driver is connected then)
+        self._actor_links: dict[str, str] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         return {"num_trials": self.num_trials, "unit": self.unit}
@@ -67,10 +70,20 @@ class ProgressPrinter(Callback):
         out = self._stream or sys.stdout
         print(f"{time.strftime('%H:%M:%S')} {text}", file=out, flush=True)
 
+    def _link(self, trial_id: str) -> str:
+        """`` (dashboard: URL)``: the trial's actor page, with its logs; empty without a dashboard."""
+        link = self._actor_links.get(trial_id)
+        return f"  (dashboard: {link})" if link else ""
+
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self._dashboard is None:
+            self._dashboard = dashboard_url() or ""
+        actor_id = trial_actor_id(trial)
+        if self._dashboard and actor_id:
+            self._actor_links[trial.trial_id] = actor_url(self._dashboard, actor_id)
         gpus = (trial.placement_group_factory.required_resources or {}).get("GPU", 0)
         where = f"deploying on {gpus:g} GPU" if gpus else "checking (claims no GPU: it cannot fit)"
-        self._print(f"trial {trial.trial_id} {where}: {describe_config(trial.config)}")
+        self._print(f"trial {trial.trial_id} {where}: {describe_config(trial.config)}{self._link(trial.trial_id)}")
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if "scenario" in result:
@@ -80,7 +93,7 @@ class ProgressPrinter(Callback):
             self._best = (result["score"], trial.trial_id)
         status = result.get("status")
         if status in ("failed", "rejected"):
-            self._print(f"trial {trial.trial_id} {status}: {result.get('reason', '')}")
+            self._print(f"trial {trial.trial_id} {status}: {result.get('reason', '')}{self._link(trial.trial_id)}")
             tail = result.get("log_tail")
             if tail:
                 self._print("  " + tail.replace("\n", "\n  "))
@@ -105,7 +118,8 @@ class ProgressPrinter(Callback):
         self._summary(trials)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._print(f"trial {trial.trial_id} errored (see {getattr(trial, 'error_file', '')})")
+        error_file = getattr(trial, "error_file", "")
+        self._print(f"trial {trial.trial_id} errored (see {error_file}){self._link(trial.trial_id)}")
         self._ended.add(trial.trial_id)
         self._summary(trials)
 

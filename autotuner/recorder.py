@@ -16,6 +16,7 @@ from typing import Any
 from ray.tune import Callback
 
 from autotuner.answer import REMEASURE_OF
+from autotuner.dashboard import trial_actor_id
 from autotuner.results import (DEPLOYING, FAILED, INTERRUPTED, REMEASURE, REMEASURED_FIELDS, RUNNING, SEARCH,
                                STOPPED_EARLY, TrialRecord, level_row, read_rows, write_parquet)
 from autotuner.space import engine_args
@@ -82,6 +83,7 @@ class ResultsRecorder(Callback):
         self._levels = [r for r in self._levels if r["trial_id"] != trial.trial_id]
         rec.status, rec.reason, rec.levels_run, rec.score, rec.feasible = DEPLOYING, "", 0, None, False
         rec.started, rec.ended = time.time(), None
+        rec.actor_id = trial_actor_id(trial)
         self.flush(force=True)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:

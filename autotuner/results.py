@@ -131,6 +131,7 @@ class TrialRecord:
     remeasured_stdev: float | None = None
     remeasured_repeats: int | None = None
     remeasured_passed: int | None = None
+    actor_id: str | None = None  # the Ray actor it ran in (its page in the dashboard shows its logs)
 
     def to_row(self) -> dict[str, Any]:
         row = {k: v for k, v in self.__dict__.items() if k not in ("config", "boundary")}

@@ -2,15 +2,16 @@
 
     GET  /api/tasks                                  every task (read-only)
     GET  /api/tasks/{id}                             one task with its trials (read-only)
-    GET  /api/tasks/{id}/trials/{trial}/engine.log   a trial's engine log (read-only)
+    GET  /api/tasks/{id}/trials/{trial}/engine.log   a trial's engine log                 token
     POST /api/tasks                                  submit a task (YAML/JSON, <= 1 MB)   token
     POST /api/tasks/{id}/stop | /resume              stop or resume its Ray job           token
     GET  /api/tasks/{id}/inferenceservice.yaml       the best config as an OME manifest   token
     GET  /api/tasks/{id}/spec.yaml                   the task as run                      token
+    POST /api/session                                the pages' token form: sets the cookie
 
-A request without the right token gets 401 before anything happens. When the app listens on more
-than localhost, every route except static files needs the token. ``?token=`` on a page sets a
-SameSite=Strict cookie, so the link ``autotuner ui`` prints works for the rest of the visit.
+A request without the right token gets 401 before anything happens. Who may come in at all (Host,
+Origin, the token when the app listens beyond localhost, websockets included) is decided by
+:mod:`serve_app.gate`, installed here in front of every route.
 """
 
 from __future__ import annotations
@@ -19,17 +20,18 @@ import asyncio
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from autotuner.safe_yaml import MAX_BYTES as MAX_TASK_BYTES
 from serve_app.actions import ActionError
-from serve_app.auth import TOKEN_COOKIE, request_token
+from serve_app.auth import request_token
 from serve_app.best import manifest_yaml
 from serve_app.context import AppContext
+from serve_app.gate import LOGIN_PATH, AccessGate, set_token_cookie
 
-PUBLIC_PREFIXES = ("/static/", "/components/", "/favicon.ico")
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 MAX_LOG_BYTES = 2_000_000  # the tail of larger logs
 
@@ -63,18 +65,25 @@ async def read_task_body(request: Request) -> str:
     return body.decode(errors="replace")
 
 
-def add_api(app: FastAPI, ctx: AppContext) -> None:
-    """Install the token gate and the routes on ``app``."""
+def page_after_login(target: str) -> str:
+    """Where the token form returns to: a path of this app, never another site (``//host``)."""
+    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
 
-    @app.middleware("http")
-    async def token_gate(request: Request, call_next: Any) -> Response:
-        token = _token(request)
-        ok = ctx.authorized(token)
-        if not ok and not ctx.settings.open_viewing and not request.url.path.startswith(PUBLIC_PREFIXES):
-            return JSONResponse({"detail": "this app needs its access token (see `autotuner ui`)"}, status_code=401)
-        response = await call_next(request)
-        if ok and request.query_params.get("token") and request.cookies.get(TOKEN_COOKIE) != token:
-            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+
+def add_api(app: FastAPI, ctx: AppContext) -> None:
+    """Install the gate (every route and websocket) and the API routes on ``app``."""
+    app.add_middleware(AccessGate, local_only=ctx.settings.open_viewing, authorized=ctx.authorized)
+
+    @app.post(LOGIN_PATH)
+    async def login(request: Request) -> Response:
+        """The pages' token form (a plain HTML form: the token never sits in a widget's value)."""
+        form = parse_qs((await request.body()).decode(errors="replace"))
+        token = (form.get("token") or [""])[0]
+        target = page_after_login((form.get("next") or ["/"])[0])
+        if not ctx.authorized(token):
+            return RedirectResponse(target + ("&" if "?" in target else "?") + "access=refused", 303)
+        response = RedirectResponse(target, 303)
+        set_token_cookie(response, token)
         return response
 
     def require_token(request: Request) -> None:
@@ -109,7 +118,8 @@ def add_api(app: FastAPI, ctx: AppContext) -> None:
         return {**row.__dict__, "trials": trials, "best": snap.best if snap else None}
 
     @app.get("/api/tasks/{task_id}/trials/{trial_id}/engine.log")
-    def engine_log(task_id: str, trial_id: str) -> Response:
+    def engine_log(task_id: str, trial_id: str, request: Request) -> Response:
+        require_token(request)  # logs show paths, flags and the engine's own output
         path = trial_file(folder_of(task_id), trial_id, "engine.log")
         with path.open("rb") as f:
             size = path.stat().st_size

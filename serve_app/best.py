@@ -1,22 +1,29 @@
-"""The best config of a campaign as the task page shows it: the final one from best_config.json
-once the campaign has ended, the best trial so far while it runs::
+"""The best config of a campaign: the one source of "best" for every part of the app (the task
+page's header and best-config box, the tasks page's column, the charts' highlighted trial).
+
+While a run goes on it is the best trial so far, picked by the campaign's own rule
+(:func:`autotuner.results.pick_best`); once no run is live it is best_config.json, what the
+campaign wrote (with its re-measurement and provenance when present)::
 
     best = best_config(snapshot)
-    best.launch_command_line          # python -m sglang.launch_server --model-path ... --tp-size 1 ...
+    best.score, best.launch_command_line
+    best.spread_text()                # "mean 1012 [985-1040] over 3 repeats"
     manifest_yaml(snapshot)           # the OME InferenceService of that config, as YAML
 """
 
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from autotuner.engines.sglang_args import launch_command
 from autotuner.k8s.best_manifest import FILE_NAME, best_inference_service
 from autotuner.k8s.manifests import dump_manifest
 from autotuner.results import TrialRecord, pick_best
-from serve_app.live import CampaignSnapshot
+
+if TYPE_CHECKING:
+    from serve_app.live import CampaignSnapshot
 
 
 @dataclass(frozen=True)
@@ -26,20 +33,41 @@ class BestConfig:
     engine_args: dict[str, Any]
     gpus: int
     launch_command_line: str
-    final: bool  # from best_config.json (the campaign ended), not the best so far
+    final: bool  # from best_config.json (no run is live), not the best so far
+    remeasured: dict[str, Any] = field(default_factory=dict)  # mean, min, max, stdev, repeats of the score
+    provenance: dict[str, Any] = field(default_factory=dict)  # engine, GPU, model, workload, SLOs, tuner
+
+    def spread_text(self) -> str:
+        """The re-measured score as ``mean 1012 [985-1040] over 3 repeats``; empty without one."""
+        r = self.remeasured
+        if not r or r.get("mean") is None:
+            return ""
+        spread = f" [{r['min']:.4g}-{r['max']:.4g}]" if r.get("min") is not None and r.get("max") is not None else ""
+        repeats = f" over {r['repeats']} repeats" if r.get("repeats") else ""
+        return f"mean {r['mean']:.4g}{spread}{repeats}"
+
+    @property
+    def simulated(self) -> bool:
+        """Whether the numbers come from the simulator, not a real engine."""
+        return "simulator" in str(self.provenance.get("engine", "")).lower()
+
+    def provenance_text(self) -> str:
+        """``engine: simulator 0.3 · GPU: H100 · model: ...``, in the order the campaign wrote them."""
+        return " · ".join(f"{k}: {_short(v)}" for k, v in self.provenance.items() if v not in (None, "", {}, []))
 
 
 def best_config(snap: CampaignSnapshot) -> BestConfig | None:
-    """The final best config, or the best so far (computed once per snapshot)."""
+    """The best config of a snapshot (computed once per snapshot)."""
     if "best" not in snap.memo:
         snap.memo["best"] = _best_config(snap)
     return snap.memo["best"]
 
 
 def _best_config(snap: CampaignSnapshot) -> BestConfig | None:
-    if snap.best:
+    if snap.best and not snap.live:  # a live resume's best_config.json is the previous run's
         b = snap.best
-        return BestConfig(b["trial_id"], b["score"], b["engine_args"], b.get("gpus", 0), b["launch_command_line"], True)
+        return BestConfig(b["trial_id"], b["score"], b["engine_args"], b.get("gpus", 0), b["launch_command_line"],
+                          True, b.get("remeasured") or {}, b.get("provenance") or {})
     best = pick_best(TrialRecord.from_row(row) for row in snap.trials.values())
     if best is None or snap.spec is None:
         return None
@@ -52,10 +80,18 @@ def manifest_yaml(snap: CampaignSnapshot) -> str | None:
     """The InferenceService the campaign wrote for its best config, or one rendered from the best
     config so far (None when there is no feasible config yet)."""
     written = snap.folder / FILE_NAME
-    if snap.best and written.is_file():
-        return written.read_text()
     best = best_config(snap)
+    if best is not None and best.final and written.is_file():
+        return written.read_text()
     if best is None or snap.spec is None:
         return None
     return dump_manifest(best_inference_service(snap.spec, best.engine_args, snap.meta.get("id", snap.task_id),
                                                 best.trial_id))
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)

@@ -32,6 +32,8 @@ class CampaignSummary:
     budget_trials: int
     trials_ended: int
     best_score: float | None
+    job_ids: tuple[str, ...] = ()  # every Ray job that ran it: the first run's and each resume's
+    resumes: tuple[float, ...] = ()  # when each resume started
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class TaskRow:
     job_status: str | None = None
     folder: str | None = None
     message: str = ""
+    resumes: tuple[float, ...] = ()  # the campaign's resumes; ``started`` is its first start
+    job_ids: tuple[str, ...] = ()  # every Ray job of the task (``job_id`` is the latest)
 
     @property
     def can_stop(self) -> bool:
@@ -89,17 +93,21 @@ def job_folder(job: JobInfo) -> Path | None:
 
 def build_task_rows(campaigns: Iterable[CampaignSummary], jobs: Iterable[JobInfo],
                     folder_of_job: dict[str, Path | None]) -> list[TaskRow]:
-    """One row per campaign folder, plus one per campaign job whose folder holds no campaign
-    yet (pending, starting, or failed before the campaign began). Newest first.
+    """One row per campaign folder (its first run and every resume: one row), plus one per
+    campaign job whose folder holds no campaign yet (pending, starting, or failed before the
+    campaign began). Newest first.
 
     Folders are compared as given: pass resolved paths in both ``campaigns`` and ``folder_of_job``.
     """
     jobs = list(jobs)
     rows: list[TaskRow] = []
     campaign_folders = set()
+    claimed: set[str] = set()  # jobs that ran (or resume) a campaign listed: never a row of their own
     for c in campaigns:
         campaign_folders.add(c.folder)
-        mine = [j for j in jobs if j.submission_id == c.job_id or folder_of_job.get(j.submission_id) == c.folder]
+        ids = {*c.job_ids, *([c.job_id] if c.job_id else [])}
+        mine = [j for j in jobs if j.submission_id in ids or folder_of_job.get(j.submission_id) == c.folder]
+        claimed.update(j.submission_id for j in mine)
         job = max(mine, key=lambda j: j.start_time or 0) if mine else None
         status = c.status
         if job is not None and job.active and job.submission_id != c.job_id:
@@ -108,10 +116,11 @@ def build_task_rows(campaigns: Iterable[CampaignSummary], jobs: Iterable[JobInfo
             id=c.campaign_id, name=c.name, status=status, trials_ended=c.trials_ended,
             budget_trials=c.budget_trials, best_score=c.best_score, started=c.started, source=_source(job),
             job_id=job.submission_id if job else c.job_id, job_status=job.status if job else None,
-            folder=str(c.folder), message=job.message if job else ""))
+            folder=str(c.folder), message=job.message if job else "", resumes=c.resumes,
+            job_ids=tuple(dict.fromkeys([*c.job_ids, *(j.submission_id for j in mine)]))))
     for job in jobs:
         folder = folder_of_job.get(job.submission_id)
-        if folder in campaign_folders or any(r.job_id == job.submission_id for r in rows):
+        if folder in campaign_folders or job.submission_id in claimed:
             continue
         run = parse_run_command(job.entrypoint)
         name = job.metadata.get("autotuner_task") or (folder.name if folder else None) or (
@@ -119,7 +128,8 @@ def build_task_rows(campaigns: Iterable[CampaignSummary], jobs: Iterable[JobInfo
         rows.append(TaskRow(
             id=job.submission_id, name=name, status=JOB_STATUS_TEXT.get(job.status, job.status.lower()),
             trials_ended=0, budget_trials=None, best_score=None, started=job.start_time, source=_source(job),
-            job_id=job.submission_id, job_status=job.status, folder=None, message=job.message))
+            job_id=job.submission_id, job_status=job.status, folder=None, message=job.message,
+            job_ids=(job.submission_id,)))
     rows.sort(key=lambda r: r.started or 0, reverse=True)
     return rows
 

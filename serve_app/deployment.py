@@ -36,23 +36,9 @@ class AutotunerUI:
         self.ctx = AppContext.create(settings)
 
     def __serve_build_asgi_app__(self) -> Any:
-        import panel as pn
-        from fastapi import FastAPI
-        from panel.io.fastapi import add_applications
+        from serve_app.asgi import build_asgi_app
 
-        from serve_app.api import add_api
-        from serve_app.pages.new_task import new_task_page
-        from serve_app.pages.task import task_page
-        from serve_app.pages.tasks import tasks_page
-
-        pn.extension("tabulator", notifications=False)
-        app = FastAPI(title="SGLang autotuner")
-        add_api(app, self.ctx)
-        ctx = self.ctx
-        add_applications({"/": lambda: tasks_page(ctx), "/new": lambda: new_task_page(ctx),
-                          "/task": lambda: task_page(ctx)}, app=app,
-                         title={"/": "Autotuner: tasks", "/new": "Autotuner: new task", "/task": "Autotuner: task"})
-        return app
+        return build_asgi_app(self.ctx)
 
 
 def build_app(args: dict[str, Any]) -> Any:

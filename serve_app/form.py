@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel
 
 from autotuner.spec import Problem, TaskSpec, parse_spec
-from serve_app.form_fields import UNSET, FieldInput, input_for, unwrap_optional
+from serve_app.form_fields import UNSET, FieldInput, css_class, input_for, unwrap_optional
 from serve_app.space_editor import SpaceEditor
 
 # Filled in by other parts of the form, or by the app.
@@ -74,7 +74,10 @@ class TaskForm:
         self.defaults: dict[str, Any] = {}
         self.sections: dict[str, pn.widgets.Checkbox] = {}  # optional sub-models: "include it" switches
         self.space = SpaceEditor()
-        self.top_errors = pn.pane.Markdown("", visible=False, styles={"color": "#b00020"})
+        self.top_errors = pn.pane.Markdown("", visible=False, styles={"color": "#b00020"},
+                                           css_classes=["form-top-errors"])
+        self.cards: dict[str, pn.Card] = {}  # sub-model path -> its card (opened to reveal a problem)
+        self.space_card: pn.Card | None = None
         cards = self._cards(TaskSpec, "", "Task")
         self.layout = pn.Column(self.top_errors, *cards, sizing_mode="stretch_width")
         self.load(DEFAULT_TASK)
@@ -89,8 +92,9 @@ class TaskForm:
             path = prefix + name
             if path in NOT_GENERIC:
                 if path == "search.space":
-                    nested.append(pn.Card(self.space.layout, title="Engine parameters (search.space, engine.fixed)",
-                                          sizing_mode="stretch_width"))
+                    self.space_card = pn.Card(self.space.layout, title="Engine parameters (search.space, engine.fixed)",
+                                              sizing_mode="stretch_width")
+                    nested.append(self.space_card)
                 continue
             sub, optional = _submodel(info.annotation)
             if sub is not None:
@@ -99,8 +103,9 @@ class TaskForm:
                     switch = pn.widgets.Checkbox(label=f"include {path}", value=False)
                     self.sections[path] = switch
                     inner = [switch, *inner]
-                nested.append(pn.Card(*inner, title=SECTION_TITLES.get(path, path),
-                                      collapsed=optional, sizing_mode="stretch_width"))
+                card = self.cards[path] = pn.Card(*inner, title=SECTION_TITLES.get(path, path),
+                                                  collapsed=optional, sizing_mode="stretch_width")
+                nested.append(card)
                 continue
             field = input_for(path, info)
             self.fields[path] = field
@@ -156,6 +161,18 @@ class TaskForm:
         self.show(problems)
         return (spec if not problems else None), problems
 
+    def owner(self, problem: Problem) -> tuple[str, str]:
+        """Where a problem is shown: ("field", field path), ("row", engine parameter), ("space", "")
+        for the engine-parameter part as a whole, or ("top", "") above the form."""
+        parts = problem.path.split(".")
+        if parts[:2] in (["search", "space"], ["engine", "fixed"]) and len(parts) > 2 and parts[2] in self.space.rows:
+            return "row", parts[2]
+        if problem.path == "search.space" or (parts[:2] == ["search", "space"] and len(parts) > 2):
+            return "space", ""
+        field = next((".".join(parts[:i]) for i in range(len(parts), 0, -1) if ".".join(parts[:i]) in self.fields),
+                     None)
+        return ("field", field) if field else ("top", "")
+
     def show(self, problems: list[Problem], not_in_form: list[Problem] = ()) -> None:
         """Put each problem under the input its path names (the longest matching field path);
         the rest, and ``not_in_form`` (parts of an uploaded file the form cannot hold), on top."""
@@ -164,15 +181,13 @@ class TaskForm:
         space_top: list[Problem] = []
         top: list[Problem] = []
         for problem in problems:
-            parts = problem.path.split(".")
-            if parts[:2] in (["search", "space"], ["engine", "fixed"]) and len(parts) > 2 and parts[2] in by_row:
-                by_row[parts[2]].append(problem)
-            elif problem.path == "search.space" or (parts[:2] == ["search", "space"] and len(parts) > 2):
-                space_top.append(problem)
+            kind, name = self.owner(problem)
+            if kind == "field":
+                by_field[name].append(problem)
+            elif kind == "row":
+                by_row[name].append(problem)
             else:
-                owner = next((".".join(parts[:i]) for i in range(len(parts), 0, -1)
-                              if ".".join(parts[:i]) in by_field), None)
-                (by_field[owner] if owner else top).append(problem)
+                (space_top if kind == "space" else top).append(problem)
         for path, field in self.fields.items():
             field.show(by_field[path])
         for name, row in self.space.rows.items():
@@ -184,6 +199,23 @@ class TaskForm:
             lines += ["", "In the uploaded file but not kept by the form:", *(f"- {p}" for p in not_in_form)]
         self.top_errors.object = "\n".join(lines)
         self.top_errors.visible = bool(lines)
+
+    def reveal(self, problem: Problem) -> str:
+        """Open the card holding a problem's input and return a CSS selector of that input, for
+        the page to scroll to."""
+        kind, name = self.owner(problem)
+        if kind == "field":
+            for path, card in self.cards.items():
+                if name.startswith(path + "."):
+                    card.collapsed = False
+            return "." + css_class(name)
+        if kind in ("row", "space") and self.space_card is not None:
+            self.space_card.collapsed = False
+        if kind == "row":
+            leaf = problem.path.split(".")[-1]
+            widget = leaf if leaf in ("low", "high", "step", "log", "when", "choices") else "mode"
+            return f".param-{name.replace('_', '-')}.param-{widget}"
+        return ".form-top-errors" if kind == "top" else ".space-errors"
 
     def widgets(self) -> list[pn.widgets.Widget]:
         """Every input, to watch for changes."""

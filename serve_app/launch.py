@@ -17,6 +17,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from serve_app.auth import ensure_token, token_path
 from serve_app.deployment import APP_NAME, build_app
@@ -43,6 +44,25 @@ class UiInfo:
     token_file: Path | None
     dashboard_url: str
     started_cluster: bool
+
+
+def token_may_be_printed(stream: TextIO) -> bool:
+    """The token is printed only to an interactive terminal, never into output that logs keep (a
+    Ray job's logs are kept on the cluster and shown in the dashboard; a redirect keeps a file)."""
+    return stream.isatty() and not os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")
+
+
+def access_lines(info: UiInfo, *, show_token: bool) -> list[str]:
+    """What ``autotuner ui`` says about reaching the app: the link with the token, or where to read
+    the token when it must not be printed."""
+    if show_token:
+        stored = f"  (stored in {info.token_file})" if info.token_file else ""
+        return [f"web app:        {info.url}?token={info.token}", f"access token:   {info.token}{stored}"]
+    where = (f"read it with: cat {info.token_file}" if info.token_file else
+             "the one given with --token or $AUTOTUNER_UI_TOKEN")
+    return [f"web app:        {info.url}",
+            f"access token:   not printed here (logs keep this output); {where}; paste it into the page's "
+            "access box, or open the link with ?token=TOKEN"]
 
 
 def _ray_cli() -> str:

@@ -22,9 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
+from autotuner.campaign_runs import job_ids, resumes
 from autotuner.results import DONE, FAILED, REJECTED, STOPPED_EARLY
 from autotuner.spec import TaskSpec, load_spec
-from serve_app.catalog import CampaignSummary, TaskRow, build_task_rows, job_folder, scan_roots
+from serve_app.best import best_config
+from serve_app.catalog import (
+    CampaignSummary,
+    TaskRow,
+    build_task_rows,
+    job_folder,
+    scan_roots,
+)
 from serve_app.history import (
     LevelRows,
     TrialRows,
@@ -80,8 +88,9 @@ class CampaignSnapshot:
 
     @property
     def best_score(self) -> float | None:
-        scores = [t["score"] for t in self.trials.values() if t.get("feasible") and t.get("score") is not None]
-        return max(scores) if scores else None
+        """The best config's score (:mod:`serve_app.best` is the one source of "best")."""
+        best = best_config(self)
+        return best.score if best else None
 
 
 class RayHubReader:
@@ -229,10 +238,11 @@ class LiveStore:
         return self._rows
 
     def find_task(self, task_id: str) -> TaskRow | None:
-        """A task by its id, or by the id of any of its Ray jobs (a just-submitted job's task)."""
+        """A task by its id, or by the id of any of its Ray jobs (a just-submitted job's task, or
+        an earlier run of a resumed campaign)."""
         rows = self._rows
         return next((r for r in rows if r.id == task_id), None) or next(
-            (r for r in rows if r.job_id == task_id), None) or self._task_of_job(task_id)
+            (r for r in rows if task_id in r.job_ids), None) or self._task_of_job(task_id)
 
     def campaign(self, task_id: str) -> CampaignSnapshot | None:
         row = self.find_task(task_id)
@@ -337,7 +347,8 @@ class LiveStore:
                 folder=folder, campaign_id=cache.campaign_id, name=cache.meta.get("name", folder.name),
                 status=snap.status, started=cache.meta.get("started"), job_id=cache.meta.get("ray_job_id"),
                 budget_trials=int(cache.meta.get("budget_trials") or 0), trials_ended=snap.trials_ended,
-                best_score=snap.best_score))
+                best_score=snap.best_score, job_ids=job_ids(cache.meta),
+                resumes=resumes(cache.meta)))
         rows = build_task_rows(summaries, self._job_list, self._folder_of_job)
         if rows != self._rows:
             self._rows = rows

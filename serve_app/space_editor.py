@@ -70,8 +70,10 @@ class ParamRow:
         self.step = pn.widgets.FloatInput(label="step", width=80, css_classes=[*css, "param-step"])
         self.log = pn.widgets.Checkbox(label="log scale", width=85, margin=(28, 5, 5, 10),
                                        css_classes=[*css, "param-log"])
-        self.when = pn.widgets.TextInput(label="only when", placeholder="{disable_cuda_graph: false}", width=230,
-                                         description="Sample this parameter only when earlier ones have these values.",
+        # The placeholder reads as an instruction, never as a condition already set.
+        self.when = pn.widgets.TextInput(label="only when", placeholder="leave empty to always sample", width=230,
+                                         description="Sample this parameter only when earlier ones have these values, "
+                                                     "as YAML, e.g. {disable_cuda_graph: false}.",
                                          css_classes=[*css, "param-when"])
         self.errors = pn.pane.Markdown("", visible=False, styles={"color": "#b00020", "font-size": "0.85em"})
         self.local_problems: list[Problem] = []
@@ -166,7 +168,8 @@ class SpaceEditor:
     def __init__(self) -> None:
         self.rows = {name: ParamRow(param) for name, param in ENGINE_PARAMS.items()}
         self.order = list(self.rows)
-        self.errors = pn.pane.Markdown("", visible=False, styles={"color": "#b00020", "font-size": "0.85em"})
+        self.errors = pn.pane.Markdown("", visible=False, styles={"color": "#b00020", "font-size": "0.85em"},
+                                       css_classes=["space-errors"])
         self.rows_column = pn.Column(*(self.rows[n].layout for n in self.order), margin=0)
         self.layout = pn.Column(
             pn.pane.Markdown("Each SGLang parameter is **not used** (SGLang's default), **fixed** for every trial "

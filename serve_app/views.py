@@ -5,11 +5,12 @@ Computed once per snapshot and shared by every session; the table first (it must
 report within a second or two), the charts separately (sessions redraw them less often)::
 
     table_view(snapshot).table          # DataFrame, one row per trial, newest first
-    charts = chart_view(snapshot)       # scatter, pareto, best_line, trial_scores, curves, importance
+    charts = chart_view(snapshot)       # scatter, pareto, best_line, trial_scores, curves, importance, axes
 """
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import time
@@ -18,17 +19,18 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from autotuner.dashboard import actor_url
 from autotuner.engines.sglang_args import gpus_needed
 from autotuner.progress import describe_config
 from autotuner.results import DONE, FAILED, INTERRUPTED, PENDING, REJECTED, RUNNING, STOPPED_EARLY
+from serve_app.best import best_config
 from serve_app.history import LevelRows, TrialRows
-from serve_app.live import CampaignSnapshot
+from serve_app.importance import parameter_importance
+from serve_app.live import ENDED, CampaignSnapshot
 
 MAX_SCATTER_POINTS = 3000
 MAX_PROGRESS_POINTS = 1000
 CURVE_TRIALS = 10
-MIN_TRIALS_FOR_IMPORTANCE = 8
-IMPORTANCE_BINS = 4
 
 
 def trial_status_text(row: dict[str, Any], num_levels: int) -> str:
@@ -62,9 +64,20 @@ def _level_cell(row: dict[str, Any]) -> str:
     return f"{tok:.0f} | {ms(row.get('ttft_p90_s'))} | {ms(row.get('tpot_p90_s'))}{mark}"
 
 
+def trial_links(task_id: str, trial: dict[str, Any], dashboard: str) -> str:
+    """Where to read more about a trial: its engine log (token needed) and its Ray actor's page in
+    the dashboard (state and the trainable's logs)."""
+    tid = html.escape(trial["trial_id"])
+    links = [f'<a href="api/tasks/{html.escape(task_id)}/trials/{tid}/engine.log" target="_blank">engine.log</a>']
+    if dashboard and trial.get("actor_id"):
+        links.append(f'<a href="{html.escape(actor_url(dashboard, trial["actor_id"]))}" target="_blank" '
+                     'rel="noreferrer" class="actor-link">Ray actor</a>')
+    return " · ".join(links)
+
+
 def table_row(task_id: str, trial: dict[str, Any], levels: list[dict[str, Any]], labels: list[str],
-              num_levels: int) -> dict[str, Any]:
-    """A trial's row of the table: status, slots, score, config, each level's metrics, log link."""
+              num_levels: int, dashboard: str = "") -> dict[str, Any]:
+    """A trial's row of the table: status, slots, score, config, each level's metrics, links."""
     tid = trial["trial_id"]
     config = json.loads(trial.get("config_json") or "{}")
     scored = trial.get("score") is not None
@@ -76,12 +89,12 @@ def table_row(task_id: str, trial: dict[str, Any], levels: list[dict[str, Any]],
         k = int(lv["level"])
         if 1 <= k <= len(labels):
             row[labels[k - 1]] = _level_cell(lv)
-    row["log"] = f'<a href="api/tasks/{task_id}/trials/{tid}/engine.log" target="_blank">engine.log</a>'
+    row["log"] = trial_links(task_id, trial, dashboard)
     row["_started"] = trial.get("started") or 0.0
     return row
 
 
-def trial_table(snapshot: CampaignSnapshot) -> pd.DataFrame:
+def trial_table(snapshot: CampaignSnapshot, dashboard: str = "") -> pd.DataFrame:
     """One row per trial, newest first. Rows of trials that did not change since the campaign's
     previous snapshot are reused (a live campaign changes a few trials per update)."""
     labels = level_labels(snapshot)
@@ -92,7 +105,8 @@ def trial_table(snapshot: CampaignSnapshot) -> pd.DataFrame:
         levels = snapshot.levels.get(tid, [])
         hit = cache.get(tid)
         if hit is None or hit[0] != trial or hit[1] != levels or hit[2] != snapshot.task_id:
-            hit = cache[tid] = (trial, levels, snapshot.task_id, table_row(snapshot.task_id, trial, levels, labels, n))
+            row = table_row(snapshot.task_id, trial, levels, labels, n, dashboard)
+            hit = cache[tid] = (trial, levels, snapshot.task_id, row)
         rows.append(hit[3])
     columns = ["trial", "status", "slots", "score", "feasible", "config", *labels, "started", "log"]
     frame = pd.DataFrame(rows, columns=[*columns, "_started"])
@@ -158,15 +172,25 @@ def pareto_front(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def best_over_time(trials: TrialRows, started: float | None) -> tuple[Points, Points]:
-    """The best feasible score so far against minutes since the start (a step line), and each
-    ended trial's score (downsampled)."""
+    """The best score so far against minutes since the campaign started (a step line), picked by
+    the campaign's own rule as each trial ended (:func:`autotuner.results.pick_best`: complete
+    trials first), and each ended feasible trial's score (downsampled). Minutes count from the
+    campaign's first start, or its earliest trial if that is earlier: never negative."""
     ended = sorted((t for t in trials.values() if t.get("ended") and t.get("score") is not None
                     and t.get("status") in (DONE, STOPPED_EARLY, FAILED)), key=lambda t: t["ended"])
-    t0 = started or (ended[0]["ended"] if ended else time.time())
-    xs, ys, best = [], [], None
+    earliest = min((t.get("started") or t["ended"] for t in ended), default=None)
+    t0 = min(x for x in (started, earliest, time.time()) if x is not None)
+    xs, ys = [], []
+    best_done: float | None = None
+    best_any: float | None = None
     for t in ended:
-        if t.get("feasible") and (best is None or t["score"] > best):
-            best = t["score"]
+        if not t.get("feasible"):
+            continue
+        if t.get("status") == DONE:
+            best_done = t["score"] if best_done is None else max(best_done, t["score"])
+        best_any = t["score"] if best_any is None else max(best_any, t["score"])
+        best = best_done if best_done is not None else best_any
+        if not ys or best != ys[-1]:
             xs.append((t["ended"] - t0) / 60)
             ys.append(best)
     if xs and ended:
@@ -178,6 +202,38 @@ def best_over_time(trials: TrialRows, started: float | None) -> tuple[Points, Po
     return (Points({"minutes": xs, "best": ys}),
             Points({"minutes": [(t["ended"] - t0) / 60 for t in feasible], "score": [t["score"] for t in feasible],
                     "trial": [t["trial_id"] for t in feasible]}))
+
+
+@dataclass(frozen=True)
+class AxisLimit:
+    """Where a latency axis ends (from 0): past every point (and the SLO line when it is near
+    them), or, when a few outliers would squash the rest, at twice the 90th percentile with the
+    outliers counted."""
+
+    end: float
+    beyond: int = 0  # points past ``end`` (0: the axis shows every point)
+    largest: float = 0.0
+
+    def note(self, what: str) -> str:
+        if not self.beyond:
+            return ""
+        return (f"{self.beyond} level(s) with p90 {what} above {self.end:,.0f} ms are off the chart "
+                f"(largest {self.largest:,.0f} ms): zoom out to see them.")
+
+
+def axis_limit(values: list[float], slo: float | None) -> AxisLimit:
+    """The end of a latency axis; clipped at twice the 90th percentile (never below 1.5x the SLO)
+    when some values lie beyond that. An SLO line far past every point (3x) is left out of view
+    rather than squash the points against the axis."""
+    finite = sorted(v for v in values if v is not None and math.isfinite(v))
+    largest = finite[-1] if finite else 0.0
+    near_slo = slo if slo and (not finite or slo <= 3 * largest) else 0.0
+    fit = max(largest, near_slo, 1.0) * 1.05
+    if len(finite) < 5:
+        return AxisLimit(fit)
+    clip = max(finite[int(0.9 * (len(finite) - 1))] * 2, (slo or 0) * 1.5)
+    beyond = [v for v in finite if v > clip]
+    return AxisLimit(clip, len(beyond), finite[-1]) if beyond else AxisLimit(fit)
 
 
 def trial_curves(snapshot: CampaignSnapshot, best_trial: str | None) -> Points:
@@ -197,29 +253,16 @@ def trial_curves(snapshot: CampaignSnapshot, best_trial: str | None) -> Points:
     return Points({"xs": xs, "ys": ys, "trial": names, "color": colors, "width": widths})
 
 
-def parameter_importance(trials: TrialRows) -> Points:
-    """How much of the score's variance each parameter explains (correlation ratio, eta squared:
-    between-group variance over total variance, numbers grouped into quantile bins). Only trials
-    that ran at least one level count; empty below ``MIN_TRIALS_FOR_IMPORTANCE`` of them."""
-    measured = [t for t in trials.values() if t.get("score") is not None and (t.get("levels_run") or 0) > 0]
-    if len(measured) < MIN_TRIALS_FOR_IMPORTANCE:
-        return Points({"param": [], "importance": []})
-    frame = pd.DataFrame([{**json.loads(t.get("config_json") or "{}"), "_score": t["score"]} for t in measured])
-    total = frame["_score"].var(ddof=0)
-    out = []
-    for param in (c for c in frame.columns if c != "_score"):
-        values = frame[param]
-        if values.nunique(dropna=True) < 2 or not total:
-            continue
-        groups = values.astype(str)
-        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values) \
-                and values.nunique() > IMPORTANCE_BINS:
-            groups = pd.qcut(values, IMPORTANCE_BINS, duplicates="drop").astype(str)
-        means = frame.groupby(groups.fillna("unset"))["_score"].agg(["mean", "size"])
-        between = float(((means["mean"] - frame["_score"].mean()) ** 2 * means["size"]).sum() / len(frame))
-        out.append((param, between / total))
-    out.sort(key=lambda p: p[1])
-    return Points({"param": [p for p, _ in out], "importance": [round(float(v), 3) for _, v in out]})
+def importance_points(snapshot: CampaignSnapshot) -> Points:
+    """Parameter importance over the campaign's ended trials (see :mod:`serve_app.importance`),
+    recomputed only when a trial ends (kept with the campaign's table rows between snapshots)."""
+    ended = [t for t in snapshot.trials.values() if t.get("status") in ENDED and t.get("score") is not None]
+    key = tuple(sorted((t["trial_id"], t["score"]) for t in ended))
+    cached = snapshot.row_cache.get("importance")
+    if cached is None or cached[0] != key:
+        cached = snapshot.row_cache["importance"] = (key, parameter_importance(snapshot.spec, ended))
+    ranked = cached[1]
+    return Points({"param": [p for p, _ in ranked], "importance": [round(v, 3) for _, v in ranked]})
 
 
 @dataclass(frozen=True)
@@ -241,14 +284,18 @@ class ChartView:
     trial_scores: Points
     curves: Points
     importance: Points
+    ttft_axis: AxisLimit
+    tpot_axis: AxisLimit
 
 
-def table_view(snapshot: CampaignSnapshot) -> TableView:
-    """The table of a snapshot, computed once and shared by every session showing it."""
+def table_view(snapshot: CampaignSnapshot, dashboard: str = "") -> TableView:
+    """The table of a snapshot, computed once and shared by every session showing it; trial rows
+    link to their actors in the dashboard at ``dashboard`` (the app's one setting)."""
     view = snapshot.memo.get("table")
     if view is None:
         labels = level_labels(snapshot)
-        view = snapshot.memo["table"] = TableView(trial_table(snapshot), level_label_header(labels), labels)
+        view = snapshot.memo["table"] = TableView(trial_table(snapshot, dashboard), level_label_header(labels),
+                                                  labels)
     return view
 
 
@@ -258,11 +305,13 @@ def chart_view(snapshot: CampaignSnapshot) -> ChartView:
     if view is None:
         scatter, pareto = scatter_points(snapshot.levels)
         best_line, trial_scores = best_over_time(snapshot.trials, snapshot.meta.get("started"))
-        feasible = [t for t in snapshot.trials.values() if t.get("feasible") and t.get("score") is not None]
-        best_trial = max(feasible, key=lambda t: t["score"])["trial_id"] if feasible else None
+        best = best_config(snapshot)
+        slo = snapshot.spec.objective.slo if snapshot.spec else None
         view = snapshot.memo["charts"] = ChartView(
             scatter=scatter, pareto=pareto, best_line=best_line, trial_scores=trial_scores,
-            curves=trial_curves(snapshot, best_trial), importance=parameter_importance(snapshot.trials))
+            curves=trial_curves(snapshot, best.trial_id if best else None), importance=importance_points(snapshot),
+            ttft_axis=axis_limit(scatter.columns["ttft_ms"], slo and slo.ttft_p90_s and slo.ttft_p90_s * 1000),
+            tpot_axis=axis_limit(scatter.columns["tpot_ms"], slo and slo.tpot_p90_s and slo.tpot_p90_s * 1000))
     return view
 
 
@@ -274,5 +323,5 @@ def _clock(t: float | None) -> str:
     return time.strftime("%H:%M:%S", time.localtime(t)) if t else ""
 
 
-__all__ = ["ChartView", "TableView", "chart_view", "downsample", "pareto_front", "parameter_importance",
+__all__ = ["AxisLimit", "ChartView", "TableView", "axis_limit", "chart_view", "downsample", "pareto_front",
            "table_view", "trial_status_text", "trial_table"]

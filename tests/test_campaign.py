@@ -71,6 +71,7 @@ def test_small_campaign_end_to_end(ray_cluster, tmp_path):
 
     searched = [t for t in trials if t.phase == "search"]
     assert meta["status"] == "finished" and len(searched) == 4
+    assert all(t.actor_id for t in trials)  # each trial's actor, for its page in the dashboard
     good = by_cfg[(1, 0.85)]
     assert good.status in (DONE, STOPPED_EARLY) and good.feasible, (good.status, good.reason)
     failed = by_cfg[(1, 0.99)]
@@ -116,11 +117,15 @@ def test_sigterm_then_resume_does_not_repeat_finished_trials(tmp_path):
     assert finished_before, "".join(lines)
     assert meta["status"] == "interrupted", "".join(lines)
     assert proc.returncode == 3 and "--resume" in "".join(lines)
+    first_start = meta["started"]
 
     resumed = subprocess.run(cli + ["--resume"], capture_output=True, text=True, env=env, cwd=REPO, timeout=400)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     meta, trials, levels = load_campaign(folder)
     assert meta["status"] == "finished" and sum(t.phase == "search" for t in trials) == 5
+    # the campaign's start is kept (time axes start there); each run is listed
+    assert meta["started"] == first_start and [r["resume"] for r in meta["runs"]] == [False, True]
+    assert meta["runs"][1]["started"] > first_start
     # finished trials were not run again: each has exactly its own levels, once
     for tid in finished_before:
         rows = [r["level"] for r in levels if r["trial_id"] == tid]

@@ -28,6 +28,7 @@ from autotuner.engines.registry import make_backend
 from autotuner.engines.sglang_args import gpus_needed
 from autotuner.feasibility import model_facts, reject_reason
 from autotuner.objective import objective_from_spec
+from autotuner.progress import describe_config
 from autotuner.results import FAILED, REJECTED
 from autotuner.space import engine_args
 from autotuner.spec import TaskSpec
@@ -125,6 +126,11 @@ class EngineTrial(tune.Trainable):
         tail = "\n".join(log_tail.splitlines()[-5:])
         (self.work_dir / "reason.txt").write_text(reason + ("\n\n" + log_tail if log_tail else "") + "\n")
         return {**final_report(self.sweep, status, reason), "log_tail": tail, "engine_startup_s": self._deploy_s}
+
+    def __repr__(self) -> str:
+        # Ray shows it as the actor's "Repr" in the dashboard and in its log prefixes: the Actors
+        # page then reads like the trial table.
+        return f"EngineTrial(trial {self.trial_id}: {describe_config(self.config)})"
 
     def cleanup(self) -> None:
         self._end()

@@ -14,15 +14,48 @@ from typing import Any
 import panel as pn
 import yaml
 
-from autotuner.spec import parse_spec_text
+from autotuner.spec import Problem, parse_spec_text
 from serve_app.actions import ActionError
 from serve_app.context import AppContext
 from serve_app.form import TaskForm
 from serve_app.pages.common import Header, message_pane, say
 
 
+# Scrolls to the input a problem names and puts the cursor in it. Panel draws every widget in its
+# own shadow root, so the input is looked for through them.
+REVEAL_JS = """
+const selector = cb_obj.value.split("\\n")[0];
+function find(root) {
+  const hit = root.querySelector(selector);
+  if (hit) return hit;
+  for (const el of root.querySelectorAll("*")) {
+    if (el.shadowRoot) { const found = find(el.shadowRoot); if (found) return found; }
+  }
+  return null;
+}
+if (selector) {
+  setTimeout(() => {  // after a collapsed card holding it has opened
+    const el = find(document);
+    if (!el) return;
+    el.scrollIntoView({block: "center"});
+    const input = (el.shadowRoot || el).querySelector("input, textarea, select");
+    if (input) input.focus({preventScroll: true});
+  }, 150);
+}
+"""
+
+
+def problems_text(problems: list[Problem], what: str) -> str:
+    """``Not submitted: 2 problems. budget.trials: 0 -- must be ... (the form shows it next to its
+    field).``: the first problem named, the rest counted."""
+    first = problems[0]
+    more = f" {len(problems) - 1} more next to their fields." if len(problems) > 1 else ""
+    return (f"{what}{len(problems)} problem(s). **{html.escape(first.path)}**: {html.escape(first.message)} "
+            f"(shown next to the field).{more}")
+
+
 def new_task_page(ctx: AppContext) -> pn.viewable.Viewable:
-    header = Header(ctx, "New task")
+    header = Header(ctx, "New task", page="/new")
     form = TaskForm()
     note = message_pane()
     upload = pn.widgets.FileInput(accept=".yaml,.yml,.json", name="Upload task YAML", width=260)
@@ -31,14 +64,29 @@ def new_task_page(ctx: AppContext) -> pn.viewable.Viewable:
     submit = pn.widgets.Button(label="Submit", button_type="primary", width=140)
     check = pn.widgets.Button(label="Validate", width=120)
 
-    def validate(*_: Any) -> None:
+    reveal = pn.widgets.TextInput(value="", visible=False)
+    reveal.jscallback(value=REVEAL_JS)
+    reveals = [0]
+
+    def show_first(problems: list[Problem]) -> None:
+        """Scroll to the first problem's input (a new value each time, so the same field again too)."""
+        reveals[0] += 1
+        reveal.value = f"{form.reveal(problems[0])}\n{reveals[0]}"
+
+    def validate(*_: Any, scroll: bool = False) -> list[Problem]:
         _, problems = form.validate()
         name = form.fields["name"].get()
         download.filename = f"{name}.yaml" if isinstance(name, str) and name else "task.yaml"
         if problems:
-            say(note, f"{len(problems)} problem(s): see the messages next to the fields.", "warning")
+            say(note, problems_text(problems, ""), "warning")
+            if scroll:
+                show_first(problems)
         else:
-            say(note, "")
+            say(note, "The task is valid: Submit starts it.", "success")
+        return problems
+
+    def on_check(_: Any) -> None:
+        validate(scroll=True)
 
     def on_upload(event: Any) -> None:
         if not event.new:
@@ -68,7 +116,8 @@ def new_task_page(ctx: AppContext) -> pn.viewable.Viewable:
             return
         spec, problems = form.validate()
         if spec is None:
-            say(note, f"Not submitted: {len(problems)} problem(s), see the messages next to the fields.", "warning")
+            say(note, problems_text(problems, "Not submitted: "), "warning")
+            show_first(problems)
             return
         submit.disabled = True
         try:
@@ -76,6 +125,8 @@ def new_task_page(ctx: AppContext) -> pn.viewable.Viewable:
         except ActionError as err:
             form.show(err.problems)
             say(note, f"Not submitted: {html.escape(err.message)}", "warning")
+            if err.problems:
+                show_first(err.problems)
             return
         except Exception as err:  # the Ray job API refused (cluster down ...)
             say(note, f"Not submitted: the Ray job API failed: {html.escape(repr(err))}", "danger")
@@ -87,8 +138,8 @@ def new_task_page(ctx: AppContext) -> pn.viewable.Viewable:
 
     upload.param.watch(on_upload, "value")
     submit.on_click(on_submit)
-    check.on_click(validate)
+    check.on_click(on_check)
     for widget in form.widgets():
         widget.param.watch(validate, "value")
     toolbar = pn.Row(upload, download, check, submit, sizing_mode="stretch_width")
-    return pn.Column(header.layout, toolbar, note, form.layout, sizing_mode="stretch_width")
+    return pn.Column(header.layout, toolbar, note, reveal, form.layout, sizing_mode="stretch_width")

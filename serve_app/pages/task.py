@@ -11,13 +11,14 @@ import asyncio
 import html
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 import panel as pn
 
 from autotuner.objective import objective_from_spec
 from autotuner.progress import describe_config
 from serve_app.actions import ActionError
-from serve_app.best import best_config
+from serve_app.best import BestConfig, best_config
 from serve_app.catalog import TaskRow
 from serve_app.charts import TaskCharts
 from serve_app.context import AppContext
@@ -42,37 +43,61 @@ cb_obj.label = 'Copied';
 """
 
 
+def _clock(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
 def summary_markdown(row: TaskRow, snap: CampaignSnapshot | None, dashboard_url: str) -> str:
-    """The task's status line: status, progress, best so far, start, job and dashboard link."""
-    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.started)) if row.started else "not yet"
+    """The task's status line: status, progress, best so far (the same best as the best-config
+    box), start and resumes, job and dashboard link, and a failed or stopped job's whole message."""
+    best = best_config(snap) if snap is not None else None
+    best_label = "best objective" if best is not None and best.final else "best objective so far"
     parts = [f"**status:** {html.escape(row.status)}",
              f"**trials ended:** {row.trials_ended}/{row.budget_trials or '?'}",
-             f"**best objective so far:** {'-' if row.best_score is None else f'{row.best_score:.4g}'}",
-             f"**started:** {started}"]
+             f"**{best_label}:** "
+             + ("-" if best is None else f"{best.score:.4g} (trial {html.escape(best.trial_id)})"),
+             f"**started:** {_clock(row.started) if row.started else 'not yet'}"]
+    if row.resumes:
+        parts.append("**resumed:** " + ", ".join(_clock(t) for t in row.resumes))
     if snap is not None:
         running = sum(1 for t in snap.trials.values() if t.get("status") in ("deploying", "running"))
         parts.append(f"**in flight:** {running}")
     if row.job_id:
         parts.append(f'**Ray job:** <a href="{html.escape(dashboard_url)}/#/jobs/{html.escape(row.job_id)}" '
-                     f'target="_blank">{html.escape(row.job_id)}</a>')
+                     f'target="_blank" rel="noreferrer">{html.escape(row.job_id)}</a>')
     if row.folder:
         parts.append(f"**folder:** `{html.escape(row.folder)}`")
     text = " &nbsp; ".join(parts)
     if row.message and row.job_status in ("FAILED", "STOPPED"):
-        text += f"\n\n**job message:** {html.escape(row.message[:500])}"
+        text += f"\n\n**job message:** {html.escape(row.message)}"
     return text
+
+
+def best_markdown(best: BestConfig) -> str:
+    """The best-config box's text: the config and its score, the re-measured spread and where the
+    numbers come from when the campaign recorded them, and "simulated" said plainly."""
+    label = "Best config" if best.final else "Best config so far"
+    lines = [f"**{label}:** trial `{best.trial_id}`, objective **{best.score:.4g}** on {best.gpus} GPU(s): "
+             f"`{describe_config(best.engine_args)}`"]
+    if best.spread_text():
+        lines.append(f"**re-measured:** {best.spread_text()}")
+    if best.simulated:
+        lines.append("**simulated:** these numbers come from the simulated engine, not from a GPU.")
+    if best.provenance_text():
+        lines.append(f"**measured with:** {html.escape(best.provenance_text())}")
+    return "\n\n".join(lines)
 
 
 def task_page(ctx: AppContext) -> pn.viewable.Viewable:
     task_id = session_arg("id") or ""
-    header = Header(ctx, "Task")
+    header = Header(ctx, "Task", page=f"/task?{urlencode({'id': task_id})}")
     note = message_pane()
-    summary = pn.pane.Markdown("Looking for the task ...", sizing_mode="stretch_width")
+    summary = pn.pane.Markdown("Looking for the task ...", sizing_mode="stretch_width", css_classes=["task-summary"])
     stop = pn.widgets.Button(label="Stop", button_type="danger", width=100, disabled=True)
     resume = pn.widgets.Button(label="Resume", button_type="success", width=100, disabled=True)
     spec_link = pn.pane.HTML("", margin=(12, 10))
 
-    best_title = pn.pane.Markdown("", sizing_mode="stretch_width")
+    best_title = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["best-title"])
     command = pn.widgets.TextAreaInput(label="sglang.launch_server command", value="", disabled=True, rows=3,
                                        css_classes=["best-command"], sizing_mode="stretch_width")
     copy = pn.widgets.Button(label="Copy command", width=140)
@@ -99,7 +124,7 @@ def task_page(ctx: AppContext) -> pn.viewable.Viewable:
             spec_link.object = f'<a href="/api/tasks/{html.escape(row.id)}/spec.yaml" target="_blank">spec.yaml</a>'
         if snap is None or snap is seen["snap"]:
             return
-        view = table_view(snap)
+        view = table_view(snap, ctx.settings.browser_dashboard_url)
         table.titles = view.level_headers
         table.value = view.table
         show_best(snap)
@@ -116,9 +141,13 @@ def task_page(ctx: AppContext) -> pn.viewable.Viewable:
             charts.append(TaskCharts(slo_ttft_ms=slo.ttft_p90_s and slo.ttft_p90_s * 1000,
                                      slo_tpot_ms=slo.tpot_p90_s and slo.tpot_p90_s * 1000,
                                      unit=objective_from_spec(snap.spec.objective).unit,
-                                     level_names=table_view(snap).level_names))
+                                     level_names=table_view(snap, ctx.settings.browser_dashboard_url).level_names))
+            charts[0].update(chart_view(snap))
+            # Shown only once complete: a change made in the same callback that adds the figures
+            # can miss the browser (their axes kept their placeholder range through Ray Serve).
             charts_box.objects = [charts[0].layout]
-        charts[0].update(chart_view(snap))
+        else:
+            charts[0].update(chart_view(snap))
         seen["charted"], seen["charted_at"] = snap, time.monotonic()
 
     def show_best(snap: CampaignSnapshot) -> None:
@@ -126,9 +155,7 @@ def task_page(ctx: AppContext) -> pn.viewable.Viewable:
         if best is None:
             return
         best_card.visible = True
-        label = "Best config" if best.final else "Best config so far"
-        best_title.object = (f"**{label}:** trial `{best.trial_id}`, objective **{best.score:.4g}** on "
-                             f"{best.gpus} GPU(s): `{describe_config(best.engine_args)}`")
+        best_title.object = best_markdown(best)
         command.value = best.launch_command_line
         manifest_link.object = (f'<a href="/api/tasks/{html.escape(snap.task_id)}/inferenceservice.yaml">'
                                 "Download OME InferenceService manifest</a>")

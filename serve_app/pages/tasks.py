@@ -1,5 +1,5 @@
-"""The tasks page: every campaign (web, CLI or ``ray job submit``) with status, progress, best
-objective and start time, and stop / resume actions::
+"""The tasks page: every campaign (web, CLI or ``ray job submit``; a resumed one is one row) with
+its action (stop / resume), status, progress, best objective, first start and folder::
 
     add_applications({"/": lambda: tasks_page(ctx)}, app=fastapi_app)
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import html
 import time
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -19,7 +20,9 @@ from serve_app.catalog import TaskRow
 from serve_app.context import AppContext
 from serve_app.pages.common import Header, message_pane, say
 
-COLUMNS = ["task", "status", "progress", "best objective", "started", "source", "ray job", "action", "do", "id"]
+# The action first after the name: always in view, whatever the width of the other columns.
+COLUMNS = ["task", "action", "status", "progress", "best objective", "started", "folder", "source", "ray job",
+           "do", "id"]
 REFRESH_MS = 1000
 
 
@@ -27,28 +30,56 @@ def _action(row: TaskRow) -> str:
     return "stop" if row.can_stop else "resume" if row.can_resume else ""
 
 
-def tasks_frame(rows: list[TaskRow]) -> pd.DataFrame:
+def status_text(row: TaskRow) -> str:
+    """The status, with a failed or stopped job's whole message (it often names a path)."""
+    text = row.status
+    if row.resumes:
+        text += f" (resumed {len(row.resumes)}x)"
+    if row.message and row.job_status == "FAILED":
+        text += f": {row.message}"
+    return text
+
+
+def folder_label(folder: str | None, roots: list[Path]) -> str:
+    """A campaign folder as short as it can be told apart: relative to the workspace root holding
+    it (``quickstart``), else the whole path with the home folder as ``~``."""
+    if not folder:
+        return ""
+    path = Path(folder)
+    for root in roots:
+        if path.is_relative_to(root):
+            return str(path.relative_to(root))
+    home = Path.home()
+    return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
+
+
+def tasks_frame(rows: list[TaskRow], roots: list[Path] = ()) -> pd.DataFrame:
     """The table behind the page, newest task first."""
     records = [{
         "task": f'<a href="/task?id={html.escape(r.id)}">{html.escape(r.name)}</a>',
-        "status": r.status + (f" (job failed: {r.message[:80]})" if r.job_status == "FAILED" else ""),
+        "action": f'<button class="task-{_action(r)}">{_action(r)}</button>' if _action(r) else "",
+        "status": status_text(r),
         "progress": f"{r.trials_ended}/{r.budget_trials}" if r.budget_trials else "",
         "best objective": "" if r.best_score is None else f"{r.best_score:.4g}",
         "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started)) if r.started else "",
-        "source": r.source, "ray job": r.job_id or "", "id": r.id, "do": _action(r),
-        "action": f"<button>{_action(r)}</button>" if _action(r) else "",
+        "folder": folder_label(r.folder, list(roots)), "source": r.source, "ray job": r.job_id or "",
+        "id": r.id, "do": _action(r),
     } for r in rows]
     return pd.DataFrame(records, columns=COLUMNS)
 
 
 def tasks_page(ctx: AppContext) -> pn.viewable.Viewable:
-    header = Header(ctx, "Tasks")
+    header = Header(ctx, "Tasks", page="/")
     note = message_pane()
+    roots = ctx.settings.roots
     table = pn.widgets.Tabulator(
-        tasks_frame(ctx.store.tasks()), show_index=False, disabled=True, pagination="remote", page_size=25,
-        hidden_columns=["id", "do"], sizing_mode="stretch_width",
-        formatters={"task": {"type": "html"}, "action": {"type": "html"}},
-        text_align={"progress": "right", "best objective": "right"})
+        tasks_frame(ctx.store.tasks(), roots), show_index=False, disabled=True, pagination="remote", page_size=25,
+        hidden_columns=["id", "do"], sizing_mode="stretch_width", layout="fit_columns",
+        # Long texts wrap rather than push the other columns out of view.
+        formatters={"task": {"type": "html"}, "action": {"type": "html"}, "status": {"type": "textarea"},
+                    "folder": {"type": "textarea"}, "ray job": {"type": "textarea"}},
+        widths={"task": 150, "action": 90, "progress": 90, "best objective": 120, "started": 160, "source": 80},
+        text_align={"progress": "right", "best objective": "right"}, css_classes=["tasks-table"])
     seen = {"version": ctx.store.tasks_version}
 
     async def on_click(event: Any) -> None:
@@ -78,7 +109,7 @@ def tasks_page(ctx: AppContext) -> pn.viewable.Viewable:
     def refresh() -> None:
         if ctx.store.tasks_version != seen["version"]:
             seen["version"] = ctx.store.tasks_version
-            table.value = tasks_frame(ctx.store.tasks())
+            table.value = tasks_frame(ctx.store.tasks(), roots)
             empty.visible = not ctx.store.tasks()
 
     pn.state.add_periodic_callback(refresh, period=REFRESH_MS)

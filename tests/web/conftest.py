@@ -74,7 +74,7 @@ def app_factory(tmp_path, fake_jobs):
         ctx = AppContext(settings, store, TaskActions(settings.workspace_path, store, fake_jobs))
         app = FastAPI()
         add_api(app, ctx)
-        return TestClient(app), ctx
+        return TestClient(app, base_url="http://127.0.0.1:8000"), ctx
 
     return make
 
@@ -100,7 +100,9 @@ def ui_on_ray():
                               f"127.0.0.1:{GCS_PORT}", "--port", str(UI_PORT), "--workspace", str(workspace),
                               "--token", token], env=env, capture_output=True, text=True, timeout=180)
         assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
-        assert f"?token={token}" in out.stdout and f"http://127.0.0.1:{UI_PORT}/" in out.stdout, out.stdout
+        # captured output is what a log keeps: the token is not in it, where to read it is
+        assert token not in out.stdout + out.stderr and "--token or $AUTOTUNER_UI_TOKEN" in out.stdout, out.stdout
+        assert f"http://127.0.0.1:{UI_PORT}/" in out.stdout, out.stdout
         ui = RunningUI(f"http://127.0.0.1:{UI_PORT}", token, workspace, f"http://127.0.0.1:{DASHBOARD_PORT}", env)
         _wait_ready(ui.url + "/api/tasks")
         yield ui

@@ -1,10 +1,12 @@
 """The access token: 401 and no change without it or with a wrong one; 0600 token file."""
 
+import io
 import stat
 
 import pytest
 
 from serve_app.auth import ensure_token, token_matches, token_path
+from serve_app.launch import UiInfo, access_lines, token_may_be_printed
 from tests.web.conftest import TOKEN
 from tests.web.synthetic import write_synthetic_campaign
 
@@ -59,9 +61,10 @@ def test_viewing_is_open_on_localhost_only(app_factory):
     exposed, _ = app_factory("0.0.0.0")
     assert exposed.get("/api/tasks").status_code == 401
     assert exposed.get("/api/tasks", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
-    # the link `autotuner ui` prints sets a cookie that works for the rest of the visit
-    first = exposed.get(f"/api/tasks?token={TOKEN}")
-    assert first.status_code == 200 and "samesite=strict" in first.headers["set-cookie"].lower()
+    # a page link with ?token= sets a cookie that works for the rest of the visit
+    first = exposed.get(f"/task?id=a&token={TOKEN}", follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"] == "/task?id=a"
+    assert "samesite=strict" in first.headers["set-cookie"].lower()
     assert exposed.get("/api/tasks").status_code == 200
 
 
@@ -78,3 +81,20 @@ def test_token_file_is_private_and_reused(tmp_path, monkeypatch):
 def test_token_comparison():
     assert token_matches("abc", "abc")
     assert not token_matches("abd", "abc") and not token_matches(None, "abc") and not token_matches("", "")
+
+
+def test_the_token_is_printed_to_a_terminal_only(tmp_path, monkeypatch):
+    info = UiInfo(url="http://127.0.0.1:8000/", token=TOKEN, token_file=tmp_path / "ui_token",
+                  dashboard_url="http://127.0.0.1:8265", started_cluster=False)
+    logged = "\n".join(access_lines(info, show_token=False))
+    assert TOKEN not in logged and f"cat {tmp_path / 'ui_token'}" in logged
+    assert TOKEN in "\n".join(access_lines(info, show_token=True))
+
+    class Terminal:
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("RAY_JOB_CONFIG_JSON_ENV_VAR", raising=False)
+    assert token_may_be_printed(Terminal()) and not token_may_be_printed(io.StringIO())
+    monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", '{"metadata": {"job_submission_id": "raysubmit_1"}}')
+    assert not token_may_be_printed(Terminal())  # `ray job submit -- autotuner ui`: the job's logs keep it

@@ -116,3 +116,25 @@ def test_text_that_is_not_yaml_is_reported_at_its_field():
     spec, problems = form.validate()
     assert spec is None and [p.path for p in problems] == ["engine.local.env"]
     assert "not valid YAML" in form.fields["engine.local.env"].errors.object
+
+
+def test_a_problem_reveals_its_input():
+    from autotuner.spec import Problem
+    from serve_app.form_fields import css_class
+
+    form = TaskForm()
+    assert form.reveal(Problem("budget.trials", 0, "too few")) == ".field-budget-trials"
+    ome = next(p for p in form.fields if p.startswith("engine.ome."))
+    assert form.cards["engine.ome"].collapsed
+    assert form.reveal(Problem(ome, "x", "bad")) == "." + css_class(ome)
+    assert not form.cards["engine.ome"].collapsed  # the card holding it was opened
+    assert form.reveal(Problem("search.space.mem_fraction_static.low", 1.2, "too high")) == \
+        ".param-mem-fraction-static.param-low"
+    assert form.reveal(Problem("nonsense", 1, "unknown field")) == ".form-top-errors"
+
+
+def test_the_only_when_placeholder_is_not_a_condition():
+    from serve_app.space_editor import SpaceEditor
+
+    row = SpaceEditor().rows["cuda_graph_max_bs"]
+    assert ":" not in row.when.placeholder and "{" not in row.when.placeholder

@@ -2,6 +2,7 @@
 restarted, the hub's fresher entries overlay it while a run is live, and the rows of a run that
 is gone never stay "running"."""
 
+import json
 import os
 import subprocess
 import sys
@@ -139,3 +140,41 @@ def test_the_hub_names_campaign_folders_the_app_could_not_guess(tmp_path):
     store = store_for(tmp_path / "ws", hub=FakeHub([], folders={"hidden-1": str(hidden)}))
     [row] = store.tasks()
     assert row.name == "hidden" and row.folder == str(hidden.resolve()) and row.trials_ended == 2
+
+
+def test_a_resumed_campaign_is_one_row_with_its_first_start(tmp_path):
+    # `ray job submit --working-dir . -- autotuner run task.yaml`, stopped, then resumed the same way:
+    # neither job names the folder the app can see; campaign.json lists both runs.
+    folder = tmp_path / "ws" / "resumed"
+    write_synthetic_campaign(folder, trials=6, status="finished", job_id="raysubmit_2", name="resumed")
+    meta = json.loads((folder / "campaign.json").read_text())
+    first = meta["started"]
+    meta["runs"] = [{"started": first, "ray_job_id": "raysubmit_1", "resume": False},
+                    {"started": first + 600, "ray_job_id": "raysubmit_2", "resume": True}]
+    (folder / "campaign.json").write_text(json.dumps(meta))
+    jobs = [JobInfo("raysubmit_1", "STOPPED", "autotuner run task.yaml", first, first + 300),
+            JobInfo("raysubmit_2", "SUCCEEDED", "autotuner run task.yaml --resume", first + 600, first + 900)]
+
+    class Jobs:
+        def list(self):
+            return jobs
+
+    store = store_for(tmp_path / "ws", jobs=Jobs())
+    [row] = store.tasks()
+    assert row.status == "finished" and row.job_id == "raysubmit_2" and row.started == first
+    assert row.resumes == (first + 600,)
+    assert store.find_task("raysubmit_1") == row  # the stopped first run's job leads to the same task
+
+
+def test_the_tasks_table_tells_campaigns_apart_and_keeps_whole_reasons(tmp_path):
+    from serve_app.catalog import TaskRow
+    from serve_app.pages.tasks import tasks_frame
+
+    reason = "Job entrypoint command failed with exit code 2: /home/me/project/runs/a/spec.yaml: no such file"
+    rows = [TaskRow("a-1", "a", "finished", 3, 3, 1.0, 1.0, "cli", folder=str(tmp_path / "ws" / "a")),
+            TaskRow("a-2", "a", "finished", 3, 3, 2.0, 2.0, "ray job", folder=str(tmp_path / "elsewhere" / "a")),
+            TaskRow("j", "b", "failed", 0, None, None, 3.0, "web", job_id="j", job_status="FAILED", message=reason)]
+    frame = tasks_frame(rows, [tmp_path / "ws"])
+    assert list(frame.columns[:2]) == ["task", "action"]  # the action never scrolls out of view
+    assert frame["folder"].tolist()[:2] == ["a", str(tmp_path / "elsewhere" / "a")]
+    assert frame["status"].tolist()[2] == f"failed: {reason}"

@@ -36,3 +36,14 @@ def test_status_words():
     failed = {"status": "failed", "reason": "start-up failed: OOM"}
     assert trial_status_text(failed, 4) == "failed: start-up failed: OOM"
     assert trial_status_text({"status": "deploying"}, 4) == "deploying"
+
+
+def test_a_trial_row_links_its_engine_log_and_its_ray_actor():
+    from serve_app.views import trial_links
+
+    trial = {"trial_id": "6b1e_00003", "actor_id": "6bccb013"}
+    links = trial_links("quickstart-1a2b3c", trial, "http://127.0.0.1:8265")
+    assert 'href="api/tasks/quickstart-1a2b3c/trials/6b1e_00003/engine.log"' in links
+    assert 'href="http://127.0.0.1:8265/#/actors/6bccb013"' in links
+    assert "actor" not in trial_links("c", {"trial_id": "t"}, "http://127.0.0.1:8265")  # a row from before
+    assert "actor" not in trial_links("c", trial, "")  # no dashboard known
