@@ -39,7 +39,7 @@ DEFAULT_TASK: dict[str, Any] = {
                          "max_running_requests": {"low": 8, "high": 256, "log": True},
                          "chunked_prefill_size": {"choices": [2048, 4096, 8192]},
                          "schedule_policy": {"choices": ["fcfs", "lpm"]}}},
-    "workload": {"scenarios": ["D(128,32)"], "concurrency": [1, 4, 16, 32], "requests_per_level": 16},
+    "workload": {"scenarios": ["D(128,32)"], "load": {"min": 1, "max": 512, "start": 8}, "requests_per_level": 16},
     "objective": {"kind": "goodput_per_gpu", "slo": {"ttft_p90_s": 0.5, "tpot_p90_s": 0.05}},
     "budget": {"trials": 12, "gpus": 4},
     "seed": 0,

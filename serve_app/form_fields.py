@@ -33,10 +33,8 @@ EXTRA_HELP = {
     "engine.ome.ready_timeout_s": "Seconds to wait for an InferenceService to become ready.",
     "engine.ome.context": "Kubeconfig context; empty: the current one.",
     "search.algorithm": "tpe: Optuna's TPE learns from earlier trials; random: uniform random configs.",
-    "search.early_stopping": "asha: stop trials that trail the others at the same load level; none: run every level.",
     "workload.scenarios": "genai-bench traffic scenarios, one per line: D(in,out), N(mi,si)/(mo,so), "
                           "U(min,max)/(min,max) or U(in,out) (tokens).",
-    "workload.concurrency": "Ascending concurrency levels, comma-separated; each one is an ASHA rung.",
     "workload.api_backend": "The API flavour genai-bench speaks to the engine.",
     "objective.kind": "goodput_per_gpu: most output tokens/s per GPU at a level meeting the SLOs; "
                       "latency: lowest latency percentile at one concurrency.",
@@ -112,7 +110,9 @@ class ScalarListInput(FieldInput):
 
     def get(self) -> Any:
         text = self.widget.value.strip()
-        return [parse_scalar(item) for item in text.split(",") if item.strip()] if text else []
+        if not text:
+            return UNSET if self.optional else []
+        return [parse_scalar(item) for item in text.split(",") if item.strip()]
 
     def set(self, value: Any) -> None:
         self.widget.value = ", ".join(str(v) for v in value or [])

@@ -80,7 +80,8 @@ class CampaignSnapshot:
 
     @property
     def num_levels(self) -> int:
-        return len(self.spec.levels) if self.spec else max((len(v) for v in self.levels.values()), default=0)
+        """Levels of the longest trial so far (the load search decides each trial's count)."""
+        return max((len(v) for v in self.levels.values()), default=0)
 
     @property
     def trials_ended(self) -> int:

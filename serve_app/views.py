@@ -22,7 +22,7 @@ import pandas as pd
 from autotuner.dashboard import actor_url
 from autotuner.engines.sglang_args import gpus_needed
 from autotuner.progress import describe_config
-from autotuner.results import DONE, FAILED, INTERRUPTED, PENDING, REJECTED, RUNNING, STOPPED_EARLY
+from autotuner.results import DONE, FAILED, INTERRUPTED, PENDING, REJECTED, REMEASURE, RUNNING, STOPPED_EARLY
 from serve_app.best import best_config
 from serve_app.history import LevelRows, TrialRows
 from serve_app.importance import parameter_importance
@@ -33,35 +33,37 @@ MAX_PROGRESS_POINTS = 1000
 CURVE_TRIALS = 10
 
 
-def trial_status_text(row: dict[str, Any], num_levels: int) -> str:
-    """A trial's status in words: deploying, loading level k/n, stopped by ASHA at level k ..."""
+def trial_status_text(row: dict[str, Any]) -> str:
+    """A trial's status in words: deploying, loading level k, stopped early at level k (why) ..."""
     status, k = row.get("status"), int(row.get("levels_run") or 0)
     if status == RUNNING:
-        return f"loading level {min(k + 1, num_levels)}/{num_levels}"
+        return f"loading level {k + 1}"
     if status == STOPPED_EARLY:
-        return f"stopped by ASHA at level {k}/{num_levels}"
+        return row.get("reason") or f"stopped early after level {k}"
     if status in (FAILED, REJECTED):
         return f"{status}: {row.get('reason') or 'no reason recorded'}"
     if status == INTERRUPTED:
-        return f"interrupted at level {k}/{num_levels}" if k else "interrupted"
+        return f"interrupted at level {k}" if k else "interrupted"
+    if row.get("phase") == REMEASURE and row.get("remeasured_mean") is not None:
+        return (f"re-measured: mean {row['remeasured_mean']:.0f} [{row['remeasured_min']:.0f}-"
+                f"{row['remeasured_max']:.0f}] over {row['remeasured_repeats']} repeats")
     return str(status or PENDING)
 
 
 def level_labels(snapshot: CampaignSnapshot) -> list[str]:
-    """One short label per load level, in sweep order: ``c=8`` (or ``D(128,32) c=8``)."""
-    if snapshot.spec is None:
-        return [f"level {k}" for k in range(1, snapshot.num_levels + 1)]
-    many = len(snapshot.spec.workload.scenarios) > 1
-    return [f"{s} c={c}" if many else f"c={c}" for s, c in snapshot.spec.levels]
+    """One label per level, in the order each trial ran them (the load search decides the loads,
+    so each cell says its load)."""
+    return [f"level {k}" for k in range(1, snapshot.num_levels + 1)]
 
 
-def _level_cell(row: dict[str, Any]) -> str:
+def _level_cell(row: dict[str, Any], with_scenario: bool) -> str:
     def ms(v: Any) -> str:
         return "-" if v is None else f"{v * 1000:.0f}"
 
     mark = "" if row.get("meets_slo") else " ✗"
     tok = row.get("output_tok_s_per_gpu") or 0
-    return f"{tok:.0f} | {ms(row.get('ttft_p90_s'))} | {ms(row.get('tpot_p90_s'))}{mark}"
+    load = f"{row.get('scenario')} c={row.get('concurrency')}" if with_scenario else f"c={row.get('concurrency')}"
+    return f"{load}: {tok:.0f} | {ms(row.get('ttft_p90_s'))} | {ms(row.get('tpot_p90_s'))}{mark}"
 
 
 def trial_links(task_id: str, trial: dict[str, Any], dashboard: str) -> str:
@@ -76,19 +78,20 @@ def trial_links(task_id: str, trial: dict[str, Any], dashboard: str) -> str:
 
 
 def table_row(task_id: str, trial: dict[str, Any], levels: list[dict[str, Any]], labels: list[str],
-              num_levels: int, dashboard: str = "") -> dict[str, Any]:
+              dashboard: str = "") -> dict[str, Any]:
     """A trial's row of the table: status, slots, score, config, each level's metrics, links."""
     tid = trial["trial_id"]
     config = json.loads(trial.get("config_json") or "{}")
     scored = trial.get("score") is not None
-    row = {"trial": tid, "status": trial_status_text(trial, num_levels),
+    row = {"trial": tid, "status": trial_status_text(trial),
            "slots": trial.get("gpus") or gpus_needed(config), "score": _round(trial.get("score")),
            "feasible": ("yes" if trial.get("feasible") else "no") if scored else "",
            "config": describe_config(config), "started": _clock(trial.get("started"))}
+    many = len({lv.get("scenario") for lv in levels}) > 1
     for lv in levels:
         k = int(lv["level"])
         if 1 <= k <= len(labels):
-            row[labels[k - 1]] = _level_cell(lv)
+            row[labels[k - 1]] = _level_cell(lv, many)
     row["log"] = trial_links(task_id, trial, dashboard)
     row["_started"] = trial.get("started") or 0.0
     return row
@@ -98,14 +101,13 @@ def trial_table(snapshot: CampaignSnapshot, dashboard: str = "") -> pd.DataFrame
     """One row per trial, newest first. Rows of trials that did not change since the campaign's
     previous snapshot are reused (a live campaign changes a few trials per update)."""
     labels = level_labels(snapshot)
-    n = snapshot.num_levels
     cache = snapshot.row_cache
     rows = []
     for tid, trial in snapshot.trials.items():
         levels = snapshot.levels.get(tid, [])
         hit = cache.get(tid)
         if hit is None or hit[0] != trial or hit[1] != levels or hit[2] != snapshot.task_id:
-            row = table_row(snapshot.task_id, trial, levels, labels, n, dashboard)
+            row = table_row(snapshot.task_id, trial, levels, labels, dashboard)
             hit = cache[tid] = (trial, levels, snapshot.task_id, row)
         rows.append(hit[3])
     columns = ["trial", "status", "slots", "score", "feasible", "config", *labels, "started", "log"]
@@ -117,7 +119,7 @@ def trial_table(snapshot: CampaignSnapshot, dashboard: str = "") -> pd.DataFrame
 
 def level_label_header(labels: list[str]) -> dict[str, str]:
     """Column titles that say what a level cell holds."""
-    return {label: f"{label}: tok/s/GPU | TTFT90 ms | TPOT90 ms" for label in labels}
+    return {label: f"{label}: load: tok/s/GPU | TTFT90 ms | TPOT90 ms" for label in labels}
 
 
 @dataclass(frozen=True)

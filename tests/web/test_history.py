@@ -52,7 +52,7 @@ def test_a_run_that_is_gone_shows_interrupted_rows(tmp_path):
     assert RUNNING not in statuses and statuses.count(INTERRUPTED) == 3
     interrupted = next(t for t in snap.trials.values() if t["status"] == INTERRUPTED)
     assert interrupted["reason"] and snap.levels[interrupted["trial_id"]]  # its levels are kept
-    assert "interrupted at level" in trial_status_text(interrupted, snap.num_levels)
+    assert "interrupted at level" in trial_status_text(interrupted)
     assert (tmp_path / "crashed" / "trials.parquet").exists()  # nothing is rewritten
     assert row.can_resume and not row.can_stop
 

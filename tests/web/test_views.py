@@ -31,11 +31,13 @@ def test_pareto_front_and_downsampling():
 
 
 def test_status_words():
-    assert trial_status_text({"status": "running", "levels_run": 1}, 4) == "loading level 2/4"
-    assert trial_status_text({"status": "stopped early", "levels_run": 2}, 4) == "stopped by ASHA at level 2/4"
+    assert trial_status_text({"status": "running", "levels_run": 1}) == "loading level 2"
+    assert trial_status_text({"status": "stopped early", "levels_run": 2}) == "stopped early after level 2"
+    assert trial_status_text({"status": "stopped early", "levels_run": 1, "reason": "it can reach at most 90"}) \
+        == "it can reach at most 90"
     failed = {"status": "failed", "reason": "start-up failed: OOM"}
-    assert trial_status_text(failed, 4) == "failed: start-up failed: OOM"
-    assert trial_status_text({"status": "deploying"}, 4) == "deploying"
+    assert trial_status_text(failed) == "failed: start-up failed: OOM"
+    assert trial_status_text({"status": "deploying"}) == "deploying"
 
 
 def test_a_trial_row_links_its_engine_log_and_its_ray_actor():
