@@ -5,10 +5,11 @@ measurements is biased upwards; a tuner that answers with the luckiest run is pu
 because its answer is judged by the config's true score. The model, per level, multiplicative and
 independent (lognormal):
 
-* throughput: sigma 1%. Measured here: 0.3% between repeated identical levels of real genai-bench
+* throughput: sigma 1%. Measured: 0.3% between repeated identical levels of real genai-bench
   against the wall-clock simulator (``python -m benchmarks.measure_noise``, BENCHMARKS.md), which
-  covers genai-bench, HTTP and the request cap's once-a-second poll; rounded up for a GPU server's
-  own jitter, which the simulator does not have;
+  covers genai-bench, HTTP and the request cap's once-a-second poll; and 0.12% between identical
+  stretches of Llama-3.1-8B-shaped decode work on an H200 (``python -m benchmarks.measure_gpu_jitter``),
+  the GPU's own jitter, which the simulator does not have. Rounded up generously;
 * p90 TTFT: sigma 4% (measured 3.8%: queueing makes the first token's time the least stable);
 * p90 TPOT and other latencies: sigma 1.5% (measured 1.1%);
 * rare outliers (a noisy neighbour, a GC pause, a network blip): with probability

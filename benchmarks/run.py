@@ -121,7 +121,16 @@ def noise_section() -> list[str]:
     lines.append(md_table(["metric", "mean", "coefficient of variation", "repeats", "level"],
                           [[r["metric"], r["mean"], f"{float(r['cv']):.1%}", r["repeats"],
                             f"c={r['concurrency']} {r['scenario']}, {r['mean_duration_s']} s"] for r in rows]))
-    return lines + ["", "Command: `python -m benchmarks.measure_noise` (results/noise.csv).", ""]
+    lines += ["", "Command: `python -m benchmarks.measure_noise` (results/noise.csv)."]
+    jitter = BENCH_DIR / "results" / "gpu-jitter.csv"
+    if jitter.exists():
+        with open(jitter) as f:
+            row = next(csv.DictReader(f))
+        lines += ["", f"The GPU's own jitter, for identical stretches of Llama-3.1-8B-shaped decode work "
+                  f"({row['levels']} levels of {row['steps']} steps at batch {row['batch']}): coefficient of variation "
+                  f"{float(row['cv']):.2%} on an {row['gpu']} (`python -m benchmarks.measure_gpu_jitter`, run on the "
+                  "GPU machine lent to this session; results/gpu-jitter.csv)."]
+    return lines + [""]
 
 
 def render(mode: Mode, search: Sequence[SurfaceResult], samplers: Sequence[SurfaceResult],
