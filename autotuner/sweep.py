@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
 from autotuner.bench.result import LevelRequest, LevelResult
-from autotuner.loadsearch import LoadBounds, Probe, next_load
+from autotuner.loadsearch import LoadBounds, Probe, boundary, next_load
 from autotuner.objective import SLO, Objective, Score
 from autotuner.spec import TaskSpec
 
@@ -76,13 +76,13 @@ class LoadSearchPlan:
 
 
 def _why(probes: Sequence[Probe], load: int, first: int | None) -> str:
+    """Why the search chose ``load``, for the progress lines and the levels table."""
     if not probes:
         return "start at the best trial's boundary load" if first is not None else "start"
-    passing = [p.load for p in probes if p.passed]
-    failing = [p.load for p in probes if not p.passed]
-    if passing and failing and min(failing) > load > max(passing):
-        return f"narrow {max(passing)}-{min(f for f in failing if f > max(passing))}"
-    return "grow" if passing and load > max(passing) else "lower"
+    lo, hi = boundary(probes)
+    if lo is not None and hi is not None:
+        return f"narrow {lo}-{hi}"
+    return "grow" if lo is not None else "lower"
 
 
 @dataclass(frozen=True)
