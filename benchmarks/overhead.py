@@ -120,9 +120,11 @@ def overhead_tables(results: Sequence[CaseResult], settings: OverheadSettings) -
         return f"{r.slots} slot{'s' if r.slots > 1 else ''}, genai-bench {'early' if r.early_start else 'late'}"
 
     summary = md_table(
-        ["case", "trials", "slot time per trial (s)", "overhead per trial (s)", "load share (load / held)",
-         "useful share ((start-up + load) / held)", "campaign wall (s)"],
+        ["case", "trials", "slot time per trial (s)", "overhead per trial (s): all", "first on its slot (worker start)",
+         "reusing the slot's worker", "load share (load / held)", "useful share ((start-up + load) / held)",
+         "campaign wall (s)"],
         [[label(r), str(r.use.trials), f"{r.use.mean['held']:.1f}", f"{r.use.overhead_s:.2f}",
+          f"{r.use.first_overhead_s:.2f}", f"{r.use.reused_overhead_s:.2f}",
           f"{r.use.load_share:.1%}", f"{r.use.useful_share:.1%}", f"{r.wall_s:.0f}"] for r in results])
     ratios = []
     for slots in settings.slots:

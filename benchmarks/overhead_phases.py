@@ -20,6 +20,8 @@ genai-bench writes one result file per level, when the level ends, with the leve
 
 from __future__ import annotations
 
+import math
+
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +86,9 @@ def read_trial_times(folder: Path) -> list[TrialTimes]:
 
 
 def phase_seconds(trials: Sequence[TrialTimes], modelled_startup_s: float) -> list[dict[str, float]]:
-    """Each trial's seconds per phase (:data:`PHASES`), plus ``held``: its whole time on the slot."""
+    """Each trial's seconds per phase (:data:`PHASES`), plus ``held``: its whole time on the slot,
+    and ``first``: 1 for the first trial on its slot (its Ray worker started for it), else 0 (it
+    reused the worker of the slot's previous trial)."""
     released: dict[str, float] = {}  # slot -> when its previous trial let it go
     out = []
     for t in trials:
@@ -103,6 +107,7 @@ def phase_seconds(trials: Sequence[TrialTimes], modelled_startup_s: float) -> li
             "teardown": t.cleanup_ended - t.cleanup_started,
         }
         phases["held"] = t.cleanup_ended - held_from
+        phases["first"] = float(t.slot not in released)
         released[t.slot] = t.cleanup_ended
         out.append(phases)
     return out
@@ -115,20 +120,30 @@ class SlotUse:
     trials: int
     mean: dict[str, float]  # phase -> mean seconds per trial (and "held")
     overhead_s: float  # mean seconds per trial neither in engine start-up nor under load
+    first_overhead_s: float  # the same, of the first trial on each slot (a Ray worker starts for it)
+    reused_overhead_s: float  # the same, of the trials that reused their slot's worker
     load_share: float  # time under load / slot time held
     useful_share: float  # (engine start-up + load) / slot time held
+
+
+def overhead_of(phases: dict[str, float]) -> float:
+    """A trial's seconds neither in engine start-up nor under load."""
+    return sum(phases[k] for k in PHASES if k not in NOT_OVERHEAD)
 
 
 def slot_use(per_trial: Sequence[dict[str, float]]) -> SlotUse:
     n = len(per_trial)
     mean = {k: sum(p[k] for p in per_trial) / n for k in (*PHASES, "held")}
     held = sum(p["held"] for p in per_trial)
+    first = [overhead_of(p) for p in per_trial if p["first"]]
+    reused = [overhead_of(p) for p in per_trial if not p["first"]]
     return SlotUse(
-        trials=n, mean=mean,
-        overhead_s=sum(mean[k] for k in PHASES if k not in NOT_OVERHEAD),
+        trials=n, mean=mean, overhead_s=sum(overhead_of(p) for p in per_trial) / n,
+        first_overhead_s=sum(first) / len(first) if first else math.nan,
+        reused_overhead_s=sum(reused) / len(reused) if reused else math.nan,
         load_share=sum(p["load"] for p in per_trial) / held,
         useful_share=sum(p["load"] + p["engine"] for p in per_trial) / held)
 
 
-__all__ = ["NOT_OVERHEAD", "PHASES", "PHASE_NAMES", "SlotUse", "TrialTimes", "phase_seconds",
+__all__ = ["NOT_OVERHEAD", "PHASES", "PHASE_NAMES", "SlotUse", "TrialTimes", "overhead_of", "phase_seconds",
            "read_trial_times", "slot_use"]

@@ -54,7 +54,7 @@ QUICK = Mode("quick", ("quick-llama8b-h100",), (0, 1, 2), 24,
                               requests_per_level=24, timeout_s=300),
              BENCH_DIR / "results" / "quick", BENCH_DIR / "results" / "quick" / "BENCHMARKS.md")
 FULL = Mode("full", ("llama8b-h100", "llama70b-8xh100", "qwen32b-h200-long"), tuple(range(10)), 200,
-            OverheadSettings(slots=(1, 2, 4), waves=2, min_trials=3, startup_s=30.0, concurrency=(4, 8, 16),
+            OverheadSettings(slots=(1, 2, 4), waves=3, min_trials=3, startup_s=30.0, concurrency=(4, 8, 16),
                              requests_per_level=48, timeout_s=900),
             BENCH_DIR / "results", BENCH_DIR / "BENCHMARKS.md", samplers=True)
 SAMPLER_SEEDS = 5  # the sampler comparison runs on fewer seeds: Optuna's GPSampler takes seconds per trial
@@ -81,10 +81,12 @@ def write_overhead_csv(results: Sequence[CaseResult], path: Path) -> Path:
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["slots", "genai_bench_early_start", "trials", "campaign_wall_s", "held_s_per_trial",
-                    "overhead_s_per_trial", "load_share", "useful_share", *(f"{p}_s_per_trial" for p in PHASES)])
+                    "overhead_s_per_trial", "first_overhead_s", "reused_overhead_s", "load_share", "useful_share",
+                    *(f"{p}_s_per_trial" for p in PHASES)])
         for r in results:
             w.writerow([r.slots, r.early_start, r.use.trials, f"{r.wall_s:.1f}", f"{r.use.mean['held']:.3f}",
-                        f"{r.use.overhead_s:.3f}", f"{r.use.load_share:.4f}", f"{r.use.useful_share:.4f}",
+                        f"{r.use.overhead_s:.3f}", f"{r.use.first_overhead_s:.3f}", f"{r.use.reused_overhead_s:.3f}",
+                        f"{r.use.load_share:.4f}", f"{r.use.useful_share:.4f}",
                         *(f"{r.use.mean[p]:.3f}" for p in PHASES)])
     return path
 
@@ -93,8 +95,11 @@ def overhead_goals(results: Sequence[CaseResult], settings: OverheadSettings) ->
     rows = []
     after = [r for r in results if r.early_start]
     for r in after:
-        rows.append([f"{r.slots} slot(s), genai-bench early", f"orchestration overhead per trial <= {OVERHEAD_GOAL_S:g} s",
-                     f"{r.use.overhead_s:.2f} s", "met" if r.use.overhead_s <= OVERHEAD_GOAL_S else "missed"])
+        rows.append([f"{r.slots} slot(s), genai-bench early",
+                     f"orchestration overhead per trial <= {OVERHEAD_GOAL_S:g} s (trials reusing their slot's worker)",
+                     f"{r.use.reused_overhead_s:.2f} s (all trials: {r.use.overhead_s:.2f} s; the first on each slot "
+                     f"starts a Ray worker: {r.use.first_overhead_s:.2f} s)",
+                     "met" if r.use.reused_overhead_s <= OVERHEAD_GOAL_S else "missed"])
     for r in after:
         if r.slots == 4:
             for name, share in (("load / held", r.use.load_share), ("(start-up + load) / held", r.use.useful_share)):

@@ -20,9 +20,10 @@ def test_phases_of_a_slot_s_first_and_second_trial():
 
     assert first == pytest.approx({"ray": 4, "setup": 0.5, "engine": 30, "engine+": 0.5, "to_step": 0.2,
                                    "bench_start": 5, "load": 20, "gaps": 1, "stop": 0.5, "teardown": 0.3,
-                                   "held": 62})
+                                   "held": 62, "first": 1})
     # The second trial's slot time starts when the first released the slot (62), not at its worker's start.
     assert second["ray"] == pytest.approx(61 + 4 - 62) and second["held"] == pytest.approx(61)
+    assert second["first"] == 0  # it reused the slot's worker
 
 
 def test_slots_are_accounted_separately():
@@ -32,6 +33,13 @@ def test_slots_are_accounted_separately():
 
 def test_shares_of_slot_time():
     use = slot_use(phase_seconds([times("a", "0", 0.0)], modelled_startup_s=30.0))
-    assert use.overhead_s == pytest.approx(62 - 30 - 20)
+    assert use.overhead_s == use.first_overhead_s == pytest.approx(62 - 30 - 20)
     assert use.load_share == pytest.approx(20 / 62)
     assert use.useful_share == pytest.approx(50 / 62)
+
+
+def test_overhead_of_trials_that_reused_their_worker():
+    use = slot_use(phase_seconds([times("a", "0", 0.0), times("b", "0", 58.1)], modelled_startup_s=30.0))
+    # b's worker was a's: no start (58.1 + 4 = 62.1, a released at 62): 0.1 s of Ray, 8.1 s in all
+    assert use.first_overhead_s == pytest.approx(12) and use.reused_overhead_s == pytest.approx(8.1)
+    assert use.overhead_s == pytest.approx((12 + 8.1) / 2)
