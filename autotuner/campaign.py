@@ -12,15 +12,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
-import threading
+import socket
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
-from autotuner.results import INTERRUPTED, TrialRecord, load_campaign, pick_best, write_best, write_json
+from autotuner.folder_lock import CampaignLock, FolderInUse
+from autotuner.placement import SIMULATED_GPU, check_cluster, slot_resource
+from autotuner.ray_job import current_ray_job
+from autotuner.results import (CAMPAIGN_FAILED, CAMPAIGN_FINISHED, CAMPAIGN_INTERRUPTED, CAMPAIGN_RUNNING,
+                               CAMPAIGN_STARTING, CAMPAIGN_STOPPED, INTERRUPTED, TrialRecord, load_campaign,
+                               pick_best, read_meta, read_rows, update_meta, write_best, write_json)
 from autotuner.spec import SpecError, TaskSpec, load_spec, require_valid
+from autotuner.stop_signals import CampaignStopped, StopSignals
+from autotuner.task_paths import resolve_here
 
 TUNE_DIR = "tune"
 
@@ -28,14 +37,16 @@ TUNE_DIR = "tune"
 @dataclass
 class CampaignResult:
     folder: Path
-    status: str  # finished | interrupted
+    status: str  # finished | stopped | interrupted
     trials: list[TrialRecord]
     best: dict[str, Any] | None
     wall_s: float
+    already_finished: bool = False  # the folder held this campaign, finished: nothing was run
 
 
 class CampaignError(RuntimeError):
-    """The campaign cannot start (folder in use, nothing to resume ...)."""
+    """The campaign cannot start (folder in use, nothing to resume, Ray unreachable, trials that
+    no node can place ...)."""
 
 
 def prepare_spec(spec: TaskSpec) -> TaskSpec:
@@ -55,34 +66,59 @@ def campaign_id(spec: TaskSpec) -> str:
 
 
 def connect_ray(spec: TaskSpec) -> None:
-    """Attach to the cluster in RAY_ADDRESS (or the job's cluster), else start a local one whose GPUs
-    are the campaign's slots (logical GPUs when the engine is simulated or remote)."""
+    """Attach to the cluster in RAY_ADDRESS (or the job's cluster), else start a local Ray whose
+    slots are the campaign's: ``budget.gpus`` of the ``simulated_gpu`` resource for the simulator,
+    logical GPUs for the ome backend, the machine's GPUs for a real engine (autotuner/placement.py)."""
     import ray
 
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+    address = os.environ.get("RAY_ADDRESS")
+    try:
+        if address:
+            _require_reachable(address)
+            ray.init(address=address, log_to_driver=False)
+            return
+        ray.init(address="local", num_cpus=max(2, os.cpu_count() or 2),
+                 num_gpus=spec.budget.gpus if spec.engine.backend == "ome" else None,
+                 resources={SIMULATED_GPU: spec.budget.gpus} if spec.engine.simulated else None,
+                 include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except SystemExit as exit_:  # ray.init turns SIGTERM into sys.exit(SIGTERM) while it connects
+        if exit_.code == signal.SIGTERM:
+            raise CampaignStopped("SIGTERM") from None
+        raise
+
+
+def _require_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail at once when a ``host:port`` address does not answer: ray.init would retry it for
+    about 13 minutes."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
         return
-    logical = spec.engine.simulated or spec.engine.backend == "ome"
-    ray.init(address="local", num_cpus=max(2, os.cpu_count() or 2),
-             num_gpus=spec.budget.gpus if logical else None,
-             include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise CampaignError(f"cannot reach the Ray cluster at RAY_ADDRESS={address} ({err.strerror or err}): "
+                            "start it (`ray start --head`), correct RAY_ADDRESS, or unset it to run on a local "
+                            "Ray of this process") from None
 
 
 class TrialResources:
-    """Resources of one trial as a function of its config: tp*dp GPU slots (0 for configs that the
-    pre-deployment checks reject, so they never wait for GPUs that do not exist)."""
+    """Resources of one trial as a function of its config: tp*dp GPU slots of ``resource`` (none
+    for configs that the pre-deployment checks reject, so they never wait for slots that do not
+    exist)."""
 
-    def __init__(self, gpus_per_node: int, slots: int):
+    def __init__(self, gpus_per_node: int, slots: int, resource: str):
         self.gpus_per_node = gpus_per_node
         self.slots = slots
+        self.resource = resource
 
     def __call__(self, config: dict[str, Any]) -> dict[str, float]:
         from autotuner.feasibility import trial_gpus
 
-        return {"CPU": 0.1, "GPU": trial_gpus(config, gpus_per_node=self.gpus_per_node, slots=self.slots)}
+        gpus = trial_gpus(config, gpus_per_node=self.gpus_per_node, slots=self.slots)
+        return {"CPU": 0.1, **({self.resource: gpus} if gpus else {})}
 
 
 def _trainable(spec: TaskSpec, cid: str):
@@ -91,7 +127,8 @@ def _trainable(spec: TaskSpec, cid: str):
     from trainables.engine_trial import EngineTrial
 
     with_spec = tune.with_parameters(EngineTrial, spec_json=spec.model_dump_json(), campaign_id=cid)
-    return tune.with_resources(with_spec, TrialResources(spec.engine.gpus_per_node, spec.budget.gpus))
+    return tune.with_resources(with_spec, TrialResources(spec.engine.gpus_per_node, spec.budget.gpus,
+                                                         slot_resource(spec)))
 
 
 def _searcher(spec: TaskSpec):
@@ -119,34 +156,126 @@ def _scheduler(spec: TaskSpec):
                          reduction_factor=spec.search.reduction_factor)
 
 
-def _install_sigterm_handler() -> None:
-    """`ray job stop` sends SIGTERM; Tune saves its state for a resume only on SIGINT/SIGUSR1.
-    Installed after ray.init, which sets its own fatal SIGTERM handler."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGUSR1))
+FRESH, RESTORE, ALREADY_FINISHED = "fresh", "restore", "already finished"
 
 
-def ray_job_submission_id() -> str | None:
-    """The submission id when this process is a Ray Job's entrypoint (``ray job submit``): Ray's
-    job manager passes the job's metadata in this variable."""
-    try:
-        config = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}")
-    except ValueError:
+def start_mode(folder: Path, meta: dict[str, Any], *, trials_started: bool, can_restore: bool, resume: bool,
+               same_task: bool) -> str:
+    """How to run a campaign in ``folder``: FRESH, RESTORE (Tune's state) or ALREADY_FINISHED;
+    :class:`CampaignError` when the folder holds something that this run must not overwrite.
+
+    A campaign that started no trial (Ray unreachable, stopped or failed while starting) has
+    nothing to lose or repeat: it is run again from the start, also with ``--resume``.
+    """
+    if not meta:
+        if resume:
+            raise CampaignError(f"nothing to resume in {folder}: no campaign there")
+        return FRESH
+    if not trials_started:
+        return FRESH
+    status = meta.get("status")
+    if status == CAMPAIGN_FINISHED:
+        if resume or same_task:
+            return ALREADY_FINISHED
+        raise CampaignError(f"{folder} holds a finished campaign of another task: set another output folder")
+    if not resume:
+        raise CampaignError(f"{folder} holds an unfinished campaign ({status}): resume it with --resume, "
+                            f"or set another output folder")
+    if not can_restore:
+        raise CampaignError(f"nothing to resume in {folder / TUNE_DIR}: no Tune experiment state")
+    return RESTORE
+
+
+def settled_status(trials: Sequence[TrialRecord], spec: TaskSpec, stop_signal: str | None) -> str:
+    """The campaign's status once Tune returned."""
+    unfinished = any(t.status == INTERRUPTED for t in trials)
+    # Without a wall-time budget, Tune ends early only when it was stopped.
+    short = len(trials) < spec.budget.trials and (stop_signal is not None or not spec.budget.wall_time_s)
+    if unfinished or short:
+        return CAMPAIGN_STOPPED if stop_signal else CAMPAIGN_INTERRUPTED
+    return CAMPAIGN_FINISHED
+
+
+def _stored_spec(folder: Path) -> TaskSpec | None:
+    """The task a campaign folder was run with (its paths resolved, its output the folder)."""
+    stored, problems = load_spec(folder / "spec.yaml")
+    if stored is None or problems:
         return None
-    return (config.get("metadata") or {}).get("job_submission_id")
-
-
-def _write_meta(folder: Path, **fields: Any) -> dict[str, Any]:
-    path = folder / "campaign.json"
-    meta = json.loads(path.read_text()) if path.exists() else {}
-    meta.update(fields)
-    write_json(path, meta)
-    return meta
+    return resolve_here(stored).model_copy(update={"output": str(folder)})
 
 
 def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None = None,
                  callbacks: Sequence[Any] = ()) -> CampaignResult:
-    """Run (or resume) a campaign to the end; returns its trials and the best config."""
+    """Run (or resume) a campaign to the end; returns its trials and the best config.
+
+    Relative paths in ``spec`` resolve against the current directory (autotuner/task_paths.py).
+    One driver at a time holds the campaign folder (autotuner/folder_lock.py); SIGTERM and SIGINT
+    stop it so that ``resume=True`` goes on without repeating finished trials
+    (autotuner/stop_signals.py).
+    """
+    from ray import tune
+
+    spec = resolve_here(require_valid(spec))
+    folder = spec.output_dir
+    job = current_ray_job()
+    job_id = job.submission_id if job else None
+    owned = False  # once campaign.json is this run's, a stop signal is recorded in it at once
+
+    def record_stop(signal_name: str) -> None:
+        if owned:
+            update_meta(folder, status=CAMPAIGN_STOPPED, stop_signal=signal_name)
+
+    def lost_lock() -> None:
+        print(f"error: another run took over {folder}: stopping this one", file=sys.stderr, flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    with StopSignals(on_stop=record_stop) as stop:
+        try:
+            lock = CampaignLock(folder, ray_job_id=job_id, on_lost=lost_lock).__enter__()
+        except FolderInUse as err:
+            raise CampaignError(str(err)) from None
+        try:
+            stored = _stored_spec(folder)
+            mode = start_mode(folder, read_meta(folder), trials_started=bool(read_rows(folder / "trials.parquet")),
+                              can_restore=tune.Tuner.can_restore(str(folder / TUNE_DIR)), resume=resume,
+                              same_task=stored is not None and stored == spec)
+            if resume or mode == ALREADY_FINISHED:
+                if stored is None and mode != FRESH:
+                    raise CampaignError(f"nothing to resume in {folder}: no valid spec.yaml")
+                spec = stored or spec
+            if mode == ALREADY_FINISHED:
+                return _result(folder, 0.0, already_finished=True)
+            if mode == FRESH:
+                shutil.rmtree(folder / TUNE_DIR, ignore_errors=True)  # of a start that ran no trial
+                (folder / "spec.yaml").write_text(spec.to_yaml())
+            spec = prepare_spec(spec)
+            cid = campaign_id(spec)
+            fields = dict(id=cid, name=spec.name, status=CAMPAIGN_STARTING, started=time.time(), ended=None,
+                          host=socket.gethostname(), ray_job_id=job_id, budget_trials=spec.budget.trials,
+                          objective=spec.objective.kind, error=None, cleanup_error=None, stop_signal=None)
+            if mode == FRESH:
+                write_json(folder / "campaign.json", fields)
+            else:
+                update_meta(folder, **fields)
+            owned = True
+            return _run(spec, cid, mode == RESTORE, stop, stream, callbacks)
+        except CampaignStopped as stopped:  # before _run took over: nothing ran
+            if owned:
+                update_meta(folder, status=CAMPAIGN_STOPPED, ended=time.time(), stop_signal=stopped.signal_name)
+            return CampaignResult(folder, CAMPAIGN_STOPPED, [], None, 0.0)
+        finally:
+            lock.release()
+
+
+def _result(folder: Path, wall_s: float, already_finished: bool = False) -> CampaignResult:
+    meta, trials, _ = load_campaign(folder)
+    best = json.loads((folder / "best_config.json").read_text()) if meta.get("best_trial") else None
+    return CampaignResult(folder, meta["status"], trials, best, wall_s, already_finished)
+
+
+def _run(spec: TaskSpec, cid: str, restore: bool, stop: StopSignals, stream: TextIO | None,
+         callbacks: Sequence[Any]) -> CampaignResult:
+    """Start Ray, run Tune, and always leave campaign.json saying how it ended."""
     from ray import tune
 
     from autotuner.hub import HubFeed
@@ -154,38 +283,21 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
     from autotuner.progress import ProgressPrinter
     from autotuner.recorder import ResultsRecorder
 
-    spec = require_valid(spec)
     folder = spec.output_dir
     tune_path = folder / TUNE_DIR
-    if resume:
-        stored, problems = load_spec(folder / "spec.yaml")
-        if stored is None or problems:
-            raise CampaignError(f"nothing to resume in {folder}: no valid spec.yaml")
-        if not tune.Tuner.can_restore(str(tune_path)):
-            raise CampaignError(f"nothing to resume in {tune_path}: no Tune experiment state")
-        spec = stored
-    elif (folder / "campaign.json").exists():
-        raise CampaignError(f"{folder} already holds a campaign: resume it with --resume, "
-                            f"or set another output folder")
-    folder.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        (folder / "spec.yaml").write_text(spec.to_yaml())
-    spec = prepare_spec(spec)
-    cid = campaign_id(spec)
-    _write_meta(folder, id=cid, name=spec.name, status="running", started=time.time(), ended=None,
-                pid=os.getpid(), ray_job_id=ray_job_submission_id(),
-                budget_trials=spec.budget.trials, objective=spec.objective.kind)
-    _collect_garbage(spec, cid)
-
-    t0 = time.monotonic()
-    connect_ray(spec)
-    _install_sigterm_handler()
     objective = objective_from_spec(spec.objective)
-    recorder = ResultsRecorder(str(folder), num_levels=len(spec.levels))
-    printer = ProgressPrinter(len(spec.levels), spec.budget.trials, objective.unit, stream=stream)
-    status = "finished"
+    t0 = time.monotonic()
+    status, error, tuned = CAMPAIGN_FAILED, None, False
     try:
-        if resume:
+        connect_ray(spec)
+        stop.reinstall()  # ray.init installed its own SIGTERM handler
+        problem = check_cluster(spec)
+        if problem:
+            raise CampaignError(problem)
+        _collect_garbage(spec, cid)
+        recorder = ResultsRecorder(str(folder), num_levels=len(spec.levels))
+        printer = ProgressPrinter(len(spec.levels), spec.budget.trials, objective.unit, stream=stream)
+        if restore:
             tuner = tune.Tuner.restore(str(tune_path), trainable=_trainable(spec, cid), resume_unfinished=True,
                                        resume_errored=False, restart_errored=False)
         else:
@@ -200,24 +312,53 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
                                           # deploys its engine and runs its sweep again.
                                           checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)),
             )
-        tuner.fit()
+        update_meta(folder, status=CAMPAIGN_RUNNING)
+        with stop.tuning():
+            tuner.fit()
+        tuned = True
+    except CampaignStopped:
+        status = CAMPAIGN_STOPPED
+    except BaseException as err:
+        error = str(err) if isinstance(err, CampaignError) else f"{type(err).__name__}: {err}"
+        raise
     finally:
+        # Never raises: a failure here must not hide the error that brought us here.
+        late = _wrap_up(spec, cid, objective.unit, folder, status, error, tuned, stop.received)
+    if late is not None:
+        raise late
+    return _result(folder, time.monotonic() - t0)
+
+
+def _wrap_up(spec: TaskSpec, cid: str, objective_unit: str, folder: Path, status: str, error: str | None,
+             tuned: bool, stop_signal: str | None) -> Exception | None:
+    """Sweep leftovers, write the best config and the final campaign.json. Returns (instead of
+    raising) the first failure, which the caller raises only when nothing else went wrong."""
+    failures: list[Exception] = []
+    cleanup_error = None
+    try:
         _collect_garbage(spec, cid)
-        meta, trials, levels = load_campaign(folder)
-        unfinished = any(t.status == INTERRUPTED for t in trials)
-        # Without a wall-time budget, Tune ends early only when it was stopped.
-        short = len(trials) < spec.budget.trials and not spec.budget.wall_time_s
-        if unfinished or short:
-            status = "interrupted"
+    except Exception as err:
+        failures.append(err)
+        cleanup_error = f"{type(err).__name__}: {err}"
+    best = None
+    try:
+        _, trials, levels = load_campaign(folder)
+        if tuned:
+            status = settled_status(trials, spec, stop_signal)
         best = pick_best(trials)
-        best_data = None
         if best is not None:
-            best_data = write_best(folder, best, levels, model_path=spec.model.path or spec.model.name,
-                                   served_model_name=spec.model.served_model_name, objective_unit=objective.unit,
-                                   extra=_best_extras(spec, best, folder, cid))
-        _write_meta(folder, status=status, ended=time.time(),
+            write_best(folder, best, levels, model_path=spec.model.path or spec.model.name,
+                       served_model_name=spec.model.served_model_name, objective_unit=objective_unit,
+                       extra=_best_extras(spec, best, folder, cid))
+    except Exception as err:
+        failures.append(err)
+        error = error or f"writing the results failed: {type(err).__name__}: {err}"
+    try:
+        update_meta(folder, status=status, ended=time.time(), error=error, cleanup_error=cleanup_error,
                     best_trial=best.trial_id if best else None, best_score=best.score if best else None)
-    return CampaignResult(folder, status, trials, best_data, time.monotonic() - t0)
+    except Exception as err:
+        failures.append(err)
+    return failures[0] if failures else None
 
 
 def _best_extras(spec: TaskSpec, best: TrialRecord, folder: Path, cid: str) -> dict[str, Any]:
@@ -248,5 +389,5 @@ def run_campaign_file(path: str | Path, *, resume: bool = False, output: str | N
     return run_campaign(spec, resume=resume, stream=stream)
 
 
-__all__ = ["CampaignError", "CampaignResult", "campaign_id", "connect_ray",
-           "prepare_spec", "run_campaign", "run_campaign_file"]
+__all__ = ["CampaignError", "CampaignResult", "TrialResources", "campaign_id", "connect_ray", "prepare_spec",
+           "run_campaign", "run_campaign_file", "settled_status", "start_mode"]
