@@ -174,8 +174,8 @@ def test_a_ray_job_submit_task_shows_in_the_list_and_stops_and_resumes_from_the_
     assert requests.post(f"{ui.url}/api/tasks/cli-job-1/stop", timeout=30).status_code == 401
     stop = requests.post(f"{ui.url}/api/tasks/cli-job-1/stop", headers=auth, timeout=30)
     assert stop.status_code == 200, stop.text
-    row = wait_for_task(ui, "cli-job-1", lambda t: t["job_status"] == "STOPPED" and t["status"] == "interrupted",
-                        "the stopped campaign did not settle as interrupted")
+    row = wait_for_task(ui, "cli-job-1", lambda t: t["job_status"] == "STOPPED" and t["status"] == "stopped",
+                        "the stopped campaign did not settle as stopped")
     assert row["source"] == "ray job" and row["folder"] == str((tmp_path / "cli-submitted").resolve())
     assert all(t["status"] not in ("deploying", "running") for t in row["trials"])
 
