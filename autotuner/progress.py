@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 from ray.tune import Callback
 
+from autotuner.placement import GPU, SIMULATED_GPU
 from autotuner.space import engine_args
 
 _SHORT = {"tp_size": "tp", "dp_size": "dp", "mem_fraction_static": "mem", "max_running_requests": "mrr",
@@ -67,7 +68,8 @@ class ProgressPrinter(Callback):
         print(f"{time.strftime('%H:%M:%S')} {text}", file=out, flush=True)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        gpus = (trial.placement_group_factory.required_resources or {}).get("GPU", 0)
+        claimed = trial.placement_group_factory.required_resources or {}
+        gpus = sum(claimed.get(slot, 0) for slot in (GPU, SIMULATED_GPU))
         where = f"deploying on {gpus:g} GPU" if gpus else "checking (claims no GPU: it cannot fit)"
         self._print(f"trial {trial.trial_id} {where}: {describe_config(trial.config)}")
 
