@@ -9,6 +9,7 @@ The CLI, ``ray job submit`` and the web app all go through :func:`run_campaign`:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -19,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, Callable, Iterator, Sequence, TextIO
 
 from autotuner.folder_lock import CampaignLock, FolderInUse
 from autotuner.placement import SIMULATED_GPU, check_cluster, slot_resource
@@ -229,11 +230,7 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
         print(f"error: another run took over {folder}: stopping this one", file=sys.stderr, flush=True)
         os.kill(os.getpid(), signal.SIGTERM)
 
-    with StopSignals(on_stop=record_stop) as stop:
-        try:
-            lock = CampaignLock(folder, ray_job_id=job_id, on_lost=lost_lock).__enter__()
-        except FolderInUse as err:
-            raise CampaignError(str(err)) from None
+    with StopSignals(on_stop=record_stop) as stop, _folder_lock(folder, job_id, on_lost=lost_lock):
         try:
             stored = _stored_spec(folder)
             mode = start_mode(folder, read_meta(folder), trials_started=bool(read_rows(folder / "trials.parquet")),
@@ -263,8 +260,20 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
             if owned:
                 update_meta(folder, status=CAMPAIGN_STOPPED, ended=time.time(), stop_signal=stopped.signal_name)
             return CampaignResult(folder, CAMPAIGN_STOPPED, [], None, 0.0)
-        finally:
-            lock.release()
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path, job_id: str | None, on_lost: Callable[[], None]) -> Iterator[CampaignLock]:
+    """Hold the campaign folder's lock; :class:`CampaignError` when another driver holds it."""
+    lock = CampaignLock(folder, ray_job_id=job_id, on_lost=on_lost)
+    try:
+        lock.acquire()
+    except FolderInUse as err:
+        raise CampaignError(str(err)) from None
+    try:
+        yield lock
+    finally:
+        lock.release()
 
 
 def _result(folder: Path, wall_s: float, already_finished: bool = False) -> CampaignResult:

@@ -13,8 +13,8 @@ A trial claims ``tp_size * dp_size`` units, on one node, of:
   ray-cluster.yaml), the GPUs the tuner may hold through OME.
 
 >>> placement_problem(8, SIMULATED_GPU, [8.0, 2.0], backend="local")
->>> print(placement_problem(8, "GPU", [4.0], backend="local"))
-trials of this search space claim up to 8 GPU on one node (tp_size*dp_size), but the largest node of the Ray cluster has 4: set engine.gpus_per_node to 4 (larger configs are then rejected before deployment), or add a node with 8
+>>> placement_problem(8, "GPU", [4.0], backend="local").startswith("trials of this search space claim up to 8 GPU")
+True
 """
 
 from __future__ import annotations

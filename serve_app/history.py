@@ -11,7 +11,7 @@ Rows of a run that is no longer alive (driver killed, cluster restarted) never s
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from autotuner.folder_lock import LockOwner
 from autotuner.results import (ACTIVE_CAMPAIGN_STATUSES, CAMPAIGN_INTERRUPTED, CAMPAIGN_STOPPED, DEPLOYING,

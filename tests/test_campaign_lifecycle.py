@@ -117,3 +117,13 @@ def test_a_failing_cleanup_does_not_hide_the_original_error(tmp_path):
     meta = json.loads((tmp_path / "campaign" / "campaign.json").read_text())
     assert meta["status"] == "failed" and "cannot reach the Ray cluster" in meta["error"]
     assert "kube-config" in meta["cleanup_error"]
+
+
+def test_the_cli_warns_when_the_campaign_folder_is_in_rays_temporary_folders(tmp_path):
+    session = tmp_path / "ray" / "session_2026-11-27_14-27-21_201793_31757" / "runtime_resources"
+    task_file = write_task(tmp_path, small_task(tmp_path))
+    done = run_cli(task_file, "--output", str(session / "runs" / "q"),
+                   env_over={"RAY_ADDRESS": f"127.0.0.1:{closed_port()}"})
+    assert "warning: the campaign folder" in done.stderr and "Ray's temporary folders" in done.stderr, done.stderr
+    quiet = run_cli(task_file, env_over={"RAY_ADDRESS": f"127.0.0.1:{closed_port()}"})
+    assert "warning" not in quiet.stderr, quiet.stderr

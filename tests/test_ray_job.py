@@ -163,7 +163,8 @@ def test_a_wider_stop_window_per_job_lets_the_driver_wind_down_by_itself(cluster
     (With the default 3 s, a driver can be killed while its trials tear down; the drill above
     shows that is safe too.)"""
     env, _ = cluster
-    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(600)"
+    stubborn = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); "
+                "time.sleep(600)")
     submit = ray_job(env, "submit", "--address", ADDRESS, "--submission-id", "stubborn", "--runtime-env-json",
                      '{"env_vars": {"RAY_JOB_STOP_WAIT_TIME_S": "12"}}', "--no-wait", "--", "python", "-c", stubborn)
     assert submit.returncode == 0, submit.stderr[-2000:]
