@@ -26,7 +26,7 @@ from autotuner.folder_lock import CampaignLock, FolderInUse
 from autotuner.placement import SIMULATED_GPU, check_cluster, slot_resource
 from autotuner.ray_job import current_ray_job
 from autotuner.results import (CAMPAIGN_FAILED, CAMPAIGN_FINISHED, CAMPAIGN_INTERRUPTED, CAMPAIGN_RUNNING,
-                               CAMPAIGN_STARTING, CAMPAIGN_STOPPED, INTERRUPTED, TrialRecord, load_campaign,
+                               CAMPAIGN_STARTING, CAMPAIGN_STOPPED, INTERRUPTED, META_FILE, TrialRecord, load_campaign,
                                pick_best, read_meta, read_rows, update_meta, write_best, write_json)
 from autotuner.spec import SpecError, TaskSpec, load_spec, require_valid
 from autotuner.stop_signals import CampaignStopped, StopSignals
@@ -251,7 +251,7 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
                           host=socket.gethostname(), ray_job_id=job_id, budget_trials=spec.budget.trials,
                           objective=spec.objective.kind, error=None, cleanup_error=None, stop_signal=None)
             if mode == FRESH:
-                write_json(folder / "campaign.json", fields)
+                write_json(folder / META_FILE, fields)
             else:
                 update_meta(folder, **fields)
             owned = True

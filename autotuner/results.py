@@ -2,7 +2,7 @@
 
 Layout of a campaign folder::
 
-    campaign.json          id, name, status (see CAMPAIGN_STATUSES), times, error
+    campaign.json          id, name, status (the CAMPAIGN_* values), times, error
     campaign.lock          who runs the campaign now, with a heartbeat (autotuner/folder_lock.py)
     spec.yaml              the task as run
     levels.parquet         one row per (trial, level): config, metrics, score so far
@@ -47,8 +47,6 @@ PENDING, DEPLOYING, RUNNING, DONE, STOPPED_EARLY, FAILED, REJECTED, INTERRUPTED 
 # app), "interrupted" (it ended short by itself) or "failed" (an error, in campaign.json's "error").
 CAMPAIGN_STARTING, CAMPAIGN_RUNNING, CAMPAIGN_FINISHED, CAMPAIGN_STOPPED, CAMPAIGN_INTERRUPTED, CAMPAIGN_FAILED = (
     "starting", "running", "finished", "stopped", "interrupted", "failed")
-CAMPAIGN_STATUSES = (CAMPAIGN_STARTING, CAMPAIGN_RUNNING, CAMPAIGN_FINISHED, CAMPAIGN_STOPPED, CAMPAIGN_INTERRUPTED,
-                     CAMPAIGN_FAILED)
 ACTIVE_CAMPAIGN_STATUSES = (CAMPAIGN_STARTING, CAMPAIGN_RUNNING)  # a driver is (or was, if it died) at work
 RESUMABLE_CAMPAIGN_STATUSES = (CAMPAIGN_STOPPED, CAMPAIGN_INTERRUPTED, CAMPAIGN_FAILED)
 META_FILE = "campaign.json"
