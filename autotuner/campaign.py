@@ -12,20 +12,30 @@ CLI, ``ray job submit`` and the web app all go through :func:`run_campaign`::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import signal
-import threading
+import socket
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, Callable, Iterator, Sequence, TextIO
 
 from autotuner.api_key import ApiKeyError, api_key_for
 from autotuner.campaign_runs import run_fields
-from autotuner.results import INTERRUPTED, SEARCH, TrialRecord, load_campaign, write_best, write_json, write_text
+from autotuner.folder_lock import CampaignLock, FolderInUse
+from autotuner.placement import SIMULATED_GPU, check_cluster, slot_resource
+from autotuner.ray_job import current_ray_job
+from autotuner.results import (CAMPAIGN_FAILED, CAMPAIGN_FINISHED, CAMPAIGN_INTERRUPTED, CAMPAIGN_RUNNING,
+                               CAMPAIGN_STARTING, CAMPAIGN_STOPPED, INTERRUPTED, META_FILE, SEARCH, TrialRecord,
+                               load_campaign, read_meta, read_rows, update_meta, write_best, write_json, write_text)
 from autotuner.spec import SpecError, TaskSpec, load_spec, require_valid
+from autotuner.stop_signals import CampaignStopped, StopSignals
+from autotuner.task_paths import resolve_here
 
 TUNE_DIR = "tune"
 REMEASURE_TUNE_DIR = "tune-remeasure"
@@ -34,14 +44,16 @@ REMEASURE_TUNE_DIR = "tune-remeasure"
 @dataclass
 class CampaignResult:
     folder: Path
-    status: str  # finished | interrupted
+    status: str  # finished | stopped | interrupted
     trials: list[TrialRecord]
     best: dict[str, Any] | None
     wall_s: float
+    already_finished: bool = False  # the folder held this campaign, finished: nothing was run
 
 
 class CampaignError(RuntimeError):
-    """The campaign cannot start (folder in use, nothing to resume ...)."""
+    """The campaign cannot start (folder in use, nothing to resume, Ray unreachable, trials that
+    no node can place ...)."""
 
 
 def prepare_spec(spec: TaskSpec) -> TaskSpec:
@@ -61,34 +73,59 @@ def campaign_id(spec: TaskSpec) -> str:
 
 
 def connect_ray(spec: TaskSpec) -> None:
-    """Attach to the cluster in RAY_ADDRESS (or the job's cluster), else start a local one whose GPUs
-    are the campaign's slots (logical GPUs when the engine is simulated or remote)."""
+    """Attach to the cluster in RAY_ADDRESS (or the job's cluster), else start a local Ray whose
+    slots are the campaign's: ``budget.gpus`` of the ``simulated_gpu`` resource for the simulator,
+    logical GPUs for the ome backend, the machine's GPUs for a real engine (autotuner/placement.py)."""
     import ray
 
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+    address = os.environ.get("RAY_ADDRESS")
+    try:
+        if address:
+            _require_reachable(address)
+            ray.init(address=address, log_to_driver=False)
+            return
+        ray.init(address="local", num_cpus=max(2, os.cpu_count() or 2),
+                 num_gpus=spec.budget.gpus if spec.engine.backend == "ome" else None,
+                 resources={SIMULATED_GPU: spec.budget.gpus} if spec.engine.simulated else None,
+                 include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except SystemExit as exit_:  # ray.init turns SIGTERM into sys.exit(SIGTERM) while it connects
+        if exit_.code == signal.SIGTERM:
+            raise CampaignStopped("SIGTERM") from None
+        raise
+
+
+def _require_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail at once when a ``host:port`` address does not answer: ray.init would retry it for
+    about 13 minutes."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
         return
-    logical = spec.engine.simulated or spec.engine.backend == "ome"
-    ray.init(address="local", num_cpus=max(2, os.cpu_count() or 2),
-             num_gpus=spec.budget.gpus if logical else None,
-             include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise CampaignError(f"cannot reach the Ray cluster at RAY_ADDRESS={address} ({err.strerror or err}): "
+                            "start it (`ray start --head`), correct RAY_ADDRESS, or unset it to run on a local "
+                            "Ray of this process") from None
 
 
 class TrialResources:
-    """Resources of one trial as a function of its config: tp*dp GPU slots (0 for configs that the
-    pre-deployment checks reject, so they never wait for GPUs that do not exist)."""
+    """Resources of one trial as a function of its config: tp*dp GPU slots of ``resource`` (none
+    for configs that the pre-deployment checks reject, so they never wait for slots that do not
+    exist)."""
 
-    def __init__(self, gpus_per_node: int, slots: int):
+    def __init__(self, gpus_per_node: int, slots: int, resource: str):
         self.gpus_per_node = gpus_per_node
         self.slots = slots
+        self.resource = resource
 
     def __call__(self, config: dict[str, Any]) -> dict[str, float]:
         from autotuner.feasibility import trial_gpus
 
-        return {"CPU": 0.1, "GPU": trial_gpus(config, gpus_per_node=self.gpus_per_node, slots=self.slots)}
+        gpus = trial_gpus(config, gpus_per_node=self.gpus_per_node, slots=self.slots)
+        return {"CPU": 0.1, **({self.resource: gpus} if gpus else {})}
 
 
 def _trainable(spec: TaskSpec, cid: str, api_key: str | None):
@@ -98,44 +135,147 @@ def _trainable(spec: TaskSpec, cid: str, api_key: str | None):
 
     # The key goes to the trials through Ray's object store, never into a file.
     with_spec = tune.with_parameters(EngineTrial, spec_json=spec.model_dump_json(), campaign_id=cid, api_key=api_key)
-    trainable = tune.with_resources(with_spec, TrialResources(spec.engine.gpus_per_node, spec.budget.gpus))
+    trainable = tune.with_resources(with_spec, TrialResources(spec.engine.gpus_per_node, spec.budget.gpus,
+                                                              slot_resource(spec)))
     trainable.__qualname__ = EngineTrial.__qualname__  # the dashboard's class name, not with_resources.<locals>...
     return trainable
 
 
-def _install_sigterm_handler() -> None:
-    """`ray job stop` sends SIGTERM; Tune saves its state for a resume only on SIGINT/SIGUSR1.
-    Installed after ray.init, which sets its own fatal SIGTERM handler."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGUSR1))
+FRESH, RESTORE, ALREADY_FINISHED = "fresh", "restore", "already finished"
 
 
-def ray_job_submission_id() -> str | None:
-    """The submission id when this process is a Ray Job's entrypoint (``ray job submit``): Ray's
-    job manager passes the job's metadata in this variable."""
-    try:
-        config = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}")
-    except ValueError:
+def start_mode(folder: Path, meta: dict[str, Any], *, trials_started: bool, can_restore: bool, resume: bool,
+               same_task: bool) -> str:
+    """How to run a campaign in ``folder``: FRESH, RESTORE (Tune's state) or ALREADY_FINISHED;
+    :class:`CampaignError` when the folder holds something that this run must not overwrite.
+
+    A campaign that started no trial (Ray unreachable, stopped or failed while starting) has
+    nothing to lose or repeat: it is run again from the start, also with ``--resume``.
+    """
+    if not meta:
+        if resume:
+            raise CampaignError(f"nothing to resume in {folder}: no campaign there")
+        return FRESH
+    if not trials_started:
+        return FRESH
+    status = meta.get("status")
+    if status == CAMPAIGN_FINISHED:
+        if resume or same_task:
+            return ALREADY_FINISHED
+        raise CampaignError(f"{folder} holds a finished campaign of another task: set another output folder")
+    if not resume:
+        raise CampaignError(f"{folder} holds an unfinished campaign ({status}): resume it with --resume, "
+                            f"or set another output folder")
+    if not can_restore:
+        raise CampaignError(f"nothing to resume in {folder / TUNE_DIR}: no Tune experiment state")
+    return RESTORE
+
+
+def settled_status(trials: Sequence[TrialRecord], spec: TaskSpec, stop_signal: str | None) -> str:
+    """The campaign's status once Tune returned."""
+    unfinished = any(t.status == INTERRUPTED for t in trials)
+    # Without a wall-time budget, the search ends early only when it was stopped.
+    searched = sum(t.phase == SEARCH for t in trials)
+    short = searched < spec.budget.trials and (stop_signal is not None or not spec.budget.wall_time_s)
+    if unfinished or short:
+        return CAMPAIGN_STOPPED if stop_signal else CAMPAIGN_INTERRUPTED
+    return CAMPAIGN_FINISHED
+
+
+def _stored_spec(folder: Path) -> TaskSpec | None:
+    """The task a campaign folder was run with (its paths resolved, its output the folder)."""
+    stored, problems = load_spec(folder / "spec.yaml")
+    if stored is None or problems:
         return None
-    return (config.get("metadata") or {}).get("job_submission_id")
-
-
-def _read_meta(folder: Path) -> dict[str, Any]:
-    path = folder / "campaign.json"
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def _write_meta(folder: Path, **fields: Any) -> dict[str, Any]:
-    path = folder / "campaign.json"
-    meta = _read_meta(folder)
-    meta.update(fields)
-    write_json(path, meta)
-    return meta
+    return resolve_here(stored).model_copy(update={"output": str(folder)})
 
 
 def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None = None,
                  callbacks: Sequence[Any] = ()) -> CampaignResult:
-    """Run (or resume) a campaign to the end; returns its trials and the best config."""
+    """Run (or resume) a campaign to the end; returns its trials and the best config.
+
+    Relative paths in ``spec`` resolve against the current directory (autotuner/task_paths.py).
+    One driver at a time holds the campaign folder (autotuner/folder_lock.py); SIGTERM and SIGINT
+    stop it so that ``resume=True`` goes on without repeating finished trials
+    (autotuner/stop_signals.py).
+    """
+    from ray import tune
+
+    spec = resolve_here(require_valid(spec))
+    folder = spec.output_dir
+    job = current_ray_job()
+    job_id = job.submission_id if job else None
+    owned = False  # once campaign.json is this run's, a stop signal is recorded in it at once
+
+    def record_stop(signal_name: str) -> None:
+        if owned:
+            update_meta(folder, status=CAMPAIGN_STOPPED, stop_signal=signal_name)
+
+    def lost_lock() -> None:
+        print(f"error: another run took over {folder}: stopping this one", file=sys.stderr, flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    with StopSignals(on_stop=record_stop) as stop, _folder_lock(folder, job_id, on_lost=lost_lock):
+        try:
+            stored = _stored_spec(folder)
+            mode = start_mode(folder, read_meta(folder), trials_started=bool(read_rows(folder / "trials.parquet")),
+                              can_restore=tune.Tuner.can_restore(str(folder / TUNE_DIR)), resume=resume,
+                              same_task=stored is not None and stored == spec)
+            if resume or mode == ALREADY_FINISHED:
+                if stored is None and mode != FRESH:
+                    raise CampaignError(f"nothing to resume in {folder}: no valid spec.yaml")
+                spec = stored or spec
+            if mode == ALREADY_FINISHED:
+                return _result(folder, 0.0, already_finished=True)
+            try:
+                api_key = api_key_for(spec)  # before anything starts: a missing key is the user's to fix
+            except ApiKeyError as err:
+                raise CampaignError(str(err)) from None
+            if mode == FRESH:
+                for stale in (TUNE_DIR, REMEASURE_TUNE_DIR):  # of a start that ran no trial
+                    shutil.rmtree(folder / stale, ignore_errors=True)
+                write_text(folder / "spec.yaml", spec.to_yaml())
+            spec = prepare_spec(spec)
+            cid = campaign_id(spec)
+            fields = dict(id=cid, name=spec.name, status=CAMPAIGN_STARTING, ended=None,
+                          host=socket.gethostname(), ray_job_id=job_id, budget_trials=spec.budget.trials,
+                          objective=spec.objective.kind, error=None, cleanup_error=None, stop_signal=None,
+                          **run_fields(read_meta(folder), ray_job_id=job_id, resume=mode == RESTORE, now=time.time()))
+            if mode == FRESH:
+                write_json(folder / META_FILE, fields)
+            else:
+                update_meta(folder, **fields)
+            owned = True
+            return _run(spec, cid, api_key, mode == RESTORE, stop, stream, callbacks)
+        except CampaignStopped as stopped:  # before _run took over: nothing ran
+            if owned:
+                update_meta(folder, status=CAMPAIGN_STOPPED, ended=time.time(), stop_signal=stopped.signal_name)
+            return CampaignResult(folder, CAMPAIGN_STOPPED, [], None, 0.0)
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path, job_id: str | None, on_lost: Callable[[], None]) -> Iterator[CampaignLock]:
+    """Hold the campaign folder's lock; :class:`CampaignError` when another driver holds it."""
+    lock = CampaignLock(folder, ray_job_id=job_id, on_lost=on_lost)
+    try:
+        lock.acquire()
+    except FolderInUse as err:
+        raise CampaignError(str(err)) from None
+    try:
+        yield lock
+    finally:
+        lock.release()
+
+
+def _result(folder: Path, wall_s: float, already_finished: bool = False) -> CampaignResult:
+    meta, trials, _ = load_campaign(folder)
+    best = json.loads((folder / "best_config.json").read_text()) if meta.get("best_trial") else None
+    return CampaignResult(folder, meta["status"], trials, best, wall_s, already_finished)
+
+
+def _run(spec: TaskSpec, cid: str, api_key: str | None, restore: bool, stop: StopSignals, stream: TextIO | None,
+         callbacks: Sequence[Any]) -> CampaignResult:
+    """Start Ray, run Tune, and always leave campaign.json saying how it ended."""
     from ray import tune
 
     from autotuner.hub import HubFeed
@@ -143,56 +283,67 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
     from autotuner.progress import ProgressPrinter
     from autotuner.recorder import ResultsRecorder
 
-    spec = require_valid(spec)
     folder = spec.output_dir
     tune_path = folder / TUNE_DIR
-    if resume:
-        stored, problems = load_spec(folder / "spec.yaml")
-        if stored is None or problems:
-            raise CampaignError(f"nothing to resume in {folder}: no valid spec.yaml")
-        if not tune.Tuner.can_restore(str(tune_path)):
-            raise CampaignError(f"nothing to resume in {tune_path}: no Tune experiment state")
-        spec = stored
-    elif (folder / "campaign.json").exists():
-        raise CampaignError(f"{folder} already holds a campaign: resume it with --resume, "
-                            f"or set another output folder")
-    try:
-        api_key = api_key_for(spec)  # before anything starts: a missing key is the user's to fix
-    except ApiKeyError as err:
-        raise CampaignError(str(err)) from None
-    folder.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        write_text(folder / "spec.yaml", spec.to_yaml())
-    spec = prepare_spec(spec)
-    cid = campaign_id(spec)
-    _write_meta(folder, id=cid, name=spec.name, status="running", ended=None, pid=os.getpid(),
-                ray_job_id=ray_job_submission_id(), budget_trials=spec.budget.trials,
-                objective=spec.objective.kind,
-                **run_fields(_read_meta(folder), ray_job_id=ray_job_submission_id(), resume=resume, now=time.time()))
-    _collect_garbage(spec, cid)
-
-    t0 = time.monotonic()
-    connect_ray(spec)
-    _install_sigterm_handler()
     objective = objective_from_spec(spec.objective)
-    recorder = ResultsRecorder(str(folder), objective.unit)
-    callbacks = [recorder, ProgressPrinter(spec.budget.trials, objective.unit, stream=stream),
-                 HubFeed(recorder, cid), *callbacks]
-    trainable = _trainable(spec, cid, api_key)
-    status = "finished"
+    t0 = time.monotonic()
+    status, error, tuned = CAMPAIGN_FAILED, None, False
     try:
-        _experiment(spec, trainable, tune_path, resume, callbacks, search=True).fit()
-        if not _interrupted(spec, load_campaign(folder)[1]):
-            _remeasure(spec, trainable, folder, callbacks)
-    finally:
+        connect_ray(spec)
+        stop.reinstall()  # ray.init installed its own SIGTERM handler
+        problem = check_cluster(spec)
+        if problem:
+            raise CampaignError(problem)
         _collect_garbage(spec, cid)
-        meta, trials, levels = load_campaign(folder)
-        if _interrupted(spec, trials):
-            status = "interrupted"
-        best_data = _write_answer(spec, cid, folder, trials, levels, objective.unit)
-        _write_meta(folder, status=status, ended=time.time(), best_trial=best_data["trial_id"] if best_data else None,
-                    best_score=best_data["score"] if best_data else None)
-    return CampaignResult(folder, status, trials, best_data, time.monotonic() - t0)
+        recorder = ResultsRecorder(str(folder), objective.unit)
+        callbacks = [recorder, ProgressPrinter(spec.budget.trials, objective.unit, stream=stream),
+                     HubFeed(recorder, cid), *callbacks]
+        trainable = _trainable(spec, cid, api_key)
+        update_meta(folder, status=CAMPAIGN_RUNNING)
+        with stop.tuning():
+            _experiment(spec, trainable, tune_path, restore, callbacks, search=True).fit()
+            if settled_status(load_campaign(folder)[1], spec, stop.received) == CAMPAIGN_FINISHED:
+                _remeasure(spec, trainable, folder, callbacks)
+        tuned = True
+    except CampaignStopped:
+        status = CAMPAIGN_STOPPED
+    except BaseException as err:
+        error = str(err) if isinstance(err, CampaignError) else f"{type(err).__name__}: {err}"
+        raise
+    finally:
+        # Never raises: a failure here must not hide the error that brought us here.
+        late = _wrap_up(spec, cid, objective.unit, folder, status, error, tuned, stop.received)
+    if late is not None:
+        raise late
+    return _result(folder, time.monotonic() - t0)
+
+
+def _wrap_up(spec: TaskSpec, cid: str, objective_unit: str, folder: Path, status: str, error: str | None,
+             tuned: bool, stop_signal: str | None) -> Exception | None:
+    """Sweep leftovers, write the best config and the final campaign.json. Returns (instead of
+    raising) the first failure, which the caller raises only when nothing else went wrong."""
+    failures: list[Exception] = []
+    cleanup_error = None
+    try:
+        _collect_garbage(spec, cid)
+    except Exception as err:
+        failures.append(err)
+        cleanup_error = f"{type(err).__name__}: {err}"
+    best = None
+    try:
+        _, trials, levels = load_campaign(folder)
+        if tuned:
+            status = settled_status(trials, spec, stop_signal)
+        best = _write_answer(spec, cid, folder, trials, levels, objective_unit)
+    except Exception as err:
+        failures.append(err)
+        error = error or f"writing the results failed: {type(err).__name__}: {err}"
+    try:
+        update_meta(folder, status=status, ended=time.time(), error=error, cleanup_error=cleanup_error,
+                    best_trial=best["trial_id"] if best else None, best_score=best["score"] if best else None)
+    except Exception as err:
+        failures.append(err)
+    return failures[0] if failures else None
 
 
 def _experiment(spec: TaskSpec, trainable: Any, path: Path, resume: bool, callbacks: Sequence[Any], *,
@@ -242,14 +393,6 @@ def _remeasure(spec: TaskSpec, trainable: Any, folder: Path, callbacks: Sequence
     configs = remeasure_configs(load_campaign(folder)[1], spec.remeasure)
     if configs:
         _experiment(spec, trainable, path, False, callbacks, search=False, configs=configs).fit()
-
-
-def _interrupted(spec: TaskSpec, trials: list[TrialRecord]) -> bool:
-    """A trial left unfinished, or fewer search trials than the budget without a wall-time budget
-    (Tune ends early only when it was stopped then)."""
-    unfinished = any(t.status == INTERRUPTED for t in trials)
-    searched = sum(t.phase == SEARCH for t in trials)
-    return unfinished or (searched < spec.budget.trials and not spec.budget.wall_time_s)
 
 
 def _write_answer(spec: TaskSpec, cid: str, folder: Path, trials: list[TrialRecord], levels: list[dict[str, Any]],
@@ -309,5 +452,5 @@ def run_campaign_file(path: str | Path, *, resume: bool = False, output: str | N
     return run_campaign(spec, resume=resume, stream=stream)
 
 
-__all__ = ["CampaignError", "CampaignResult", "campaign_id", "connect_ray",
-           "prepare_spec", "run_campaign", "run_campaign_file"]
+__all__ = ["CampaignError", "CampaignResult", "TrialResources", "campaign_id", "connect_ray", "prepare_spec",
+           "run_campaign", "run_campaign_file", "settled_status", "start_mode"]

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -42,6 +43,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     if args.output:
         spec = spec.model_copy(update={"output": args.output})
+    from autotuner.task_paths import OUTPUT_BASE_VAR, is_ray_temporary, resolve_here
+
+    spec = resolve_here(spec)  # once, here: Ray runs trials (and --working-dir jobs) in folders of its own
+    if is_ray_temporary(spec.output_dir):
+        print(f"warning: the campaign folder {spec.output_dir} is in Ray's temporary folders, which Ray deletes: "
+              f"set an absolute output (--output), or ${OUTPUT_BASE_VAR}", file=sys.stderr, flush=True)
     from autotuner.campaign import CampaignError, run_campaign
     from autotuner.report import render_chart, summary_text
 
@@ -52,13 +59,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     except CampaignError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print()
-    print(summary_text(result.folder))
-    chart = render_chart(result.folder)
-    print(f"\nchart: {chart}\nresults: {result.folder / 'levels.parquet'}, {result.folder / 'trials.parquet'}")
+    if result.already_finished:
+        print(f"{result.folder} holds this campaign, already finished: nothing to run "
+              "(to run it again, choose another output folder)")
+    if result.trials:
+        print()
+        print(summary_text(result.folder))
+        chart = render_chart(result.folder)
+        print(f"\nchart: {chart}\nresults: {result.folder / 'levels.parquet'}, {result.folder / 'trials.parquet'}")
     print(f"wall time: {result.wall_s:.0f} s, status: {result.status}")
-    if result.status == "interrupted":
-        print(f"resume with: autotuner run {args.file} --resume")
+    if result.status != "finished":
+        again = ["autotuner", "run", args.file, "--resume", *(["--output", args.output] if args.output else [])]
+        print(f"resume with: {shlex.join(again)}")
         return 3
     return 0
 

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from ray.tune import Callback
 
 from autotuner.dashboard import actor_url, dashboard_url, trial_actor_id
+from autotuner.placement import GPU, SIMULATED_GPU
 from autotuner.space import engine_args
 
 _SHORT = {"tp_size": "tp", "dp_size": "dp", "mem_fraction_static": "mem", "max_running_requests": "mrr",
@@ -81,7 +82,8 @@ class ProgressPrinter(Callback):
         actor_id = trial_actor_id(trial)
         if self._dashboard and actor_id:
             self._actor_links[trial.trial_id] = actor_url(self._dashboard, actor_id)
-        gpus = (trial.placement_group_factory.required_resources or {}).get("GPU", 0)
+        claimed = trial.placement_group_factory.required_resources or {}
+        gpus = sum(claimed.get(slot, 0) for slot in (GPU, SIMULATED_GPU))
         where = f"deploying on {gpus:g} GPU" if gpus else "checking (claims no GPU: it cannot fit)"
         self._print(f"trial {trial.trial_id} {where}: {describe_config(trial.config)}{self._link(trial.trial_id)}")
 

@@ -2,7 +2,8 @@
 
 Layout of a campaign folder::
 
-    campaign.json          id, name, status, times
+    campaign.json          id, name, status (the CAMPAIGN_* values), times, error
+    campaign.lock          who runs the campaign now, with a heartbeat (autotuner/folder_lock.py)
     spec.yaml              the task as run
     levels.parquet         one row per (trial, level): config, load, metrics, score so far
     trials.parquet         one row per trial: config, phase, status, reason, score, SLO boundary,
@@ -60,6 +61,16 @@ def write_text(path: Path, text: str) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+# Campaign statuses (campaign.json). "starting" until Ray is up and the placement checked, then
+# "running"; a run ends "finished", "stopped" (a stop was asked: `ray job stop`, Ctrl-C, the web
+# app), "interrupted" (it ended short by itself) or "failed" (an error, in campaign.json's "error").
+CAMPAIGN_STARTING, CAMPAIGN_RUNNING, CAMPAIGN_FINISHED, CAMPAIGN_STOPPED, CAMPAIGN_INTERRUPTED, CAMPAIGN_FAILED = (
+    "starting", "running", "finished", "stopped", "interrupted", "failed")
+ACTIVE_CAMPAIGN_STATUSES = (CAMPAIGN_STARTING, CAMPAIGN_RUNNING)  # a driver is (or was, if it died) at work
+RESUMABLE_CAMPAIGN_STATUSES = (CAMPAIGN_STOPPED, CAMPAIGN_INTERRUPTED, CAMPAIGN_FAILED)
+META_FILE = "campaign.json"
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -186,9 +197,21 @@ def write_best(folder: Path, best: TrialRecord, levels: list[dict[str, Any]], *,
     return data
 
 
+def read_meta(folder: Path) -> dict[str, Any]:
+    """campaign.json of a folder ({} when there is none)."""
+    path = folder / META_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def update_meta(folder: Path, **fields: Any) -> dict[str, Any]:
+    """Merge ``fields`` into campaign.json (atomically); returns the new content."""
+    meta = {**read_meta(folder), **fields}
+    write_json(folder / META_FILE, meta)
+    return meta
+
+
 def load_campaign(folder: Path) -> tuple[dict[str, Any], list[TrialRecord], list[dict[str, Any]]]:
     """(campaign.json, trials, level rows) of a campaign folder."""
-    meta_path = folder / "campaign.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta = read_meta(folder)
     trials = [TrialRecord.from_row(r) for r in read_rows(folder / "trials.parquet")]
     return meta, trials, read_rows(folder / "levels.parquet")

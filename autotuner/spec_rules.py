@@ -204,7 +204,7 @@ def _check_param_space(name: str, ps: ParamSpace, space: dict[str, ParamSpace], 
     return out
 
 
-def _values(spec: TaskSpec, name: str) -> list[Any]:
+def parameter_values(spec: TaskSpec, name: str) -> list[Any]:
     """Values a parameter can take in this campaign (its default when neither tuned nor fixed)."""
     if name in spec.engine.fixed:
         return [spec.engine.fixed[name]]
@@ -226,8 +226,8 @@ def _values(spec: TaskSpec, name: str) -> list[Any]:
 def _check_gpus(spec: TaskSpec) -> list[Problem]:
     out: list[Problem] = []
     node = spec.engine.gpus_per_node
-    tps = [v for v in _values(spec, "tp_size") if isinstance(v, int)]
-    dps = [v for v in _values(spec, "dp_size") if isinstance(v, int)]
+    tps = [v for v in parameter_values(spec, "tp_size") if isinstance(v, int)]
+    dps = [v for v in parameter_values(spec, "dp_size") if isinstance(v, int)]
     if not tps or not dps:
         return out
     for name, vals in (("tp_size", tps), ("dp_size", dps)):
@@ -251,7 +251,7 @@ def _check_gpus(spec: TaskSpec) -> list[Problem]:
     params_b = spec.model.params_billion or _sim_model_fact(spec, "params_billion")
     gpu_mem = _gpu_memory_gb(spec.engine.gpu)
     if params_b and gpu_mem:
-        fracs = [v for v in _values(spec, "mem_fraction_static") if isinstance(v, (int, float))] or [0.9]
+        fracs = [v for v in parameter_values(spec, "mem_fraction_static") if isinstance(v, (int, float))] or [0.9]
         weights_gb = params_b * 2  # bf16
         room = max(tps) * gpu_mem * max(fracs)
         if weights_gb >= room:

@@ -125,7 +125,7 @@ def main() -> int:
                 if i % 2:
                     record.status, record.levels_run = RUNNING, 1
                     levels = [level_row(trial_id, config, synthetic_report(rng, 1, 1, config))]
-                expected = "deploying" if i % 2 == 0 else f"loading level 2/{len(spec.levels)}"
+                expected = "deploying" if i % 2 == 0 else "loading level 2"
                 row = page.locator(".tabulator-row", has_text=trial_id).filter(has_text=expected)
                 t0 = time.monotonic()
                 hub.push.remote(campaign, record.to_row(), levels)

@@ -82,5 +82,6 @@ class TaskActions:
         if row is None:
             raise ActionError(404, f"no task {task_id!r}")
         if not row.can_resume or row.folder is None:
-            raise ActionError(409, f"task {row.name!r} is {row.status}: only an interrupted campaign can be resumed")
+            raise ActionError(409, f"task {row.name!r} is {row.status}: only a stopped, interrupted or failed "
+                                   "campaign can be resumed")
         return self.jobs.resume(Path(row.folder), name=row.name)

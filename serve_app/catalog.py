@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from autotuner.results import RESUMABLE_CAMPAIGN_STATUSES
 from autotuner.spec import load_spec
 from serve_app.jobs import SOURCE_CLI, SOURCE_RAY_JOB, SOURCE_WEB, JobInfo, parse_run_command
 
@@ -26,7 +27,7 @@ class CampaignSummary:
     folder: Path
     campaign_id: str
     name: str
-    status: str  # settled: a "running" campaign whose run is gone shows "interrupted"
+    status: str  # settled: a "running" campaign whose run is gone shows "stopped" or "interrupted"
     started: float | None
     job_id: str | None
     budget_trials: int
@@ -61,7 +62,7 @@ class TaskRow:
 
     @property
     def can_resume(self) -> bool:
-        return self.folder is not None and self.status == "interrupted" and not self.can_stop
+        return self.folder is not None and self.status in RESUMABLE_CAMPAIGN_STATUSES and not self.can_stop
 
 
 def scan_roots(roots: Iterable[Path]) -> list[Path]:

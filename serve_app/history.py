@@ -5,17 +5,17 @@ Rows of a run that is no longer alive (driver killed, cluster restarted) never s
 
     trials, levels = read_tables(folder)
     apply_hub_entries(trials, levels, entries)          # from ResultsHub.changes
-    trials = settle_trials(trials, live=campaign_is_live(meta, {job_id: "RUNNING"}))
+    trials = settle_trials(trials, live=campaign_is_live(meta, {job_id: "RUNNING"}, read_owner(folder)))
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
-import psutil
-
-from autotuner.results import DEPLOYING, INTERRUPTED, PENDING, RUNNING, read_rows
+from autotuner.folder_lock import LockOwner
+from autotuner.results import (ACTIVE_CAMPAIGN_STATUSES, CAMPAIGN_INTERRUPTED, CAMPAIGN_STOPPED, DEPLOYING,
+                               INTERRUPTED, PENDING, RUNNING, read_rows)
 
 TrialRows = dict[str, dict[str, Any]]
 LevelRows = dict[str, list[dict[str, Any]]]
@@ -45,39 +45,31 @@ def apply_hub_entries(trials: TrialRows, levels: LevelRows, entries: Iterable[di
             levels[trial["trial_id"]] = sorted(entry["levels"], key=lambda r: r["level"])
 
 
-def pid_alive(pid: int | None) -> bool:
-    """Whether a campaign driver with this pid still runs on this host."""
-    if not pid:
-        return False
-    try:
-        proc = psutil.Process(int(pid))
-        command = " ".join(proc.cmdline()).lower()
-        # A reused pid belongs to another program: a campaign driver runs Python (autotuner).
-        return proc.status() != psutil.STATUS_ZOMBIE and ("python" in command or "autotuner" in command)
-    except (psutil.Error, ValueError):
-        return False
-
-
 def campaign_is_live(meta: dict[str, Any], job_statuses: Mapping[str, str] | None,
-                     is_pid_alive: Callable[[int | None], bool] = pid_alive) -> bool:
+                     lock_owner: LockOwner | None) -> bool:
     """Whether the run that writes this campaign folder is still going.
 
     When campaign.json names a Ray job and the job list is known (``job_statuses``: submission id
     -> status), the job decides; a job the cluster does not know (restarted cluster) is gone.
-    Otherwise the driver's pid decides.
+    Otherwise the folder's lock decides (autotuner/folder_lock.py): its owner's process when it
+    runs on this host, its heartbeat when it runs elsewhere (a pod sharing the volume).
     """
-    if meta.get("status") != "running":
+    if meta.get("status") not in ACTIVE_CAMPAIGN_STATUSES:
         return False
     job_id = meta.get("ray_job_id")
     if job_id and job_statuses is not None:
         return job_statuses.get(job_id) in ACTIVE_JOB_STATES
-    return is_pid_alive(meta.get("pid"))
+    return lock_owner is not None and lock_owner.is_alive()
 
 
-def campaign_status(meta: dict[str, Any], live: bool) -> str:
-    """The status to show: campaign.json's, except a "running" whose run is gone is interrupted."""
+def campaign_status(meta: dict[str, Any], live: bool, job_status: str | None) -> str:
+    """The status to show: campaign.json's, except that a starting or running campaign whose run
+    is gone is "stopped" when its Ray job was stopped (SIGKILLed before it could say so itself),
+    else "interrupted"."""
     status = meta.get("status") or "unknown"
-    return "interrupted" if status == "running" and not live else status
+    if status in ACTIVE_CAMPAIGN_STATUSES and not live:
+        return CAMPAIGN_STOPPED if job_status == "STOPPED" else CAMPAIGN_INTERRUPTED
+    return status
 
 
 def settle_trials(trials: TrialRows, live: bool) -> TrialRows:

@@ -11,6 +11,7 @@ run it on the head (``kubectl exec``, or ``ray job submit -- autotuner ui --host
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from autotuner.placement import SIMULATED_GPU
 from serve_app.auth import ensure_token, token_path
 from serve_app.deployment import APP_NAME, build_app
 
-LOGICAL_GPU_SLOTS = 8  # a cluster started here on a machine without GPUs: slots for simulated campaigns
+LOGICAL_GPU_SLOTS = 8  # a cluster started here: slots for simulated campaigns (and logical GPUs without GPUs)
 
 
 @dataclass(frozen=True)
@@ -71,11 +73,12 @@ def _ray_cli() -> str:
 
 
 def start_local_cluster(num_gpus: int | None) -> None:
-    """``ray start --head`` with the dashboard on localhost; on a machine without GPUs it declares
-    logical GPU slots so simulated campaigns can run."""
+    """``ray start --head`` with the dashboard on localhost and slots for simulated campaigns (the
+    ``simulated_gpu`` resource); on a machine without GPUs it also declares logical GPU slots."""
     if num_gpus is None and shutil.which("nvidia-smi") is None:
         num_gpus = LOGICAL_GPU_SLOTS
-    cmd = [_ray_cli(), "start", "--head", "--dashboard-host=127.0.0.1", "--disable-usage-stats"]
+    cmd = [_ray_cli(), "start", "--head", "--dashboard-host=127.0.0.1", "--disable-usage-stats",
+           "--resources=" + json.dumps({SIMULATED_GPU: num_gpus or LOGICAL_GPU_SLOTS})]
     if num_gpus is not None:
         cmd.append(f"--num-gpus={num_gpus}")
     # The environment's bin folder on PATH: jobs' entrypoints (`autotuner run`) find the scripts.

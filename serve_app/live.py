@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, Mapping, Protocol
 
 from autotuner.campaign_runs import job_ids, resumes
-from autotuner.results import DONE, FAILED, REJECTED, STOPPED_EARLY
+from autotuner.folder_lock import read_owner
+from autotuner.results import ACTIVE_CAMPAIGN_STATUSES, DONE, FAILED, REJECTED, STOPPED_EARLY
 from autotuner.spec import TaskSpec, load_spec
 from serve_app.best import best_config
 from serve_app.catalog import (
@@ -146,7 +147,7 @@ class CampaignCache:
         self._levels: LevelRows = {}
         self._mtimes: dict[str, float] = {}
         self._snapshot: CampaignSnapshot | None = None
-        self._snapshot_key: tuple[int, bool, str] | None = None
+        self._snapshot_key: tuple[int, bool, str | None, str] | None = None
         self._row_cache: dict[str, Any] = {}
 
     @property
@@ -193,20 +194,26 @@ class CampaignCache:
         if entries:
             self.version += 1
 
+    @property
+    def active(self) -> bool:
+        """campaign.json says a driver is at work (whether it still is, the job or the lock tell)."""
+        return self.meta.get("status") in ACTIVE_CAMPAIGN_STATUSES
+
     def snapshot(self, task_id: str, job_statuses: Mapping[str, str] | None) -> CampaignSnapshot:
-        live = campaign_is_live(self.meta, job_statuses)
-        key = (self.version, live, task_id)
+        job_status = (job_statuses or {}).get(self.meta.get("ray_job_id") or "")
+        live = campaign_is_live(self.meta, job_statuses, read_owner(self.folder) if self.active else None)
+        key = (self.version, live, job_status, task_id)
         if self._snapshot is not None and self._snapshot_key == key:
             return self._snapshot
         trials, levels = dict(self._trials), dict(self._levels)
-        if self.meta.get("status") == "running":
+        if self.active:
             # Once the run has ended its tables are final and the hub's entries can only be older.
             apply_hub_entries(trials, levels, self._hub_entries.values())
         self._snapshot_key = key
         self._snapshot = CampaignSnapshot(
             # A run that ends changes what is shown (interrupted rows) without a new file version.
             task_id=task_id, folder=self.folder, version=self.version * 2 + int(live), meta=dict(self.meta),
-            spec=self.spec, status=campaign_status(self.meta, live), live=live,
+            spec=self.spec, status=campaign_status(self.meta, live, job_status), live=live,
             trials=settle_trials(trials, live), levels=levels, best=self.best, row_cache=self._row_cache)
         return self._snapshot
 
@@ -306,7 +313,7 @@ class LiveStore:
     def poll_live(self) -> None:
         """Re-read the running campaigns' changed files and ask the hub what is new."""
         with self._lock:
-            running = [c for c in self._caches.values() if c.meta.get("status") == "running"]
+            running = [c for c in self._caches.values() if c.active]
             before = {id(c): c.version for c in running}
             for cache in running:
                 cache.refresh_files()
@@ -320,7 +327,7 @@ class LiveStore:
         if self.hub is None:
             return
         with self._lock:
-            running = {c.campaign_id: c for c in self._caches.values() if c.meta.get("status") == "running"}
+            running = {c.campaign_id: c for c in self._caches.values() if c.active}
             since = {cid: (c.hub_epoch, c.hub_seq) for cid, c in running.items()}
         changes = self.hub.changes(since) if since else {}
         with self._lock:
@@ -333,7 +340,7 @@ class LiveStore:
             return [], None
         try:
             jobs = self.jobs.list()
-        except Exception as err:  # dashboard unreachable: keep the last list, decide liveness by pid
+        except Exception as err:  # dashboard unreachable: keep the last list, decide liveness by the locks
             log.info("cannot list Ray jobs: %s", err)
             return self._job_list, None
         return jobs, {j.submission_id: j.status for j in jobs}

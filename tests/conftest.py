@@ -66,10 +66,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.fixture(scope="session")
 def ray_cluster():
-    """A local Ray with 4 logical GPU slots; never attaches to a `ray start` cluster on the box."""
+    """A local Ray with 4 slots for simulated trials and 4 logical GPUs (trials of the ome
+    backend); never attaches to a `ray start` cluster on the box."""
     import ray
 
-    ray.init(address="local", num_cpus=2, num_gpus=4, include_dashboard=False,
+    from autotuner.placement import SIMULATED_GPU
+
+    ray.init(address="local", num_cpus=2, num_gpus=4, resources={SIMULATED_GPU: 4}, include_dashboard=False,
              log_to_driver=True, configure_logging=False)
     yield ray
     ray.shutdown()
@@ -120,19 +123,24 @@ def ray_env() -> dict[str, str]:
     return env
 
 
+SIMULATED_SLOTS = '--resources={"simulated_gpu": 4}'
+
+
 @contextlib.contextmanager
-def ray_head(gcs_port: int, dashboard_port: int, client_port: int, agent_port: int,
-             prefix: str) -> Iterator[dict[str, str]]:
-    """`ray start --head` with 4 logical GPU slots on ports of its own; stopped (only it) at the end.
-    Yields the environment to run `ray`/`autotuner` commands against it."""
-    env = ray_env()
+def ray_head(gcs_port: int, dashboard_port: int, client_port: int, agent_port: int, prefix: str,
+             node_args: tuple[str, ...] = (SIMULATED_SLOTS,), env_over: dict[str, str] | None = None,
+             cwd: Path | None = None) -> Iterator[dict[str, str]]:
+    """`ray start --head` without GPUs, with ``node_args`` (default: 4 slots for simulated trials),
+    on ports of its own; stopped (only it) at the end. Yields the environment to run
+    `ray`/`autotuner` commands against it (``env_over`` also reaches the cluster's processes)."""
+    env = {**ray_env(), **(env_over or {})}
     temp_dir = tempfile.mkdtemp(prefix=prefix, dir="/tmp")  # short: unix socket paths must fit 107 bytes
     try:
         subprocess.run([str(Path(sys.executable).parent / "ray"), "start", "--head", f"--port={gcs_port}",
                         f"--dashboard-port={dashboard_port}", f"--ray-client-server-port={client_port}",
                         f"--dashboard-agent-listen-port={agent_port}", "--dashboard-host=127.0.0.1",
-                        "--num-cpus=2", "--num-gpus=4", f"--temp-dir={temp_dir}"],
-                       check=True, env=env, capture_output=True, timeout=120)
+                        "--num-cpus=2", "--num-gpus=0", *node_args, f"--temp-dir={temp_dir}"],
+                       check=True, env=env, capture_output=True, timeout=120, cwd=cwd)
         yield env
     finally:
         stop_cluster(temp_dir)

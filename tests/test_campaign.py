@@ -93,8 +93,37 @@ def test_small_campaign_end_to_end(ray_cluster, tmp_path):
     assert leftover_processes(tmp_path) == []
 
 
-def test_sigterm_then_resume_does_not_repeat_finished_trials(tmp_path):
-    """`ray job stop` sends SIGTERM: the campaign must stop gracefully and --resume must go on."""
+def test_relative_paths_resolve_against_the_directory_the_user_ran_from(ray_cluster, tmp_path, monkeypatch,
+                                                                       tokenizer_dir):
+    """As in the examples: a relative output (and tokenizer), run from the task's folder. Ray Tune
+    moves each trial into a working directory of its own; the trial folders must still land in
+    the campaign folder the user named."""
+    import shutil
+
+    from autotuner.campaign import run_campaign_file
+
+    shutil.copytree(tokenizer_dir, tmp_path / "tok")
+    task = small_task(tmp_path, trials=2, output="runs/itest")
+    task["model"]["tokenizer"] = "tok"
+    task["search"]["initial_configs"] = [GOOD, TOO_BIG]
+    (tmp_path / "task.yaml").write_text(yaml.safe_dump(task))
+    monkeypatch.chdir(tmp_path)
+    result = run_campaign_file("task.yaml")
+    folder = tmp_path / "runs" / "itest"
+    assert result.folder == folder
+    _, trials, _ = load_campaign(folder)
+    assert len(trials) == 2
+    for trial in trials:
+        assert (folder / "trials" / trial.trial_id / "timing.json").exists(), trial.trial_id
+    measured = next(t for t in trials if t.status != REJECTED)
+    assert (folder / "trials" / measured.trial_id / "engine.log").exists()
+    spec = yaml.safe_load((folder / "spec.yaml").read_text())
+    assert spec["output"] == str(folder) and spec["model"]["tokenizer"] == str(tmp_path / "tok")
+
+
+def test_ctrl_c_then_resume_does_not_repeat_finished_trials_and_a_second_driver_is_refused(tmp_path):
+    """Ctrl-C on `autotuner run` stops the campaign gracefully; --resume goes on. While it runs, a
+    second `autotuner run` of the same folder is refused. (`ray job stop` is in test_ray_job.py.)"""
     task = small_task(tmp_path, trials=5)
     task["search"]["initial_configs"] = [GOOD]
     task_file = tmp_path / "task.yaml"
@@ -108,16 +137,20 @@ def test_sigterm_then_resume_does_not_repeat_finished_trials(tmp_path):
         lines.append(line)
         if " done: " in line or "stopped early" in line or time.time() > deadline:
             break
-    proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=120)
+    second = subprocess.run(cli + ["--resume"], capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    assert second.returncode == 1 and f"in use by another autotuner run (pid {proc.pid} " in second.stderr, (
+        second.stdout[-2000:] + second.stderr[-2000:])
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
     lines.append(out)
     folder = tmp_path / "campaign"
     meta, trials, _ = load_campaign(folder)
     finished_before = {t.trial_id for t in trials if t.status in (DONE, STOPPED_EARLY, FAILED, REJECTED)}
     assert finished_before, "".join(lines)
-    assert meta["status"] == "interrupted", "".join(lines)
+    assert meta["status"] == "stopped" and meta["stop_signal"] == "SIGINT", "".join(lines)
     assert proc.returncode == 3 and "--resume" in "".join(lines)
     first_start = meta["started"]
+    assert not (folder / "campaign.lock").exists()
 
     resumed = subprocess.run(cli + ["--resume"], capture_output=True, text=True, env=env, cwd=REPO, timeout=400)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,7 @@ def test_ray_cluster_manifest_validates_against_the_kuberay_crd():
     assert kuberay_crd("RayCluster").validate(doc) == []
     workers = doc["spec"]["workerGroupSpecs"]
     assert len(workers) == 1 and int(workers[0]["rayStartParams"]["num-gpus"]) > 0  # the GPU slots
+    assert json.loads(json.loads(workers[0]["rayStartParams"]["resources"]))["simulated_gpu"] > 0  # KubeRay's quoting
     assert doc["spec"]["headGroupSpec"]["rayStartParams"]["num-gpus"] == "0"
     pods = [doc["spec"]["headGroupSpec"]["template"], workers[0]["template"]]
     assert all(p["spec"]["serviceAccountName"] == "autotuner" for p in pods)

@@ -92,7 +92,7 @@ class RunningUI:
 
 @pytest.fixture(scope="session")
 def ui_on_ray():
-    """``ray start --head`` (4 logical GPU slots) + ``autotuner ui`` on it; stopped at the end."""
+    """``ray start --head`` (no GPU, 4 slots for simulated trials) + ``autotuner ui`` on it; stopped at the end."""
     workspace = Path(tempfile.mkdtemp(prefix="webws-"))
     token = secrets.token_urlsafe(16)
     with ray_head(GCS_PORT, DASHBOARD_PORT, CLIENT_PORT, AGENT_PORT, prefix="rayweb-") as env:

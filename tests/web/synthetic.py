@@ -1,5 +1,6 @@
 """Synthetic campaign folders for tests and benchmarks: the same files a real campaign writes
-(campaign.json, spec.yaml, trials.parquet, levels.parquet), with made-up but plausible numbers::
+(campaign.json, spec.yaml, trials.parquet, levels.parquet, and the lock of a driver ``pid``), with made-up
+but plausible numbers::
 
     spec = write_synthetic_campaign(tmp_path / "big", trials=2000, status="running", pid=os.getpid())
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from autotuner.campaign import campaign_id
+from autotuner.folder_lock import LOCK_FILE, LockOwner
 from autotuner.results import DONE, FAILED, RUNNING, STOPPED_EARLY, TrialRecord, level_row, write_parquet
 from autotuner.spec import TaskSpec, require_valid
 
@@ -62,7 +64,8 @@ def synthetic_trial(rng: random.Random, trial_id: str, status: str, levels_run: 
 def write_synthetic_campaign(folder: Path, *, trials: int, running: int = 0, status: str = "running",
                              pid: int | None = None, job_id: str | None = None, name: str = "synthetic",
                              seed: int = 0) -> TaskSpec:
-    """A campaign folder with ``trials`` trials, the last ``running`` of them still running."""
+    """A campaign folder with ``trials`` trials, the last ``running`` of them still running; with a
+    ``pid``, the folder is locked by that process on this host (alive or not)."""
     folder.mkdir(parents=True, exist_ok=True)
     spec = synthetic_spec(folder, name)
     rng = random.Random(seed)
@@ -79,8 +82,10 @@ def write_synthetic_campaign(folder: Path, *, trials: int, running: int = 0, sta
         level_rows += levels
     (folder / "spec.yaml").write_text(spec.to_yaml())
     (folder / "campaign.json").write_text(json.dumps({
-        "id": campaign_id(spec), "name": name, "status": status, "started": t0, "ended": None, "pid": pid,
+        "id": campaign_id(spec), "name": name, "status": status, "started": t0, "ended": None,
         "ray_job_id": job_id, "budget_trials": spec.budget.trials, "objective": "goodput_per_gpu"}))
+    if pid:
+        (folder / LOCK_FILE).write_text(LockOwner.this_process(job_id, pid=pid).to_json())
     write_parquet(folder / "levels.parquet", level_rows)
     write_parquet(folder / "trials.parquet", [r.to_row() for r in records])
     return spec

@@ -247,7 +247,14 @@ def test_a_ray_job_submit_task_stops_and_resumes_from_the_buttons_of_both_pages(
     row.wait_for(timeout=30_000)
     assert "cli-job-1" in row.inner_text()
     auth = {"Authorization": f"Bearer {ui.token}"}
-    assert requests.post(f"{ui.url}/api/tasks/cli-job-1/stop", timeout=30).status_code == 401  # REST needs it too
+    wait_for_task(ui, "cli-job-1", lambda t: t["status"] == "running" and t["trials"], "the campaign never started")
+    assert requests.post(f"{ui.url}/api/tasks/cli-job-1/stop", timeout=30).status_code == 401
+    stop = requests.post(f"{ui.url}/api/tasks/cli-job-1/stop", headers=auth, timeout=30)
+    assert stop.status_code == 200, stop.text
+    row = wait_for_task(ui, "cli-job-1", lambda t: t["job_status"] == "STOPPED" and t["status"] == "stopped",
+                        "the stopped campaign did not settle as stopped")
+    assert row["source"] == "ray job" and row["folder"] == str((tmp_path / "cli-submitted").resolve())
+    assert all(t["status"] not in ("deploying", "running") for t in row["trials"])
 
     # Stop on the tasks page, once the campaign's trials run
     task = wait_for_task(ui, "cli-job-1", lambda t: t["status"] == "running" and t["trials"],

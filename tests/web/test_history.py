@@ -2,11 +2,13 @@
 restarted, the hub's fresher entries overlay it while a run is live, and the rows of a run that
 is gone never stay "running"."""
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 
+from autotuner.folder_lock import LockOwner
 from autotuner.results import DONE, INTERRUPTED, RUNNING
 from serve_app.catalog import job_folder
 from serve_app.history import campaign_is_live
@@ -66,13 +68,33 @@ def test_a_live_run_keeps_its_running_rows(tmp_path):
     assert "loading level" in table_view(snap).table["status"].str.cat()
 
 
-def test_the_ray_job_decides_liveness_when_the_campaign_names_one(tmp_path):
-    meta = {"status": "running", "ray_job_id": "j1", "pid": os.getpid()}
-    assert campaign_is_live(meta, {"j1": "RUNNING"})
-    assert not campaign_is_live(meta, {"j1": "STOPPED"})
-    assert not campaign_is_live(meta, {})  # a restarted cluster does not know the job
-    assert campaign_is_live(meta, None)  # job list unavailable: the driver's pid decides
-    assert not campaign_is_live({**meta, "status": "finished"}, {"j1": "RUNNING"})
+def test_the_ray_job_decides_liveness_when_the_campaign_names_one_else_the_lock(tmp_path):
+    meta = {"status": "running", "ray_job_id": "j1"}
+    mine = LockOwner.this_process("j1")
+    assert campaign_is_live(meta, {"j1": "RUNNING"}, None)
+    assert not campaign_is_live(meta, {"j1": "STOPPED"}, mine)
+    assert not campaign_is_live(meta, {}, mine)  # a restarted cluster does not know the job
+    assert campaign_is_live(meta, None, mine)  # job list unavailable: the lock decides
+    assert not campaign_is_live(meta, None, LockOwner.this_process("j1", pid=dead_pid()))
+    assert not campaign_is_live(meta, None, None)
+    assert not campaign_is_live({**meta, "status": "finished"}, {"j1": "RUNNING"}, mine)
+    # a driver on another pod sharing the volume: its heartbeat decides
+    elsewhere = dataclasses.replace(mine, host="other-pod", pid=1)
+    assert campaign_is_live({"status": "starting"}, None, elsewhere)
+    assert not campaign_is_live({"status": "running"}, None, dataclasses.replace(elsewhere, heartbeat=0.0))
+
+
+def test_a_campaign_whose_ray_job_was_stopped_shows_stopped_and_can_be_resumed(tmp_path):
+    """`ray job stop` SIGKILLed the driver before it wrote its own status: the job's says it."""
+    write_synthetic_campaign(tmp_path / "stopped", trials=6, running=2, status="running", pid=dead_pid(),
+                             job_id="raysubmit_s")
+
+    class Jobs:
+        def list(self):
+            return [JobInfo("raysubmit_s", "STOPPED", "autotuner run /x/task.yaml", 1.0)]
+
+    [row] = store_for(tmp_path, jobs=Jobs()).tasks()
+    assert row.status == "stopped" and row.can_resume and not row.can_stop
 
 
 def test_hub_entries_overlay_the_tables_while_the_run_is_live(tmp_path):

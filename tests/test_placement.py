@@ -1,0 +1,37 @@
+"""Whether a Ray cluster can ever place a campaign's trials, and what to do when it cannot."""
+
+from autotuner.placement import GPU, SIMULATED_GPU, largest_claim, placement_problem, slot_resource
+from autotuner.spec import require_valid
+
+
+def spec(**over):
+    data = {"name": "p", "model": {"name": "meta-llama/Llama-3.1-8B-Instruct"},
+            "search": {"space": {"tp_size": {"choices": [1, 2, 4]}, "dp_size": {"choices": [1, 2]}}},
+            "engine": {"gpus_per_node": 8}, "budget": {"gpus": 4}}
+    data.update(over)
+    return require_valid(data)
+
+
+def test_simulated_trials_claim_their_own_resource_real_ones_gpus():
+    assert slot_resource(spec()) == SIMULATED_GPU
+    real = spec(model={"name": "meta-llama/Llama-3.1-8B-Instruct", "path": "/m", "tokenizer": "/m"},
+                engine={"local": {"command": "sglang"}})
+    assert slot_resource(real) == GPU
+
+
+def test_the_largest_claim_leaves_out_configs_rejected_before_deployment():
+    assert largest_claim(spec()) == 4  # tp 4 x dp 2 = 8 exceeds the 4 slots of the budget: rejected
+    assert largest_claim(spec(budget={"gpus": 16}, engine={"gpus_per_node": 8})) == 8
+
+
+def test_what_to_do_when_no_node_offers_the_slots():
+    assert "ray start --head --resources='{\"simulated_gpu\": 8}'" in placement_problem(
+        4, SIMULATED_GPU, [], backend="local")
+    assert "has GPUs" in placement_problem(1, GPU, [0.0, 0.0], backend="local")
+    assert "num-gpus" in placement_problem(1, GPU, [0.0], backend="ome")
+
+
+def test_a_node_too_small_for_the_largest_trial():
+    why = placement_problem(8, GPU, [4.0, 2.0], backend="local")
+    assert "up to 8 GPU" in why and "set engine.gpus_per_node to 4" in why
+    assert placement_problem(8, GPU, [4.0, 8.0], backend="local") is None
