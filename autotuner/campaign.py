@@ -206,6 +206,7 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
     job = current_ray_job()
     job_id = job.submission_id if job else None
     owned = False  # once campaign.json is this run's, a stop signal is recorded in it at once
+    _api_key(spec)  # before anything is created: a missing key is the user's to fix
 
     def record_stop(signal_name: str) -> None:
         if owned:
@@ -227,10 +228,7 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
                 spec = stored or spec
             if mode == ALREADY_FINISHED:
                 return _result(folder, 0.0, already_finished=True)
-            try:
-                api_key = api_key_for(spec)  # before anything starts: a missing key is the user's to fix
-            except ApiKeyError as err:
-                raise CampaignError(str(err)) from None
+            api_key = _api_key(spec)  # the stored task's, on a resume
             if mode == FRESH:
                 for stale in (TUNE_DIR, REMEASURE_TUNE_DIR):  # of a start that ran no trial
                     shutil.rmtree(folder / stale, ignore_errors=True)
@@ -251,6 +249,14 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
             if owned:
                 update_meta(folder, status=CAMPAIGN_STOPPED, ended=time.time(), stop_signal=stopped.signal_name)
             return CampaignResult(folder, CAMPAIGN_STOPPED, [], None, 0.0)
+
+
+def _api_key(spec: TaskSpec) -> str | None:
+    """The engine's API key the task names, or :class:`CampaignError` saying what is missing."""
+    try:
+        return api_key_for(spec)
+    except ApiKeyError as err:
+        raise CampaignError(str(err)) from None
 
 
 @contextlib.contextmanager

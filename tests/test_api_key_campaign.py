@@ -30,7 +30,8 @@ def test_a_keyed_server_is_benchmarked_and_the_key_is_written_nowhere(ray_cluste
     task["workload"]["concurrency"] = [2]
     result = run_campaign(require_valid(task))
 
-    _, [trial], levels = load_campaign(result.folder)
+    _, trials, levels = load_campaign(result.folder)
+    [trial] = [t for t in trials if t.phase == "search"]
     assert trial.status == DONE and levels[0]["num_errors"] == 0, trial.reason
     trial_dir = result.folder / "trials" / trial.trial_id
     assert "'--api-key', '***'" in (trial_dir / "engine.log").read_text()

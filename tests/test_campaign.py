@@ -112,7 +112,7 @@ def test_relative_paths_resolve_against_the_directory_the_user_ran_from(ray_clus
     folder = tmp_path / "runs" / "itest"
     assert result.folder == folder
     _, trials, _ = load_campaign(folder)
-    assert len(trials) == 2
+    assert [t.phase for t in trials].count("search") == 2
     for trial in trials:
         assert (folder / "trials" / trial.trial_id / "timing.json").exists(), trial.trial_id
     measured = next(t for t in trials if t.status != REJECTED)

@@ -58,6 +58,7 @@ class EngineTrial(tune.Trainable):
         """Deploy this trial's engine (with genai-bench starting meanwhile), or note why it cannot run."""
         self.clock = PhaseClock()  # phase times for benchmarks/overhead.py, in timing.json
         self._ended = False
+        print(f"trial {self.trial_id}: {describe_config(config)}", flush=True)  # the actor's log in the dashboard
         self.engine_args = engine_args(config)
         self.gpus = gpus_needed(self.engine_args)
         self.sweep = TrialSweep(plan_for_config(self.spec, config, self.gpus), objective_from_spec(self.spec.objective),
@@ -128,9 +129,10 @@ class EngineTrial(tune.Trainable):
         return {**final_report(self.sweep, status, reason), "log_tail": tail, "engine_startup_s": self._deploy_s}
 
     def __repr__(self) -> str:
-        # Ray shows it as the actor's "Repr" in the dashboard and in its log prefixes: the Actors
-        # page then reads like the trial table.
-        return f"EngineTrial(trial {self.trial_id}: {describe_config(self.config)})"
+        # Ray shows it as the actor's "Repr" in the dashboard and in its log prefixes. Ray reads it
+        # once, after setup: a worker that goes on to other trials (reuse_actors) keeps its first
+        # trial's name, and says each next trial in its log (_begin).
+        return f"EngineTrial(first trial {self.trial_id}: {describe_config(self.config)})"
 
     def cleanup(self) -> None:
         self._end()

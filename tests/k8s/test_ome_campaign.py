@@ -28,6 +28,7 @@ def ome_task(tmp_path: Path, kubeconfig: Path, tokenizer: Path) -> dict:
         "workload": {"scenarios": ["D(64,16)"], "concurrency": [1, 4], "requests_per_level": 8},
         "objective": {"slo": {"ttft_p90_s": 2.0, "tpot_p90_s": 0.2}},
         "budget": {"trials": 3, "gpus": 4},
+        "remeasure": {"configs": 1, "repeats": 2},
         "output": str(tmp_path / "campaign"),
     }
 
@@ -42,12 +43,13 @@ def test_ome_campaign_end_to_end(ray_cluster, tmp_path, tokenizer_dir):
         kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", NAMESPACE)
         result = run_campaign(require_valid(ome_task(tmp_path, kubeconfig, tokenizer_dir)))
         meta, trials, levels = load_campaign(result.folder)
-        assert meta["status"] == "finished" and len(trials) == 3
+        assert meta["status"] == "finished" and [t.phase for t in trials].count("search") == 3
         assert all(t.status in (DONE, STOPPED_EARLY) for t in trials), [(t.status, t.reason) for t in trials]
-        # every trial created its own InferenceService, got Ready, was measured and was deleted
+        # every trial (3 of the search, 1 re-measurement) created its own InferenceService, got
+        # Ready, was measured and was deleted
         created = [c for c in api.calls("create", "inferenceservices") if c.code == 201]
-        assert len(created) == 3
-        assert len(api.calls("delete", "inferenceservices")) >= 3
+        assert len(created) == 4
+        assert len(api.calls("delete", "inferenceservices")) >= 4
         assert {r["trial_id"] for r in levels} == {t.trial_id for t in trials}
         assert all(r["output_tok_s"] > 0 for r in levels)
         spans = sorted((t.started, t.ended) for t in trials)
@@ -100,11 +102,13 @@ def test_benchmarkjob_mode_campaign(ray_cluster, tmp_path, tokenizer_dir):
         task["engine"]["ome"].update(benchmark="benchmarkjob", benchmark_pvc="results",
                                      results_mount=str(ome.pvc_root / "results"))
         task["budget"]["trials"] = 2
+        task["remeasure"] = {"configs": 0}
         result = run_campaign(require_valid(task))
         _, trials, levels = load_campaign(result.folder)
         assert all(t.status in (DONE, STOPPED_EARLY) for t in trials), [(t.status, t.reason) for t in trials]
         assert sorted(r["concurrency"] for r in levels if r["trial_id"] == trials[0].trial_id)[:1] == [1]
-        assert len([c for c in api.calls("create", "benchmarkjobs") if c.code == 201]) == 2
+        # one BenchmarkJob per level: the load search decides each level from the last
+        assert len([c for c in api.calls("create", "benchmarkjobs") if c.code == 201]) == len(levels)
         assert api.objects("benchmarkjobs", NAMESPACE) == [] and api.objects("inferenceservices", NAMESPACE) == []
     finally:
         ome.stop()
