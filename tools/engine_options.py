@@ -1,20 +1,21 @@
 """Record engine option tables from the engines' own parsers.
 
-    python tools/engine_options.py sglang==0.5.23 vllm==0.33.0
+    python3.11 tools/engine_options.py sglang==0.5.23 vllm==0.33.0
 
-For each ``engine==version`` this makes (or reuses) a throwaway venv under ``--work``, installs
-the CPU build of torch and the engine with ``--no-deps``, then runs itself inside that venv to
-build the engine's own CLI parser and describe it. Whatever the import still lacks is installed one
-module at a time (at the version the engine pins, when it pins one) until the parser builds. It
-writes ``autotuner/engines/options/<engine>-<version>.json`` (the option table, read by
+For each ``engine==version`` this makes (or reuses) a venv under ``--work``, installs the engine
+with ``--no-deps`` and the torch it pins, then runs itself inside that venv to build the engine's
+own CLI parser and describe it. Whatever the import still lacks is installed one module at a time
+(at the version the engine pins, when it pins one) until the parser builds. It writes
+``autotuner/engines/options/<engine>-<version>.json`` (the option table, read by
 ``autotuner.engines.option_table``) and ``<engine>-<version>.verdicts.json`` (the real parser's
 verdict on a set of argv, which the tests replay against the table).
 
-Inside the venv the GPU is faked (one H100 80GB, then one H200): torch.cuda answers as a Hopper
-device, a fake ``nvidia-smi`` reports its memory, NVML (vLLM) answers the same, and vLLM's
-compiled op library, which needs CUDA torch, is replaced by an empty module. With that, SGLang's
-own resolution computes its GPU-dependent defaults for a few scenarios, which the table keeps under
-``gpu_defaults``. See docs/engine-options.md.
+Inside the venv the GPU is faked (8 x H100 80GB, then 8 x H200): torch.cuda answers as Hopper
+devices, a fake ``nvidia-smi`` reports their memory, NVML (vLLM) answers the same, and compiled
+GPU kernel libraries, which need the NVIDIA driver to load, are stand-in modules. With that,
+SGLang's own resolution computes its GPU-dependent defaults for a few scenarios, and vLLM its
+GPU-dependent batch defaults; the table keeps them under ``gpu_defaults``. See
+docs/engine-options.md.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import contextlib
 import io
 import json
 import logging
+import math
 import os
 import re
 import subprocess
@@ -47,7 +49,7 @@ DISTRIBUTIONS = {"zmq": "pyzmq", "PIL": "pillow", "yaml": "pyyaml", "cpuinfo": "
                  "multipart": "python-multipart", "IPython": "ipython", "google": "protobuf",
                  "sklearn": "scikit-learn", "pynvml": "nvidia-ml-py", "cv2": "opencv-python-headless",
                  "dateutil": "python-dateutil", "jwt": "pyjwt", "flashinfer": "flashinfer-python",
-                 "sgl_kernel": "sglang-kernel"}
+                 "sgl_kernel": "sglang-kernel", "tvm_ffi": "apache-tvm-ffi"}
 MAX_INSTALLS = 80
 HELP_CHARS = 200
 
@@ -83,6 +85,7 @@ SGLANG_SCENARIOS = [
     ("tp1 chunked prefill off", ["--chunked-prefill-size", "-1"]),
     ("tp1 chunked prefill 32768", ["--chunked-prefill-size", "32768"]),
     ("tp1 max-running 64", ["--max-running-requests", "64"]),
+    ("tp1 served name with colon", ["--served-model-name", "llama:8b"]),
 ]
 SGLANG_RESOLVED_FIELDS = [
     "mem_fraction_static", "chunked_prefill_size", "max_prefill_tokens", "max_running_requests",
@@ -277,9 +280,12 @@ def record_in_venv(engine: str, gpu: str, work: Path, result: Path) -> int:
 
         outcome["table"]["recorded_with"].update(torch=torch.__version__, fake_gpu_count=FAKE_GPU_COUNT)
     except ModuleNotFoundError as err:
-        if not err.name:
-            raise
-        result.write_text(json.dumps({"missing_module": err.name.split(".")[0]}))
+        import importlib.util
+
+        top = (err.name or "").split(".")[0]
+        if not top or importlib.util.find_spec(top) is not None:
+            raise  # a module missing inside an installed package: installing cannot help
+        result.write_text(json.dumps({"missing_module": top}))
         return 3
     result.write_text(json.dumps(outcome))
     return 0
@@ -323,7 +329,7 @@ class _StandInFinder:
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
         import importlib.machinery
 
-        if name.split(".")[0] in self.packages:
+        if any(name == package or name.startswith(package + ".") for package in self.packages):
             return importlib.machinery.ModuleSpec(name, self, is_package=True)
         return None
 
@@ -342,8 +348,9 @@ def stand_in_kernels(packages: list[str]) -> None:
 
 
 # Compiled GPU kernel libraries that cannot load without the NVIDIA driver (libcuda.so.1). The
-# parser never calls them; SGLang's resolution imports modules that import them.
-KERNEL_PACKAGES = {"sglang": ["sgl_kernel"], "vllm": []}
+# parsers never call them; SGLang's resolution imports modules that import sgl_kernel, and vLLM's
+# CUDA platform imports its op library for the side effect of registering ops.
+KERNEL_PACKAGES = {"sglang": ["sgl_kernel"], "vllm": ["vllm._C_stable_libtorch"]}
 
 
 def record_sglang(work: Path) -> dict[str, Any]:
@@ -359,11 +366,11 @@ def record_sglang(work: Path) -> dict[str, Any]:
 
     parser = build()
     model = str(work / "model-llama-3.1-8b")
-    required = required_argv(parser, {"model_path": model})
+    required = required_argv(parser, {"model_path": "MODEL"})  # parsing never opens it
     table = describe_parser(parser, "sglang", sglang.__version__)
     table["recorded_with"].update(
         entry_point="sglang.srt.server_args.ServerArgs.add_cli_args(argparse.ArgumentParser())",
-        stand_ins=KERNEL_PACKAGES["sglang"], required_argv=["--model-path", "MODEL"] if required else [])
+        stand_ins=KERNEL_PACKAGES["sglang"], required_argv=required)
     verdicts = record_verdicts(build, table, required, EXTRA_VERDICT_ARGV["sglang"])
     gpu_defaults = {}
     for name, argv in SGLANG_SCENARIOS:
@@ -390,6 +397,10 @@ def sglang_resolved(prepare: Callable[[list[str]], Any], argv: list[str]) -> dic
 
 def record_vllm(work: Path) -> dict[str, Any]:
     """vLLM: the ``vllm serve`` parser, ``make_arg_parser(FlexibleArgumentParser(prog="vllm serve"))``."""
+    stand_in_kernels(KERNEL_PACKAGES["vllm"])
+    # vLLM fills in help texts only when its command line asks for help (read at import);
+    # "vllm --help" does that without dropping --model, which "vllm serve --help" hides.
+    sys.argv = ["vllm", "--help"]
     fake_nvml()
     import vllm
     from vllm.entrypoints.common.cli_args import make_arg_parser
@@ -406,7 +417,7 @@ def record_vllm(work: Path) -> dict[str, Any]:
         entry_point="vllm.entrypoints.common.cli_args.make_arg_parser("
                     "FlexibleArgumentParser(prog='vllm serve'))",
         platform=f"{type(current_platform).__name__} ({current_platform.device_type}, NVML faked)",
-        required_argv=[])
+        stand_ins=KERNEL_PACKAGES["vllm"], required_argv=[], sys_argv_at_import=sys.argv)
     verdicts = record_verdicts(build, table, [], EXTRA_VERDICT_ARGV["vllm"])
     return {"table": table, "verdicts": verdicts, "gpu_defaults": vllm_batch_defaults(current_platform)}
 
@@ -518,6 +529,8 @@ def describe_action(parser: argparse.ArgumentParser, action: argparse.Action, fl
         entry["name"] = name
     if action.nargs != 0:
         entry.update(describe_type(parser, action))
+        if kind.startswith("action:") and not type(action).__name__.startswith("Deprecated"):
+            entry["type"] = "unchecked"  # a custom action may reject values itself
     if action.choices is not None:
         unordered = isinstance(action.choices, (set, frozenset))
         choices = sorted(action.choices, key=repr) if unordered else list(action.choices)
@@ -564,39 +577,54 @@ def shorten(text: str) -> str:
 
 # Probe strings on which the validator's model of a value type must agree with the real one.
 TYPE_PROBES = ["0", "1", "-1", "7", "+3", " 8 ", "1_000", "0.5", "-2.5", "1e3", "inf", "nan", "abc",
-               "None", "none", "", "true", "False", "{}", '{"a": 1}', "[1, 2]", "1k", "2M"]
+               "None", "none", "", "true", "False", "{}", '{"a": 1}', "[1, 2]", "1k", "2M", "a-B", "Auto"]
+# Models whose converted value must equal the real one too; the others are judged on acceptance.
+EXACT_MODELS = ("str", "int", "float", "json", "snake_lower")
 
 
 def describe_type(parser: argparse.ArgumentParser, action: argparse.Action) -> dict[str, Any]:
     """The value type of ``action`` as the validator models it, checked on probe strings.
 
-    A type the validator cannot reproduce on every probe is recorded as "unchecked".
+    The validator's converters are tried, the one the converter's name suggests first; the first
+    that agrees with the real converter on every probe is recorded, else "unchecked".
     """
     type_func = parser._registry_get("type", action.type, action.type)
     type_name = getattr(action.type, "__name__", repr(action.type)) if action.type else "str"
-    described = {"type": classify_type(action.type), "type_name": type_name}
     inner = _optional_inner(action.type)
-    if inner is not None:
-        described["type"] = classify_type(inner)
-        described["none_ok"] = True
-    if described["type"] != "unchecked":
-        model = validator_module()
-        entry = {"type": described["type"], "none_ok": described.get("none_ok", False)}
-        for probe in TYPE_PROBES:
-            if _accepts(lambda s: type_func(s), probe) != _accepts(
-                    lambda s: model._CONVERTERS[entry["type"]](s)
-                    if not (entry["none_ok"] and s in ("", "None")) else None, probe):
-                described["type"] = "unchecked"
-                described.pop("none_ok", None)
-                break
+    none_ok = inner is not None
+    guess = classify_type(inner if none_ok else action.type)
+    described: dict[str, Any] = {"type": "unchecked", "type_name": type_name}
+    for candidate in dict.fromkeys([guess, *EXACT_MODELS]):
+        if candidate != "unchecked" and _agrees(type_func, candidate, none_ok):
+            described["type"] = candidate
+            if none_ok:
+                described["none_ok"] = True
+            break
     template = type_error_template(parser, action)
     if template and template != f"invalid {type_name} value: {{value!r}}":
         described["type_error"] = template
     return described
 
 
+def _agrees(type_func: Callable[[str], Any], model_name: str, none_ok: bool) -> bool:
+    """Whether the validator's ``model_name`` converter treats every probe as ``type_func`` does."""
+    convert = validator_module()._CONVERTERS[model_name]
+
+    def model(text: str) -> Any:
+        return None if none_ok and text in ("", "None") else convert(text)
+
+    for probe in TYPE_PROBES:
+        real, modelled = _converted(type_func, probe), _converted(model, probe)
+        if (real is _REJECTED) != (modelled is _REJECTED):
+            return False
+        if model_name in EXACT_MODELS and real is not _REJECTED and (
+                type(real) is not type(modelled) or repr(real) != repr(modelled)):  # nan != nan
+            return False
+    return True
+
+
 def classify_type(type_func: Any) -> str:
-    """Name of the validator's converter for ``type_func``, or "unchecked"."""
+    """Name of the validator's converter that ``type_func``'s name suggests, or "unchecked"."""
     if type_func is None or type_func is str:
         return "str"
     if type_func in (int, float):
@@ -617,14 +645,14 @@ def _optional_inner(type_func: Any) -> Any:
     return None
 
 
-def _accepts(convert: Callable[[str], Any], text: str) -> bool:
+_REJECTED = object()
+
+
+def _converted(convert: Callable[[str], Any], text: str) -> Any:
     try:
-        convert(text)
-    except (argparse.ArgumentTypeError, TypeError, ValueError):
-        return False
-    except Exception:  # a converter that fails otherwise rejects the value too
-        return False
-    return True
+        return convert(text)
+    except Exception:  # argparse reports any converter failure as a rejected value
+        return _REJECTED
 
 
 def type_error_template(parser: argparse.ArgumentParser, action: argparse.Action) -> str | None:
@@ -633,11 +661,16 @@ def type_error_template(parser: argparse.ArgumentParser, action: argparse.Action
     try:
         parser._get_value(action, bad)
     except argparse.ArgumentError as err:
-        text = err.message.replace("{", "{{").replace("}", "}}")
+        text = without_addresses(err.message).replace("{", "{{").replace("}", "}}")
         return text.replace(repr(bad), "{value!r}").replace(bad, "{value}")
     except Exception:
         return None
     return None
+
+
+def without_addresses(message: str) -> str:
+    """``message`` with object addresses ("<function loads at 0x7f...>") made the same in every run."""
+    return re.sub(r" at 0x[0-9a-f]+>", " at 0x...>", message)
 
 
 _VALIDATOR = None
@@ -662,13 +695,13 @@ def to_json(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else repr(value)
+        return value if math.isfinite(value) else repr(value)
     if isinstance(value, (list, tuple, set, frozenset)):
         items = [to_json(v) for v in value]
         return sorted(items, key=repr) if isinstance(value, (set, frozenset)) else items
     if isinstance(value, dict):
         return {str(k): to_json(v) for k, v in value.items()}
-    if hasattr(value, "value") and isinstance(getattr(value, "value"), (str, int)):  # enums
+    if isinstance(getattr(value, "value", None), (str, int)):  # enums
         return value.value
     if hasattr(value, "__dataclass_fields__") or hasattr(value, "__struct_fields__"):
         fields = getattr(value, "__struct_fields__", None) or list(value.__dataclass_fields__)
@@ -689,8 +722,8 @@ def verdict_argv(table: dict[str, Any]) -> Iterator[list[str]]:
     """Per option: a valid use and an invalid one, from its recorded kind, type and choices."""
     for option in table["options"]:
         flag = option["flags"][0]
-        if option["action"] in ("help", "version") or option.get("required"):
-            continue
+        if option["action"] in ("help", "version") or option.get("required") or option["dest"] == "config":
+            continue  # --config FILE is read before parsing (not modelled by the validator)
         if option["nargs"] == 0:
             yield [flag]
             yield [f"{flag}=1"]
@@ -750,7 +783,7 @@ def real_verdict(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[str 
             lines += [f"argument '{action.dest}' is deprecated" for action in getattr(parser, "_deprecated", ())
                       if getattr(namespace, action.dest, action.default) != action.default]
     except _Rejected as err:
-        message = str(err)
+        message = without_addresses(str(err))
     finally:
         for logger in loggers:
             logger.removeHandler(handler)

@@ -431,22 +431,17 @@ def _human_int_or_auto(text: str) -> int:
     return -1 if text.strip().lower() == "auto" else _human_int(text)
 
 
-def _bool_text(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("true", "1", "yes", "y", "t", "on"):
-        return True
-    if lowered in ("false", "0", "no", "n", "f", "off"):
-        return False
-    raise ValueError(text)
+def _snake_lower(text: str) -> str:
+    return text.lower().replace("-", "_")
 
 
 _CONVERTERS = {
     "str": str,
+    "snake_lower": _snake_lower,
     "int": int,
     "float": float,
     "json": json.loads,
     "human_int": _human_int,
     "human_int_or_auto": _human_int_or_auto,
-    "bool": _bool_text,
     "unchecked": _unchecked,
 }
