@@ -202,7 +202,8 @@ def record(engine: str, version: str, work: Path) -> tuple[dict[str, Any], dict[
 
 def pip(python: Path, *args: str) -> subprocess.CompletedProcess:
     """pip install in the venv; raises with pip's message on failure."""
-    done = subprocess.run([str(python), "-m", "pip", "install", "-q", *args], capture_output=True, text=True)
+    done = subprocess.run([str(python), "-m", "pip", "install", "-q", *args], capture_output=True, text=True,
+                          check=False)
     if done.returncode:
         raise RuntimeError(f"pip install {' '.join(args)} failed:\n{done.stderr[-2000:]}")
     return done
@@ -246,7 +247,7 @@ def run_recorder(python: Path, engine: str, gpu: str, work: Path, constraints: P
             result = Path(tmp) / "result.json"
             done = subprocess.run([str(python), __file__, "--record", engine, "--gpu", gpu,
                                    "--work", str(work), "--result", str(result)],
-                                  capture_output=True, text=True, env=env)
+                                  capture_output=True, text=True, env=env, check=False)
             outcome = json.loads(result.read_text()) if result.exists() else None
         if done.returncode == 0 and outcome:
             return outcome
@@ -558,8 +559,8 @@ def describe_action(parser: argparse.ArgumentParser, action: argparse.Action, fl
 
 
 def expand_help(text: str, action: argparse.Action) -> str:
-    """The help text with argparse's %(default)s-style fields filled in, as --help shows it."""
-    if "%(" not in text:
+    """The help text with argparse's %-formatting applied (%(default)s, %%), as --help shows it."""
+    if "%" not in text:
         return text
     params = dict(vars(action), prog="")
     if params.get("choices") is not None:

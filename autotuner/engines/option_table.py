@@ -131,16 +131,12 @@ class _Parser:
             for flag in option["flags"]:
                 self.by_flag[flag] = option
         self.has_negative_number_optionals = any(_NEGATIVE_NUMBER.match(f) for f in self.by_flag)
-        self.conflicts: dict[str, list[dict[str, Any]]] = {}
-        by_dest_and_flags = {id(o): o for o in self.options}
+        self.conflicts: dict[int, list[dict[str, Any]]] = {}  # by id() of the option
         for group in table.get("mutually_exclusive", ()):
-            members = [self._member(flag, by_dest_and_flags) for flag in group["flags"]]
+            members = [self.by_flag[flag] for flag in group["flags"]]
             for i, member in enumerate(members):
                 self.conflicts.setdefault(id(member), []).extend(members[:i] + members[i + 1:])
         self.required_groups = [g for g in table.get("mutually_exclusive", ()) if g.get("required")]
-
-    def _member(self, flag: str, _: Mapping[int, Any]) -> dict[str, Any]:
-        return self.by_flag[flag]
 
     # -- classification of each argv item (argparse's _parse_optional) --------------------------
 
