@@ -94,7 +94,7 @@ def run_case(settings: OverheadSettings, slots: int, early_start: bool, work_dir
     if code != 0:
         raise RuntimeError(f"the {name} campaign exited with {code}: see {work_dir / (name + '.log')}")
     trials = read_trial_times(folder)
-    return CaseResult(slots, early_start, wall, slot_use(phase_seconds(trials, settings.startup_s)), folder)
+    return CaseResult(slots, early_start, wall, slot_use(phase_seconds(trials, settings.startup_s, slots)), folder)
 
 
 def run_overhead_benchmark(settings: OverheadSettings, work_dir: Path,

@@ -51,7 +51,7 @@ class TrialTimes:
     """One trial's wall-clock marks (``time.time()`` seconds)."""
 
     trial_id: str
-    slot: str  # the GPU id it ran on
+    slot: str | None  # the GPU ids it ran on; None for simulated slots (Ray gives them no ids)
     process_started: float
     setup_started: float
     deploy_started: float
@@ -61,6 +61,7 @@ class TrialTimes:
     level_ends: tuple[float, ...]
     cleanup_started: float
     cleanup_ended: float
+    worker: int = 0  # the pid of its Ray worker (a reused worker runs several trials)
 
 
 def read_trial_times(folder: Path) -> list[TrialTimes]:
@@ -76,7 +77,7 @@ def read_trial_times(folder: Path) -> list[TrialTimes]:
         if "first_step" not in t or not levels:
             continue
         out.append(TrialTimes(
-            trial_id=trial_dir.name, slot=",".join(t.get("gpu_ids") or ["?"]),
+            trial_id=trial_dir.name, slot=",".join(t["gpu_ids"]) if t.get("gpu_ids") else None, worker=t.get("pid", 0),
             process_started=t["process_started"], setup_started=t["setup_started"],
             deploy_started=t["deploy_started"], engine_ready=t["engine_ready"], first_step=t["first_step"],
             level_starts=tuple(end - duration for end, duration in levels),
@@ -85,14 +86,36 @@ def read_trial_times(folder: Path) -> list[TrialTimes]:
     return sorted(out, key=lambda x: x.setup_started)
 
 
-def phase_seconds(trials: Sequence[TrialTimes], modelled_startup_s: float) -> list[dict[str, float]]:
-    """Each trial's seconds per phase (:data:`PHASES`), plus ``held``: its whole time on the slot,
-    and ``first``: 1 for the first trial on its slot (its Ray worker started for it), else 0 (it
-    reused the worker of the slot's previous trial)."""
-    released: dict[str, float] = {}  # slot -> when its previous trial let it go
-    out = []
+def slot_labels(trials: Sequence[TrialTimes], slots: int) -> list[str]:
+    """The slot each trial (in start order) held. A GPU id says it; a simulated slot has none, so
+    a trial holds the slot its worker process held before (a reused worker), else a slot no trial
+    has held yet, else the free slot released last before its worker started (Ray starts a new
+    worker when a slot frees)."""
+    held_by: dict[str, tuple[int, float]] = {}  # slot -> (worker, released at)
+    labels = []
     for t in trials:
-        held_from = released.get(t.slot, t.process_started)
+        label = t.slot
+        if label is None:
+            label = next((s for s, (worker, _) in held_by.items() if worker == t.worker), None)
+        if label is None:
+            unused = [f"sim{i}" for i in range(slots) if f"sim{i}" not in held_by]
+            free = sorted((released, s) for s, (_, released) in held_by.items() if released <= t.setup_started)
+            before = [s for released, s in free if released <= t.process_started]
+            label = unused[0] if unused else before[-1] if before else free[0][1] if free else f"sim{len(held_by)}"
+        held_by[label] = (t.worker, t.cleanup_ended)
+        labels.append(label)
+    return labels
+
+
+def phase_seconds(trials: Sequence[TrialTimes], modelled_startup_s: float, slots: int = 1) -> list[dict[str, float]]:
+    """Each trial's seconds per phase (:data:`PHASES`), plus ``held``: its whole time on the slot,
+    and ``first``: 1 when a Ray worker started for it, else 0 (it reused the worker of the slot's
+    previous trial). ``slots``: how many the campaign had."""
+    released: dict[str, float] = {}  # slot -> when its previous trial let it go
+    workers: dict[str, int] = {}  # slot -> its previous trial's worker
+    out = []
+    for t, slot in zip(trials, slot_labels(trials, slots)):
+        held_from = released.get(slot, t.process_started)
         engine = t.engine_ready - t.deploy_started
         phases = {
             "ray": t.setup_started - held_from,
@@ -107,8 +130,8 @@ def phase_seconds(trials: Sequence[TrialTimes], modelled_startup_s: float) -> li
             "teardown": t.cleanup_ended - t.cleanup_started,
         }
         phases["held"] = t.cleanup_ended - held_from
-        phases["first"] = float(t.slot not in released)
-        released[t.slot] = t.cleanup_ended
+        phases["first"] = float(workers.get(slot) != t.worker)
+        released[slot], workers[slot] = t.cleanup_ended, t.worker
         out.append(phases)
     return out
 
@@ -120,7 +143,7 @@ class SlotUse:
     trials: int
     mean: dict[str, float]  # phase -> mean seconds per trial (and "held")
     overhead_s: float  # mean seconds per trial neither in engine start-up nor under load
-    first_overhead_s: float  # the same, of the first trial on each slot (a Ray worker starts for it)
+    first_overhead_s: float  # the same, of trials for which a Ray worker started
     reused_overhead_s: float  # the same, of the trials that reused their slot's worker
     load_share: float  # time under load / slot time held
     useful_share: float  # (engine start-up + load) / slot time held
@@ -146,4 +169,4 @@ def slot_use(per_trial: Sequence[dict[str, float]]) -> SlotUse:
 
 
 __all__ = ["NOT_OVERHEAD", "PHASES", "PHASE_NAMES", "SlotUse", "TrialTimes", "overhead_of", "phase_seconds",
-           "read_trial_times", "slot_use"]
+           "read_trial_times", "slot_labels", "slot_use"]

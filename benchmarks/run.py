@@ -172,7 +172,7 @@ def render(mode: Mode, search: Sequence[SurfaceResult], samplers: Sequence[Surfa
     if samplers:
         lines += ["## Samplers: which one is the default", "",
                   f"Optuna's samplers behind the same searcher, early stopping and re-measurement, "
-                  f"{len(samplers[0].seeds)} seeds, {samplers[0].budget} trials; `ours` is the default (TPE, "
+                  f"{len(samplers[0].seeds)} seeds, {samplers[0].budget} trials; `ours` is the default (TPE, every 8th trial drawn at random, "
                   "multivariate, grouped, constant liar, infeasibility as a constraint).", ""]
         for result in samplers:
             lines += [f"### {result.surface.title}", "", strategy_table(result, list(result.by_strategy)), ""]

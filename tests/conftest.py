@@ -128,12 +128,13 @@ SIMULATED_SLOTS = '--resources={"simulated_gpu": 4}'
 
 @contextlib.contextmanager
 def ray_head(gcs_port: int, dashboard_port: int, client_port: int, agent_port: int, prefix: str,
-             node_args: tuple[str, ...] = (SIMULATED_SLOTS,), env_over: dict[str, str] | None = None,
+             node_args: tuple[str, ...] = (SIMULATED_SLOTS,), env_over: dict[str, str | None] | None = None,
              cwd: Path | None = None) -> Iterator[dict[str, str]]:
     """`ray start --head` without GPUs, with ``node_args`` (default: 4 slots for simulated trials),
     on ports of its own; stopped (only it) at the end. Yields the environment to run
-    `ray`/`autotuner` commands against it (``env_over`` also reaches the cluster's processes)."""
-    env = {**ray_env(), **(env_over or {})}
+    `ray`/`autotuner` commands against it (``env_over`` also reaches the cluster's processes; a
+    None value removes the variable)."""
+    env = {k: v for k, v in {**ray_env(), **(env_over or {})}.items() if v is not None}
     temp_dir = tempfile.mkdtemp(prefix=prefix, dir="/tmp")  # short: unix socket paths must fit 107 bytes
     try:
         subprocess.run([str(Path(sys.executable).parent / "ray"), "start", "--head", f"--port={gcs_port}",

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from autotuner.results import DONE, FAILED, REJECTED, STOPPED_EARLY, load_campaign
-from tests.conftest import REPO, ray_head
+from tests.conftest import REPO, ray_env, ray_head
 from tests.test_campaign import GOOD, leftover_processes, small_task
 
 pytestmark = pytest.mark.integration
@@ -221,20 +221,30 @@ def readme_ray_job_commands() -> list[list[str]]:
 
 
 def test_the_readme_ray_job_commands_verbatim(tmp_path):
-    """The README's block, run from the repository: only the ports and the session folder of
-    `ray start` are this test's own (other clusters may run on the machine), and HOME is a
-    temporary one (the results land in ~/runs/quickstart, as the README says)."""
-    start, submit, resume = readme_ray_job_commands()
+    """The README's block, run from the repository with Ray's default authentication (the
+    variables that switch it off in the other tests are unset): only the ports and the session
+    folder of `ray start` are this test's own (other clusters may run on the machine), and HOME is
+    a temporary one (the token and the results land there, as the README says)."""
+    token, export, start, submit, resume = readme_ray_job_commands()
+    assert token == ["ray", "get-auth-token", "--generate"] and export[0] == "export"
     assert start[:3] == ["ray", "start", "--head"] and submit[:3] == resume[:3] == ["ray", "job", "submit"]
     home = tmp_path / "home"
     home.mkdir()
     folder = home / "runs" / "quickstart"
+    default_auth = {"HOME": str(home), "RAY_AUTH_MODE": None, "RAY_AUTH_TOKEN": None, "RAY_AUTH_TOKEN_PATH": None}
+    made = subprocess.run([RAY, *token[1:]], env={k: v for k, v in {**ray_env(), **default_auth}.items()
+                                                  if v is not None}, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0 and (home / ".ray" / "auth_token").read_text().strip() in made.stdout
+    exported = dict(assignment.split("=", 1) for assignment in export[1:])
     with ray_head(GCS_PORT, DASHBOARD_PORT, CLIENT_PORT, AGENT_PORT, prefix="rayjob-", node_args=tuple(start[3:]),
-                  env_over={"HOME": str(home)}) as env:
+                  env_over={**default_auth, **exported}) as env:
+        wrong_token = ray_job({**env, "RAY_AUTH_TOKEN": "not-the-token"}, "list", "--address", ADDRESS)
+        assert wrong_token.returncode != 0  # the cluster does want the token
+
         def run(argv: list[str], job_id: str) -> str:
             argv = [a.replace("http://127.0.0.1:8265", ADDRESS) for a in argv]
             done = ray_job(env, *argv[2:3], "--submission-id", job_id, *argv[3:], cwd=REPO, timeout=1200)
-            logs = job_logs(job_id)
+            logs = ray_job(env, "logs", "--address", ADDRESS, job_id).stdout
             assert done.returncode == 0, logs[-3000:] + done.stderr[-2000:]
             return logs
 

@@ -16,6 +16,7 @@ rule can stop a trial that cannot beat the best one.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from typing import Any
 
@@ -145,7 +146,7 @@ class EngineTrial(tune.Trainable):
         self.clock.mark("cleanup_started")
         self._stack.close()
         self.clock.mark("cleanup_ended")
-        self.clock.write(self.work_dir / "timing.json", gpu_ids=[str(g) for g in _gpu_ids()])
+        self.clock.write(self.work_dir / "timing.json", gpu_ids=[str(g) for g in _gpu_ids()], pid=os.getpid())
 
 
 def _gpu_ids() -> list[Any]:

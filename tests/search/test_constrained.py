@@ -5,7 +5,7 @@ import pytest
 
 from autotuner.search import make_scheduler, make_searcher
 from autotuner.search.constrained import learned_value
-from autotuner.search.samplers import make_sampler
+from autotuner.search.samplers import RandomInterleavedSampler, make_sampler
 from autotuner.spec import require_valid
 from autotuner.sweep import LOAD_HINT
 
@@ -50,7 +50,23 @@ def test_searcher_passes_constraints_to_optuna_and_the_load_hint_to_trials():
 
 
 def test_factories_follow_the_task():
-    assert type(make_sampler("tpe", 0)).__name__ == "TPESampler"
+    tpe = make_sampler("tpe", 0)
+    assert type(tpe).__name__ == "RandomInterleavedSampler" and type(tpe.model).__name__ == "TPESampler"
     assert type(make_sampler("random", 0)).__name__ == "RandomSampler"
     assert type(make_scheduler(spec())).__name__ == "BoundStoppingScheduler"
     assert type(make_scheduler(spec(early_stopping="none"))).__name__ == "FIFOScheduler"
+
+
+class _Constant(optuna.samplers.RandomSampler):
+    """A 'model' that always proposes x = 0.5."""
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return 0.5
+
+
+def test_every_eighth_trial_after_the_start_up_is_drawn_at_random():
+    sampler = RandomInterleavedSampler(_Constant(), seed=0, every=8, after=10)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=33)
+    random_turns = [t.number for t in study.trials if t.params["x"] != 0.5]
+    assert random_turns == [16, 24, 32]
