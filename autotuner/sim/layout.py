@@ -143,6 +143,19 @@ def cuda_graph_bytes(model: ModelSpec, tp: int, sizes: tuple[int, ...]) -> int:
     return len(sizes) * PER_GRAPH_BYTES + activation_bytes(model, tp, max_bs) + logits
 
 
+def runtime_reserve_bytes(tp: int) -> int:
+    """Buffers outside the engine's share that both engines keep: workspaces, and NCCL under tp."""
+    return RUNTIME_RESERVE_BYTES + (TP_COMM_RESERVE_BYTES if tp > 1 else 0)
+
+
+def captured_graphs(start: Startup, max_running: int) -> tuple[tuple[int, ...], int, float]:
+    """(batch sizes captured, their memory, their capture time): the engine's sizes that a running
+    batch can reach, none when CUDA graphs are off."""
+    args = start.args
+    sizes = () if args.disable_cuda_graph else tuple(s for s in args.cuda_graph_bs or () if s <= max_running)
+    return sizes, cuda_graph_bytes(start.model, args.tp_size, sizes), graph_capture_seconds(start.model, sizes)
+
+
 def gib(b: float) -> str:
     """``12.34 GiB``, as both engines print memory."""
     return f"{b / GIB:.2f} GiB"
@@ -159,5 +172,5 @@ def startup_seconds(plan: MemoryPlan) -> float:
     return plan.init_s + plan.load_s + plan.cuda_graph_s + plan.warmup_s
 
 
-__all__ = ["MemoryPlan", "Startup", "StartupFailure", "activation_bytes", "cuda_graph_bytes", "gib",
-           "graph_capture_seconds", "startup_seconds"]
+__all__ = ["MemoryPlan", "Startup", "StartupFailure", "activation_bytes", "captured_graphs", "cuda_graph_bytes",
+           "gib", "graph_capture_seconds", "runtime_reserve_bytes", "startup_seconds"]

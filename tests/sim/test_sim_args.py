@@ -77,10 +77,10 @@ def test_every_tuner_parameter_reaches_the_core_with_sglang_019_spelling():
 def test_vllm_flags_map_onto_the_core():
     a = parse_argv(sim("vllm", "0.33.0", "m", "-tp", "2", "-dp", "2", "--gpu-memory-utilization", "0.8",
                        "--max-num-seqs", "128", "--max-num-batched-tokens", "4096", "--no-enable-chunked-prefill",
-                       "--enable-prefix-caching", "--kv-cache-dtype", "fp8", "--block-size", "32", "--enforce-eager",
+                       "--disable-prefix-caching", "--kv-cache-dtype", "fp8", "--block-size", "32", "--enforce-eager",
                        "--scheduling-policy", "priority", "--served-model-name", "a", "b"))
     assert (a.tp_size, a.dp_size, a.gpu_memory_utilization, a.max_running_requests) == (2, 2, 0.8, 128)
-    assert (a.max_prefill_tokens, a.chunked_prefill_size, a.disable_radix_cache) == (4096, -1, False)
+    assert (a.max_prefill_tokens, a.chunked_prefill_size, a.disable_radix_cache) == (4096, -1, True)
     assert (a.kv_cache_dtype, a.block_size, a.disable_cuda_graph, a.schedule_policy) == ("fp8", 32, True, "fcfs")
     assert a.served_model_name == "a" and a.enable_mixed_chunk
     sizes = parse_argv(sim("vllm", "0.33.0", "m", "--cudagraph-capture-sizes", "1", "8", "64")).resolved()

@@ -35,16 +35,14 @@ from autotuner.facts.gpus import MIB, GpuSpec
 from autotuner.facts.models import ModelSpec
 from autotuner.engines.option_table import table_default
 from autotuner.sim.layout import (
-    RUNTIME_RESERVE_BYTES,
-    TP_COMM_RESERVE_BYTES,
     WARMUP_S,
     MemoryPlan,
     Startup,
     StartupFailure,
     activation_bytes,
-    cuda_graph_bytes,
+    captured_graphs,
     gib,
-    graph_capture_seconds,
+    runtime_reserve_bytes,
 )
 
 if TYPE_CHECKING:
@@ -196,7 +194,7 @@ def plan(start: Startup) -> MemoryPlan:
         max_num_reqs = max_running = args.max_running_requests
     max_running = max(1, max_running)
     req_to_token = (max_num_reqs + 1) * context_len * 4  # int32 token slots per request row
-    reserve = RUNTIME_RESERVE_BYTES + (TP_COMM_RESERVE_BYTES if tp > 1 else 0)
+    reserve = runtime_reserve_bytes(tp)
     rest = free - static
     used = req_to_token + reserve
     if used > rest:
@@ -208,9 +206,7 @@ def plan(start: Startup) -> MemoryPlan:
             1, phase="kv_cache", after_s=after_load)
 
     # --- CUDA graphs: the captured sizes a running batch can reach -----------------------------------
-    sizes = () if args.disable_cuda_graph else tuple(s for s in args.cuda_graph_bs or () if s <= max_running)
-    graphs = cuda_graph_bytes(model, tp, sizes)
-    graph_s = graph_capture_seconds(model, sizes)
+    sizes, graphs, graph_s = captured_graphs(start, max_running)
     if used + graphs > rest:
         # SGLang's own text from cuda_graph_runner.py, after the torch error.
         raise StartupFailure(

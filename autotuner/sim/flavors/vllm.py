@@ -38,18 +38,8 @@ from typing import TYPE_CHECKING, Any
 from autotuner.engines.option_table import load_table, table_default
 from autotuner.facts.gpus import GpuSpec
 from autotuner.facts.models import ModelSpec
-from autotuner.sim.layout import (
-    RUNTIME_RESERVE_BYTES,
-    TP_COMM_RESERVE_BYTES,
-    WARMUP_S,
-    MemoryPlan,
-    Startup,
-    StartupFailure,
-    activation_bytes,
-    cuda_graph_bytes,
-    gib,
-    graph_capture_seconds,
-)
+from autotuner.sim import layout
+from autotuner.sim.layout import MemoryPlan, Startup, StartupFailure, gib
 
 if TYPE_CHECKING:
     from autotuner.sim.args import SimServerArgs
@@ -153,10 +143,9 @@ def plan(start: Startup) -> MemoryPlan:
             1, phase="kv_cache", after_s=start.init_s)
     tokens = int(args.max_prefill_tokens)
     # The profile run: a forward over the token budget and the sampler over max_num_seqs fp32 rows.
-    acts = activation_bytes(model, tp, tokens) + seqs * model.vocab_size * 4
-    reserve = RUNTIME_RESERVE_BYTES + (TP_COMM_RESERVE_BYTES if tp > 1 else 0)
-    sizes = () if args.disable_cuda_graph else tuple(s for s in args.cuda_graph_bs or () if s <= seqs)
-    graphs = cuda_graph_bytes(model, tp, sizes)
+    acts = layout.activation_bytes(model, tp, tokens) + seqs * model.vocab_size * 4
+    reserve = layout.runtime_reserve_bytes(tp)
+    sizes, graphs, graph_s = layout.captured_graphs(start, seqs)
     kv_pool = requested - start.weight_bytes - acts - reserve - graphs
     if kv_pool <= 0:
         raise StartupFailure(
@@ -178,8 +167,7 @@ def plan(start: Startup) -> MemoryPlan:
         runtime_reserve_bytes=reserve, cuda_graph_bytes=graphs, activation_bytes=acts,
         headroom_bytes=start.free_bytes - requested, capture_batch_sizes=sizes,
         cuda_graph_max_bs=max(sizes, default=0), prefill_tokens_per_batch=tokens,
-        init_s=start.init_s, load_s=start.load_s, cuda_graph_s=graph_capture_seconds(model, sizes),
-        warmup_s=WARMUP_S, notes=start.notes,
+        init_s=start.init_s, load_s=start.load_s, cuda_graph_s=graph_s, warmup_s=layout.WARMUP_S, notes=start.notes,
     )
 
 
