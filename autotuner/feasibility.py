@@ -6,27 +6,19 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, Mapping
 
 from autotuner.engines.sglang_args import gpus_needed
+from autotuner.facts.fit import divides_heads, size_facts, weight_bytes_per_gpu, weights_fit
 from autotuner.spec import TaskSpec
 
 
 def model_facts(spec: TaskSpec) -> dict[str, Any]:
-    """Size facts used by the pre-deployment checks (from the spec, else the simulator's tables)."""
-    from autotuner.sim.hardware import GPUS
-    from autotuner.sim.models import resolve_model
-
-    heads, params_b = spec.model.num_attention_heads, spec.model.params_billion
-    try:
-        model = resolve_model(spec.model.name)
-        heads = heads or model.num_attention_heads
-        params_b = params_b or model.num_params / 1e9
-    except KeyError:
-        pass
-    gpu = GPUS.get(spec.engine.gpu)
-    return {"num_attention_heads": heads, "params_billion": params_b,
-            "gpu_memory_gb": gpu.memory_bytes / 1e9 if gpu else None}
+    """Size facts used by the pre-deployment checks (from the spec, else the fact tables)."""
+    facts = size_facts(spec.model.name, spec.engine.gpu, num_attention_heads=spec.model.num_attention_heads,
+                       params_billion=spec.model.params_billion)
+    return asdict(facts)
 
 
 def reject_reason(
@@ -45,12 +37,12 @@ def reject_reason(
     if gpus > slots:
         return f"tp_size*dp_size={gpus} exceeds the campaign's {slots} GPU slots"
     tp = int(engine_args.get("tp_size", 1))
-    if num_attention_heads and num_attention_heads % tp:
+    if not divides_heads(num_attention_heads, tp):
         return f"tp_size={tp} does not divide the model's {num_attention_heads} attention heads"
     if params_billion and gpu_memory_gb:
         frac = float(engine_args.get("mem_fraction_static", 0.9))
-        per_gpu_gb = params_billion * 2 / tp  # bf16 weights, split over TP ranks
-        if per_gpu_gb >= gpu_memory_gb * frac:
+        per_gpu_gb = weight_bytes_per_gpu(params_billion, tp)  # GB: params in billions
+        if not weights_fit(per_gpu_gb, gpu_memory_gb, frac):
             return (f"weights need {per_gpu_gb:.1f} GB per GPU at tp_size={tp}, more than "
                     f"mem_fraction_static={frac} x {gpu_memory_gb:g} GB")
     return None

@@ -20,10 +20,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from autotuner.facts.gpus import GPUS
 from autotuner.safe_yaml import MAX_BYTES, UnsafeYamlError, load_untrusted_yaml
 
 CAMPAIGN_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
-GPU_TYPES = ("H100", "H200", "A100-80G", "L40S")
+GPU_TYPES = tuple(GPUS)
 
 
 class _Strict(BaseModel):

@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 from autotuner.bench.scenarios import scenario_problem
 from autotuner.engines.sglang_args import ENGINE_PARAMS
+from autotuner.facts.fit import divides_heads, fits_node, size_facts, weight_bytes_per_gpu, weights_fit
 from autotuner.k8s.names import check_object_name
 from autotuner.space_order import sampling_order
 from autotuner.spec import CAMPAIGN_NAME_RE, GPU_TYPES, ParamSpace, Problem, TaskSpec
@@ -237,49 +238,25 @@ def _check_gpus(spec: TaskSpec) -> list[Problem]:
             out.append(Problem(where, too_big[0] if len(too_big) == 1 else too_big,
                                f"exceeds engine.gpus_per_node ({node})"))
     smallest = min(tps) * min(dps)
-    if smallest > node:
+    if not fits_node(min(tps), min(dps), node):
         out.append(Problem("search.space", {"tp_size": min(tps), "dp_size": min(dps)},
                            f"tp_size*dp_size={smallest} exceeds engine.gpus_per_node ({node}) for every config"))
     if smallest > spec.budget.gpus:
         out.append(Problem("budget.gpus", spec.budget.gpus,
                            f"smaller than the fewest GPUs a config needs (tp_size*dp_size={smallest})"))
-    heads = spec.model.num_attention_heads or _sim_model_fact(spec, "heads")
+    facts = size_facts(spec.model.name, spec.engine.gpu, num_attention_heads=spec.model.num_attention_heads,
+                       params_billion=spec.model.params_billion)
+    heads = facts.num_attention_heads
     if heads:
-        bad = [tp for tp in tps if heads % tp]
+        bad = [tp for tp in tps if not divides_heads(heads, tp)]
         if bad and len(bad) == len(tps):
             out.append(Problem("search.space.tp_size", tps, f"no value divides the model's {heads} attention heads"))
-    params_b = spec.model.params_billion or _sim_model_fact(spec, "params_billion")
-    gpu_mem = _gpu_memory_gb(spec.engine.gpu)
+    params_b, gpu_mem = facts.params_billion, facts.gpu_memory_gb
     if params_b and gpu_mem:
         fracs = [v for v in parameter_values(spec, "mem_fraction_static") if isinstance(v, (int, float))] or [0.9]
-        weights_gb = params_b * 2  # bf16
-        room = max(tps) * gpu_mem * max(fracs)
-        if weights_gb >= room:
+        weights_gb = weight_bytes_per_gpu(params_b, 1)  # GB in bf16: params in billions
+        if not weights_fit(weight_bytes_per_gpu(params_b, max(tps)), gpu_mem, max(fracs)):
             out.append(Problem("search.space.tp_size", tps,
                                f"{params_b:g}B parameters ({weights_gb:.0f} GB in bf16) do not fit in "
                                f"{max(tps)} x {gpu_mem:g} GB x mem_fraction_static {max(fracs)}: allow a larger tp_size"))
     return out
-
-
-def _sim_model_fact(spec: TaskSpec, fact: str) -> float | None:
-    """A size fact from the simulator's model table, when it knows the model."""
-    try:
-        from autotuner.sim.models import resolve_model
-    except ImportError:
-        return None
-    try:
-        model = resolve_model(spec.model.name)
-    except KeyError:
-        return None
-    if fact == "heads":
-        return model.num_attention_heads
-    return model.num_params / 1e9 if fact == "params_billion" else None
-
-
-def _gpu_memory_gb(gpu: str) -> float | None:
-    try:
-        from autotuner.sim.hardware import GPUS
-    except ImportError:
-        return None
-    spec = GPUS.get(gpu)
-    return spec.memory_bytes / 1e9 if spec else None

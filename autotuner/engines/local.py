@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 
 SIMULATOR = "simulator"
 SGLANG = "sglang"
+# The SGLang version the simulator checks argv against: the flags sglang_args emits are 0.5.19's
+# (0.5.23 renamed --cuda-graph-max-bs); the engine flavors make this follow the task's version.
+SIM_SGLANG_VERSION = "0.5.19"
 HOST = "127.0.0.1"
 PORT_ATTEMPTS = 3
 # A GPU process can take many seconds to vanish after SIGKILL while the driver frees its memory;
@@ -139,13 +142,16 @@ class LocalProcessEngine:
         common = ["--host", HOST, "--port", str(port), "--served-model-name", name, *auth]
         common += to_cli_flags(request.engine_args)
         if s.command == SIMULATOR:
-            argv = [s.python, "-m", "autotuner.sim.server", *common, "--sim-gpu", s.sim_gpu,
+            argv = [s.python, "-m", "autotuner.sim.server", "--sim-engine", "sglang",
+                    "--sim-engine-version", SIM_SGLANG_VERSION, "--sim-gpu", s.sim_gpu,
                     "--sim-model", s.sim_model, "--sim-startup-scale", str(s.sim_startup_scale)]
             if s.sim_seed is not None:
                 argv += ["--sim-seed", str(s.sim_seed)]
+            # After "--": what follows `python -m sglang.launch_server`, which requires --model-path.
+            argv += ["--", "--model-path", s.tokenizer_path or s.model_path or s.sim_model]
             if s.tokenizer_path:
                 argv += ["--tokenizer-path", s.tokenizer_path]
-            return argv + list(s.extra_args)
+            return argv + common + list(s.extra_args)
         return [*s.command, *common, *s.extra_args]
 
     def env_for(self, request: DeployRequest) -> dict[str, str]:

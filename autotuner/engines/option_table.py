@@ -18,9 +18,11 @@ wording; warnings for deprecated flags are kept apart from errors.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -51,6 +53,11 @@ def _version_key(version: str) -> tuple:
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"[.+]", version))
 
 
+@lru_cache(maxsize=None)
+def _read_table(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
 def load_table(engine: str, version: str) -> dict[str, Any]:
     """The recorded option table of ``engine`` at ``version``.
 
@@ -60,7 +67,15 @@ def load_table(engine: str, version: str) -> dict[str, Any]:
     if not path.is_file():
         known = ", ".join(recorded_versions(engine)) or "none"
         raise UnknownTable(f"no option table for {engine} {version}; recorded versions: {known}")
-    return json.loads(path.read_text())
+    return copy.deepcopy(_read_table(path))
+
+
+def table_default(engine: str, version: str, dest: str) -> Any:
+    """The default the parser of ``engine`` at ``version`` gives ``dest``."""
+    for option in load_table(engine, version)["options"]:
+        if option["dest"] == dest:
+            return option.get("default")
+    raise KeyError(f"{engine} {version} has no option {dest!r}")
 
 
 def option_for(table: Mapping[str, Any], flag: str) -> dict[str, Any] | None:
@@ -74,6 +89,7 @@ class Verdict:
 
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)  # dest -> value, for the options given
 
     @property
     def accepted(self) -> bool:
@@ -90,8 +106,20 @@ def deprecation_warnings(table: Mapping[str, Any], argv: Sequence[str]) -> list[
     return replay(table, argv).warnings
 
 
+def parsed_values(table: Mapping[str, Any], argv: Sequence[str]) -> dict[str, Any]:
+    """The table's defaults by dest, overridden by what ``argv`` sets (the namespace argparse
+    returns). Raises ValueError with the parser's message when ``argv`` is rejected."""
+    verdict = replay(table, argv)
+    if verdict.errors:
+        raise ValueError(verdict.errors[0])
+    defaults: dict[str, Any] = {}
+    for option in [*table.get("positionals", ()), *table.get("options", ())]:
+        defaults.setdefault(option["dest"], option.get("default"))
+    return {**defaults, **verdict.values}
+
+
 def replay(table: Mapping[str, Any], argv: Sequence[str]) -> Verdict:
-    """Replay the parse of ``argv`` against ``table``: errors and deprecation warnings."""
+    """Replay the parse of ``argv`` against ``table``: errors, deprecation warnings, values."""
     parser = _Parser(table)
     verdict = Verdict()
     try:
@@ -239,7 +267,10 @@ class _Parser:
 
         def take(option: dict[str, Any], strings: list[str], option_string: str | None) -> None:
             seen.add(id(option))
-            self.values(option, strings)
+            value = self.values(option, strings)
+            if option.get("nargs") == 0:
+                value = _switch_value(option, option_string)
+            verdict.values[option["dest"]] = value
             seen_non_default.add(id(option))
             for other in self.conflicts.get(id(option), ()):
                 if id(other) in seen_non_default:
@@ -316,6 +347,20 @@ class _Parser:
                 raise _ParseError(f"one of the arguments {names} is required")
         if extras:
             raise _ParseError("unrecognized arguments: " + " ".join(extras))
+
+
+def _switch_value(option: Mapping[str, Any], option_string: str | None) -> Any:
+    """What a flag without a value stores: False for the negative spelling of a boolean pair
+    (``--no-x``; ``--disable-x`` beside ``--enable-x`` in vLLM's EnableDisableAction), else the
+    recorded const, else True (store_true)."""
+    if str(option.get("action", "")).startswith("boolean_optional") and option_string:
+        primary = option["flags"][0]
+        inverse = {"--enable-": "--disable-", "--disable-": "--enable-"}
+        negative = option_string.startswith("--no-") or any(
+            primary.startswith(prefix) and option_string.startswith(other) for prefix, other in inverse.items())
+        return not negative
+    const = option.get("const")
+    return True if const is None else const
 
 
 def _nargs_pattern(option: Mapping[str, Any], optional: bool) -> str:

@@ -1,16 +1,17 @@
-"""A physically grounded SIMULATOR of an SGLang server (it never pretends to be SGLang).
+"""A physically grounded SIMULATOR of an SGLang or vLLM server (it never pretends to be the engine).
 
 Two clocks, one core:
 
-* ``python -m autotuner.sim.server <sglang flags> --sim-gpu H100 --sim-model Llama-3.1-8B`` is a
-  wall-clock OpenAI-compatible HTTP server that genai-bench loads for real;
+* ``python -m autotuner.sim.server --sim-engine sglang --sim-gpu H100 --sim-model Llama-3.1-8B
+  -- <sglang server flags>`` is a wall-clock OpenAI-compatible HTTP server that genai-bench loads
+  for real (``--sim-engine vllm -- <vllm serve arguments>`` speaks vLLM);
 * :func:`evaluate_level` / :func:`evaluate_config` predict genai-bench's numbers in virtual time,
   in milliseconds per level, for ground-truth studies of the tuner.
 
-Both drive :class:`EngineCore` (SGLang-style continuous batching, chunked prefill, KV pool,
-retraction) whose step times come from a roofline over the GPU table (:mod:`.hardware`) and the
-model table (:mod:`.models`); :func:`plan_memory` lays out memory as SGLang does and raises
-:class:`StartupFailure` where SGLang would fail to start.
+Both drive :class:`EngineCore` (continuous batching, chunked prefill, KV pool, retraction) whose
+step times come from a roofline over the GPU and model facts (:mod:`autotuner.facts`);
+:func:`plan_memory` lays out memory as the engine does (:mod:`.flavors`) and raises
+:class:`StartupFailure` where it would fail to start.
 
 >>> from autotuner.sim import SimServerArgs, evaluate_level
 >>> p = evaluate_level(SimServerArgs(sim_model="Llama-3.1-8B", sim_gpu="H100"), "D(100,100)", 1, 10)
@@ -22,20 +23,17 @@ Importing this package is light: no aiohttp, tokenizers or transformers.
 
 from autotuner.sim.args import SimServerArgs, parse_argv
 from autotuner.sim.engine import EngineCore, RequestRejected, SimRequest, StepOutcome
-from autotuner.sim.hardware import GPUS, GpuSpec, resolve_gpu
 from autotuner.sim.memory import (
     MemoryPlan,
     StartupFailure,
     plan_memory,
     startup_seconds,
 )
-from autotuner.sim.models import MODELS, ModelSpec, resolve_model
 from autotuner.sim.scenario import Scenario, parse_scenario
 from autotuner.sim.virtual import LevelPrediction, evaluate_config, evaluate_level
 
 __all__ = [
-    "GPUS", "MODELS", "EngineCore", "GpuSpec", "LevelPrediction", "MemoryPlan", "ModelSpec",
-    "RequestRejected", "Scenario", "SimRequest", "SimServerArgs", "StartupFailure", "StepOutcome",
-    "evaluate_config", "evaluate_level", "parse_argv", "parse_scenario", "plan_memory",
-    "resolve_gpu", "resolve_model", "startup_seconds",
+    "EngineCore", "LevelPrediction", "MemoryPlan", "RequestRejected", "Scenario", "SimRequest",
+    "SimServerArgs", "StartupFailure", "StepOutcome", "evaluate_config", "evaluate_level", "parse_argv",
+    "parse_scenario", "plan_memory", "startup_seconds",
 ]

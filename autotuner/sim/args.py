@@ -1,49 +1,77 @@
-"""The simulator's server arguments: SGLang's own names, flags and defaults, plus ``sim_*`` knobs.
+"""The simulator's command line and the engine-neutral arguments its core runs on.
 
-Every parameter the tuner can set (``autotuner.engines.sglang_args.ENGINE_PARAMS``) is accepted
-with the same flag spelling ``sglang.launch_server`` uses.
+    python -m autotuner.sim.server --sim-engine {sglang|vllm} --sim-engine-version V --sim-gpu G
+        --sim-model M --sim-startup-scale X [--sim-seed N] -- <server argv>
 
->>> a = parse_argv(["--model-path", "meta-llama/Llama-3.1-8B-Instruct", "--tp-size", "2",
-...                 "--disable-cuda-graph", "--sim-gpu", "H200"])
+``<server argv>`` is what follows the program in the engine's own launch command (SGLang: after
+``python -m sglang.launch_server``; vLLM: after ``vllm serve``). It is checked against the option
+table recorded from that engine version's parser (:mod:`autotuner.engines.option_table`): what the
+engine rejects, the simulator rejects with the engine's message and status 2. The accepted values
+(the version's defaults where a flag is absent) become a :class:`SimServerArgs` through the
+engine's module in :mod:`autotuner.sim.flavors`.
+
+>>> a = parse_argv(["--sim-engine", "sglang", "--sim-engine-version", "0.5.19", "--sim-gpu", "H200",
+...                 "--", "--model-path", "meta-llama/Llama-3.1-8B-Instruct", "--tp-size", "2",
+...                 "--disable-cuda-graph"])
 >>> a.tp_size, a.disable_cuda_graph, a.sim_gpu
 (2, True, 'H200')
 >>> r = a.resolved()
 >>> r.mem_fraction_static, r.chunked_prefill_size, r.cuda_graph_max_bs, r.sim_model
-(0.87, 8192, 256, 'Llama-3.1-8B')
+(0.909, 8192, 256, 'Llama-3.1-8B')
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from autotuner.sim.hardware import GIB, resolve_gpu
-from autotuner.sim.models import resolve_model
+from autotuner.engines.option_table import UnknownTable, load_table, parsed_values, recorded_versions, replay
+from autotuner.facts.gpus import resolve_gpu
+from autotuner.facts.models import resolve_model
+from autotuner.sim.flavors import SIM_FLAVORS, sim_flavor
 
-SCHEDULE_POLICIES = ("lpm", "random", "fcfs", "dfs-weight")
-KV_CACHE_DTYPES = ("auto", "fp8_e5m2", "fp8_e4m3")
+# Bytes per cached K or V element by --kv-cache-dtype ("auto": the bf16 weights' dtype).
+KV_DTYPE_BYTES = {"auto": 2, "bf16": 2, "bfloat16": 2, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1, "mxfp8": 1}
 DEFAULT_SIM_MODEL = "Llama-3.1-8B"
+DEFAULT_ENGINE = "sglang"
+
+
+def newest_version(engine: str) -> str:
+    """The newest recorded version of ``engine`` (what a task targets by default)."""
+    return recorded_versions(engine)[-1]
 
 
 @dataclass(frozen=True)
 class SimServerArgs:
-    """Server arguments. ``None`` means "SGLang's default for this GPU/model"; see :meth:`resolved`."""
+    """What the engine core runs on. ``None`` means "the engine's default for this GPU/model";
+    see :meth:`resolved`. The scheduling fields keep SGLang's names (the core schedules like
+    SGLang); vLLM's flags map onto them in :mod:`autotuner.sim.flavors.vllm`."""
 
-    # --- SGLang's tunables (names and defaults as in sglang.srt.server_args.ServerArgs) -------
+    # --- the engine ------------------------------------------------------------------------------
+    engine: str = DEFAULT_ENGINE
+    engine_version: str = ""  # "": the newest recorded version
+    # --- scheduling and memory -------------------------------------------------------------------
     tp_size: int = 1
     dp_size: int = 1
-    mem_fraction_static: float | None = None
-    max_running_requests: int | None = None  # None: derived from the KV pool at start-up
+    mem_fraction_static: float | None = None  # SGLang: share of the free memory for weights + KV
+    gpu_memory_utilization: float | None = None  # vLLM: share of the whole GPU for everything
+    max_running_requests: int | None = None  # SGLang: None derives it from the KV pool; vLLM max_num_seqs
     chunked_prefill_size: int | None = None  # None: by GPU memory; -1 disables chunking
-    max_prefill_tokens: int = 16384
+    max_prefill_tokens: int | None = None  # SGLang's per-batch prefill budget; vLLM max_num_batched_tokens
     schedule_policy: str = "fcfs"
     schedule_conservativeness: float = 1.0
     cuda_graph_max_bs: int | None = None
-    disable_cuda_graph: bool = False
+    cuda_graph_bs: tuple[int, ...] | None = None  # captured decode batch sizes (None: the engine's list)
+    disable_cuda_graph: bool = False  # no decode graphs (SGLang --disable-cuda-graph, vLLM --enforce-eager)
+    prefill_cuda_graph: bool = True  # SGLang's piecewise prefill graphs (only their memory is modelled)
     kv_cache_dtype: str = "auto"
+    block_size: int | None = None  # tokens per KV page (SGLang 1, vLLM 16)
+    kv_reservation: bool | None = None  # admission reserves KV for the outputs to come (SGLang) or not (vLLM)
+    attention_backend: str | None = None  # None: the engine's choice for this GPU and KV dtype
     enable_mixed_chunk: bool = False
     disable_radix_cache: bool = False
     context_length: int | None = None  # None: the model's max_position_embeddings
@@ -54,6 +82,7 @@ class SimServerArgs:
     host: str = "127.0.0.1"
     port: int = 30000
     api_key: str | None = dataclasses.field(default=None, repr=False)  # requests need "Bearer <key>"
+    warnings: tuple[str, ...] = ()  # the engine's parser's deprecation warnings for the argv
     # --- simulator-only -------------------------------------------------------------------------
     sim_gpu: str = "H100"
     sim_model: str | None = None  # None: from model_path / served_model_name, else Llama-3.1-8B
@@ -62,34 +91,38 @@ class SimServerArgs:
     sim_noise: float = 0.02  # relative std of the multiplicative per-step time noise
     sim_stream_interval: float = 0.02  # seconds between SSE chunks of one stream (CPU saver)
 
+    def __post_init__(self) -> None:
+        if not self.engine_version and self.engine in SIM_FLAVORS:
+            object.__setattr__(self, "engine_version", newest_version(self.engine))
+
     def validate(self) -> None:
-        """Raise ValueError for values SGLang's argument checks would refuse."""
+        """Raise ValueError for values the simulator cannot run (the engine's parser checked the rest)."""
+        sim_flavor(self.engine)
         if self.tp_size < 1 or self.dp_size < 1:
             raise ValueError("tp_size and dp_size must be >= 1")
-        if self.mem_fraction_static is not None and not 0.0 < self.mem_fraction_static < 1.0:
-            raise ValueError("mem_fraction_static must be in (0, 1)")
+        if self.gpu_memory_utilization is not None and not 0.0 < self.gpu_memory_utilization <= 1.0:
+            raise ValueError("gpu_memory_utilization must be in (0, 1]")
         if self.max_running_requests is not None and self.max_running_requests < 1:
             raise ValueError("max_running_requests must be >= 1")
         if self.chunked_prefill_size is not None and not (
                 self.chunked_prefill_size == -1 or self.chunked_prefill_size >= 1):
             raise ValueError("chunked_prefill_size must be >= 1 or -1 (disabled)")
-        if self.max_prefill_tokens < 1:
+        if self.max_prefill_tokens is not None and self.max_prefill_tokens < 1:
             raise ValueError("max_prefill_tokens must be >= 1")
-        if self.schedule_policy not in SCHEDULE_POLICIES:
-            raise ValueError(f"schedule_policy must be one of {', '.join(SCHEDULE_POLICIES)}")
         if self.schedule_conservativeness <= 0:
             raise ValueError("schedule_conservativeness must be > 0")
         if self.cuda_graph_max_bs is not None and self.cuda_graph_max_bs < 1:
             raise ValueError("cuda_graph_max_bs must be >= 1")
-        if self.kv_cache_dtype not in KV_CACHE_DTYPES:
-            raise ValueError(f"kv_cache_dtype must be one of {', '.join(KV_CACHE_DTYPES)}")
+        if self.kv_cache_dtype not in KV_DTYPE_BYTES:
+            raise ValueError(f"the simulator models kv_cache_dtype {', '.join(KV_DTYPE_BYTES)}, "
+                             f"not {self.kv_cache_dtype!r}")
         if self.sim_startup_scale < 0 or self.sim_noise < 0 or self.sim_stream_interval < 0:
             raise ValueError("sim_startup_scale, sim_noise and sim_stream_interval must be >= 0")
         resolve_gpu(self.sim_gpu)
 
     def model_name(self) -> str:
-        """The simulated model's table name: --sim-model, else what --model-path or
-        --served-model-name names, else Llama-3.1-8B (e.g. when model_path is a tokenizer folder)."""
+        """The simulated model's table name: --sim-model, else what the model path or the served
+        name names, else Llama-3.1-8B (e.g. when the model path is a tokenizer folder)."""
         if self.sim_model:
             return resolve_model(self.sim_model).name
         for candidate in (self.model_path, self.served_model_name):
@@ -101,22 +134,13 @@ class SimServerArgs:
         return DEFAULT_SIM_MODEL
 
     def resolved(self) -> SimServerArgs:
-        """A copy with the GPU/model-dependent defaults filled in the way SGLang picks them."""
+        """A copy with the GPU/model-dependent defaults filled in the way the engine picks them."""
         gpu = resolve_gpu(self.sim_gpu)
         model = resolve_model(self.model_name())
-        mem_gib = gpu.memory_bytes / GIB
-        changes: dict[str, Any] = {"sim_gpu": gpu.name, "sim_model": model.name}
-        if self.mem_fraction_static is None:
-            changes["mem_fraction_static"] = default_mem_fraction_static(self.tp_size)
-        if self.chunked_prefill_size is None:
-            # SGLang: small GPUs get smaller chunks so prefill activations fit.
-            changes["chunked_prefill_size"] = 2048 if mem_gib < 35 else 4096 if mem_gib < 60 else 8192
-        if self.cuda_graph_max_bs is None:
-            changes["cuda_graph_max_bs"] = default_cuda_graph_max_bs(self.tp_size, mem_gib)
-        if self.context_length is None:
-            changes["context_length"] = model.max_context
-        if not self.served_model_name:
-            changes["served_model_name"] = self.model_path or model.hf_id
+        changes: dict[str, Any] = {"sim_gpu": gpu.name, "sim_model": model.name,
+                                   "context_length": self.context_length or model.max_context,
+                                   "served_model_name": self.served_model_name or self.model_path or model.hf_id}
+        changes.update(sim_flavor(self.engine).defaults(self, gpu, model))
         return dataclasses.replace(self, **changes)
 
     @property
@@ -125,95 +149,62 @@ class SimServerArgs:
 
     @property
     def kv_dtype_bytes(self) -> int:
-        return 1 if self.kv_cache_dtype.startswith("fp8") else 2
+        return KV_DTYPE_BYTES[self.kv_cache_dtype]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def default_mem_fraction_static(tp_size: int) -> float:
-    """SGLang's default: more GPUs per replica need more room for communication buffers."""
-    if tp_size >= 16:
-        return 0.79
-    if tp_size >= 8:
-        return 0.81
-    if tp_size >= 4:
-        return 0.85
-    if tp_size >= 2:
-        return 0.87
-    return 0.88
-
-
-def default_cuda_graph_max_bs(tp_size: int, mem_gib: float) -> int:
-    """SGLang's default largest captured decode batch, by GPU memory and tp."""
-    if mem_gib < 35:
-        return 8 if tp_size < 4 else 80
-    if mem_gib < 60:
-        return 80 if tp_size < 4 else 160
-    if mem_gib < 100:
-        return 160 if tp_size < 4 else 256
-    return 256 if tp_size < 4 else 512
-
-
-def _bool_flag(parser: argparse.ArgumentParser, *flags: str, dest: str, help: str) -> None:
-    parser.add_argument(*flags, dest=dest, action="store_true", default=False, help=help)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """argparse with SGLang's spellings (``--tp-size``, ``--mem-fraction-static`` ...)."""
+def build_sim_parser() -> argparse.ArgumentParser:
+    """The simulator's own options, before ``--``."""
     p = argparse.ArgumentParser(
         prog="python -m autotuner.sim.server",
-        description="A SIMULATOR of an SGLang server (not SGLang): OpenAI-compatible HTTP API with "
-                    "modelled timings. Accepts sglang.launch_server's flags plus --sim-*.",
+        usage="%(prog)s [--sim-* options] -- <the engine's server arguments>",
+        description="A SIMULATOR of an SGLang or vLLM server (not the engine): OpenAI-compatible HTTP API "
+                    "with modelled timings. After '--' come the engine's own server arguments, checked "
+                    "against the option table recorded from that engine version's parser.",
     )
     d = SimServerArgs()
     add = p.add_argument
-    add("--model-path", "--model", dest="model_path", default=d.model_path)
-    add("--tokenizer-path", dest="tokenizer_path", default=None)
-    add("--served-model-name", dest="served_model_name", default=None)
-    add("--host", default=d.host)
-    add("--port", type=int, default=d.port)
-    add("--tp-size", "--tp", "--tensor-parallel-size", dest="tp_size", type=int, default=d.tp_size)
-    add("--dp-size", "--dp", "--data-parallel-size", dest="dp_size", type=int, default=d.dp_size)
-    add("--mem-fraction-static", dest="mem_fraction_static", type=float, default=None)
-    add("--max-running-requests", dest="max_running_requests", type=int, default=None)
-    add("--chunked-prefill-size", dest="chunked_prefill_size", type=int, default=None)
-    add("--max-prefill-tokens", dest="max_prefill_tokens", type=int, default=d.max_prefill_tokens)
-    add("--schedule-policy", dest="schedule_policy", choices=SCHEDULE_POLICIES, default=d.schedule_policy)
-    add("--schedule-conservativeness", dest="schedule_conservativeness", type=float,
-        default=d.schedule_conservativeness)
-    add("--cuda-graph-max-bs", dest="cuda_graph_max_bs", type=int, default=None)
-    _bool_flag(p, "--disable-cuda-graph", dest="disable_cuda_graph", help="decode without CUDA graphs")
-    add("--kv-cache-dtype", dest="kv_cache_dtype", choices=KV_CACHE_DTYPES, default=d.kv_cache_dtype)
-    _bool_flag(p, "--enable-mixed-chunk", dest="enable_mixed_chunk", help="mix prefill chunks into decode")
-    _bool_flag(p, "--disable-radix-cache", dest="disable_radix_cache", help="no prefix cache")
-    add("--context-length", dest="context_length", type=int, default=None)
-    # Accepted for compatibility with launch scripts; they change nothing in the simulation.
-    add("--api-key", dest="api_key", default=None,
-        help="require 'Authorization: Bearer KEY' on every route but /health*, as SGLang does")
-    for flag in ("--log-level", "--log-level-http", "--dtype", "--random-seed",
-                 "--attention-backend", "--load-format", "--quantization", "--chat-template"):
-        add(flag, dest="_ignored_" + flag.strip("-").replace("-", "_"), default=None, help=argparse.SUPPRESS)
-    for flag in ("--trust-remote-code", "--enable-metrics", "--skip-server-warmup", "--disable-log-requests",
-                 "--enable-torch-compile"):
-        _bool_flag(p, flag, dest="_ignored_" + flag.strip("-").replace("-", "_"), help=argparse.SUPPRESS)
-    add("--sim-gpu", dest="sim_gpu", default=d.sim_gpu, help="H100 | H200 | A100-80G | L40S")
-    add("--sim-model", dest="sim_model", default=None, help="model table name or HF id")
-    add("--sim-startup-scale", dest="sim_startup_scale", type=float, default=d.sim_startup_scale)
-    add("--sim-seed", dest="sim_seed", type=int, default=d.sim_seed)
-    add("--sim-noise", dest="sim_noise", type=float, default=d.sim_noise)
-    add("--sim-stream-interval", dest="sim_stream_interval", type=float, default=d.sim_stream_interval)
+    add("--sim-engine", choices=tuple(SIM_FLAVORS), default=DEFAULT_ENGINE)
+    add("--sim-engine-version", default=None, help="a recorded version (default: the newest)")
+    add("--sim-gpu", default=d.sim_gpu, help="H100 | H200 | A100-80G | L40S")
+    add("--sim-model", default=None, help="model table name or HF id")
+    add("--sim-startup-scale", type=float, default=d.sim_startup_scale)
+    add("--sim-seed", type=int, default=d.sim_seed)
+    add("--sim-noise", type=float, default=d.sim_noise)
+    add("--sim-stream-interval", type=float, default=d.sim_stream_interval)
     return p
 
 
+def engine_error(table: dict[str, Any], message: str) -> None:
+    """Exit like the engine's argparse does on a rejected argv: usage, ``prog: error: ...``, 2."""
+    prog = table.get("parser", {}).get("prog", table["engine"])
+    print(f"usage: {prog} [options]\n{prog}: error: {message}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
 def parse_argv(argv: Sequence[str]) -> SimServerArgs:
-    """Parse SGLang-style flags; unknown flags exit with status 2 like argparse (and SGLang) do."""
-    ns = build_parser().parse_args(list(argv))
-    fields = {f.name for f in dataclasses.fields(SimServerArgs)}
-    return SimServerArgs(**{k: v for k, v in vars(ns).items() if k in fields})
+    """Parse ``--sim-* -- <server argv>``; a rejected argv exits with status 2 like argparse."""
+    argv = list(argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    parser = build_sim_parser()
+    sim = parser.parse_args(argv[:split])
+    version = sim.sim_engine_version or newest_version(sim.sim_engine)
+    try:
+        table = load_table(sim.sim_engine, version)
+    except UnknownTable as exc:
+        parser.error(f"argument --sim-engine-version: {exc}")
+    server_argv = argv[split + 1:]
+    verdict = replay(table, server_argv)
+    if verdict.errors:
+        engine_error(table, verdict.errors[0])
+    fields = sim_flavor(sim.sim_engine).server_fields(parsed_values(table, server_argv))
+    return SimServerArgs(
+        engine=sim.sim_engine, engine_version=version, warnings=tuple(verdict.warnings),
+        sim_gpu=sim.sim_gpu, sim_model=sim.sim_model, sim_startup_scale=sim.sim_startup_scale,
+        sim_seed=sim.sim_seed, sim_noise=sim.sim_noise, sim_stream_interval=sim.sim_stream_interval, **fields)
 
 
-__all__ = [
-    "KV_CACHE_DTYPES", "SCHEDULE_POLICIES", "SimServerArgs", "build_parser",
-    "default_cuda_graph_max_bs", "default_mem_fraction_static", "parse_argv",
-]
+__all__ = ["DEFAULT_ENGINE", "KV_DTYPE_BYTES", "SimServerArgs", "build_sim_parser", "newest_version",
+           "parse_argv"]

@@ -6,6 +6,8 @@ leaves out:
 
 * a fixed GPU cost per layer (small kernels never reach full bandwidth: launch, ramp, tail);
 * two all-reduces per layer under tensor parallelism (latency + ring traffic over NVLink/PCIe);
+* the attention kernel: a slower one (triton) reads the KV cache and does attention FLOPs at a
+  fraction of FlashAttention's rate;
 * CPU overhead: with CUDA graphs a decode step costs one graph launch plus sampling; without
   them (or for a batch above ``cuda_graph_max_bs``, or any prefill) every kernel is launched from
   Python and the GPU waits whenever the CPU is slower than the kernels.
@@ -31,6 +33,13 @@ PER_REQUEST_DECODE_S = 2e-6  # batch metadata per running request
 PREFILL_STEP_OVERHEAD_S = 1.0e-3
 PER_REQUEST_PREFILL_S = 30e-6  # radix-cache match, token slot allocation, per request in the batch
 ACTIVATION_BYTES_PER_TOKEN_LAYER = 16  # x hidden: residual/norm reads and writes between kernels
+# Attention kernels relative to FlashAttention 3 / FlashInfer: (fraction of their KV read rate,
+# fraction of their attention FLOP rate). Triton, which SGLang falls back to for an fp8_e5m2 KV
+# cache on Hopper: 230 vs 392 TFLOPS for FA3 on an H100 SXM at 1k context (Dao-AILab/flash-attention
+# issue 1777) gives 0.59 for prefill; decode is memory-bound and SGLang's own comparison on Llama-3-8B
+# shows triton within 1% of FA3 in bf16 (sgl-project/sglang PR 5211); an fp8 cache is upcast inside
+# the Triton kernel, which we assume costs 10% of its read rate (an assumption, not a measurement).
+ATTENTION_EFFICIENCY = {"triton": (0.90, 0.59)}
 
 
 class StepCost:
@@ -44,11 +53,12 @@ class StepCost:
         # fp8 tensor cores are not used for bf16 weights; fp8 KV only shrinks bytes.
         self.flops = gpu.achievable_flops
         self.weight_read_bytes = m.decode_read_bytes_per_gpu(tp)
-        self.kv_bytes_per_token = plan.kv_bytes_per_token
+        kv_rate, attn_rate = ATTENTION_EFFICIENCY.get(a.attention_backend or "", (1.0, 1.0))
+        self.kv_bytes_per_token = plan.kv_bytes_per_token / kv_rate  # as if read at full rate
         self.linear_flops_per_token = 2.0 * m.linear_params_per_gpu(tp)
         self.lm_head_flops_per_row = 2.0 * m.hidden_size * m.vocab_size / tp
         # QK^T and PV: 2 matmuls x 2 FLOPs per MAC x this GPU's query dims, per attended token.
-        self.attn_flops_per_ctx = 4.0 * m.num_layers * m.q_dim / tp
+        self.attn_flops_per_ctx = 4.0 * m.num_layers * m.q_dim / tp / attn_rate
         self.act_bytes_per_token = ACTIVATION_BYTES_PER_TOKEN_LAYER * m.hidden_size * m.num_layers
         self.layers = m.num_layers
         self.hidden = m.hidden_size

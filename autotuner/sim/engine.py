@@ -1,6 +1,8 @@
-"""The scheduler core shared by both clocks: SGLang-style continuous batching on one replica.
+"""The scheduler core shared by both clocks and both engines: continuous batching on one replica.
 
-One :class:`EngineCore` is one SGLang scheduler (one dp replica over tp GPUs). Each call to
+One :class:`EngineCore` is one scheduler (one dp replica over tp GPUs), modelled on SGLang's; vLLM
+runs on the same core with mixed chunking always on (decodes and prefill chunks share one token
+budget) and no KV reserved for outputs at admission (``kv_reservation=False``). Each call to
 :meth:`EngineCore.step` picks the next batch the way SGLang's event loop does and returns what
 that forward pass produced and how long it took; the caller owns the clock (``asyncio.sleep`` in
 the HTTP server, a plain float in virtual time).
@@ -114,6 +116,9 @@ class EngineCore:
         self.min_ratio = self.init_ratio * MIN_NEW_TOKEN_RATIO_FACTOR
         self.ratio_decay = (self.init_ratio - self.min_ratio) / NEW_TOKEN_RATIO_DECAY_STEPS
         self.new_token_ratio = self.init_ratio
+        # SGLang reserves KV for (clipped) outputs to come at admission; vLLM reserves none and
+        # preempts when a step finds no free slot (the flavor sets kv_reservation).
+        self.reserve_cap = CLIP_MAX_NEW_TOKENS if a.kv_reservation is not False else 0
         self.noise = a.sim_noise if noise is None else noise
         self.rng = random.Random(seed)
         self.policy_rng = random.Random(seed + 1)
@@ -213,8 +218,8 @@ class EngineCore:
         mixed_tokens = running_bs if self.mixed else 0
         free = self.kv_free
         ratio = self.new_token_ratio
-        if self.max_output_len > CLIP_MAX_NEW_TOKENS:
-            future = sum(min(r.output_len - r.generated, CLIP_MAX_NEW_TOKENS) for r in self.running)
+        if self.max_output_len > self.reserve_cap:
+            future = sum(min(r.output_len - r.generated, self.reserve_cap) for r in self.running)
         else:
             future = sum([r.output_len - r.generated for r in self.running])
         offset = mixed_tokens + ratio * future
@@ -231,7 +236,7 @@ class EngineCore:
             if n > 0:
                 truncated = ext > n
                 chunks.append((r, n))
-                offset += n + (0 if truncated else min(r.output_len, CLIP_MAX_NEW_TOKENS))
+                offset += n + (0 if truncated else min(r.output_len, self.reserve_cap))
                 cur_offset += n
                 rem_input -= n
                 if rem_chunk is not None:
@@ -245,7 +250,7 @@ class EngineCore:
                     self.batch_full = True
                     break
                 ext = req.target - req.kv
-                total = ext + min(req.output_len, CLIP_MAX_NEW_TOKENS)
+                total = ext + min(req.output_len, self.reserve_cap)
                 if total >= free - offset:
                     self.batch_full = True  # NO_TOKEN: wait until a request leaves
                     break
@@ -253,7 +258,7 @@ class EngineCore:
                     break
                 if rem_chunk is None or ext <= rem_chunk:
                     n = ext
-                    offset += n + min(req.output_len, CLIP_MAX_NEW_TOKENS)
+                    offset += n + min(req.output_len, self.reserve_cap)
                 else:
                     n = rem_chunk
                     if n <= 0:

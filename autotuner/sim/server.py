@@ -1,12 +1,16 @@
-"""Wall-clock OpenAI-compatible HTTP server driven by the simulator (a simulator, not SGLang).
+"""Wall-clock OpenAI-compatible HTTP server driven by the simulator (a simulator, not the engine).
 
-    python -m autotuner.sim.server --model-path /tmp/tok --served-model-name demo \\
-        --sim-model Llama-3.1-8B --sim-gpu H100 --tp-size 1 --port 30000
+    python -m autotuner.sim.server --sim-engine sglang --sim-model Llama-3.1-8B --sim-gpu H100 -- \\
+        --model-path /tmp/tok --served-model-name demo --tp-size 1 --port 30000
+    python -m autotuner.sim.server --sim-engine vllm --sim-model Llama-3.1-8B --sim-gpu H100 -- \\
+        /tmp/tok --served-model-name demo --tensor-parallel-size 1 --port 8000
 
-It plans memory like SGLang (and exits with SGLang's error when the config cannot start), sleeps
-the modelled start-up time times ``--sim-startup-scale``, then serves ``GET /health``,
-``GET /v1/models``, ``GET /get_server_info``, ``GET /get_model_info`` and
-``POST /v1/chat/completions`` (streaming SSE with a usage chunk, or plain JSON). Each dp replica is
+The server arguments after ``--`` are checked by the engine version's recorded parser (see
+:mod:`autotuner.sim.args`). It plans memory like the engine (and exits with the engine's error when
+the config cannot start), sleeps the modelled start-up time times ``--sim-startup-scale``, then
+serves ``GET /health``, ``GET /v1/models``, ``GET /get_server_info`` (the simulator's plan),
+``POST /v1/chat/completions`` and ``POST /v1/completions`` (streaming SSE with a usage chunk, or
+plain JSON); as SGLang, also ``GET /health_generate`` and ``GET /get_model_info``. Each dp replica is
 an :class:`~autotuner.sim.engine.EngineCore` whose steps are slept in real time. With
 ``--api-key`` every route but ``/health*`` answers 401 without ``Authorization: Bearer <key>``,
 like SGLang's API-key middleware.
@@ -28,6 +32,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +86,27 @@ def prompt_text(messages: Any) -> str:
         elif isinstance(content, list):
             parts += [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type", "text") == "text"]
     return "\n".join(parts)
+
+
+def completion_prompt(prompt: Any) -> str:
+    """The text of a /v1/completions prompt: a string or a list of strings, joined."""
+    if isinstance(prompt, list):
+        return "\n".join(p for p in prompt if isinstance(p, str))
+    return prompt if isinstance(prompt, str) else ""
+
+
+@dataclass(frozen=True)
+class Api:
+    """How one OpenAI endpoint names its responses."""
+
+    chat: bool
+    id_prefix: str
+    object: str
+    chunk_object: str
+
+
+CHAT = Api(True, "chatcmpl-", "chat.completion", "chat.completion.chunk")
+TEXT = Api(False, "cmpl-", "text_completion", "text_completion")
 
 
 # --- streams and replicas ----------------------------------------------------------------------------
@@ -187,7 +213,7 @@ class SimServer:
 
     @web.middleware
     async def require_api_key(self, request: web.Request, handler: Callable) -> web.StreamResponse:
-        """SGLang's check: /health* stays open (probes); the rest needs the exact bearer header."""
+        """The engines' check: /health* stays open (probes); the rest needs the exact bearer header."""
         key = self.args.api_key
         if key and not request.path.startswith("/health") and not hmac.compare_digest(
                 request.headers.get("Authorization", "").encode(), f"Bearer {key}".encode()):
@@ -197,11 +223,13 @@ class SimServer:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self.require_api_key])
         app.router.add_get("/health", self.health)
-        app.router.add_get("/health_generate", self.health)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/get_server_info", self.server_info)
-        app.router.add_get("/get_model_info", self.model_info)
         app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/completions", self.completion)
+        if self.args.engine == "sglang":
+            app.router.add_get("/health_generate", self.health)
+            app.router.add_get("/get_model_info", self.model_info)
         return app
 
     def start_engine(self, plan: MemoryPlan) -> None:
@@ -223,7 +251,7 @@ class SimServer:
             return self._not_ready()
         return web.json_response({"object": "list", "data": [{
             "id": self.model_name, "object": "model", "created": int(time.time()),
-            "owned_by": "sglang-simulator", "root": self.model_name,
+            "owned_by": f"{self.args.engine}-simulator", "root": self.args.model_path or self.model_name,
             "max_model_len": self.args.context_length}]})
 
     async def server_info(self, _request: web.Request) -> web.Response:
@@ -248,6 +276,12 @@ class SimServer:
                                   "error": {"message": message, "type": kind, "code": status}}, status=status)
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
+        return await self._generate(request, CHAT)
+
+    async def completion(self, request: web.Request) -> web.StreamResponse:
+        return await self._generate(request, TEXT)
+
+    async def _generate(self, request: web.Request, api: Api) -> web.StreamResponse:
         if not self.ready:
             return self._not_ready()
         try:
@@ -266,8 +300,9 @@ class SimServer:
             return self._error(400, "max_tokens must be an integer", "BadRequestError")
         if max_tokens < 1:
             return self._error(400, "max_tokens must be at least 1", "BadRequestError")
-        n_in = max(1, self.count_tokens(prompt_text(body.get("messages"))))
-        rid = "chatcmpl-" + uuid.uuid4().hex[:24]
+        prompt = prompt_text(body.get("messages")) if api.chat else completion_prompt(body.get("prompt"))
+        n_in = max(1, self.count_tokens(prompt))
+        rid = api.id_prefix + uuid.uuid4().hex[:24]
         stream = Stream(SimRequest(rid, n_in, max_tokens))
         await asyncio.sleep(ADMISSION_LATENCY_S)  # tokenizer manager -> scheduler hop
         replica = self.replicas[self.rr % len(self.replicas)]
@@ -279,9 +314,9 @@ class SimServer:
         try:
             if body.get("stream"):
                 include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-                return await self._stream(request, stream, rid, include_usage)
+                return await self._stream(request, stream, rid, include_usage, api)
             await stream.done.wait()
-            return web.json_response(self._completion(rid, stream))
+            return web.json_response(self._completion(rid, stream, api))
         finally:
             if not stream.finished:
                 replica.abort(rid)  # client went away: free the batch slot, as SGLang aborts
@@ -290,13 +325,15 @@ class SimServer:
         n_in, n_out = stream.req.input_len, stream.total
         return {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}
 
-    def _completion(self, rid: str, stream: Stream) -> dict[str, Any]:
-        return {"id": rid, "object": "chat.completion", "created": int(time.time()), "model": self.model_name,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": _text(0, stream.total)},
-                             "finish_reason": "length"}],
+    def _completion(self, rid: str, stream: Stream, api: Api) -> dict[str, Any]:
+        text = _text(0, stream.total)
+        output = {"message": {"role": "assistant", "content": text}} if api.chat else {"text": text}
+        return {"id": rid, "object": api.object, "created": int(time.time()), "model": self.model_name,
+                "choices": [{"index": 0, **output, "finish_reason": "length"}],
                 "usage": self._usage(stream)}
 
-    async def _stream(self, request: web.Request, stream: Stream, rid: str, include_usage: bool) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, stream: Stream, rid: str, include_usage: bool,
+                      api: Api) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await resp.prepare(request)
         loop = asyncio.get_running_loop()
@@ -306,8 +343,9 @@ class SimServer:
         last_write = -math.inf
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
-            obj = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": self.model_name,
-                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            output = {"delta": delta} if api.chat else {"text": delta.get("content", "")}
+            obj = {"id": rid, "object": api.chunk_object, "created": created, "model": self.model_name,
+                   "choices": [{"index": 0, **output, "finish_reason": finish}]}
             return "data: " + json.dumps(obj, separators=(",", ":")) + "\n\n"
 
         while True:
@@ -330,7 +368,7 @@ class SimServer:
             if stream.finished:
                 payload += chunk({}, "length")
                 if include_usage:
-                    usage = {"id": rid, "object": "chat.completion.chunk", "created": created,
+                    usage = {"id": rid, "object": api.chunk_object, "created": created,
                              "model": self.model_name, "choices": [], "usage": self._usage(stream)}
                     payload += "data: " + json.dumps(usage, separators=(",", ":")) + "\n\n"
                 payload += "data: [DONE]\n\n"
@@ -374,7 +412,8 @@ async def serve(args: SimServerArgs) -> int:
             plan = plan_memory(a)
         except StartupFailure as exc:
             await asyncio.sleep(exc.after_s * scale)
-            print(f"[sim] start-up failed (simulated SGLang, phase {exc.phase}):\n{exc.message}",
+            print(f"[sim] start-up failed (simulated {a.engine} {a.engine_version}, phase {exc.phase}):\n"
+                  f"{exc.message}",
                   file=sys.stderr, flush=True)
             return exc.exit_code
         gib = plan.to_dict()
@@ -382,6 +421,9 @@ async def serve(args: SimServerArgs) -> int:
         log(f"Load weight end. model={plan.model.name} weights={gib['weights_gib']} GiB per GPU, "
             f"tp_size={a.tp_size}, dp_size={a.dp_size}")
         log(f"KV Cache is allocated. #tokens: {plan.kv_tokens}, {gib['kv_pool_gib']} GiB per GPU")
+        log(f"attention backend: {a.attention_backend}, kv_cache_dtype={a.kv_cache_dtype}")
+        for note in plan.notes:
+            log(f"note: {note}")
         await asyncio.sleep(plan.cuda_graph_s * scale)
         if plan.capture_batch_sizes:
             log(f"Capture cuda graph end. bs up to {plan.cuda_graph_max_bs} "
@@ -421,8 +463,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         sys.exit(2)
-    log(f"autotuner.sim: SIMULATED SGLang server (a simulator, not SGLang): model={shown.sim_model} "
-        f"gpu={shown.sim_gpu} tp_size={shown.tp_size} dp_size={shown.dp_size} "
+    for warning in args.warnings:
+        print(f"[sim] {args.engine} {args.engine_version} warns: {warning}", file=sys.stderr, flush=True)
+    log(f"autotuner.sim: SIMULATED {shown.engine} {shown.engine_version} server (a simulator, not the "
+        f"engine): model={shown.sim_model} gpu={shown.sim_gpu} tp_size={shown.tp_size} dp_size={shown.dp_size} "
         f"served_model_name={shown.served_model_name}")
     sys.exit(asyncio.run(serve(args)))
 

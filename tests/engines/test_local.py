@@ -74,10 +74,11 @@ def test_simulator_command(tmp_path):
         tokenizer_path="/tok"))
 
     assert engine.command_for(request_for(tmp_path), 31000) == [
-        "py", "-m", "autotuner.sim.server", "--host", "127.0.0.1", "--port", "31000",
+        "py", "-m", "autotuner.sim.server", "--sim-engine", "sglang", "--sim-engine-version", "0.5.19",
+        "--sim-gpu", "H200", "--sim-model", "Llama-3.1-70B", "--sim-startup-scale", "0.1", "--sim-seed", "7",
+        "--", "--model-path", "/tok", "--tokenizer-path", "/tok", "--host", "127.0.0.1", "--port", "31000",
         "--served-model-name", "tuned-model", "--tp-size", "2", "--mem-fraction-static", "0.8",
-        "--disable-cuda-graph", "--sim-gpu", "H200", "--sim-model", "Llama-3.1-70B",
-        "--sim-startup-scale", "0.1", "--sim-seed", "7", "--tokenizer-path", "/tok"]
+        "--disable-cuda-graph"]
 
 
 def test_custom_command(tmp_path):

@@ -45,9 +45,9 @@ def test_genai_bench_agrees_with_virtual_prediction(tmp_path, tokenizer_dir):
     base = f"http://127.0.0.1:{port}"
     log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed after the server exits
     server = subprocess.Popen(
-        [sys.executable, "-m", "autotuner.sim.server", "--model-path", str(tokenizer_dir),
-         "--served-model-name", "sim-8b", "--sim-model", "Llama-3.1-8B", "--sim-gpu", "H100",
-         "--port", str(port), "--sim-startup-scale", "0"],
+        [sys.executable, "-m", "autotuner.sim.server", "--sim-model", "Llama-3.1-8B", "--sim-gpu", "H100",
+         "--sim-startup-scale", "0", "--", "--model-path", str(tokenizer_dir), "--served-model-name", "sim-8b",
+         "--port", str(port)],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30

@@ -5,8 +5,8 @@ import importlib
 
 import pytest
 
-MODULES = ["__init__", "args", "cost", "engine", "hardware", "memory", "models", "scenario", "tokenizer",
-           "virtual"]
+MODULES = ["__init__", "args", "cost", "engine", "flavors.sglang", "flavors.vllm", "layout", "memory", "scenario",
+           "tokenizer", "virtual"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from autotuner.sim.tokenizer import ensure_tokenizer, is_complete
@@ -23,8 +24,13 @@ def free_port() -> int:
 
 
 def start_server(*flags: str) -> subprocess.Popen:
+    """``python -m autotuner.sim.server <flags>``: the --sim-* options, ``--``, the engine's argv."""
     return subprocess.Popen([sys.executable, "-m", "autotuner.sim.server", *flags], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def sim(*options: str, model: str = "Llama-3.1-8B", scale: str = "0") -> list[str]:
+    return ["--sim-model", model, "--sim-startup-scale", scale, *options, "--"]
 
 
 def stop(proc: subprocess.Popen) -> tuple[str, str]:
@@ -67,8 +73,8 @@ def sse_events(resp: requests.Response) -> list:
 def test_server_serves_health_models_and_streaming_chat(tokenizer_dir):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = start_server("--model-path", str(tokenizer_dir), "--served-model-name", "sim-8b",
-                        "--sim-model", "Llama-3.1-8B", "--port", str(port), "--sim-startup-scale", "0.1")
+    proc = start_server(*sim(scale="0.1"), "--model-path", str(tokenizer_dir), "--served-model-name", "sim-8b",
+                        "--port", str(port))
     try:
         seen = wait_ready(base, proc)
         assert 503 in seen, "health must answer 503 while the modelled start-up runs"
@@ -108,7 +114,7 @@ def test_server_serves_health_models_and_streaming_chat(tokenizer_dir):
     finally:
         out, err = stop(proc)
     assert proc.returncode == 0, err  # SIGTERM is a clean shutdown
-    assert "SIMULATED" in out and "not SGLang" in out
+    assert "SIMULATED sglang 0.5.23" in out and "not the engine" in out
 
 
 def test_api_key_is_required_everywhere_but_health():
@@ -116,8 +122,8 @@ def test_api_key_is_required_everywhere_but_health():
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     key = "sk-sim-0123456789"
-    proc = start_server("--served-model-name", "sim-8b", "--sim-model", "Llama-3.1-8B", "--port", str(port),
-                        "--sim-startup-scale", "0", "--api-key", key)
+    proc = start_server(*sim(), "--model-path", "m", "--served-model-name", "sim-8b", "--port", str(port),
+                        "--api-key", key)
     try:
         wait_ready(base, proc)
         chat = {"model": "sim-8b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}
@@ -138,8 +144,7 @@ def test_api_key_is_required_everywhere_but_health():
 
 def test_startup_failure_exits_nonzero_with_sglang_message():
     port = free_port()
-    proc = start_server("--sim-model", "Llama-3.1-8B", "--mem-fraction-static", "0.1", "--port", str(port),
-                        "--sim-startup-scale", "0")
+    proc = start_server(*sim(), "--model-path", "m", "--mem-fraction-static", "0.1", "--port", str(port))
     try:
         proc.wait(timeout=30)
     finally:
@@ -148,10 +153,53 @@ def test_startup_failure_exits_nonzero_with_sglang_message():
     assert "RuntimeError: Not enough memory. Please try to increase --mem-fraction-static." in err
 
 
-def test_unknown_flag_exits_2():
-    proc = subprocess.run([sys.executable, "-m", "autotuner.sim.server", "--bogus-flag", "1"], check=False, cwd=REPO,
-                          capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 2 and "--bogus-flag" in proc.stderr
+def test_unknown_flag_exits_2_with_the_engines_message():
+    proc = subprocess.run([sys.executable, "-m", "autotuner.sim.server", *sim(), "--model-path", "m",
+                           "--bogus-flag", "1"], check=False, cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "sglang serve: error: unrecognized arguments: --bogus-flag 1" in proc.stderr
+
+
+def test_vllm_flavored_server_round_trip(tokenizer_dir):
+    """`vllm serve` arguments: the positional model, /health, /v1/models, a completion."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start_server("--sim-engine", "vllm", "--sim-engine-version", "0.33.0", *sim(), str(tokenizer_dir),
+                        "--host", "127.0.0.1", "--port", str(port), "--served-model-name", "sim-8b",
+                        "--gpu-memory-utilization", "0.85", "--max-num-seqs", "64", "--disable-log-requests")
+    try:
+        wait_ready(base, proc)
+        assert requests.get(base + "/health", timeout=5).text == ""
+        models = requests.get(base + "/v1/models", timeout=5).json()
+        assert [(m["id"], m["owned_by"], m["root"]) for m in models["data"]] == [
+            ("sim-8b", "vllm-simulator", str(tokenizer_dir))]
+        done = requests.post(base + "/v1/completions", timeout=30, json={
+            "model": "sim-8b", "prompt": "Shall I compare thee", "max_tokens": 6}).json()
+        assert done["object"] == "text_completion" and done["choices"][0]["text"]
+        assert done["usage"]["completion_tokens"] == 6
+        info = requests.get(base + "/get_server_info", timeout=5).json()
+        plan = info["memory_plan"]
+        assert (plan["engine"], plan["engine_version"], plan["max_running_requests"]) == ("vllm", "0.33.0", 64)
+        assert plan["static_gib"] == pytest.approx(0.85 * 81559 / 1024, abs=0.01)  # a share of the whole GPU
+        assert requests.get(base + "/get_model_info", timeout=5).status_code == 404  # SGLang's route only
+    finally:
+        out, err = stop(proc)
+    assert proc.returncode == 0, err
+    assert "SIMULATED vllm 0.33.0" in out
+
+
+def test_fp8_e5m2_kv_on_hopper_shows_the_triton_switch():
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start_server(*sim(), "--model-path", "m", "--port", str(port), "--kv-cache-dtype", "fp8_e5m2")
+    try:
+        wait_ready(base, proc)
+        plan = requests.get(base + "/get_server_info", timeout=5).json()["memory_plan"]
+        assert plan["attention_backend"] == "triton"
+        assert any("Setting attention backend to triton" in note for note in plan["notes"])
+    finally:
+        out, _err = stop(proc)
+    assert "attention backend: triton" in out
 
 
 def test_tokenizer_is_idempotent_and_loads_with_autotokenizer(tmp_path, tokenizer_dir):

@@ -77,8 +77,9 @@ def _with_env_expanded(isvc: dict[str, Any], read_secret: Callable[[str], dict[s
 
 def simulator_command(isvc: dict[str, Any], port: int) -> list[str]:
     """The simulated SGLang server with the ISVC's args (OME would run the runtime's command)."""
-    return [sys.executable, "-m", "autotuner.sim.server", *_runner_args(isvc), "--sim-gpu", "H100",
-            "--sim-model", "Llama-3.2-1B", "--sim-startup-scale", "0", "--host", "127.0.0.1", "--port", str(port)]
+    return [sys.executable, "-m", "autotuner.sim.server", "--sim-engine", "sglang", "--sim-engine-version", "0.5.19",
+            "--sim-gpu", "H100", "--sim-model", "Llama-3.2-1B", "--sim-startup-scale", "0",
+            "--", "--model-path", "/mnt/models", *_runner_args(isvc), "--host", "127.0.0.1", "--port", str(port)]
 
 
 def tiny_engine_command(isvc: dict[str, Any], port: int) -> list[str]:

@@ -1,4 +1,6 @@
-"""Model shapes for the simulator, from each model's Hugging Face ``config.json``.
+"""Model facts: shapes from each model's Hugging Face ``config.json``.
+
+Used by validation, the pre-deployment checks (:mod:`autotuner.facts.fit`) and the simulator.
 
 Parameter counts are derived from the shapes (and checked against the published totals in the
 tests), so memory and FLOP figures follow from the same numbers SGLang would load.
@@ -138,7 +140,7 @@ def resolve_model(name: str) -> ModelSpec:
     for model in MODELS.values():
         if key in (_norm(model.name), _norm(model.hf_id)):
             return model
-    raise KeyError(f"unknown model {name!r}; the simulator knows: {', '.join(MODELS)}")
+    raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
 
 
 __all__ = ["MODELS", "ModelSpec", "resolve_model"]

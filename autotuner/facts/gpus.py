@@ -1,4 +1,6 @@
-"""GPU datasheet figures for the simulator, with the fractions a serving engine really achieves.
+"""GPU facts: datasheet figures and the fractions a serving engine really achieves.
+
+Used by validation, the pre-deployment checks (:mod:`autotuner.facts.fit`) and the simulator.
 
 Peak figures come from NVIDIA's public datasheets (cited per entry). Memory sizes are what
 ``nvidia-smi`` reports for the board, because that is what an engine can allocate from.
@@ -33,6 +35,7 @@ class GpuSpec:
     fp8_flops: float  # dense FLOP/s; 0 when the GPU has no FP8 tensor cores
     interconnect: str  # "nvlink" | "pcie"
     interconnect_bandwidth: float  # bytes/s per direction between GPUs of a node
+    compute_capability: tuple[int, int]  # SM version: (9, 0) is Hopper
     gpus_per_node: int = 8
     # Achievable fractions. Streaming reads of large weight/KV tensors reach ~80% of HBM peak;
     # large bf16 GEMMs in a whole model forward reach ~60% of the dense peak; NCCL/custom
@@ -50,6 +53,11 @@ class GpuSpec:
     @property
     def supports_fp8(self) -> bool:
         return self.fp8_flops > 0
+
+    @property
+    def hopper(self) -> bool:
+        """An SM 9.x GPU: what FlashAttention 3 and the engines' Hopper defaults need."""
+        return self.compute_capability[0] == 9
 
     @property
     def achievable_bandwidth(self) -> float:
@@ -78,19 +86,21 @@ GPUS: dict[str, GpuSpec] = {
     # NVIDIA H100 Tensor Core GPU datasheet (SXM5): 80 GB HBM3, 3.35 TB/s, BF16 989 TFLOPS dense
     # (1,979 with sparsity), FP8 1,979 TFLOPS dense, NVLink 900 GB/s bidirectional.
     "H100": GpuSpec("H100", memory_bytes=81559 * MIB, hbm_bandwidth=3.35e12, bf16_flops=989e12,
-                    fp8_flops=1979e12, interconnect="nvlink", interconnect_bandwidth=450e9),
+                    fp8_flops=1979e12, interconnect="nvlink", interconnect_bandwidth=450e9,
+                    compute_capability=(9, 0)),
     # NVIDIA H200 datasheet (SXM): 141 GB HBM3e, 4.8 TB/s, same tensor cores and NVLink as H100.
     "H200": GpuSpec("H200", memory_bytes=143771 * MIB, hbm_bandwidth=4.8e12, bf16_flops=989e12,
-                    fp8_flops=1979e12, interconnect="nvlink", interconnect_bandwidth=450e9),
+                    fp8_flops=1979e12, interconnect="nvlink", interconnect_bandwidth=450e9,
+                    compute_capability=(9, 0)),
     # NVIDIA A100 datasheet (80GB SXM): 80 GB HBM2e, 2,039 GB/s, BF16 312 TFLOPS dense, no FP8,
     # NVLink 3 600 GB/s bidirectional.
     "A100-80G": GpuSpec("A100-80G", memory_bytes=81920 * MIB, hbm_bandwidth=2.039e12,
                         bf16_flops=312e12, fp8_flops=0.0, interconnect="nvlink",
-                        interconnect_bandwidth=300e9),
+                        interconnect_bandwidth=300e9, compute_capability=(8, 0)),
     # NVIDIA L40S datasheet: 48 GB GDDR6, 864 GB/s, BF16 362 TFLOPS dense (733 sparse), FP8 733
     # dense, no NVLink: PCIe Gen4 x16 (64 GB/s bidirectional), so all-reduce is slow.
     "L40S": GpuSpec("L40S", memory_bytes=46068 * MIB, hbm_bandwidth=0.864e12, bf16_flops=362e12,
-                    fp8_flops=733e12, interconnect="pcie", interconnect_bandwidth=32e9,
+                    fp8_flops=733e12, interconnect="pcie", interconnect_bandwidth=32e9, compute_capability=(8, 9),
                     interconnect_fraction=0.70, allreduce_latency_base_s=15e-6,
                     allreduce_latency_per_rank_s=8e-6),
 }
@@ -117,7 +127,7 @@ def resolve_gpu(name: str) -> GpuSpec:
             return spec
     if key in _ALIASES:
         return GPUS[_ALIASES[key]]
-    raise KeyError(f"unknown GPU {name!r}; the simulator knows: {', '.join(GPUS)}")
+    raise KeyError(f"unknown GPU {name!r}; known GPUs: {', '.join(GPUS)}")
 
 
 __all__ = ["GIB", "GPUS", "MIB", "GpuSpec", "resolve_gpu"]
