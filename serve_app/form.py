@@ -128,6 +128,7 @@ class TaskForm:
         for path, switch in self.sections.items():
             switch.value = isinstance(_get(data, path), dict)
         space, fixed = _get(data, "search.space"), _get(data, "engine.fixed")
+        self.space.use_flavor(_get(data, "engine.flavor"), _get(data, "engine.version"))
         self.space.load(space if isinstance(space, dict) else {}, fixed if isinstance(fixed, dict) else {})
         self.show([])
 

@@ -182,7 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--schedule-policy", dest="schedule_policy", choices=SCHEDULE_POLICIES, default=d.schedule_policy)
     add("--schedule-conservativeness", dest="schedule_conservativeness", type=float,
         default=d.schedule_conservativeness)
-    add("--cuda-graph-max-bs", dest="cuda_graph_max_bs", type=int, default=None)
+    add("--cuda-graph-max-bs", "--cuda-graph-max-bs-decode", dest="cuda_graph_max_bs", type=int, default=None)
+    for phase in ("decode", "prefill"):
+        add(f"--cuda-graph-backend-{phase}", dest=f"cuda_graph_backend_{phase}", default=None,
+            choices=("full", "breakable", "disabled"))
     _bool_flag(p, "--disable-cuda-graph", dest="disable_cuda_graph", help="decode without CUDA graphs")
     add("--kv-cache-dtype", dest="kv_cache_dtype", choices=KV_CACHE_DTYPES, default=d.kv_cache_dtype)
     _bool_flag(p, "--enable-mixed-chunk", dest="enable_mixed_chunk", help="mix prefill chunks into decode")
@@ -197,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     for flag in ("--trust-remote-code", "--enable-metrics", "--skip-server-warmup", "--disable-log-requests",
                  "--enable-torch-compile"):
         _bool_flag(p, flag, dest="_ignored_" + flag.strip("-").replace("-", "_"), help=argparse.SUPPRESS)
+    add("--sim-engine", dest="sim_engine", choices=("sglang",), default="sglang")
+    add("--sim-engine-version", dest="sim_engine_version", default=None)
     add("--sim-gpu", dest="sim_gpu", default=d.sim_gpu, help="H100 | H200 | A100-80G | L40S")
     add("--sim-model", dest="sim_model", default=None, help="model table name or HF id")
     add("--sim-startup-scale", dest="sim_startup_scale", type=float, default=d.sim_startup_scale)
@@ -208,7 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_argv(argv: Sequence[str]) -> SimServerArgs:
     """Parse SGLang-style flags; unknown flags exit with status 2 like argparse (and SGLang) do."""
-    ns = build_parser().parse_args(list(argv))
+    argv = list(argv)
+    if "--" in argv:  # --sim-* options, then the engine's server argv (one parser here)
+        argv.remove("--")
+    ns = build_parser().parse_args(argv)
+    if "disabled" in (ns.cuda_graph_backend_decode, ns.cuda_graph_backend_prefill):
+        ns.disable_cuda_graph = True
     fields = {f.name for f in dataclasses.fields(SimServerArgs)}
     return SimServerArgs(**{k: v for k, v in vars(ns).items() if k in fields})
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from autotuner.engines.sglang_args import ENGINE_PARAMS, to_cli_flags
+from autotuner.engines.flavors import get_flavor
 from autotuner.sim.args import SimServerArgs, parse_argv
 from autotuner.sim.hardware import GPUS, resolve_gpu
 from autotuner.sim.models import MODELS, resolve_model
@@ -62,8 +62,10 @@ def test_every_tuner_parameter_is_accepted_with_sglang_spelling():
               "chunked_prefill_size": 4096, "max_prefill_tokens": 8192, "schedule_policy": "lpm",
               "schedule_conservativeness": 1.3, "cuda_graph_max_bs": 64, "disable_cuda_graph": True,
               "kv_cache_dtype": "fp8_e5m2", "enable_mixed_chunk": True, "disable_radix_cache": True}
-    assert set(config) == set(ENGINE_PARAMS), "test must cover every tunable parameter"
-    args = parse_argv(["--model-path", "/tok", "--sim-model", "Llama-3.1-8B", *to_cli_flags(config)])
+    sglang = get_flavor("sglang")
+    assert set(config) == set(sglang.params(sglang.newest_version())), "test must cover every tunable parameter"
+    flags = sglang.config_argv(config, sglang.newest_version())
+    args = parse_argv(["--model-path", "/tok", "--sim-model", "Llama-3.1-8B", *flags])
     for name, value in config.items():
         assert getattr(args, name) == value, name
 

@@ -29,4 +29,9 @@ def all_param_names() -> frozenset[str]:
     return frozenset(p.name for flavor in FLAVORS.values() for p in flavor.catalogue)
 
 
-__all__ = ["DEFAULT_FLAVOR", "EngineFlavor", "EngineParam", "FLAVORS", "all_param_names", "get_flavor"]
+def short_names() -> dict[str, str]:
+    """A short label per parameter name, for one-line config summaries (``tp=1 mem=0.85``)."""
+    return {p.name: p.short or p.name for flavor in FLAVORS.values() for p in flavor.catalogue}
+
+
+__all__ = ["DEFAULT_FLAVOR", "EngineFlavor", "EngineParam", "FLAVORS", "all_param_names", "get_flavor", "short_names"]

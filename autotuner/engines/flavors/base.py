@@ -36,6 +36,11 @@ class EngineParam:
     allow_minus_one: bool = False  # -1 means "disabled"
     spellings: tuple[Spelling, ...] = ()  # how versions write it, newest first; default --name
     default: Any = None  # the version's parser default (None: the engine computes it)
+    short: str | None = None  # label in one-line config summaries
+    # Where the web form starts the parameter when it is switched on: a search (choices, or low/high
+    # with step/log) worth exploring on one node, and a fixed value.
+    start: Mapping[str, Any] = field(default_factory=dict)
+    start_value: Any = None
     # value -> (GPUs it applies to, empty: all; what the engine changes behind the flag)
     notes: Mapping[Any, tuple[tuple[str, ...], str]] = field(default_factory=dict)
 
@@ -98,10 +103,12 @@ class EngineFlavor(Protocol):
     def params(self, version: str) -> dict[str, EngineParam]: ...
     def config_argv(self, config: Mapping[str, Any], version: str) -> list[str]: ...
     def server_argv(self, model_path: str, config: Mapping[str, Any], version: str, *, host: str, port: int,
-                    served_model_name: str | None = None, tokenizer: str | None = None) -> list[str]: ...
+                    served_model_name: str | None = None, api_key: str | None = None,
+                    tokenizer: str | None = None) -> list[str]: ...
     def launch_command(self, model_path: str, config: Mapping[str, Any], version: str, *,
                        served_model_name: str | None = None, python: str = "python", host: str = "0.0.0.0",
                        port: int | None = None, tokenizer: str | None = None) -> list[str]: ...
+    def ome_command(self) -> list[str] | None: ...
     def gpus_needed(self, config: Mapping[str, Any]) -> int: ...
     def config_problems(self, config: Mapping[str, Any], version: str, gpu: str) -> list[tuple[str, str]]: ...
     def served_name_problem(self, served_model_name: str) -> str | None: ...
@@ -172,12 +179,15 @@ class TableFlavor:
         return [negation] if option is not None and negation in option["flags"] else []
 
     def server_argv(self, model_path: str, config: Mapping[str, Any], version: str, *, host: str, port: int,
-                    served_model_name: str | None = None, tokenizer: str | None = None) -> list[str]:
-        """What follows :attr:`program` in the launch command: model, address, names, flags."""
+                    served_model_name: str | None = None, api_key: str | None = None,
+                    tokenizer: str | None = None) -> list[str]:
+        """What follows :attr:`program` in the launch command: model, address, names, key, flags."""
         argv = [self.model_flag, model_path] if self.model_flag else [model_path]
         argv += ["--host", host, "--port", str(port)]
         if served_model_name:
             argv += ["--served-model-name", served_model_name]
+        if api_key:
+            argv += ["--api-key", api_key]
         if tokenizer:
             argv += [self.tokenizer_flag, tokenizer]
         return argv + self.config_argv(config, version)
@@ -189,6 +199,10 @@ class TableFlavor:
         program = [python, *self.program] if self.program[0] == "-m" else list(self.program)
         return program + self.server_argv(model_path, config, version, host=host, port=port or self.default_port,
                                           served_model_name=served_model_name, tokenizer=tokenizer)
+
+    def ome_command(self) -> list[str] | None:
+        """The ``spec.engine.runner.command`` a trial's InferenceService sets (None: the runtime's)."""
+        return list(self.ome.command) if self.ome.command else None
 
     def gpus_needed(self, config: Mapping[str, Any]) -> int:
         """GPUs one server with ``config`` occupies: tensor x data parallel size."""
