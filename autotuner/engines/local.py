@@ -40,7 +40,7 @@ import psutil
 
 from autotuner.api_key import API_KEY_FLAG, redact_argv, redacted_start_errors, scrub_file
 from autotuner.engines.base import DeployRequest, EngineStartError, RunningEngine, tail_lines
-from autotuner.engines.flavors import DEFAULT_FLAVOR, EngineFlavor, get_flavor
+from autotuner.engines.flavors import DEFAULT_FLAVOR, FLAVORS, EngineFlavor, get_flavor
 from autotuner.subprocesses import (
     die_with_parent,
     env_with_package_on_path,
@@ -98,7 +98,8 @@ class LocalEngineSettings:
             raise ValueError("an explicit command needs at least the program")
         if self.command == ENGINE and not self.model_path:
             raise ValueError("command 'engine' needs model_path")
-        get_flavor(self.flavor)  # KeyError naming the known flavors
+        if self.flavor not in FLAVORS:
+            raise ValueError(f"flavor must be one of {', '.join(FLAVORS)}, not {self.flavor!r}")
 
     @property
     def engine_flavor(self) -> EngineFlavor:

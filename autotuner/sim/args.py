@@ -1,6 +1,6 @@
 """The simulator's server arguments: SGLang's own names, flags and defaults, plus ``sim_*`` knobs.
 
-Every parameter the tuner can set (``autotuner.engines.sglang_args.ENGINE_PARAMS``) is accepted
+Every parameter the tuner can set (``autotuner.engines.flavors.sglang``) is accepted
 with the same flag spelling ``sglang.launch_server`` uses.
 
 >>> a = parse_argv(["--model-path", "meta-llama/Llama-3.1-8B-Instruct", "--tp-size", "2",

@@ -137,8 +137,8 @@ def test_serves_then_leaves_no_process(tmp_path):
         info = json.loads(get(server.base_url + "/info"))
         assert get(server.base_url + "/health") == b"ok"
         assert info["cuda_visible_devices"] == "2,3"
-        assert info["argv"][-7:] == ["--served-model-name", "tuned-model", "--tp-size", "2",
-                                     "--mem-fraction-static", "0.8", "--disable-cuda-graph"]
+        assert info["argv"][-8:] == ["--served-model-name", "tuned-model", "--tp-size", "2",
+                                     "--mem-fraction-static", "0.8", *GRAPHS_OFF]
         assert server.served_model_name == "tuned-model" and server.startup_s > 0
         assert server.check_alive() is None
         members = wait_for_members(info["pid"], 3)  # server, child, grandchild
