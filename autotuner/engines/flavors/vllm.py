@@ -6,6 +6,8 @@ the engine's own ``dest`` names, how its server is launched and probed, and its 
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 from autotuner.engines.flavors.base import EngineParam, OmeRuntime, TableFlavor
 
 
@@ -56,6 +58,14 @@ class VLLM(TableFlavor):
                     choices=("fcfs", "priority"), short="policy",
                     start={'choices': ['fcfs']}, start_value='fcfs'),
     )
+
+
+    def config_problems(self, config: Mapping[str, Any], version: str, gpu: str) -> list[tuple[str, str]]:
+        # vLLM's SchedulerConfig refuses a step budget smaller than the batch it must schedule.
+        tokens, seqs = config.get("max_num_batched_tokens"), config.get("max_num_seqs")
+        if isinstance(tokens, int) and isinstance(seqs, int) and tokens < seqs:
+            return [("max_num_batched_tokens", f"vLLM needs max_num_batched_tokens ({tokens}) >= max_num_seqs ({seqs})")]
+        return []
 
 
 FLAVOR = VLLM()
