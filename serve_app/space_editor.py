@@ -62,7 +62,7 @@ class ParamRow:
         if self._loading:
             return
         # Switching a parameter on starts it from a sensible range, unless the user typed one.
-        start = self.param.start
+        start = self.param.starting_search
         if event.new == CHOICES and not self.choices.value:
             self.choices.value = _text(start.get("choices") or [self.param.start_value])
         elif event.new == RANGE and self.low.value is None and self.high.value is None and "low" in start:

@@ -38,9 +38,13 @@ class EngineParam:
     default: Any = None  # the version's parser default (None: the engine computes it)
     short: str | None = None  # label in one-line config summaries
     # Where the web form starts the parameter when it is switched on: a search (choices, or low/high
-    # with step/log) worth exploring on one node, and a fixed value.
+    # with step/log) worth exploring on one node (a flag: both values), and a fixed value.
     start: Mapping[str, Any] = field(default_factory=dict)
     start_value: Any = None
+
+    @property
+    def starting_search(self) -> Mapping[str, Any]:
+        return self.start or ({"choices": [False, True]} if self.kind == "bool" else {})
     # value -> (GPUs it applies to, empty: all; what the engine changes behind the flag)
     notes: Mapping[Any, tuple[tuple[str, ...], str]] = field(default_factory=dict)
 
@@ -71,6 +75,14 @@ class EngineParam:
         hi = ")" if self.high_exclusive else "]"
         text = f"must be in {lo}{self.low}, {'inf' if self.high is None else self.high}{hi}"
         return text + (" or -1 (disabled)" if self.allow_minus_one else "")
+
+
+def parallel_params(tp: str, dp: str) -> tuple[EngineParam, EngineParam]:
+    """The tensor and data parallel sizes every flavor has, under the engine's own names."""
+    return (EngineParam(tp, "int", "Tensor parallel size: GPUs one model replica is split over.", low=1, high=64,
+                        short="tp", start={"choices": [1, 2, 4]}, start_value=1),
+            EngineParam(dp, "int", "Data parallel size: model replicas behind one server.", low=1, high=64,
+                        short="dp", start={"choices": [1, 2]}, start_value=1))
 
 
 @dataclass(frozen=True)

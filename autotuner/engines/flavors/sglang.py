@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from autotuner.engines.flavors.base import EngineParam, OmeRuntime, TableFlavor
+from autotuner.engines.flavors.base import EngineParam, OmeRuntime, TableFlavor, parallel_params
 
 # Recorded from SGLang's resolution on H100 and H200 (gpu_defaults "tp1 kv fp8_e5m2").
 _FP8_E5M2_ON_HOPPER = (("H100", "H200"), "on {gpu} SGLang switches its attention backend from fa3 to triton")
@@ -27,43 +27,49 @@ class SGLang(TableFlavor):
     ome = OmeRuntime(runtime_prefix="srt-", readiness_path="/health_generate")
     tp_param, dp_param, memory_param = "tp_size", "dp_size", "mem_fraction_static"
     catalogue = (
-        EngineParam("tp_size", "int", "Tensor parallel size: GPUs one model replica is split over.", low=1, high=64, short="tp",
-                    start={'choices': [1, 2, 4]}, start_value=1),
-        EngineParam("dp_size", "int", "Data parallel size: model replicas behind one server.", low=1, high=64, short="dp",
-                    start={'choices': [1, 2]}, start_value=1),
-        EngineParam("mem_fraction_static", "float",
-                    "Fraction of GPU memory for weights and the KV cache pool; the rest holds activations and "
-                    "CUDA graphs.", low=0.0, high=1.0, low_exclusive=True, high_exclusive=True, short="mem",
-                    start={'low': 0.6, 'high': 0.92, 'step': 0.01}, start_value=0.85),
-        EngineParam("max_running_requests", "int", "Most requests decoded at once (batch size cap).", low=1, short="mrr",
-                    start={'low': 8, 'high': 512, 'log': True}, start_value=128),
-        EngineParam("chunked_prefill_size", "int", "Most prompt tokens prefilled in one step; -1 disables chunking.",
-                    low=1, allow_minus_one=True, short="chunk",
-                    start={'choices': [2048, 4096, 8192, 16384]}, start_value=8192),
-        EngineParam("max_prefill_tokens", "int", "Token budget of one prefill batch.", low=1, short="prefill",
-                    start={'choices': [4096, 8192, 16384]}, start_value=16384),
-        EngineParam("schedule_policy", "str", "Order in which waiting requests are admitted.",
-                    choices=("lpm", "random", "fcfs", "dfs-weight"), short="policy",
-                    start={'choices': ['fcfs', 'lpm']}, start_value='fcfs'),
-        EngineParam("schedule_conservativeness", "float",
-                    "Higher reserves more KV room for running requests (fewer retractions, smaller batches).",
-                    low=0.0, high=10.0, low_exclusive=True, short="conserv",
-                    start={'low': 0.3, 'high': 1.5}, start_value=1.0),
-        EngineParam("cuda_graph_max_bs", "int", "Largest decode batch captured as a CUDA graph.", low=1, high=4096,
-                    spellings=(("--cuda-graph-max-bs-decode",), ("--cuda-graph-max-bs",)), short="graph_bs",
-                    start={'choices': [32, 64, 160, 256]}, start_value=160),
-        EngineParam("disable_cuda_graph", "bool", "Run without CUDA graphs (slower steps, less memory).",
-                    spellings=(("--cuda-graph-backend-decode=disabled", "--cuda-graph-backend-prefill=disabled"),
-                               ("--disable-cuda-graph",)), short="no_graph",
-                    start={'choices': [False, True]}, start_value=False),
-        EngineParam("kv_cache_dtype", "str", "Data type of the KV cache; fp8 halves its size.",
-                    choices=("auto", "fp8_e5m2", "fp8_e4m3"),
-                    notes={"fp8_e5m2": _FP8_E5M2_ON_HOPPER}, short="kv",
-                    start={'choices': ['auto', 'fp8_e5m2']}, start_value='auto'),
-        EngineParam("enable_mixed_chunk", "bool", "Mix prefill chunks into decode batches.", short="mixed",
-                    start={'choices': [False, True]}, start_value=False),
-        EngineParam("disable_radix_cache", "bool", "Turn off prefix caching.", short="no_radix",
-                    start={'choices': [False, True]}, start_value=False),
+        *parallel_params("tp_size", "dp_size"),
+        EngineParam(
+            "mem_fraction_static", "float",
+            "Fraction of GPU memory for weights and the KV cache pool; the rest holds activations and "
+            "CUDA graphs.",
+            low=0.0, high=1.0, low_exclusive=True, high_exclusive=True, short="mem",
+            start={"low": 0.6, "high": 0.92, "step": 0.01}, start_value=0.85),
+        EngineParam(
+            "max_running_requests", "int", "Most requests decoded at once (batch size cap).",
+            low=1, short="mrr", start={"low": 8, "high": 512, "log": True}, start_value=128),
+        EngineParam(
+            "chunked_prefill_size", "int", "Most prompt tokens prefilled in one step; -1 disables chunking.",
+            low=1, allow_minus_one=True, short="chunk", start={"choices": [2048, 4096, 8192, 16384]},
+            start_value=8192),
+        EngineParam(
+            "max_prefill_tokens", "int", "Token budget of one prefill batch.",
+            low=1, short="prefill", start={"choices": [4096, 8192, 16384]}, start_value=16384),
+        EngineParam(
+            "schedule_policy", "str", "Order in which waiting requests are admitted.",
+            choices=("lpm", "random", "fcfs", "dfs-weight"), short="policy", start={"choices": ["fcfs", "lpm"]},
+            start_value="fcfs"),
+        EngineParam(
+            "schedule_conservativeness", "float",
+            "Higher reserves more KV room for running requests (fewer retractions, smaller batches).",
+            low=0.0, high=10.0, low_exclusive=True, short="conserv", start={"low": 0.3, "high": 1.5},
+            start_value=1.0),
+        EngineParam(
+            "cuda_graph_max_bs", "int", "Largest decode batch captured as a CUDA graph.",
+            low=1, high=4096, spellings=(("--cuda-graph-max-bs-decode",), ("--cuda-graph-max-bs",)),
+            short="graph_bs", start={"choices": [32, 64, 160, 256]}, start_value=160),
+        EngineParam(
+            "disable_cuda_graph", "bool", "Run without CUDA graphs (slower steps, less memory).",
+            spellings=(("--cuda-graph-backend-decode=disabled", "--cuda-graph-backend-prefill=disabled"),
+                       ("--disable-cuda-graph",)),
+            short="no_graph", start_value=False),
+        EngineParam(
+            "kv_cache_dtype", "str", "Data type of the KV cache; fp8 halves its size.",
+            choices=("auto", "fp8_e5m2", "fp8_e4m3"), notes={"fp8_e5m2": _FP8_E5M2_ON_HOPPER}, short="kv",
+            start={"choices": ["auto", "fp8_e5m2"]}, start_value="auto"),
+        EngineParam(
+            "enable_mixed_chunk", "bool", "Mix prefill chunks into decode batches.",
+            short="mixed", start_value=False),
+        EngineParam("disable_radix_cache", "bool", "Turn off prefix caching.", short="no_radix", start_value=False),
     )
 
     def served_name_problem(self, served_model_name: str) -> str | None:

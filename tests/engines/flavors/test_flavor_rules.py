@@ -107,7 +107,7 @@ def test_every_flavor_has_its_parallel_and_memory_parameters_in_its_catalogue():
         names = set(flavor.params(flavor.newest_version()))
         assert {flavor.tp_param, flavor.dp_param, flavor.memory_param} <= names
         assert flavor.gpus_needed({flavor.tp_param: 2, flavor.dp_param: 3}) == 6
-        assert all(p.start and p.start_value is not None and p.short for p in flavor.catalogue)
+        assert all(p.starting_search and p.start_value is not None and p.short for p in flavor.catalogue)
 
 
 def test_spec_with_other_fields_is_untouched_by_the_version_pin():
