@@ -80,7 +80,15 @@ class TaskForm:
         self.space_card: pn.Card | None = None
         cards = self._cards(TaskSpec, "", "Task")
         self.layout = pn.Column(self.top_errors, *cards, sizing_mode="stretch_width")
+        for path in ("engine.flavor", "engine.version"):
+            self.fields[path].widget.param.watch(self._on_engine, "value")
         self.load(DEFAULT_TASK)
+
+    def _on_engine(self, _event: Any) -> None:
+        """Another engine or version: the parameter rows become its own, keeping the names both have."""
+        space, fixed = self.space.space(), self.space.fixed()
+        self.space.use_flavor(self.fields["engine.flavor"].get(), self.fields["engine.version"].get())
+        self.space.load(space, fixed)
 
     # -- building --
 

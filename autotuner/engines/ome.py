@@ -194,7 +194,7 @@ class InferenceServiceEngine:
         except (KubeError, TimeoutError) as err:  # the API keeps failing, or a leftover will not go
             raise EngineStartError(f"Kubernetes API: {err}", infeasible=False) from err
         base_url = self._status_url(api, name) if s.endpoint_from_status else self._url_resolver(name, s.namespace)
-        _wait_until_answers(f"{base_url}/health", s.endpoint_timeout_s, name)
+        _wait_until_answers(base_url + get_flavor(s.flavor).ready_paths[0], s.endpoint_timeout_s, name)
         return base_url
 
     def _create(self, api: NamespacedApi, manifest: dict[str, Any], request: DeployRequest) -> None:

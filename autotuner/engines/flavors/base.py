@@ -87,14 +87,13 @@ def parallel_params(tp: str, dp: str) -> tuple[EngineParam, EngineParam]:
 
 @dataclass(frozen=True)
 class OmeRuntime:
-    """How OME's stock runtimes serve a flavor, and what a trial's InferenceService fills in.
+    """How OME's stock runtimes of a flavor are named, and what a trial's InferenceService fills in.
 
     ``command``: the ``spec.engine.runner.command`` the trial sets (None: keep the runtime's
     command and append the flags as ``runner.args``); ``runtime_prefix``: how OME's stock
     ClusterServingRuntimes of this flavor are named (``srt-llama-3-2-1b``)."""
 
     runtime_prefix: str
-    readiness_path: str
     command: tuple[str, ...] | None = None
 
 

@@ -24,7 +24,7 @@ class SGLang(TableFlavor):
     default_port = 30000
     ready_paths = ("/health", "/v1/models")
     # Stock runtimes (srt-*) put the whole launch line in runner.command; the flags go in runner.args.
-    ome = OmeRuntime(runtime_prefix="srt-", readiness_path="/health_generate")
+    ome = OmeRuntime(runtime_prefix="srt-")
     tp_param, dp_param, memory_param = "tp_size", "dp_size", "mem_fraction_static"
     catalogue = (
         *parallel_params("tp_size", "dp_size"),

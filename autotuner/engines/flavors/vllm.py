@@ -21,7 +21,7 @@ class VLLM(TableFlavor):
     ready_paths = ("/health", "/v1/models")
     # Stock runtimes (vllm-*) run the launch line as one `bash -lc` string in runner.args, which an
     # InferenceService's args would replace: a trial sets the whole command instead.
-    ome = OmeRuntime(runtime_prefix="vllm-", readiness_path="/health",
+    ome = OmeRuntime(runtime_prefix="vllm-",
                      command=("vllm", "serve", "$(MODEL_PATH)", "--host", "0.0.0.0", "--port", "8080"))
     tp_param, dp_param, memory_param = "tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization"
     catalogue = (

@@ -65,3 +65,17 @@ def test_the_simulator_is_told_the_flavor_and_gets_vllms_server_argv(tmp_path):
     assert sim_options[3:7] == ["--sim-engine", "vllm", "--sim-engine-version", "0.33.0"]
     assert server[:3] == ["meta-llama/Llama-3.1-8B-Instruct", "--host", "127.0.0.1"]
     assert check_argv(load_table("vllm", "0.33.0"), server) == []
+
+
+def test_a_vllm_trial_on_ome_sets_the_command_and_its_flags(tmp_path):
+    from autotuner.engines.ome import InferenceServiceEngine, OmeEngineSettings
+
+    engine = InferenceServiceEngine(OmeEngineSettings(namespace="autotune", model_name="llama-3-1-8b-instruct",
+                                                      runtime_name="vllm-llama-3-1-8b-instruct", flavor="vllm"))
+    config = {"tensor_parallel_size": 2, "enable_prefix_caching": False}
+    isvc = engine.manifest(DeployRequest("cmp", "t1", config, "llama", tmp_path))
+    runner = isvc["spec"]["engine"]["runner"]
+    assert runner["command"][:3] == ["vllm", "serve", "$(MODEL_PATH)"]
+    assert runner["args"] == ["--tensor-parallel-size", "2", "--no-enable-prefix-caching", "--served-model-name", "llama"]
+    assert runner["resources"]["requests"]["nvidia.com/gpu"] == "2"
+    assert ome_crd("InferenceService").validate(isvc) == []
