@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from autotuner.engines.flavors.base import EngineParam, OmeRuntime, TableFlavor, parallel_params
+from autotuner.engines.flavors.base import EngineParam, OmeRuntime, parallel_params
+from autotuner.engines.flavors.table import TableFlavor
 
 # Recorded from SGLang's resolution on H100 and H200 (gpu_defaults "tp1 kv fp8_e5m2").
 _FP8_E5M2_ON_HOPPER = (("H100", "H200"), "on {gpu} SGLang switches its attention backend from fa3 to triton")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from autotuner.engines.flavors.base import EngineParam, OmeRuntime, TableFlavor, parallel_params
+from autotuner.engines.flavors.base import EngineParam, OmeRuntime, parallel_params
+from autotuner.engines.flavors.table import TableFlavor
 
 
 class VLLM(TableFlavor):
