@@ -31,12 +31,12 @@ class EngineParam:
     # with step/log) worth exploring on one node (a flag: both values), and a fixed value.
     start: Mapping[str, Any] = field(default_factory=dict)
     start_value: Any = None
+    # value -> (GPUs it applies to, empty: all; what the engine changes behind the flag)
+    notes: Mapping[Any, tuple[tuple[str, ...], str]] = field(default_factory=dict)
 
     @property
     def starting_search(self) -> Mapping[str, Any]:
         return self.start or ({"choices": [False, True]} if self.kind == "bool" else {})
-    # value -> (GPUs it applies to, empty: all; what the engine changes behind the flag)
-    notes: Mapping[Any, tuple[tuple[str, ...], str]] = field(default_factory=dict)
 
     def check(self, value: Any) -> str | None:
         """Why ``value`` is not allowed for this parameter, or None when it is."""
