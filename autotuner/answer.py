@@ -90,13 +90,16 @@ def provenance(spec: TaskSpec) -> dict[str, Any]:
     from autotuner.sim.version import simulator_version
 
     engine: dict[str, Any]
+    title = spec.engine.engine_flavor.title
     if spec.engine.simulated:
         engine = {"name": "simulator", "simulated": True, "version": simulator_version(),
-                  "note": "a simulated SGLang server (autotuner/sim), not SGLang: numbers are modelled"}
+                  "flavor": spec.engine.flavor, "flavor_version": spec.engine.version,
+                  "note": f"a simulated {title} {spec.engine.version} server (autotuner/sim), not {title}: "
+                          "numbers are modelled"}
     else:
         command = spec.engine.local.command if spec.engine.backend == "local" else "ome"
-        engine = {"name": "sglang", "simulated": False, "backend": spec.engine.backend,
-                  "command": command if isinstance(command, str) else list(command)}
+        engine = {"name": spec.engine.flavor, "version": spec.engine.version, "simulated": False,
+                  "backend": spec.engine.backend, "command": command if isinstance(command, str) else list(command)}
     return {
         "engine": engine, "gpu": spec.engine.gpu, "model": spec.model.name,
         "workload": spec.workload.model_dump(mode="json", exclude_none=True),

@@ -116,15 +116,17 @@ class TrialResources:
     for configs that the pre-deployment checks reject, so they never wait for slots that do not
     exist)."""
 
-    def __init__(self, gpus_per_node: int, slots: int, resource: str):
+    def __init__(self, gpus_per_node: int, slots: int, resource: str, flavor: str):
         self.gpus_per_node = gpus_per_node
         self.slots = slots
         self.resource = resource
+        self.flavor = flavor
 
     def __call__(self, config: dict[str, Any]) -> dict[str, float]:
+        from autotuner.engines.flavors import get_flavor
         from autotuner.feasibility import trial_gpus
 
-        gpus = trial_gpus(config, gpus_per_node=self.gpus_per_node, slots=self.slots)
+        gpus = trial_gpus(config, flavor=get_flavor(self.flavor), gpus_per_node=self.gpus_per_node, slots=self.slots)
         return {"CPU": 0.1, **({self.resource: gpus} if gpus else {})}
 
 
@@ -136,7 +138,7 @@ def _trainable(spec: TaskSpec, cid: str, api_key: str | None):
     # The key goes to the trials through Ray's object store, never into a file.
     with_spec = tune.with_parameters(EngineTrial, spec_json=spec.model_dump_json(), campaign_id=cid, api_key=api_key)
     trainable = tune.with_resources(with_spec, TrialResources(spec.engine.gpus_per_node, spec.budget.gpus,
-                                                              slot_resource(spec)))
+                                                              slot_resource(spec), spec.engine.flavor))
     trainable.__qualname__ = EngineTrial.__qualname__  # the dashboard's class name, not with_resources.<locals>...
     return trainable
 
@@ -422,8 +424,9 @@ def _write_answer(spec: TaskSpec, cid: str, folder: Path, trials: list[TrialReco
         "boundary": answer.search.boundary, "provenance": provenance(spec),
         "inference_service_manifest": str(manifest),
     }
-    return write_best(folder, answer.search, levels, model_path=spec.model.path or spec.model.name,
-                      served_model_name=spec.model.served_model_name, objective_unit=unit,
+    extra["engine_notes"] = spec.behaviour_notes(answer.search.config)
+    return write_best(folder, answer.search, levels, launch_command=spec.launch_command(answer.search.config),
+                      objective_unit=unit,
                       api_key_env=spec.engine.api_key.env if spec.engine.api_key else None, extra=extra)
 
 

@@ -2,7 +2,7 @@
 ever place them. The check runs right after Ray is reached, so that a campaign that would wait
 forever for resources that do not exist fails within seconds, saying what to do.
 
-A trial claims ``tp_size * dp_size`` units, on one node, of:
+A trial claims tensor x data parallel size (``tp_size * dp_size`` for SGLang) units, on one node, of:
 
 - ``simulated_gpu`` for the simulated engine: a custom resource, because the simulator needs no
   GPU (and on a cluster with GPUs must not take real ones). ``autotuner run`` without a cluster
@@ -37,8 +37,9 @@ def largest_claim(spec: TaskSpec) -> int | None:
     """The most GPU slots a trial claims (configs needing more than a node or the budget are
     rejected before deployment and claim none); None when the space allows no config."""
     limit = min(spec.engine.gpus_per_node, spec.budget.gpus)
-    tps = [v for v in parameter_values(spec, "tp_size") if isinstance(v, int)]
-    dps = [v for v in parameter_values(spec, "dp_size") if isinstance(v, int)]
+    flavor = spec.engine.engine_flavor
+    tps = [v for v in parameter_values(spec, flavor.tp_param) if isinstance(v, int)]
+    dps = [v for v in parameter_values(spec, flavor.dp_param) if isinstance(v, int)]
     claims = [tp * dp for tp in tps for dp in dps if tp * dp <= limit]
     return max(claims) if claims else None
 
@@ -51,7 +52,7 @@ def placement_problem(most: int, resource: str, node_slots: Sequence[float], *, 
         return None
     if largest == 0:
         return _no_resource(resource, backend)
-    return (f"trials of this search space claim up to {most} {resource} on one node (tp_size*dp_size), but the "
+    return (f"trials of this search space claim up to {most} {resource} on one node (tensor x data parallel size), but the "
             f"largest node of the Ray cluster has {largest}: set engine.gpus_per_node to {largest} (larger configs "
             f"are then rejected before deployment), or add a node with {most}")
 
@@ -59,7 +60,7 @@ def placement_problem(most: int, resource: str, node_slots: Sequence[float], *, 
 def _no_resource(resource: str, backend: str) -> str:
     if resource == SIMULATED_GPU:
         return ("no node of the Ray cluster offers the 'simulated_gpu' resource that simulated trials claim "
-                "(tp_size*dp_size units each; no real GPU is used): start the cluster with "
+                "(tensor x data parallel size units each; no real GPU is used): start the cluster with "
                 "`ray start --head --resources='{\"simulated_gpu\": 8}'` (KubeRay: rayStartParams.resources), "
                 "or run `autotuner run` without RAY_ADDRESS "
                 "to use a local Ray of its own")
@@ -67,7 +68,7 @@ def _no_resource(resource: str, backend: str) -> str:
         return ("no node of the Ray cluster declares GPU slots, which trials of the ome backend claim: give the "
                 "trials worker group a logical GPU count (rayStartParams num-gpus in ray-cluster.yaml, see "
                 "docs/kubernetes.md)")
-    return ("no node of the Ray cluster has GPUs, and each trial of a real engine needs tp_size*dp_size of them on "
+    return ("no node of the Ray cluster has GPUs, and each trial of a real engine needs tensor x data parallel size of them on "
             "one node: run on nodes with GPUs, or try the tuner on the simulator (engine.local.command: simulator)")
 
 

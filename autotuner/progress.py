@@ -16,13 +16,8 @@ from ray.tune import Callback
 
 from autotuner.dashboard import actor_url, dashboard_url, trial_actor_id
 from autotuner.placement import GPU, SIMULATED_GPU
+from autotuner.engines.flavors import short_names
 from autotuner.space import engine_args
-
-_SHORT = {"tp_size": "tp", "dp_size": "dp", "mem_fraction_static": "mem", "max_running_requests": "mrr",
-          "chunked_prefill_size": "chunk", "max_prefill_tokens": "prefill", "schedule_policy": "policy",
-          "schedule_conservativeness": "conserv", "cuda_graph_max_bs": "graph_bs",
-          "disable_cuda_graph": "no_graph", "kv_cache_dtype": "kv", "enable_mixed_chunk": "mixed",
-          "disable_radix_cache": "no_radix"}
 
 
 def describe_config(config: dict[str, Any]) -> str:
@@ -31,7 +26,7 @@ def describe_config(config: dict[str, Any]) -> str:
     for k, v in engine_args(config).items():
         if isinstance(v, float):
             v = f"{v:.3g}"
-        parts.append(f"{_SHORT.get(k, k)}={v}")
+        parts.append(f"{short_names().get(k, k)}={v}")
     return " ".join(parts)
 
 

@@ -67,9 +67,11 @@ def summary_text(folder: Path) -> str:
                  if spread else f"{best['score']:.4g} {best['score_unit']} ({best.get('answer_note', '')})")
         out += ["", f"answer: trial {best['trial_id']} on {best['gpus']} GPU(s): {value}",
                 f"  {describe_config(best['engine_args'])}", f"  launch: {best['launch_command_line']}"]
+        out += [f"  engine note: {note}" for note in best.get("engine_notes") or ()]
         engine = (best.get("provenance") or {}).get("engine") or {}
         if engine.get("simulated"):
-            out.append(f"  simulated: these numbers come from the simulator {engine.get('version')}, not from SGLang")
+            out.append(f"  simulated: these numbers come from the simulator {engine.get('version')}, not from "
+                       f"{engine.get('flavor', 'the engine')} {engine.get('flavor_version', '')}".rstrip())
     else:
         out += ["", "no feasible config found"]
     return "\n".join(out)

@@ -31,7 +31,7 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from autotuner.engines.sglang_args import ENGINE_PARAMS, launch_command
+from autotuner.engines.flavors import all_param_names
 
 LEVEL_METRICS = (
     "output_tok_s", "output_tok_s_per_gpu", "input_tok_s", "requests_per_s",
@@ -94,8 +94,9 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 def config_columns(config: dict[str, Any]) -> dict[str, Any]:
     """Engine parameters as ``param.<name>`` columns, plus the whole config as JSON."""
-    cols = {f"param.{k}": v for k, v in sorted(config.items()) if k in ENGINE_PARAMS}
-    cols["config_json"] = json.dumps({k: v for k, v in sorted(config.items()) if k in ENGINE_PARAMS})
+    names = all_param_names()
+    cols = {f"param.{k}": v for k, v in sorted(config.items()) if k in names}
+    cols["config_json"] = json.dumps({k: v for k, v in sorted(config.items()) if k in names})
     return cols
 
 
@@ -174,13 +175,14 @@ def pick_remeasured(trials: Iterable[TrialRecord]) -> TrialRecord | None:
     return max(done, key=lambda t: t.remeasured_mean) if done else None
 
 
-def write_best(folder: Path, best: TrialRecord, levels: list[dict[str, Any]], *, model_path: str,
-               served_model_name: str, objective_unit: str, api_key_env: str | None = None,
+def write_best(folder: Path, best: TrialRecord, levels: list[dict[str, Any]], *, launch_command: list[str],
+               objective_unit: str, api_key_env: str | None = None,
                extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """best_config.json and best_launch_command.txt for the winning trial. ``api_key_env``: the
-    variable holding the server's API key; the command reads it (``--api-key "$VAR"``), it never
+    """best_config.json and best_launch_command.txt for the winning trial, whose engine starts with
+    ``launch_command`` (the flavor's, :meth:`autotuner.spec.TaskSpec.launch_command`). ``api_key_env``:
+    the variable holding the server's API key; the command reads it (``--api-key "$VAR"``), it never
     contains the key."""
-    argv = launch_command(model_path, best.config, served_model_name=served_model_name)
+    argv = list(launch_command)
     line = shlex.join(argv)
     if api_key_env:  # a variable name (checked by the spec), expanded by the shell that runs the line
         argv += ["--api-key", f"${api_key_env}"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import optuna
 
-from autotuner.engines.sglang_args import ENGINE_PARAMS
+from autotuner.engines.flavors import all_param_names
 from autotuner.space_order import sampling_order
 from autotuner.spec import ParamSpace, TaskSpec
 
@@ -26,6 +26,7 @@ class SearchSpace:
 
     params: tuple[tuple[str, dict[str, Any]], ...]
     fixed: tuple[tuple[str, Any], ...]
+    int_params: frozenset[str] = frozenset()  # sampled as integers
 
     @classmethod
     def from_spec(cls, spec: TaskSpec) -> "SearchSpace":
@@ -33,7 +34,9 @@ class SearchSpace:
         space = spec.search.space
         order, _ = sampling_order(space)  # a valid spec has no cycle
         params = tuple((name, space[name].model_dump(exclude_none=True)) for name in order)
-        return cls(params=params, fixed=tuple(spec.engine.fixed.items()))
+        catalogue = spec.engine.engine_flavor.params(spec.engine.version or "")
+        ints = frozenset(name for name in order if catalogue[name].kind == "int")
+        return cls(params=params, fixed=tuple(spec.engine.fixed.items()), int_params=ints)
 
     def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
         values = dict(self.fixed)
@@ -41,22 +44,22 @@ class SearchSpace:
             ps = ParamSpace(**raw)
             if ps.when and any(values.get(dep) != want for dep, want in ps.when.items()):
                 continue
-            values[name] = suggest(trial, name, ps)
+            values[name] = suggest(trial, name, ps, name in self.int_params)
         # Constants go in the returned dict: OptunaSearch merges them into the trial config.
         return dict(self.fixed)
 
 
-def suggest(trial: optuna.Trial, name: str, ps: ParamSpace) -> Any:
+def suggest(trial: optuna.Trial, name: str, ps: ParamSpace, is_int: bool) -> Any:
     """Sample one parameter the way its spec says."""
     if ps.choices is not None:
         return trial.suggest_categorical(name, ps.choices)
     assert ps.low is not None and ps.high is not None
-    if ENGINE_PARAMS[name].kind == "int":
+    if is_int:
         return trial.suggest_int(name, int(ps.low), int(ps.high), log=ps.log, step=int(ps.step or 1))
     return trial.suggest_float(name, ps.low, ps.high, log=ps.log, step=ps.step)
 
 
-ENGINE_KEYS = frozenset(ENGINE_PARAMS)
+ENGINE_KEYS = all_param_names()
 
 
 def engine_args(config: dict[str, Any]) -> dict[str, Any]:

@@ -13,9 +13,10 @@ conditions themselves; among parameters free to go, the file's order is kept::
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-from autotuner.spec import ParamSpace
+if TYPE_CHECKING:  # only for the annotation: autotuner.spec runs the rules that use this module
+    from autotuner.spec import ParamSpace
 
 
 def sampling_order(space: Mapping[str, ParamSpace]) -> tuple[list[str], list[str]]:

@@ -11,20 +11,17 @@ field path, the bad value and what is allowed::
 
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from autotuner.facts.gpus import GPUS
+from autotuner.engines.flavors import DEFAULT_FLAVOR, FLAVORS, EngineFlavor, get_flavor
 from autotuner.safe_yaml import MAX_BYTES, UnsafeYamlError, load_untrusted_yaml
+from autotuner.spec_problem import CAMPAIGN_NAME_RE, GPU_TYPES, MISSING, Problem
+from autotuner.spec_rules import check_spec
 
-CAMPAIGN_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
-GPU_TYPES = tuple(GPUS)
 
 
 class _Strict(BaseModel):
@@ -52,10 +49,10 @@ class ModelSpec(_Strict):
 class LocalBackendSpec(_Strict):
     """Settings of the local process backend."""
 
-    command: Literal["simulator", "sglang"] | list[str] = Field(
-        "simulator", description="simulator, sglang, or the argv of any OpenAI-compatible server."
-    )
-    python: str | None = Field(None, description="Interpreter for sglang / the simulator.")
+    command: Literal["simulator", "engine"] | list[str] = Field(
+        "simulator", description="simulator, engine (the real engine of engine.flavor), or the argv of any "
+                                 "OpenAI-compatible server.")
+    python: str | None = Field(None, description="Interpreter for the simulator or a `python -m` engine.")
     startup_time_scale: float = Field(
         1.0, ge=0, description="Simulator only: factor on its modelled start-up time (weights, CUDA graphs)."
     )
@@ -99,6 +96,9 @@ class EngineSpec(_Strict):
     """Which engine runs where."""
 
     backend: Literal["local", "ome"] = "local"
+    flavor: str = Field(DEFAULT_FLAVOR, description="The engine: " + " | ".join(FLAVORS))
+    version: str | None = Field(None, description="Engine version the commands target; default: the newest "
+                                                  "recorded for the flavor (written into spec.yaml).")
     gpu: str = Field("H100", description="GPU type: " + ", ".join(GPU_TYPES))
     gpus_per_node: int = Field(8, ge=1, le=64)
     local: LocalBackendSpec = Field(default_factory=LocalBackendSpec)
@@ -106,9 +106,22 @@ class EngineSpec(_Strict):
     fixed: dict[str, Any] = Field(default_factory=dict, description="Engine parameters set but not tuned.")
     api_key: ApiKeySpec | None = Field(None, description="The server requires an API key: where it comes from.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _pin_version(cls, data: Any) -> Any:
+        # Pinned when the task is read, so a resumed campaign keeps the version it started with.
+        if isinstance(data, dict) and data.get("version") is None and data.get("flavor", DEFAULT_FLAVOR) in FLAVORS:
+            data = {**data, "version": FLAVORS[data.get("flavor", DEFAULT_FLAVOR)].newest_version()}
+        return data
+
     @property
     def simulated(self) -> bool:
         return self.backend == "local" and self.local.command == "simulator"
+
+    @property
+    def engine_flavor(self) -> EngineFlavor:
+        """The flavor object (a valid spec names a known one)."""
+        return get_flavor(self.flavor)
 
 
 class ParamSpace(_Strict):
@@ -226,20 +239,18 @@ class TaskSpec(_Strict):
     def output_dir(self) -> Path:
         return Path(self.output or f"runs/{self.name}").expanduser().resolve()
 
+    def launch_command(self, config: dict[str, Any]) -> list[str]:
+        """The ready command that starts this task's engine (flavor and version) with ``config``."""
+        eng = self.engine
+        return eng.engine_flavor.launch_command(self.model.path or self.model.name, config, eng.version or "",
+                                                served_model_name=self.model.served_model_name)
+
+    def behaviour_notes(self, config: dict[str, Any]) -> list[str]:
+        """What the engine changes behind the scenes for ``config`` on this task's GPU."""
+        return self.engine.engine_flavor.behaviour_notes(config, self.engine.gpu)
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True), sort_keys=False)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a spec."""
-
-    path: str
-    value: Any
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {_short(self.value)} -- {self.message}"
 
 
 class SpecError(ValueError):
@@ -250,16 +261,6 @@ class SpecError(ValueError):
         self.problems = problems
 
 
-_MISSING = object()
-
-
-def _short(value: Any) -> str:
-    if value is _MISSING:
-        return "(missing)"
-    text = json.dumps(value, default=str)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def parse_spec(data: Any) -> tuple[TaskSpec | None, list[Problem]]:
     """Build a spec from plain data (parsed YAML/JSON) and check it; never raises on bad input."""
     if not isinstance(data, dict):
@@ -268,8 +269,6 @@ def parse_spec(data: Any) -> tuple[TaskSpec | None, list[Problem]]:
         spec = TaskSpec.model_validate(data)
     except ValidationError as err:
         return None, [_from_pydantic(e, data) for e in err.errors()]
-    from autotuner.spec_rules import check_spec
-
     return spec, check_spec(spec)
 
 
@@ -300,8 +299,6 @@ def parse_spec_text(text: str) -> tuple[TaskSpec | None, list[Problem]]:
 
 def require_valid(spec_or_data: TaskSpec | dict) -> TaskSpec:
     """The spec, or :class:`SpecError` with every problem."""
-    from autotuner.spec_rules import check_spec
-
     if isinstance(spec_or_data, TaskSpec):
         spec, problems = spec_or_data, check_spec(spec_or_data)
     else:
@@ -319,7 +316,7 @@ def _from_pydantic(err: dict, data: dict) -> Problem:
         try:
             value = value[key]
         except (KeyError, IndexError, TypeError):
-            value = _MISSING
+            value = MISSING
             break
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -327,7 +324,7 @@ def _from_pydantic(err: dict, data: dict) -> Problem:
         allowed = ", ".join(model.model_fields) if model else "see the docs"
         return Problem(path, value, f"unknown field; allowed here: {allowed}")
     if kind == "missing":
-        return Problem(path, _MISSING, "required field is missing")
+        return Problem(path, MISSING, "required field is missing")
     if kind == "literal_error":
         return Problem(path, value, "must be one of " + err["ctx"]["expected"].replace("'", ""))
     return Problem(path, value, err["msg"].replace("Input should be", "must be").replace("Value error, ", ""))
@@ -352,7 +349,7 @@ def _model_at(loc: list[str]) -> type[BaseModel] | None:
 
 
 __all__ = [
-    "ApiKeySpec", "BudgetSpec", "EngineSpec", "LoadSpec", "LocalBackendSpec", "ModelSpec", "ObjectiveSpec", "OmeBackendSpec",
+    "CAMPAIGN_NAME_RE", "GPU_TYPES", "ApiKeySpec", "BudgetSpec", "EngineSpec", "LoadSpec", "LocalBackendSpec", "ModelSpec", "ObjectiveSpec", "OmeBackendSpec",
     "ParamSpace", "Problem", "RemeasureSpec", "SLOSpec", "SearchSpec", "SpecError", "TaskSpec", "WorkloadSpec",
     "load_spec", "parse_spec", "parse_spec_text", "require_valid",
 ]

@@ -1,6 +1,7 @@
-"""Rules of a task spec that cross fields: parameter names and domains, ranges, GPUs, SLOs and
-whether the model fits. The typed model itself is in :mod:`autotuner.spec`, which runs these
-after the structural checks::
+"""Rules of a task spec that cross fields: engine flavor and version, parameter names and domains
+(from the flavor's catalogue at that version), ranges, GPUs, SLOs and whether the model fits. The
+typed model itself is in :mod:`autotuner.spec`, which runs these after the structural checks (this
+module imports it only for annotations)::
 
     problems = check_spec(spec)     # [] when the task can run
 """
@@ -10,14 +11,17 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from autotuner.bench.scenarios import scenario_problem
-from autotuner.engines.sglang_args import ENGINE_PARAMS
+from autotuner.engines.flavors import FLAVORS, EngineFlavor, EngineParam
 from autotuner.facts.fit import divides_heads, fits_node, size_facts, weight_bytes_per_gpu, weights_fit
 from autotuner.k8s.names import check_object_name
 from autotuner.space_order import sampling_order
-from autotuner.spec import CAMPAIGN_NAME_RE, GPU_TYPES, ParamSpace, Problem, TaskSpec
+from autotuner.spec_problem import CAMPAIGN_NAME_RE, GPU_TYPES, Problem
+
+if TYPE_CHECKING:
+    from autotuner.spec import EngineSpec, ParamSpace, TaskSpec
 
 MAX_CONCURRENCY = 100_000  # genai-bench users of one level
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -33,8 +37,13 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
     if not CAMPAIGN_NAME_RE.match(spec.name):
         add("name", spec.name, "must be 1-40 lowercase letters, digits or '-', starting and ending alphanumeric")
 
-    known = ", ".join(ENGINE_PARAMS)
     eng = spec.engine
+    flavor_problems = _check_flavor(eng)
+    if flavor_problems:  # without a known flavor and version there is no catalogue to check against
+        return problems + flavor_problems
+    flavor = eng.engine_flavor
+    params = flavor.params(eng.version or "")
+    known = ", ".join(params)
     if eng.gpu not in GPU_TYPES and eng.simulated:
         add("engine.gpu", eng.gpu, "the simulator knows " + ", ".join(GPU_TYPES))
     if eng.backend == "ome" and eng.ome is None:
@@ -46,17 +55,17 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
         if spec.model.served_model_name != "vllm-model":
             add("model.served_name", spec.model.served_model_name,
                 "benchmark 'benchmarkjob' needs 'vllm-model': OME's BenchmarkJob always sends that model name")
-    if eng.backend == "local" and eng.local.command == "sglang" and not spec.model.path:
-        add("model.path", None, "the sglang command needs the local weights folder")
+    if eng.backend == "local" and eng.local.command == "engine" and not spec.model.path:
+        add("model.path", None, f"the engine command needs the local weights folder of {flavor.title}")
     if not eng.simulated and not spec.model.tokenizer:
         add("model.tokenizer", None, "a real engine needs the model's local tokenizer folder for genai-bench")
     problems.extend(_check_api_key(spec))
 
     for name, value in eng.fixed.items():
         path = f"engine.fixed.{name}"
-        param = ENGINE_PARAMS.get(name)
+        param = params.get(name)
         if param is None:
-            add(path, value, f"unknown engine parameter; known: {known}")
+            add(path, value, f"unknown {flavor.title} {eng.version} parameter; known: {known}")
         elif (why := param.check(value)) is not None:
             add(path, value, why)
 
@@ -65,7 +74,7 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
         if name in eng.fixed:
             add(f"search.space.{name}", name, "is also in engine.fixed; tune it or fix it, not both")
     for name, ps in space.items():
-        problems.extend(_check_param_space(name, ps, space, eng.fixed))
+        problems.extend(_check_param_space(name, ps, space, eng.fixed, params))
     _, cyclic = sampling_order(space)
     for name in cyclic:
         add(f"search.space.{name}.when", space[name].when,
@@ -75,14 +84,16 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
 
     for i, cfg in enumerate(spec.search.initial_configs):
         for name, value in cfg.items():
-            param = ENGINE_PARAMS.get(name)
+            param = params.get(name)
             path = f"search.initial_configs.{i}.{name}"
             if name not in space:
                 add(path, value, "not in search.space; allowed: " + ", ".join(space))
             elif param and (why := param.check(value)) is not None:
                 add(path, value, why)
+        for name, why in flavor.config_problems({**eng.fixed, **cfg}, eng.version or "", eng.gpu):
+            add(f"search.initial_configs.{i}.{name}", cfg.get(name, eng.fixed.get(name)), why)
 
-    problems.extend(_check_gpus(spec))
+    problems.extend(_check_gpus(spec, flavor))
 
     wl = spec.workload
     for i, s in enumerate(wl.scenarios):
@@ -108,7 +119,27 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
 
     if spec.model.served_name is not None and not re.match(r"^[A-Za-z0-9._:/-]{1,128}$", spec.model.served_name):
         add("model.served_name", spec.model.served_name, "letters, digits and . _ : / - only (1-128)")
+    elif (why := flavor.served_name_problem(spec.model.served_model_name)) is not None:
+        add("model.served_name", spec.model.served_model_name, why)
     return problems
+
+
+def _check_flavor(eng: "EngineSpec") -> list[Problem]:
+    """engine.flavor names a known flavor, engine.version one of its recorded versions, and a named
+    OME runtime is not one of another flavor's stock runtimes."""
+    flavor = FLAVORS.get(eng.flavor)
+    if flavor is None:
+        return [Problem("engine.flavor", eng.flavor, "must be one of " + ", ".join(FLAVORS))]
+    if eng.version not in flavor.versions():
+        return [Problem("engine.version", eng.version, f"{flavor.title} versions with a recorded option table: "
+                        + ", ".join(flavor.versions()))]
+    runtime = eng.ome.runtime if eng.ome is not None else None
+    other = next((f for f in FLAVORS.values() if f is not flavor and runtime
+                  and runtime.startswith(f.ome.runtime_prefix)), None)
+    if other is not None:
+        return [Problem("engine.ome.runtime", runtime, f"looks like a stock {other.title} runtime "
+                        f"({other.ome.runtime_prefix}*) but engine.flavor is {flavor.name}")]
+    return []
 
 
 def _check_api_key(spec: TaskSpec) -> list[Problem]:
@@ -158,12 +189,13 @@ def _non_finite(value: Any, path: str = "") -> Iterator[tuple[str, float]]:
             yield from _non_finite(item, f"{path}.{i}")
 
 
-def _check_param_space(name: str, ps: ParamSpace, space: dict[str, ParamSpace], fixed: dict) -> list[Problem]:
+def _check_param_space(name: str, ps: "ParamSpace", space: dict[str, "ParamSpace"], fixed: dict,
+                       params: dict[str, EngineParam]) -> list[Problem]:
     path = f"search.space.{name}"
     out: list[Problem] = []
-    param = ENGINE_PARAMS.get(name)
+    param = params.get(name)
     if param is None:
-        return [Problem(path, name, "unknown engine parameter; known: " + ", ".join(ENGINE_PARAMS))]
+        return [Problem(path, name, "unknown engine parameter; known: " + ", ".join(params))]
     if ps.choices is not None:
         if ps.low is not None or ps.high is not None:
             out.append(Problem(path, ps.model_dump(exclude_none=True), "give either choices or low/high, not both"))
@@ -200,38 +232,41 @@ def _check_param_space(name: str, ps: ParamSpace, space: dict[str, ParamSpace], 
     for dep, val in (ps.when or {}).items():
         if dep not in space and dep not in fixed:
             out.append(Problem(f"{path}.when.{dep}", val, "must name a parameter of search.space or engine.fixed"))
-        elif (dparam := ENGINE_PARAMS.get(dep)) and (why := dparam.check(val)) is not None:
+        elif (dparam := params.get(dep)) and (why := dparam.check(val)) is not None:
             out.append(Problem(f"{path}.when.{dep}", val, why))
     return out
 
 
-def parameter_values(spec: TaskSpec, name: str) -> list[Any]:
+def parameter_values(spec: "TaskSpec", name: str) -> list[Any]:
     """Values a parameter can take in this campaign (its default when neither tuned nor fixed)."""
+    flavor = spec.engine.engine_flavor
+    parallel = (flavor.tp_param, flavor.dp_param)
     if name in spec.engine.fixed:
         return [spec.engine.fixed[name]]
     ps = spec.search.space.get(name)
     if ps is None:
-        return [1] if name in ("tp_size", "dp_size") else []
+        return [1] if name in parallel else []
     if ps.choices is not None:
         return list(ps.choices)
     if ps.low is None or ps.high is None:
         return []
-    if name not in ("tp_size", "dp_size"):
+    if name not in parallel:
         return [ps.low, ps.high]
     # Never the whole range a user wrote (high: 1e12): only what the parameter's bounds allow.
-    param = ENGINE_PARAMS[name]
+    param = flavor.params(spec.engine.version or "")[name]
     low, high = max(math.ceil(ps.low), int(param.low or 1)), min(math.floor(ps.high), int(param.high or 1))
     return list(range(low, high + 1))
 
 
-def _check_gpus(spec: TaskSpec) -> list[Problem]:
+def _check_gpus(spec: "TaskSpec", flavor: EngineFlavor) -> list[Problem]:
     out: list[Problem] = []
     node = spec.engine.gpus_per_node
-    tps = [v for v in parameter_values(spec, "tp_size") if isinstance(v, int)]
-    dps = [v for v in parameter_values(spec, "dp_size") if isinstance(v, int)]
+    tp, dp, mem = flavor.tp_param, flavor.dp_param, flavor.memory_param
+    tps = [v for v in parameter_values(spec, tp) if isinstance(v, int)]
+    dps = [v for v in parameter_values(spec, dp) if isinstance(v, int)]
     if not tps or not dps:
         return out
-    for name, vals in (("tp_size", tps), ("dp_size", dps)):
+    for name, vals in ((tp, tps), (dp, dps)):
         where = f"engine.fixed.{name}" if name in spec.engine.fixed else f"search.space.{name}"
         too_big = [v for v in vals if v > node]
         if too_big:
@@ -239,24 +274,24 @@ def _check_gpus(spec: TaskSpec) -> list[Problem]:
                                f"exceeds engine.gpus_per_node ({node})"))
     smallest = min(tps) * min(dps)
     if not fits_node(min(tps), min(dps), node):
-        out.append(Problem("search.space", {"tp_size": min(tps), "dp_size": min(dps)},
-                           f"tp_size*dp_size={smallest} exceeds engine.gpus_per_node ({node}) for every config"))
+        out.append(Problem("search.space", {tp: min(tps), dp: min(dps)},
+                           f"{tp}*{dp}={smallest} exceeds engine.gpus_per_node ({node}) for every config"))
     if smallest > spec.budget.gpus:
         out.append(Problem("budget.gpus", spec.budget.gpus,
-                           f"smaller than the fewest GPUs a config needs (tp_size*dp_size={smallest})"))
+                           f"smaller than the fewest GPUs a config needs ({tp}*{dp}={smallest})"))
     facts = size_facts(spec.model.name, spec.engine.gpu, num_attention_heads=spec.model.num_attention_heads,
                        params_billion=spec.model.params_billion)
     heads = facts.num_attention_heads
     if heads:
         bad = [tp for tp in tps if not divides_heads(heads, tp)]
         if bad and len(bad) == len(tps):
-            out.append(Problem("search.space.tp_size", tps, f"no value divides the model's {heads} attention heads"))
+            out.append(Problem(f"search.space.{tp}", tps, f"no value divides the model's {heads} attention heads"))
     params_b, gpu_mem = facts.params_billion, facts.gpu_memory_gb
     if params_b and gpu_mem:
-        fracs = [v for v in parameter_values(spec, "mem_fraction_static") if isinstance(v, (int, float))] or [0.9]
+        fracs = [v for v in parameter_values(spec, mem) if isinstance(v, (int, float))] or [0.9]
         weights_gb = weight_bytes_per_gpu(params_b, 1)  # GB in bf16: params in billions
         if not weights_fit(weight_bytes_per_gpu(params_b, max(tps)), gpu_mem, max(fracs)):
-            out.append(Problem("search.space.tp_size", tps,
+            out.append(Problem(f"search.space.{tp}", tps,
                                f"{params_b:g}B parameters ({weights_gb:.0f} GB in bf16) do not fit in "
-                               f"{max(tps)} x {gpu_mem:g} GB x mem_fraction_static {max(fracs)}: allow a larger tp_size"))
+                               f"{max(tps)} x {gpu_mem:g} GB x {mem} {max(fracs)}: allow a larger {tp}"))
     return out

@@ -39,7 +39,6 @@ from autotuner import objective, sweep
 from autotuner.bench.result import LevelResult
 from autotuner.engines.base import DeployRequest
 from autotuner.engines.registry import make_backend
-from autotuner.engines.sglang_args import gpus_needed
 from autotuner.feasibility import model_facts, reject_reason
 from autotuner.objective import SLO, goodput_per_gpu
 from autotuner.sim.args import SimServerArgs, parse_argv
@@ -155,7 +154,7 @@ def config_truth(spec: TaskSpec, oracle: LevelOracle, config: dict[str, Any]) ->
     why = reject_reason(args, gpus_per_node=spec.engine.gpus_per_node, slots=spec.budget.gpus, **model_facts(spec))
     if why:
         return ConfigTruth(config, REJECTED, 0, 0.0, why)
-    key, gpus = config_key(args), gpus_needed(args)
+    key, gpus = config_key(args), spec.engine.engine_flavor.gpus_needed(args)
     try:
         _, plan = oracle.plan(key, config)
     except StartupFailure as err:

@@ -6,7 +6,7 @@ parameter with ``when`` only gets a loop where its condition holds, exactly as t
 :class:`~autotuner.space.SearchSpace` only samples it there.
 
 >>> from autotuner.spec import ParamSpace
->>> param_values("mem_fraction_static", ParamSpace(low=0.8, high=0.9, step=0.05))
+>>> param_values("mem_fraction_static", ParamSpace(low=0.8, high=0.9, step=0.05), is_int=False)
 [0.8, 0.85, 0.9]
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator
 
-from autotuner.engines.sglang_args import ENGINE_PARAMS
 from autotuner.space import SearchSpace
 from autotuner.spec import ParamSpace
 
@@ -30,12 +29,12 @@ class NotDiscrete(ValueError):
     """A parameter range without a step, or one too fine to list: it has no usable grid."""
 
 
-def param_values(name: str, ps: ParamSpace) -> list[Any]:
-    """Every value one parameter can take, in ascending (or listed) order."""
+def param_values(name: str, ps: ParamSpace, is_int: bool) -> list[Any]:
+    """Every value one parameter can take, in ascending (or listed) order (``is_int``: an integer
+    parameter, :attr:`autotuner.space.SearchSpace.int_params`)."""
     if ps.choices is not None:
         return list(ps.choices)
     assert ps.low is not None and ps.high is not None
-    is_int = ENGINE_PARAMS[name].kind == "int"
     if ps.step is None and not is_int:
         raise NotDiscrete(f"{name}: a float range needs a step to be enumerated")
     if ps.log and ps.step is None and is_int:
@@ -52,7 +51,7 @@ def param_values(name: str, ps: ParamSpace) -> list[Any]:
 def grid_configs(space: SearchSpace) -> list[dict[str, Any]]:
     """Every config of the space (fixed values merged in), in nested-loop order; at most
     :data:`MAX_CONFIGS` of them (:class:`NotDiscrete` otherwise)."""
-    params = [(name, ParamSpace(**raw)) for name, raw in space.params]
+    params = [(name, ParamSpace(**raw), name in space.int_params) for name, raw in space.params]
     configs = []
     for config in _nested(params, dict(space.fixed)):
         if len(configs) == MAX_CONFIGS:
@@ -61,15 +60,15 @@ def grid_configs(space: SearchSpace) -> list[dict[str, Any]]:
     return configs
 
 
-def _nested(params: list[tuple[str, ParamSpace]], values: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def _nested(params: list[tuple[str, ParamSpace, bool]], values: dict[str, Any]) -> Iterator[dict[str, Any]]:
     if not params:
         yield dict(values)
         return
-    (name, ps), rest = params[0], params[1:]
+    (name, ps, is_int), rest = params[0], params[1:]
     if ps.when and any(values.get(dep) != want for dep, want in ps.when.items()):
         yield from _nested(rest, values)
         return
-    for value in param_values(name, ps):
+    for value in param_values(name, ps, is_int):
         yield from _nested(rest, {**values, name: value})
 
 

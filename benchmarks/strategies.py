@@ -64,7 +64,8 @@ def _grid(surface: Surface, seed: int, budget: int) -> tuple[Searcher, Scheduler
 
 def _auto_tune(surface: Surface, seed: int, budget: int) -> tuple[Searcher, Scheduler]:
     space = surface.task.search.space
-    values = {name: param_values(name, space[name])
+    ints = SearchSpace.from_spec(surface.task).int_params
+    values = {name: param_values(name, space[name], name in ints)
               for name in ("mem_fraction_static", "max_running_requests", "chunked_prefill_size")}
     searcher = AutoTuneSearcher({**surface.task.engine.fixed, **surface.auto_tune_fixed}, values["mem_fraction_static"],
                                 values["max_running_requests"], values["chunked_prefill_size"])

@@ -17,7 +17,6 @@ import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from autotuner.engines.sglang_args import launch_command
 from autotuner.k8s.best_manifest import FILE_NAME, best_inference_service
 from autotuner.k8s.manifests import dump_manifest
 from autotuner.results import TrialRecord, pick_best
@@ -36,6 +35,7 @@ class BestConfig:
     final: bool  # from best_config.json (no run is live), not the best so far
     remeasured: dict[str, Any] = field(default_factory=dict)  # mean, min, max, stdev, repeats of the score
     provenance: dict[str, Any] = field(default_factory=dict)  # engine, GPU, model, workload, SLOs, tuner
+    engine_notes: list[str] = field(default_factory=list)  # what the engine changes behind a flag
 
     def spread_text(self) -> str:
         """The re-measured score as ``mean 1012 [985-1040] over 3 repeats``; empty without one."""
@@ -67,13 +67,13 @@ def _best_config(snap: CampaignSnapshot) -> BestConfig | None:
     if snap.best and not snap.live:  # a live resume's best_config.json is the previous run's
         b = snap.best
         return BestConfig(b["trial_id"], b["score"], b["engine_args"], b.get("gpus", 0), b["launch_command_line"],
-                          True, b.get("remeasured") or {}, b.get("provenance") or {})
+                          True, b.get("remeasured") or {}, b.get("provenance") or {}, b.get("engine_notes") or [])
     best = pick_best(TrialRecord.from_row(row) for row in snap.trials.values())
     if best is None or snap.spec is None:
         return None
-    argv = launch_command(snap.spec.model.path or snap.spec.model.name, best.config,
-                          served_model_name=snap.spec.model.served_model_name)
-    return BestConfig(best.trial_id, best.score or 0.0, best.config, best.gpus, shlex.join(argv), False)
+    argv = snap.spec.launch_command(best.config)
+    return BestConfig(best.trial_id, best.score or 0.0, best.config, best.gpus, shlex.join(argv), False,
+                      engine_notes=snap.spec.behaviour_notes(best.config))
 
 
 def manifest_yaml(snap: CampaignSnapshot) -> str | None:

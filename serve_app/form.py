@@ -80,7 +80,15 @@ class TaskForm:
         self.space_card: pn.Card | None = None
         cards = self._cards(TaskSpec, "", "Task")
         self.layout = pn.Column(self.top_errors, *cards, sizing_mode="stretch_width")
+        for path in ("engine.flavor", "engine.version"):
+            self.fields[path].widget.param.watch(self._on_engine, "value")
         self.load(DEFAULT_TASK)
+
+    def _on_engine(self, _event: Any) -> None:
+        """Another engine or version: the parameter rows become its own, keeping the names both have."""
+        space, fixed = self.space.space(), self.space.fixed()
+        self.space.use_flavor(self.fields["engine.flavor"].get(), self.fields["engine.version"].get())
+        self.space.load(space, fixed)
 
     # -- building --
 
@@ -128,6 +136,7 @@ class TaskForm:
         for path, switch in self.sections.items():
             switch.value = isinstance(_get(data, path), dict)
         space, fixed = _get(data, "search.space"), _get(data, "engine.fixed")
+        self.space.use_flavor(_get(data, "engine.flavor"), _get(data, "engine.version"))
         self.space.load(space if isinstance(space, dict) else {}, fixed if isinstance(fixed, dict) else {})
         self.show([])
 

@@ -14,14 +14,13 @@ import json
 import math
 from typing import Any, Iterable
 
-from autotuner.engines.sglang_args import ENGINE_PARAMS
 from autotuner.spec import ParamSpace, TaskSpec
 
 MIN_TRIALS = 10  # fewer scored trials say too little
 TOP_TRIALS = 3  # at least this many trials make the top quantile
 
 
-def distribution(name: str, ps: ParamSpace) -> Any:
+def distribution(ps: ParamSpace, is_int: bool) -> Any:
     """The Optuna distribution of one searched parameter (float steps dropped: importance needs
     none, and rounded values would miss the grid)."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -29,7 +28,7 @@ def distribution(name: str, ps: ParamSpace) -> Any:
     if ps.choices is not None:
         return CategoricalDistribution(ps.choices)
     assert ps.low is not None and ps.high is not None
-    if ENGINE_PARAMS[name].kind == "int":
+    if is_int:
         step = 1 if ps.log else int(ps.step or 1)
         return IntDistribution(int(ps.low), int(ps.high), log=ps.log, step=step)
     return FloatDistribution(ps.low, ps.high, log=ps.log)
@@ -49,7 +48,8 @@ def parameter_importance(spec: TaskSpec | None, trials: Iterable[dict[str, Any]]
     from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
     from optuna.trial import create_trial
 
-    dists = {name: distribution(name, ps) for name, ps in spec.search.space.items()}
+    catalogue = spec.engine.engine_flavor.params(spec.engine.version or "")
+    dists = {name: distribution(ps, catalogue[name].kind == "int") for name, ps in spec.search.space.items()}
     frozen = []
     for t in trials:
         score = t.get("score")

@@ -1,6 +1,6 @@
-"""The engine-parameter part of the task form: one row per SGLang parameter the tuner knows, each
-either not used, fixed (``engine.fixed``), searched over choices, or searched over a range
-(``search.space``), with SGLang's help text and a sensible starting range::
+"""The engine-parameter part of the task form: one row per parameter the tuner knows for the task's
+engine flavor and version, each either not used, fixed (``engine.fixed``), searched over choices,
+or searched over a range (``search.space``), with the catalogue's help text and starting range::
 
     editor = SpaceEditor()
     editor.load({"tp_size": {"choices": [1, 2]}}, fixed={"kv_cache_dtype": "auto"})
@@ -17,36 +17,11 @@ from typing import Any
 import panel as pn
 import yaml
 
-from autotuner.engines.sglang_args import ENGINE_PARAMS, EngineParam
+from autotuner.engines.flavors import DEFAULT_FLAVOR, FLAVORS, EngineParam, get_flavor
 from autotuner.spec import Problem
 from serve_app.form_fields import parse_scalar
 
 OFF, FIXED, CHOICES, RANGE = "not used", "fixed", "choices", "range"
-
-# What a parameter starts as when it is switched on: ranges around SGLang's defaults that are
-# worth exploring on one node.
-STARTING_SEARCH: dict[str, dict[str, Any]] = {
-    "tp_size": {"choices": [1, 2, 4]},
-    "dp_size": {"choices": [1, 2]},
-    "mem_fraction_static": {"low": 0.6, "high": 0.92, "step": 0.01},
-    "max_running_requests": {"low": 8, "high": 512, "log": True},
-    "chunked_prefill_size": {"choices": [2048, 4096, 8192, 16384]},
-    "max_prefill_tokens": {"choices": [4096, 8192, 16384]},
-    "schedule_policy": {"choices": ["fcfs", "lpm"]},
-    "schedule_conservativeness": {"low": 0.3, "high": 1.5},
-    "cuda_graph_max_bs": {"choices": [32, 64, 160, 256]},
-    "disable_cuda_graph": {"choices": [False, True]},
-    "kv_cache_dtype": {"choices": ["auto", "fp8_e5m2"]},
-    "enable_mixed_chunk": {"choices": [False, True]},
-    "disable_radix_cache": {"choices": [False, True]},
-}
-STARTING_FIXED: dict[str, Any] = {"tp_size": 1, "dp_size": 1, "mem_fraction_static": 0.85,
-                                  "max_running_requests": 128, "chunked_prefill_size": 8192,
-                                  "max_prefill_tokens": 16384, "schedule_policy": "fcfs",
-                                  "schedule_conservativeness": 1.0, "cuda_graph_max_bs": 160,
-                                  "disable_cuda_graph": False, "kv_cache_dtype": "auto",
-                                  "enable_mixed_chunk": False, "disable_radix_cache": False}
-
 
 def _text(values: Any) -> str:
     return ", ".join("true" if v is True else "false" if v is False else str(v) for v in values)
@@ -87,14 +62,14 @@ class ParamRow:
         if self._loading:
             return
         # Switching a parameter on starts it from a sensible range, unless the user typed one.
-        start = STARTING_SEARCH.get(self.param.name, {})
+        start = self.param.starting_search
         if event.new == CHOICES and not self.choices.value:
-            self.choices.value = _text(start.get("choices") or [STARTING_FIXED.get(self.param.name, "")])
+            self.choices.value = _text(start.get("choices") or [self.param.start_value])
         elif event.new == RANGE and self.low.value is None and self.high.value is None and "low" in start:
             self.low.value, self.high.value = start["low"], start["high"]
             self.step.value, self.log.value = start.get("step"), start.get("log", False)
         elif event.new == FIXED and not self.value.value:
-            self.value.value = _text([STARTING_FIXED.get(self.param.name, "")])
+            self.value.value = _text([self.param.start_value])
         self._show_inputs()
 
     def _show_inputs(self) -> None:
@@ -163,19 +138,32 @@ _ABSENT: Any = object()
 
 
 class SpaceEditor:
-    """Rows for every known engine parameter, in the order the task lists them."""
+    """Rows for every parameter of the engine flavor, in the order the task lists them."""
 
     def __init__(self) -> None:
-        self.rows = {name: ParamRow(param) for name, param in ENGINE_PARAMS.items()}
-        self.order = list(self.rows)
+        self.flavor, self.version = "", ""
+        self.rows: dict[str, ParamRow] = {}
+        self.order: list[str] = []
         self.errors = pn.pane.Markdown("", visible=False, styles={"color": "#b00020", "font-size": "0.85em"},
                                        css_classes=["space-errors"])
-        self.rows_column = pn.Column(*(self.rows[n].layout for n in self.order), margin=0)
-        self.layout = pn.Column(
-            pn.pane.Markdown("Each SGLang parameter is **not used** (SGLang's default), **fixed** for every trial "
-                             "(`engine.fixed`), or searched over **choices** or a **range** (`search.space`). "
-                             "Hover a name for what it does.", margin=(0, 5)),
-            self.errors, self.rows_column, margin=0)
+        self.intro = pn.pane.Markdown("", margin=(0, 5))
+        self.rows_column = pn.Column(margin=0)
+        self.layout = pn.Column(self.intro, self.errors, self.rows_column, margin=0)
+        self.use_flavor(DEFAULT_FLAVOR, None)
+
+    def use_flavor(self, flavor: Any, version: Any) -> None:
+        """Show the parameters of ``flavor`` at ``version`` (unknown ones: the default flavor, newest version)."""
+        engine = get_flavor(flavor if flavor in FLAVORS else DEFAULT_FLAVOR)
+        version = version if version in engine.versions() else engine.newest_version()
+        if (engine.name, version) == (self.flavor, self.version):
+            return
+        self.flavor, self.version = engine.name, version
+        self.rows = {name: ParamRow(param) for name, param in engine.params(version).items()}
+        self.order = list(self.rows)
+        self.intro.object = (f"Each {engine.title} {version} parameter is **not used** ({engine.title}'s default), "
+                             "**fixed** for every trial (`engine.fixed`), or searched over **choices** or a "
+                             "**range** (`search.space`). Hover a name for what it does.")
+        self.rows_column.objects = [self.rows[n].layout for n in self.order]
 
     def load(self, space: dict[str, Any], fixed: dict[str, Any]) -> None:
         listed = [n for n in [*space, *fixed] if n in self.rows]

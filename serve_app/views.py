@@ -20,7 +20,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from autotuner.dashboard import actor_url
-from autotuner.engines.sglang_args import gpus_needed
+from autotuner.engines.flavors import DEFAULT_FLAVOR, get_flavor
 from autotuner.progress import describe_config
 from autotuner.results import DONE, FAILED, INTERRUPTED, PENDING, REJECTED, REMEASURE, RUNNING, STOPPED_EARLY
 from serve_app.best import best_config
@@ -78,13 +78,14 @@ def trial_links(task_id: str, trial: dict[str, Any], dashboard: str) -> str:
 
 
 def table_row(task_id: str, trial: dict[str, Any], levels: list[dict[str, Any]], labels: list[str],
-              dashboard: str = "") -> dict[str, Any]:
-    """A trial's row of the table: status, slots, score, config, each level's metrics, links."""
+              dashboard: str = "", flavor: str = DEFAULT_FLAVOR) -> dict[str, Any]:
+    """A trial's row of the table: status, slots, score, config, each level's metrics, links.
+    ``flavor``: the task's engine, which says how many GPUs a config takes before the trial does."""
     tid = trial["trial_id"]
     config = json.loads(trial.get("config_json") or "{}")
     scored = trial.get("score") is not None
     row = {"trial": tid, "status": trial_status_text(trial),
-           "slots": trial.get("gpus") or gpus_needed(config), "score": _round(trial.get("score")),
+           "slots": trial.get("gpus") or get_flavor(flavor).gpus_needed(config), "score": _round(trial.get("score")),
            "feasible": ("yes" if trial.get("feasible") else "no") if scored else "",
            "config": describe_config(config), "started": _clock(trial.get("started"))}
     many = len({lv.get("scenario") for lv in levels}) > 1
@@ -107,7 +108,8 @@ def trial_table(snapshot: CampaignSnapshot, dashboard: str = "") -> pd.DataFrame
         levels = snapshot.levels.get(tid, [])
         hit = cache.get(tid)
         if hit is None or hit[0] != trial or hit[1] != levels or hit[2] != snapshot.task_id:
-            row = table_row(snapshot.task_id, trial, levels, labels, dashboard)
+            flavor = snapshot.spec.engine.flavor if snapshot.spec is not None else DEFAULT_FLAVOR
+            row = table_row(snapshot.task_id, trial, levels, labels, dashboard, flavor)
             hit = cache[tid] = (trial, levels, snapshot.task_id, row)
         rows.append(hit[3])
     columns = ["trial", "status", "slots", "score", "feasible", "config", *labels, "started", "log"]

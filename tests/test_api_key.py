@@ -84,7 +84,7 @@ def test_redaction_helpers(tmp_path):
 
 def test_the_best_launch_command_reads_the_key_from_the_variable(tmp_path):
     best = TrialRecord("t1", {"tp_size": 1}, status=DONE, gpus=1, score=1.0, feasible=True)
-    data = write_best(tmp_path, best, [], model_path="/models/m", served_model_name="m", objective_unit="tok/s",
+    data = write_best(tmp_path, best, [], launch_command=["vllm", "serve", "/models/m"], objective_unit="tok/s",
                       api_key_env="SGLANG_API_KEY")
     line = (tmp_path / "best_launch_command.txt").read_text().strip()
     assert line.endswith(' --api-key "$SGLANG_API_KEY"') and data["launch_command_line"] == line

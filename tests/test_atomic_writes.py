@@ -30,13 +30,13 @@ resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE_LIMIT, FSIZE_LIMIT))
 WRITERS = {
     "best_config.json": """
 from autotuner.results import write_best
-write_best(folder, best, [], model_path="/models/m", served_model_name="m", objective_unit="tok/s")
+write_best(folder, best, [], launch_command=spec.launch_command(best.config), objective_unit="tok/s")
 """,
     # best_config.json (written first, and longer) would hit the limit first: leave it out.
     "best_launch_command.txt": """
 import autotuner.results as results
 results.write_json = lambda path, data: None
-results.write_best(folder, best, [], model_path="/models/m", served_model_name="m", objective_unit="tok/s")
+results.write_best(folder, best, [], launch_command=spec.launch_command(best.config), objective_unit="tok/s")
 """,
     "best_inferenceservice.yaml": """
 from autotuner.k8s.best_manifest import write_best_manifest

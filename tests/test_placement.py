@@ -15,7 +15,7 @@ def spec(**over):
 def test_simulated_trials_claim_their_own_resource_real_ones_gpus():
     assert slot_resource(spec()) == SIMULATED_GPU
     real = spec(model={"name": "meta-llama/Llama-3.1-8B-Instruct", "path": "/m", "tokenizer": "/m"},
-                engine={"local": {"command": "sglang"}})
+                engine={"local": {"command": "engine"}})
     assert slot_resource(real) == GPU
 
 

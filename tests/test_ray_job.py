@@ -83,7 +83,7 @@ def test_a_campaign_no_node_can_place_fails_within_seconds_saying_what_to_do(tmp
     simulated = small_task(tmp_path / "sim")
     real = small_task(tmp_path / "real", model={"name": "meta-llama/Llama-3.2-1B-Instruct", "path": str(tmp_path),
                                                 "tokenizer": str(tmp_path)},
-                      engine={"gpu": "H100", "local": {"command": "sglang"}})
+                      engine={"gpu": "H100", "local": {"command": "engine"}})
     expected = {"sim": "ray start --head --resources='{\"simulated_gpu\": 8}'", "real": "has GPUs"}
     with ray_head(GCS_PORT, DASHBOARD_PORT, CLIENT_PORT, AGENT_PORT, prefix="rayjob-", node_args=()) as env:
         for name, task in (("sim", simulated), ("real", real)):

@@ -3,6 +3,7 @@
 import json
 import shlex
 
+from autotuner.engines.flavors import get_flavor
 from autotuner.results import (DONE, FAILED, REMEASURE, STOPPED_EARLY, TrialRecord, level_row, load_campaign,
                                pick_best, pick_remeasured, read_rows, write_best, write_parquet)
 
@@ -47,12 +48,13 @@ def test_tables_round_trip_and_best_files(tmp_path):
     meta, trials, rows = load_campaign(tmp_path)
     assert trials[0].config == cfg and trials[0].score == 200.0 and len(rows) == 2
     assert trials[0].boundary == {"D(100,100)": 4} and trials[0].phase == "search"
-    data = write_best(tmp_path, trials[0], rows, model_path="/models/m'; rm -rf /", served_model_name="m",
-                      objective_unit="tok/s/GPU")
+    sglang = get_flavor("sglang")
+    launch = sglang.launch_command("/models/m'; rm -rf /", cfg, sglang.newest_version(), served_model_name="m")
+    data = write_best(tmp_path, trials[0], rows, launch_command=launch, objective_unit="tok/s/GPU")
     argv = shlex.split((tmp_path / "best_launch_command.txt").read_text())
     assert argv[:3] == ["python", "-m", "sglang.launch_server"]
     assert argv[argv.index("--model-path") + 1] == "/models/m'; rm -rf /"  # quoted, one argument
-    assert "--tp-size" in argv and "--disable-cuda-graph" not in argv
+    assert "--tp-size" in argv and not any(a.startswith("--cuda-graph-backend") for a in argv)
     assert json.loads((tmp_path / "best_config.json").read_text())["engine_args"] == cfg
     assert data["levels"][1]["level"] == 2
 

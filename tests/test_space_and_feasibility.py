@@ -5,6 +5,7 @@ import pickle
 import optuna
 import yaml
 
+from autotuner.engines.flavors import get_flavor
 from autotuner.feasibility import reject_reason, trial_gpus
 from autotuner.space import SearchSpace, engine_args
 from autotuner.spec import require_valid
@@ -49,13 +50,33 @@ def test_engine_args_drops_non_engine_keys():
     assert engine_args({"mem_fraction_static": 0.9199999999999999}) == {"mem_fraction_static": 0.92}
 
 
+SGLANG, VLLM = get_flavor("sglang"), get_flavor("vllm")
+
+
 def test_reject_reason():
-    assert "exceeds the 8 GPUs" in reject_reason({"tp_size": 4, "dp_size": 4}, gpus_per_node=8, slots=16)
-    assert "4 GPU slots" in reject_reason({"tp_size": 8}, gpus_per_node=8, slots=4)
-    assert "attention heads" in reject_reason({"tp_size": 3}, gpus_per_node=8, slots=8, num_attention_heads=32)
-    assert "weights need" in reject_reason({"tp_size": 1}, gpus_per_node=8, slots=8, params_billion=70,
-                                           gpu_memory_gb=80)
-    assert reject_reason({"tp_size": 2}, gpus_per_node=8, slots=8, num_attention_heads=32,
-                         params_billion=8, gpu_memory_gb=80) is None
-    assert trial_gpus({"tp_size": 2, "dp_size": 2}, gpus_per_node=8, slots=4) == 4
-    assert trial_gpus({"tp_size": 8}, gpus_per_node=8, slots=4) == 0
+    def reason(config, **kw):
+        return reject_reason(config, flavor=SGLANG, **{"gpus_per_node": 8, "slots": 8, **kw})
+
+    assert "exceeds the 8 GPUs" in reason({"tp_size": 4, "dp_size": 4}, slots=16)
+    assert "4 GPU slots" in reason({"tp_size": 8}, slots=4)
+    assert "attention heads" in reason({"tp_size": 3}, num_attention_heads=32)
+    assert "weights need" in reason({"tp_size": 1}, params_billion=70, gpu_memory_gb=80)
+    assert reason({"tp_size": 2}, num_attention_heads=32, params_billion=8, gpu_memory_gb=80) is None
+    assert trial_gpus({"tp_size": 2, "dp_size": 2}, flavor=SGLANG, gpus_per_node=8, slots=4) == 4
+    assert trial_gpus({"tp_size": 8}, flavor=SGLANG, gpus_per_node=8, slots=4) == 0
+
+
+def test_reject_reason_asks_the_flavor_for_parallel_sizes_memory_and_start_up_rules():
+    vllm = {"tensor_parallel_size": 4, "data_parallel_size": 4, "tp_size": 1}
+    assert "tensor_parallel_size*data_parallel_size=16" in reject_reason(vllm, flavor=VLLM, gpus_per_node=8, slots=16)
+    assert trial_gpus({"tensor_parallel_size": 2}, flavor=VLLM, gpus_per_node=8, slots=4) == 2
+    assert "gpu_memory_utilization=0.5" in reject_reason({"gpu_memory_utilization": 0.5}, flavor=VLLM, gpus_per_node=8,
+                                                         slots=8, params_billion=70, gpu_memory_gb=80)
+    # SGLang's computed default memory fraction goes negative for a huge prefill chunk (recorded, H100)
+    huge = {"chunked_prefill_size": 65536}
+    assert "default mem_fraction_static is -0." in reject_reason(huge, flavor=SGLANG, gpus_per_node=8, slots=8,
+                                                                   version="0.5.23", gpu="H100")
+    assert reject_reason({**huge, "mem_fraction_static": 0.8}, flavor=SGLANG, gpus_per_node=8, slots=8,
+                         version="0.5.23", gpu="H100") is None
+    assert reject_reason({"chunked_prefill_size": 16384}, flavor=SGLANG, gpus_per_node=8, slots=8,
+                         version="0.5.23", gpu="H100") is None

@@ -141,7 +141,7 @@ def test_initial_config_must_be_in_space():
 
 def test_real_engine_needs_tokenizer_and_path():
     data = base()
-    data["engine"]["local"]["command"] = "sglang"
+    data["engine"]["local"]["command"] = "engine"
     msgs = problems_of(data)
     assert "model.path" in msgs and "model.tokenizer" in msgs
 

@@ -35,7 +35,7 @@ def test_inputs_and_output_resolve_against_the_directories_given():
 
 def test_the_default_output_and_programs_on_path():
     data = task(output=None)
-    data["engine"]["local"] = {"command": "sglang", "python": "python3"}
+    data["engine"]["local"] = {"command": "engine", "python": "python3"}
     spec = resolve_task_paths(require_valid(data), base=Path("/r"), output_base=Path("/r"))
     assert spec.output == "/r/runs/paths" and spec.engine.local.python == "python3"
 

@@ -26,7 +26,6 @@ from autotuner.bench.genai_bench import BenchmarkError
 from autotuner.bench.runner import LevelRunner, level_runner, start_genai_bench
 from autotuner.engines.base import DeployRequest, EngineStartError, RunningEngine
 from autotuner.engines.registry import make_backend
-from autotuner.engines.sglang_args import gpus_needed
 from autotuner.feasibility import model_facts, reject_reason
 from autotuner.objective import objective_from_spec
 from autotuner.progress import describe_config
@@ -61,7 +60,10 @@ class EngineTrial(tune.Trainable):
         self._ended = False
         print(f"trial {self.trial_id}: {describe_config(config)}", flush=True)  # the actor's log in the dashboard
         self.engine_args = engine_args(config)
-        self.gpus = gpus_needed(self.engine_args)
+        self.gpus = self.spec.engine.engine_flavor.gpus_needed(self.engine_args)
+        self.engine_note = "; ".join(self.spec.behaviour_notes(self.engine_args))
+        if self.engine_note:
+            print(f"trial {self.trial_id}: engine note: {self.engine_note}", flush=True)
         self.sweep = TrialSweep(plan_for_config(self.spec, config, self.gpus), objective_from_spec(self.spec.objective),
                                 self.gpus)
         self.work_dir = self.spec.output_dir / "trials" / self.trial_id
@@ -121,7 +123,8 @@ class EngineTrial(tune.Trainable):
             return self._final(FAILED, reason, log_tail=err.log_tail)
         self.sweep.add(level)
         self.clock.append("level_reported")
-        return {**self.sweep.report(), "load_note": request.note, "engine_startup_s": self._deploy_s}
+        return {**self.sweep.report(), "load_note": request.note, "engine_startup_s": self._deploy_s,
+                "engine_note": self.engine_note}
 
     def _final(self, status: str, reason: str, *, log_tail: str = "") -> dict[str, Any]:
         """The last report of a trial that cannot go on (rejected, start-up failure, crash)."""

@@ -36,7 +36,7 @@ class DeployRequest:
 
     campaign_id: str
     trial_id: str
-    engine_args: Mapping[str, Any]  # SGLang parameter name -> value, e.g. {"tp_size": 2}
+    engine_args: Mapping[str, Any]  # the flavor's parameter name -> value, e.g. {"tp_size": 2}
     served_model_name: str
     work_dir: Path  # the trial's folder: logs and rendered manifests go here
     gpu_ids: Sequence[str] = field(default_factory=tuple)  # Ray-assigned GPU ids (local backend)

@@ -1,8 +1,10 @@
 """Local process backend: the trial's engine is a child process of the trial on this machine.
 
-The engine is real SGLang (``python -m sglang.launch_server``), the simulator
-(``python -m autotuner.sim.server``) or any OpenAI-compatible server given as an argv prefix; the
-tuner appends ``--host 127.0.0.1 --port P --served-model-name N`` and the config's SGLang flags::
+The engine is the real engine of a flavor (``python -m sglang.launch_server ...``,
+``vllm serve ...``), the simulator speaking that flavor's command line
+(``python -m autotuner.sim.server --sim-engine <flavor> --sim-engine-version <v> --sim-* ... --
+<the engine's server argv>``), or any OpenAI-compatible server given as an argv prefix, to which
+the tuner appends ``--host 127.0.0.1 --port P --served-model-name N`` and the config's flags::
 
     backend = LocalProcessEngine(LocalEngineSettings(command="simulator", sim_gpu="H100",
                                                      sim_model="Llama-3.1-8B"))
@@ -38,7 +40,7 @@ import psutil
 
 from autotuner.api_key import API_KEY_FLAG, redact_argv, redacted_start_errors, scrub_file
 from autotuner.engines.base import DeployRequest, EngineStartError, RunningEngine, tail_lines
-from autotuner.engines.sglang_args import launch_command, to_cli_flags
+from autotuner.engines.flavors import DEFAULT_FLAVOR, FLAVORS, EngineFlavor, get_flavor
 from autotuner.subprocesses import (
     die_with_parent,
     env_with_package_on_path,
@@ -49,16 +51,12 @@ from autotuner.subprocesses import (
 log = logging.getLogger(__name__)
 
 SIMULATOR = "simulator"
-SGLANG = "sglang"
-# The SGLang version the simulator checks argv against: the flags sglang_args emits are 0.5.19's
-# (0.5.23 renamed --cuda-graph-max-bs); the engine flavors make this follow the task's version.
-SIM_SGLANG_VERSION = "0.5.19"
+ENGINE = "engine"
 HOST = "127.0.0.1"
 PORT_ATTEMPTS = 3
 # A GPU process can take many seconds to vanish after SIGKILL while the driver frees its memory;
 # the next trial on that GPU must not start before.
 GONE_TIMEOUT_S = 60.0
-READY_PATHS = ("/health", "/v1/models")
 _PORT_CLASH = re.compile(r"address already in use", re.IGNORECASE)
 # A line worth showing as the reason: most servers end a failed start-up with one of these.
 _MEANINGFUL = re.compile(r"error|exception|fail|fatal|killed|out of memory|not enough", re.IGNORECASE)
@@ -70,13 +68,15 @@ _NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 class LocalEngineSettings:
     """How the local backend starts engines.
 
-    >>> LocalEngineSettings(command="sglang", model_path="/models/llama-3.1-8b").command
-    'sglang'
+    >>> LocalEngineSettings(command="engine", flavor="vllm", model_path="/models/llama-3.1-8b").command
+    'engine'
     """
 
-    command: str | list[str] = SIMULATOR  # "simulator" | "sglang" | argv prefix of any server
-    model_path: str | None = None  # --model-path for sglang
-    python: str = sys.executable  # interpreter that runs sglang or the simulator
+    command: str | list[str] = SIMULATOR  # "simulator" | "engine" | argv prefix of any server
+    flavor: str = DEFAULT_FLAVOR  # the engine (and the command line the simulator speaks)
+    version: str | None = None  # its version the flags are written for; None: the newest recorded
+    model_path: str | None = None  # the weights folder the engine (or the simulator) is given
+    python: str = sys.executable  # interpreter that runs a `python -m` engine or the simulator
     sim_gpu: str = "H100"
     sim_model: str = "Llama-3.1-8B"
     sim_startup_scale: float = 1.0  # < 1 shortens the simulated start-up (tests, demos)
@@ -90,14 +90,24 @@ class LocalEngineSettings:
     stop_grace_s: float = 15.0  # between SIGTERM and SIGKILL at teardown
 
     def __post_init__(self) -> None:
-        if isinstance(self.command, str) and self.command not in (SIMULATOR, SGLANG):
+        if isinstance(self.command, str) and self.command not in (SIMULATOR, ENGINE):
             raise ValueError(
-                f"command must be {SIMULATOR!r}, {SGLANG!r} or an argv list, not {self.command!r}"
+                f"command must be {SIMULATOR!r}, {ENGINE!r} or an argv list, not {self.command!r}"
             )
         if not isinstance(self.command, str) and not self.command:
             raise ValueError("an explicit command needs at least the program")
-        if self.command == SGLANG and not self.model_path:
-            raise ValueError("command 'sglang' needs model_path")
+        if self.command == ENGINE and not self.model_path:
+            raise ValueError("command 'engine' needs model_path")
+        if self.flavor not in FLAVORS:
+            raise ValueError(f"flavor must be one of {', '.join(FLAVORS)}, not {self.flavor!r}")
+
+    @property
+    def engine_flavor(self) -> EngineFlavor:
+        return get_flavor(self.flavor)
+
+    @property
+    def engine_version(self) -> str:
+        return self.version or self.engine_flavor.newest_version()
 
 
 @dataclass(frozen=True)
@@ -134,25 +144,28 @@ class LocalProcessEngine:
         ['my-server', '--host', '127.0.0.1', '--port', '8000', '--served-model-name', 'm', '--tp-size', '2']
         """
         s = self.settings
-        name = request.served_model_name
-        auth = [API_KEY_FLAG, s.api_key] if s.api_key else []
-        if s.command == SGLANG:
-            return launch_command(s.model_path or "", request.engine_args, served_model_name=name,
-                                  host=HOST, port=port, python=s.python, extra_args=[*auth, *s.extra_args])
-        common = ["--host", HOST, "--port", str(port), "--served-model-name", name, *auth]
-        common += to_cli_flags(request.engine_args)
+        flavor, version, name = s.engine_flavor, s.engine_version, request.served_model_name
+        if s.command == ENGINE:
+            return [*flavor.launch_command(s.model_path or "", request.engine_args, version, served_model_name=name,
+                                           python=s.python, host=HOST, port=port),
+                    *([API_KEY_FLAG, s.api_key] if s.api_key else []), *s.extra_args]
         if s.command == SIMULATOR:
-            argv = [s.python, "-m", "autotuner.sim.server", "--sim-engine", "sglang",
-                    "--sim-engine-version", SIM_SGLANG_VERSION, "--sim-gpu", s.sim_gpu,
-                    "--sim-model", s.sim_model, "--sim-startup-scale", str(s.sim_startup_scale)]
-            if s.sim_seed is not None:
-                argv += ["--sim-seed", str(s.sim_seed)]
-            # After "--": what follows `python -m sglang.launch_server`, which requires --model-path.
-            argv += ["--", "--model-path", s.tokenizer_path or s.model_path or s.sim_model]
-            if s.tokenizer_path:
-                argv += ["--tokenizer-path", s.tokenizer_path]
-            return argv + common + list(s.extra_args)
-        return [*s.command, *common, *s.extra_args]
+            return [*self.simulator_options(), "--",
+                    *flavor.server_argv(s.model_path or s.sim_model, request.engine_args, version, host=HOST,
+                                        port=port, served_model_name=name, api_key=s.api_key,
+                                        tokenizer=s.tokenizer_path),
+                    *s.extra_args]
+        auth = [API_KEY_FLAG, s.api_key] if s.api_key else []
+        return [*s.command, "--host", HOST, "--port", str(port), "--served-model-name", name, *auth,
+                *flavor.config_argv(request.engine_args, version), *s.extra_args]
+
+    def simulator_options(self) -> list[str]:
+        """The simulator's program and its own options, before ``--`` and the engine's server argv."""
+        s = self.settings
+        argv = [s.python, "-m", "autotuner.sim.server", "--sim-engine", s.flavor,
+                "--sim-engine-version", s.engine_version, "--sim-gpu", s.sim_gpu, "--sim-model", s.sim_model,
+                "--sim-startup-scale", str(s.sim_startup_scale)]
+        return argv + (["--sim-seed", str(s.sim_seed)] if s.sim_seed is not None else [])
 
     def env_for(self, request: DeployRequest) -> dict[str, str]:
         """The engine's environment: ours, the settings' variables, the trial's GPUs."""
@@ -238,7 +251,7 @@ class LocalProcessEngine:
                     tail,
                     infeasible=True,
                 )
-            if answers(base_url) and _listens_in_group(process.pid, port):
+            if answers(base_url, self.settings.engine_flavor.ready_paths) and _listens_in_group(process.pid, port):
                 return
             if time.monotonic() - started > timeout_s:
                 raise EngineStartError(
@@ -259,9 +272,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def answers(base_url: str) -> bool:
-    """True when ``/health`` or ``/v1/models`` answers 200."""
-    for path in READY_PATHS:
+def answers(base_url: str, paths: tuple[str, ...]) -> bool:
+    """True when one of ``paths`` (the flavor's readiness endpoints) answers 200."""
+    for path in paths:
         try:
             with _NO_PROXY_OPENER.open(base_url + path, timeout=2) as response:
                 if response.status == 200:

@@ -31,6 +31,7 @@ from kubernetes import client
 
 from autotuner.api_key import redacted_start_errors
 from autotuner.engines.base import DeployRequest, EngineStartError, RunningEngine
+from autotuner.engines.flavors import DEFAULT_FLAVOR, get_flavor
 from autotuner.k8s.api import INFERENCE_SERVICES, KubeError, NamespacedApi, RetryPolicy, make_api_client
 from autotuner.k8s.diagnose import condition, is_ready, model_failure
 from autotuner.k8s.gc import collect_garbage, delete_and_wait
@@ -55,6 +56,8 @@ class OmeEngineSettings:
     namespace: str
     model_name: str  # the ClusterBaseModel (or BaseModel in the namespace)
     runtime_name: str | None = None  # ClusterServingRuntime; None: OME picks a compatible one
+    flavor: str = DEFAULT_FLAVOR  # the engine the runtime serves (autotuner.engines.flavors)
+    version: str | None = None  # its version the flags are written for; None: the newest recorded
     served_model_name: str | None = None  # used when the request names none
     command_override: list[str] | None = None  # replaces the runtime's command (to drop a baked-in flag)
     extra_args: list[str] = field(default_factory=list)  # appended after the tuned flags
@@ -123,12 +126,14 @@ class InferenceServiceEngine:
     def manifest(self, request: DeployRequest) -> dict[str, Any]:
         """The trial's InferenceService; raises :class:`ManifestError`."""
         s = self.settings
+        flavor = get_flavor(s.flavor)
         return render_inference_service(
             name=trial_resource_name(request.campaign_id, request.trial_id), namespace=s.namespace,
             campaign_id=request.campaign_id, trial_id=request.trial_id, model_name=s.model_name,
-            runtime_name=s.runtime_name, engine_args=request.engine_args,
-            served_model_name=self._served_model_name(request),
-            command=s.command_override, extra_args=s.extra_args, annotations=s.annotations,
+            runtime_name=s.runtime_name,
+            engine_flags=flavor.config_argv(request.engine_args, s.version or flavor.newest_version()),
+            gpu_count=flavor.gpus_needed(request.engine_args), served_model_name=self._served_model_name(request),
+            command=s.command_override or flavor.ome_command(), extra_args=s.extra_args, annotations=s.annotations,
             api_key_secret=s.api_key_secret, runner_name=s.runner_name, gpu_resource_name=s.gpu_resource_name)
 
     def _served_model_name(self, request: DeployRequest) -> str:
@@ -189,7 +194,7 @@ class InferenceServiceEngine:
         except (KubeError, TimeoutError) as err:  # the API keeps failing, or a leftover will not go
             raise EngineStartError(f"Kubernetes API: {err}", infeasible=False) from err
         base_url = self._status_url(api, name) if s.endpoint_from_status else self._url_resolver(name, s.namespace)
-        _wait_until_answers(f"{base_url}/health", s.endpoint_timeout_s, name)
+        _wait_until_answers(base_url + get_flavor(s.flavor).ready_paths[0], s.endpoint_timeout_s, name)
         return base_url
 
     def _create(self, api: NamespacedApi, manifest: dict[str, Any], request: DeployRequest) -> None:
@@ -292,6 +297,7 @@ def from_task_spec(spec: "TaskSpec", api_key: str | None = None) -> InferenceSer
     ref = spec.engine.api_key
     return InferenceServiceEngine(OmeEngineSettings(
         namespace=ome.namespace, model_name=ome.base_model, runtime_name=ome.runtime,
+        flavor=spec.engine.flavor, version=spec.engine.version,
         served_model_name=spec.model.served_model_name,
         command_override=list(ome.command_override) if ome.command_override else None,
         ready_timeout_s=ome.ready_timeout_s, endpoint_from_status=ome.endpoint == "status-url",

@@ -20,17 +20,19 @@ FILE_NAME = "best_inferenceservice.yaml"
 
 def best_inference_service(spec: TaskSpec, engine_args: Mapping[str, Any], campaign_id: str,
                            trial_id: str) -> dict[str, Any]:
-    """The InferenceService that serves ``engine_args`` with the campaign's model."""
+    """The InferenceService that serves ``engine_args`` with the campaign's model and engine."""
     ome = spec.engine.ome
+    flavor = spec.engine.engine_flavor
     model_name = ome.base_model if ome else slug(spec.model.name.rsplit("/", 1)[-1])
     ref = spec.engine.api_key
     return render_inference_service(
         name=slug(spec.name)[: MAX_ISVC_NAME_LEN - 5] + "-best",
         namespace=ome.namespace if ome else "default",
         campaign_id=f"{campaign_id}-best", trial_id=trial_id, model_name=model_name,
-        runtime_name=ome.runtime if ome else None, engine_args=engine_args,
-        served_model_name=spec.model.served_model_name,
-        command=list(ome.command_override) if ome and ome.command_override else None,
+        runtime_name=ome.runtime if ome else None,
+        engine_flags=flavor.config_argv(engine_args, spec.engine.version or ""),
+        gpu_count=flavor.gpus_needed(engine_args), served_model_name=spec.model.served_model_name,
+        command=list(ome.command_override) if ome and ome.command_override else flavor.ome_command(),
         # The served config keeps the key the campaign's servers had (from the same Secret).
         api_key_secret=(ref.secret_name, ref.secret_key) if ref and ref.secret_name else None)
 

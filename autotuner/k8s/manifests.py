@@ -3,12 +3,13 @@
 Every value reaches the YAML as data (``| tojson``), never as pasted text; after rendering, the
 document is parsed back and compared with the values it was given, then checked against the rules
 OME needs that its CRD schema does not enforce (``runner.name``, GPU requests = limits, name
-lengths). Pure functions: nothing here talks to a cluster::
+lengths). The engine's flags and GPU count come in as data (the engine flavor computes them), so
+nothing here knows an engine. Pure functions: nothing here talks to a cluster::
 
     manifest = render_inference_service(
         name="sweep-t0001", namespace="autotune", campaign_id="sweep", trial_id="t0001",
         model_name="llama-3-2-1b", runtime_name="srt-llama-3-2-1b",
-        engine_args={"tp_size": 2, "mem_fraction_static": 0.85}, served_model_name="llama")
+        engine_flags=["--tp-size", "2", "--mem-fraction-static", "0.85"], gpu_count=2, served_model_name="llama")
     manifest["spec"]["engine"]["runner"]["args"]
     # ['--tp-size', '2', '--mem-fraction-static', '0.85', '--served-model-name', 'llama']
 """
@@ -26,7 +27,6 @@ import jinja2
 import yaml
 
 from autotuner.api_key import API_KEY_FLAG, POD_ENV
-from autotuner.engines.sglang_args import gpus_needed, to_cli_flags
 from autotuner.k8s.names import (
     check_label_key,
     check_label_value,
@@ -115,7 +115,8 @@ def render_inference_service(
     trial_id: str,
     model_name: str,
     runtime_name: str | None,
-    engine_args: Mapping[str, Any],
+    engine_flags: Sequence[str],
+    gpu_count: int,
     served_model_name: str,
     command: Sequence[str] | None = None,
     extra_args: Sequence[str] = (),
@@ -126,16 +127,17 @@ def render_inference_service(
 ) -> dict[str, Any]:
     """The InferenceService of one trial, checked; raises :class:`ManifestError`.
 
-    ``engine_args`` become ``spec.engine.runner.args`` (via :func:`to_cli_flags`) followed by
-    ``--served-model-name`` and ``extra_args``; ``command`` replaces the runtime's command (needed
-    to drop a store_true flag baked into it). ``runtime_name=None`` lets OME auto-select.
+    ``engine_flags`` (the tuned config's flags) become ``spec.engine.runner.args`` followed by
+    ``--served-model-name`` and ``extra_args``; ``gpu_count`` GPUs are requested; ``command``
+    replaces the runtime's command (needed to drop a store_true flag baked into it, or where the
+    runtime keeps its launch line in ``args``). ``runtime_name=None`` lets OME auto-select.
     ``api_key_secret`` (Secret name, key): the container's ``AUTOTUNER_ENGINE_API_KEY`` comes from
     that Secret and ``--api-key $(AUTOTUNER_ENGINE_API_KEY)`` is expanded by the kubelet, so the
     manifest never holds the key.
     """
     labels = trial_labels(campaign_id, trial_id)
     auth = [API_KEY_FLAG, f"$({POD_ENV})"] if api_key_secret else []
-    args = [*to_cli_flags(engine_args), "--served-model-name", served_model_name, *auth, *extra_args]
+    args = [*engine_flags, "--served-model-name", served_model_name, *auth, *extra_args]
     env = [{"name": POD_ENV, "valueFrom": {"secretKeyRef": {"name": api_key_secret[0], "key": api_key_secret[1]}}}
            ] if api_key_secret else []
     values = dict(
@@ -150,7 +152,7 @@ def render_inference_service(
         args=args,
         env=env,
         gpu_resource_name=gpu_resource_name,
-        gpu_count=gpus_needed(engine_args),
+        gpu_count=gpu_count,
     )
     obj = render_template("inferenceservice.yaml.j2", **values)
     problems = _round_trip_problems(obj, values) + check_inference_service(obj, gpu_resource_name)

@@ -81,6 +81,7 @@ def best_markdown(best: BestConfig) -> str:
              f"`{describe_config(best.engine_args)}`"]
     if best.spread_text():
         lines.append(f"**re-measured:** {best.spread_text()}")
+    lines += [f"**engine note:** {html.escape(note)}" for note in best.engine_notes]
     if best.simulated:
         lines.append("**simulated:** these numbers come from the simulated engine, not from a GPU.")
     if best.provenance_text():
@@ -98,7 +99,7 @@ def task_page(ctx: AppContext) -> pn.viewable.Viewable:
     spec_link = pn.pane.HTML("", margin=(12, 10))
 
     best_title = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["best-title"])
-    command = pn.widgets.TextAreaInput(label="sglang.launch_server command", value="", disabled=True, rows=3,
+    command = pn.widgets.TextAreaInput(label="launch command", value="", disabled=True, rows=3,
                                        css_classes=["best-command"], sizing_mode="stretch_width")
     copy = pn.widgets.Button(label="Copy command", width=140)
     copy.js_on_click(args={"src": command}, code=COPY_JS)

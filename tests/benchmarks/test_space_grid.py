@@ -11,11 +11,11 @@ from benchmarks.space_grid import NotDiscrete, config_key, grid_configs, param_v
 
 
 def test_values_of_each_kind_of_range():
-    assert param_values("tp_size", ParamSpace(choices=[1, 2])) == [1, 2]
-    assert param_values("max_running_requests", ParamSpace(low=8, high=32, step=8)) == [8, 16, 24, 32]
-    assert param_values("mem_fraction_static", ParamSpace(low=0.8, high=0.96, step=0.04)) == [0.8, 0.84, 0.88, 0.92, 0.96]
+    assert param_values("tp_size", ParamSpace(choices=[1, 2]), True) == [1, 2]
+    assert param_values("max_running_requests", ParamSpace(low=8, high=32, step=8), True) == [8, 16, 24, 32]
+    assert param_values("mem_fraction_static", ParamSpace(low=0.8, high=0.96, step=0.04), False) == [0.8, 0.84, 0.88, 0.92, 0.96]
     with pytest.raises(NotDiscrete):
-        param_values("mem_fraction_static", ParamSpace(low=0.8, high=0.9))
+        param_values("mem_fraction_static", ParamSpace(low=0.8, high=0.9), False)
 
 
 def test_nested_loops_in_listed_order_with_conditions():

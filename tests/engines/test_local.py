@@ -57,28 +57,40 @@ def all_gone(processes: list[psutil.Process]) -> bool:
 
 # --- command lines (pure) ---------------------------------------------------------------------
 
+GRAPHS_OFF = ["--cuda-graph-backend-decode=disabled", "--cuda-graph-backend-prefill=disabled"]
+
+
 def test_sglang_command(tmp_path):
     engine = LocalProcessEngine(LocalEngineSettings(
-        command="sglang", model_path="/models/llama", python="/venv/bin/python",
+        command="engine", model_path="/models/llama", python="/venv/bin/python",
         extra_args=["--trust-remote-code"]))
 
     assert engine.command_for(request_for(tmp_path), 31000) == [
         "/venv/bin/python", "-m", "sglang.launch_server", "--model-path", "/models/llama",
         "--host", "127.0.0.1", "--port", "31000", "--served-model-name", "tuned-model",
-        "--tp-size", "2", "--mem-fraction-static", "0.8", "--disable-cuda-graph", "--trust-remote-code"]
+        "--tp-size", "2", "--mem-fraction-static", "0.8", *GRAPHS_OFF, "--trust-remote-code"]
 
 
-def test_simulator_command(tmp_path):
+def test_vllm_command(tmp_path):
+    engine = LocalProcessEngine(LocalEngineSettings(command="engine", flavor="vllm", model_path="/models/llama"))
+    request = DeployRequest("c", "t", {"tensor_parallel_size": 2, "enforce_eager": True}, "tuned-model", tmp_path)
+
+    assert engine.command_for(request, 31000)[1:] == [
+        "serve", "/models/llama", "--host", "127.0.0.1", "--port", "31000", "--served-model-name", "tuned-model",
+        "--tensor-parallel-size", "2", "--enforce-eager"]
+
+
+def test_simulator_command_is_the_sim_options_then_the_engines_server_argv(tmp_path):
     engine = LocalProcessEngine(LocalEngineSettings(
         python="py", sim_gpu="H200", sim_model="Llama-3.1-70B", sim_startup_scale=0.1, sim_seed=7,
-        tokenizer_path="/tok"))
+        model_path="/models/llama", tokenizer_path="/tok", version="0.5.19"))
 
     assert engine.command_for(request_for(tmp_path), 31000) == [
         "py", "-m", "autotuner.sim.server", "--sim-engine", "sglang", "--sim-engine-version", "0.5.19",
         "--sim-gpu", "H200", "--sim-model", "Llama-3.1-70B", "--sim-startup-scale", "0.1", "--sim-seed", "7",
-        "--", "--model-path", "/tok", "--tokenizer-path", "/tok", "--host", "127.0.0.1", "--port", "31000",
-        "--served-model-name", "tuned-model", "--tp-size", "2", "--mem-fraction-static", "0.8",
-        "--disable-cuda-graph"]
+        "--", "--model-path", "/models/llama", "--host", "127.0.0.1", "--port", "31000",
+        "--served-model-name", "tuned-model", "--tokenizer-path", "/tok", "--tp-size", "2",
+        "--mem-fraction-static", "0.8", *GRAPHS_OFF]
 
 
 def test_custom_command(tmp_path):
@@ -86,10 +98,11 @@ def test_custom_command(tmp_path):
 
     assert engine.command_for(request_for(tmp_path), 9) == [
         "vllm-like", "serve", "--host", "127.0.0.1", "--port", "9", "--served-model-name", "tuned-model",
-        "--tp-size", "2", "--mem-fraction-static", "0.8", "--disable-cuda-graph", "-x"]
+        "--tp-size", "2", "--mem-fraction-static", "0.8", *GRAPHS_OFF, "-x"]
 
 
-@pytest.mark.parametrize("settings", [dict(command="vllm"), dict(command=[]), dict(command="sglang")])
+@pytest.mark.parametrize("settings", [dict(command="vllm"), dict(command=[]), dict(command="engine"),
+                                      dict(flavor="tgi")])
 def test_invalid_settings(settings):
     with pytest.raises(ValueError):
         LocalEngineSettings(**settings)
@@ -124,8 +137,8 @@ def test_serves_then_leaves_no_process(tmp_path):
         info = json.loads(get(server.base_url + "/info"))
         assert get(server.base_url + "/health") == b"ok"
         assert info["cuda_visible_devices"] == "2,3"
-        assert info["argv"][-7:] == ["--served-model-name", "tuned-model", "--tp-size", "2",
-                                     "--mem-fraction-static", "0.8", "--disable-cuda-graph"]
+        assert info["argv"][-8:] == ["--served-model-name", "tuned-model", "--tp-size", "2",
+                                     "--mem-fraction-static", "0.8", *GRAPHS_OFF]
         assert server.served_model_name == "tuned-model" and server.startup_s > 0
         assert server.check_alive() is None
         members = wait_for_members(info["pid"], 3)  # server, child, grandchild

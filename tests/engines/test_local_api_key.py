@@ -41,7 +41,7 @@ def test_a_start_up_failure_that_shows_the_key_is_redacted(tmp_path):
     assert KEY not in (request.work_dir / "engine.log").read_text()
 
 
-@pytest.mark.parametrize("command", ["simulator", "sglang", ["my-server"]])
+@pytest.mark.parametrize("command", ["simulator", "engine", ["my-server"]])
 def test_every_kind_of_engine_gets_the_key_and_only_when_there_is_one(tmp_path, command):
     def argv(key: str | None) -> list[str]:
         settings = LocalEngineSettings(command=command, model_path="/models/m", api_key=key)

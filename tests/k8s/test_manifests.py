@@ -36,7 +36,8 @@ NASTY = [
 def render(**overrides):
     values = dict(name="sweep-t0001", namespace="autotune", campaign_id="sweep", trial_id="t0001",
                   model_name="llama-3-2-1b", runtime_name="srt-llama-3-2-1b",
-                  engine_args={"tp_size": 2, "dp_size": 2, "mem_fraction_static": 0.85, "disable_cuda_graph": True},
+                  engine_flags=["--tp-size", "2", "--dp-size", "2", "--mem-fraction-static", "0.85",
+                                "--disable-cuda-graph"], gpu_count=4,
                   served_model_name="meta-llama/Llama-3.2-1B")
     return render_inference_service(**{**values, **overrides})
 

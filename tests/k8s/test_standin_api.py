@@ -21,7 +21,7 @@ def api(kubeconfig) -> NamespacedApi:
 
 def isvc(name: str = "sweep-t0001", trial: str = "t0001") -> dict:
     return render_inference_service(name=name, namespace=NAMESPACE, campaign_id="sweep", trial_id=trial,
-                                    model_name="m", runtime_name="r", engine_args={"tp_size": 1},
+                                    model_name="m", runtime_name="r", engine_flags=["--tp-size", "1"], gpu_count=1,
                                     served_model_name="m")
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from autotuner.engines.option_table import load_table
-from autotuner.engines.sglang_args import ENGINE_PARAMS, to_cli_flags
+from autotuner.engines.flavors import get_flavor
 from autotuner.sim.args import SimServerArgs, parse_argv
 
 
@@ -63,15 +63,17 @@ def test_unknown_version_and_engine_exit_2(capsys):
     assert "invalid choice: 'trtllm'" in rejected(capsys, sim("trtllm", "1", "m"))
 
 
-def test_every_tuner_parameter_reaches_the_core_with_sglang_019_spelling():
+def test_every_tuner_parameter_reaches_the_core_as_each_version_spells_it():
     config = {"tp_size": 2, "dp_size": 2, "mem_fraction_static": 0.85, "max_running_requests": 96,
               "chunked_prefill_size": 4096, "max_prefill_tokens": 8192, "schedule_policy": "lpm",
               "schedule_conservativeness": 1.3, "cuda_graph_max_bs": 64, "disable_cuda_graph": True,
               "kv_cache_dtype": "fp8_e5m2", "enable_mixed_chunk": True, "disable_radix_cache": True}
-    assert set(config) == set(ENGINE_PARAMS), "test must cover every tunable parameter"
-    args = parse_argv(sim("sglang", "0.5.19", "--model-path", "/tok", *to_cli_flags(config)))
-    for name, value in config.items():
-        assert getattr(args, name) == value, name
+    sglang = get_flavor("sglang")
+    for version in sglang.versions():
+        assert set(config) == set(sglang.params(version)), "test must cover every tunable parameter"
+        args = parse_argv(sim("sglang", version, "--model-path", "/tok", *sglang.config_argv(config, version)))
+        for name, value in config.items():
+            assert getattr(args, name) == value, (version, name)
 
 
 def test_vllm_flags_map_onto_the_core():

@@ -139,3 +139,12 @@ def test_the_only_when_placeholder_is_not_a_condition():
 
     row = SpaceEditor().rows["cuda_graph_max_bs"]
     assert ":" not in row.when.placeholder and "{" not in row.when.placeholder
+
+
+def test_choosing_another_engine_shows_its_parameters_and_keeps_shared_ones():
+    form = TaskForm()
+    form.space.rows["kv_cache_dtype"].load({"choices": ["auto", "fp8_e5m2"]}, None)
+    form.fields["engine.flavor"].set("vllm")
+    assert "tensor_parallel_size" in form.space.rows and "tp_size" not in form.space.rows
+    assert form.space.space()["kv_cache_dtype"] == {"choices": ["auto", "fp8_e5m2"]}
+    assert "vLLM 0.33.0" in form.space.intro.object
