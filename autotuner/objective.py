@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
 from autotuner.bench.result import LevelResult
-from autotuner.spec import ObjectiveSpec
+from autotuner.spec import ObjectiveSpec, SLOSpec
 
 # How far from the SLOs a trial that never produced a level counts (start-up failure, rejected).
 NO_LEVEL_VIOLATION = 10.0
@@ -68,8 +68,8 @@ class SLO:
         return min(max(ratios), NO_LEVEL_VIOLATION)
 
     @classmethod
-    def from_spec(cls, spec: ObjectiveSpec) -> "SLO":
-        return cls(spec.slo.ttft_p90_s, spec.slo.tpot_p90_s, spec.slo.max_error_rate)
+    def from_spec(cls, spec: SLOSpec) -> "SLO":
+        return cls(spec.ttft_p90_s, spec.tpot_p90_s, spec.max_error_rate)
 
 
 def _ms(seconds: float | None) -> str:
@@ -201,7 +201,7 @@ class LatencyAtConcurrency:
 
 def objective_from_spec(spec: ObjectiveSpec) -> Objective:
     """The objective a task asks for."""
-    slo = SLO.from_spec(spec)
+    slo = SLO.from_spec(spec.slo)
     if spec.kind == "latency":
         assert spec.latency_concurrency is not None
         return LatencyAtConcurrency(spec.latency_metric, spec.latency_concurrency, slo)

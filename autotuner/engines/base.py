@@ -14,7 +14,11 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_checkable
+
+if TYPE_CHECKING:
+    from autotuner.placement import TrialSlots
+    from autotuner.spec import TaskSpec
 
 
 class EngineStartError(RuntimeError):
@@ -59,9 +63,27 @@ class RunningEngine:
 
 @runtime_checkable
 class EngineBackend(Protocol):
-    """One way of running an engine (local process, OME InferenceService ...)."""
+    """One way of running an engine (local process, OME InferenceService ...), registered by its
+    ``engine.backend`` name in :mod:`autotuner.engines.backends`."""
 
     name: str
+
+    @classmethod
+    def from_spec(cls, spec: TaskSpec, api_key: str | None = None) -> EngineBackend:
+        """The backend configured from a task (``api_key``: the key ``spec.engine.api_key`` names,
+        :func:`autotuner.api_key.api_key_for`)."""
+        ...
+
+    @classmethod
+    def trial_slots(cls, spec: TaskSpec) -> TrialSlots:
+        """The Ray resource the task's trials claim their GPU slots in (:mod:`autotuner.placement`)."""
+        ...
+
+    @classmethod
+    def collect_garbage(cls, spec: TaskSpec, campaign_id: str) -> list[str] | None:
+        """Remove what crashed runs of the campaign left behind, returning what was removed; None
+        when this backend leaves nothing behind a process (``autotuner gc`` says so)."""
+        ...
 
     def deploy(self, request: DeployRequest) -> contextlib.AbstractContextManager[RunningEngine]:
         """Bring the engine up; the context's exit tears it down and waits until it is gone.
