@@ -6,20 +6,26 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import optuna
 
-ALGORITHMS = ("tpe", "random")
+# search.algorithm -> a sampler from its seed. TPE is multivariate and grouped, so conditional
+# parameters (``when:``) are modelled jointly with what they depend on; constant liar keeps
+# parallel trials apart; infeasible trials are a constraint rather than scores.
+SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
+    "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True),
+    "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+}
+ALGORITHMS = tuple(SAMPLERS)
 
 
 def make_sampler(algorithm: str, seed: int) -> optuna.samplers.BaseSampler:
-    """A seeded sampler. TPE is multivariate and grouped, so conditional parameters (``when:``)
-    are modelled jointly with what they depend on; constant liar keeps parallel trials apart;
-    infeasible trials are a constraint rather than scores."""
-    if algorithm == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if algorithm == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
-    raise ValueError(f"unknown search algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
+    """The seeded sampler ``search.algorithm`` names."""
+    factory = SAMPLERS.get(algorithm)
+    if factory is None:
+        raise ValueError(f"unknown search algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
+    return factory(seed)
 
 
-__all__ = ["ALGORITHMS", "make_sampler"]
+__all__ = ["ALGORITHMS", "SAMPLERS", "make_sampler"]
