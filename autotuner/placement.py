@@ -22,30 +22,16 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
+from autotuner.engines.backends import backend_class
+from autotuner.engines.base import GPU, SIMULATED_GPU, TrialSlots
 from autotuner.spec import TaskSpec
 from autotuner.spec_rules import parameter_values
-
-SIMULATED_GPU = "simulated_gpu"
-GPU = "GPU"
-
-
-@dataclass(frozen=True)
-class TrialSlots:
-    """Where a backend's trials claim their GPU slots."""
-
-    resource: str  # the Ray resource a trial's tp_size*dp_size slots are counted in
-    missing_hint: str  # what to do when no node of the cluster offers it
-    # ray.init keyword arguments of a Ray the campaign starts for itself, declaring budget.gpus slots
-    local_ray: dict[str, Any] = field(default_factory=dict)
 
 
 def trial_slots(spec: TaskSpec) -> TrialSlots:
     """Where the task's trials claim their GPU slots (its backend decides)."""
-    from autotuner.engines.backends import backend_class
-
     return backend_class(spec.engine.backend).trial_slots(spec)
 
 

@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_checkable
 
 if TYPE_CHECKING:
-    from autotuner.placement import TrialSlots
     from autotuner.spec import TaskSpec
+
+# The Ray resources trials claim their GPU slots in (autotuner/placement.py).
+SIMULATED_GPU = "simulated_gpu"  # the simulator's: it needs no GPU, and must not take real ones
+GPU = "GPU"
 
 
 class EngineStartError(RuntimeError):
@@ -44,6 +47,16 @@ class DeployRequest:
     served_model_name: str
     work_dir: Path  # the trial's folder: logs and rendered manifests go here
     gpu_ids: Sequence[str] = field(default_factory=tuple)  # Ray-assigned GPU ids (local backend)
+
+
+@dataclass(frozen=True)
+class TrialSlots:
+    """Where a backend's trials claim their GPU slots."""
+
+    resource: str  # the Ray resource a trial's tp_size*dp_size slots are counted in
+    missing_hint: str  # what to do when no node of the cluster offers it
+    # ray.init keyword arguments of a Ray the campaign starts for itself, declaring budget.gpus slots
+    local_ray: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -76,7 +89,8 @@ class EngineBackend(Protocol):
 
     @classmethod
     def trial_slots(cls, spec: TaskSpec) -> TrialSlots:
-        """The Ray resource the task's trials claim their GPU slots in (:mod:`autotuner.placement`)."""
+        """The Ray resource the task's trials claim their GPU slots in, and what to do when no node
+        offers it (:mod:`autotuner.placement`)."""
         ...
 
     @classmethod
@@ -107,9 +121,12 @@ def tail_lines(path: Path, n: int = 20) -> str:
 
 
 __all__ = [
+    "GPU",
+    "SIMULATED_GPU",
     "DeployRequest",
     "EngineBackend",
     "EngineStartError",
     "RunningEngine",
+    "TrialSlots",
     "tail_lines",
 ]

@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING, Iterator
 import psutil
 
 from autotuner.api_key import API_KEY_FLAG, redact_argv, redacted_start_errors, scrub_file
-from autotuner.engines.base import DeployRequest, EngineStartError, RunningEngine, tail_lines
+from autotuner.engines.base import (GPU, SIMULATED_GPU, DeployRequest, EngineStartError, RunningEngine, TrialSlots,
+                                    tail_lines)
 from autotuner.engines.sglang_args import launch_command, to_cli_flags
-from autotuner.placement import GPU, SIMULATED_GPU, TrialSlots
 from autotuner.subprocesses import (
     die_with_parent,
     env_with_package_on_path,

@@ -30,14 +30,13 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from kubernetes import client
 
 from autotuner.api_key import redacted_start_errors
-from autotuner.engines.base import DeployRequest, EngineStartError, RunningEngine
+from autotuner.engines.base import GPU, DeployRequest, EngineStartError, RunningEngine, TrialSlots
 from autotuner.k8s.api import INFERENCE_SERVICES, KubeError, NamespacedApi, RetryPolicy, make_api_client
 from autotuner.k8s.diagnose import condition, is_ready, model_failure
 from autotuner.k8s.gc import collect_garbage, delete_and_wait
 from autotuner.k8s.manifests import ManifestError, dump_manifest, render_inference_service
 from autotuner.k8s.names import CAMPAIGN_LABEL, TRIAL_LABEL, trial_resource_name
 from autotuner.k8s.readiness import StartFailed, WaitSettings, wait_until_ready
-from autotuner.placement import GPU, TrialSlots
 
 if TYPE_CHECKING:
     from autotuner.spec import TaskSpec
