@@ -54,10 +54,10 @@ def api_key_for(spec: TaskSpec) -> str | None:
 
 
 def _secret_value(spec: TaskSpec, name: str, key: str) -> str | None:
-    from autotuner.engines.ome import from_task_spec
+    from autotuner.engines.ome import InferenceServiceEngine
     from autotuner.k8s.api import KubeError, NamespacedApi, make_api_client
 
-    settings = from_task_spec(spec).settings
+    settings = InferenceServiceEngine.from_spec(spec).settings
     try:
         api_client = make_api_client(settings.kubeconfig, settings.context)
     except Exception as err:  # no kubeconfig, no in-cluster token ...

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator, Sequence, TextIO
 from autotuner.api_key import ApiKeyError, api_key_for
 from autotuner.campaign_runs import run_fields
 from autotuner.folder_lock import CampaignLock, FolderInUse
-from autotuner.placement import SIMULATED_GPU, check_cluster, slot_resource
+from autotuner.placement import check_cluster, trial_slots
 from autotuner.ray_job import current_ray_job
 from autotuner.results import (CAMPAIGN_FAILED, CAMPAIGN_FINISHED, CAMPAIGN_INTERRUPTED, CAMPAIGN_RUNNING,
                                CAMPAIGN_STARTING, CAMPAIGN_STOPPED, INTERRUPTED, META_FILE, SEARCH, TrialRecord,
@@ -74,8 +74,7 @@ def campaign_id(spec: TaskSpec) -> str:
 
 def connect_ray(spec: TaskSpec) -> None:
     """Attach to the cluster in RAY_ADDRESS (or the job's cluster), else start a local Ray whose
-    slots are the campaign's: ``budget.gpus`` of the ``simulated_gpu`` resource for the simulator,
-    logical GPUs for the ome backend, the machine's GPUs for a real engine (autotuner/placement.py)."""
+    slots are the campaign's, as its backend declares them (:func:`~autotuner.placement.trial_slots`)."""
     import ray
 
     if ray.is_initialized():
@@ -87,9 +86,7 @@ def connect_ray(spec: TaskSpec) -> None:
             _require_reachable(address)
             ray.init(address=address, log_to_driver=False)
             return
-        ray.init(address="local", num_cpus=max(2, os.cpu_count() or 2),
-                 num_gpus=spec.budget.gpus if spec.engine.backend == "ome" else None,
-                 resources={SIMULATED_GPU: spec.budget.gpus} if spec.engine.simulated else None,
+        ray.init(address="local", num_cpus=max(2, os.cpu_count() or 2), **trial_slots(spec).local_ray,
                  include_dashboard=False, log_to_driver=False, configure_logging=False)
     except SystemExit as exit_:  # ray.init turns SIGTERM into sys.exit(SIGTERM) while it connects
         if exit_.code == signal.SIGTERM:
@@ -138,7 +135,7 @@ def _trainable(spec: TaskSpec, cid: str, api_key: str | None):
     # The key goes to the trials through Ray's object store, never into a file.
     with_spec = tune.with_parameters(EngineTrial, spec_json=spec.model_dump_json(), campaign_id=cid, api_key=api_key)
     trainable = tune.with_resources(with_spec, TrialResources(spec.engine.gpus_per_node, spec.budget.gpus,
-                                                              slot_resource(spec), spec.engine.flavor))
+                                                              trial_slots(spec).resource, spec.engine.flavor))
     trainable.__qualname__ = EngineTrial.__qualname__  # the dashboard's class name, not with_resources.<locals>...
     return trainable
 
@@ -442,12 +439,10 @@ def _answer_note(remeasured: bool, remeasure_ran: bool, settings: Any) -> str:
 
 
 def _collect_garbage(spec: TaskSpec, cid: str) -> None:
-    """Remove Kubernetes objects a crashed run of this campaign left behind (OME backend only)."""
-    if spec.engine.backend != "ome":
-        return
-    from autotuner.engines.ome import gc_from_task_spec
+    """Remove what a crashed run of this campaign left behind (Kubernetes objects of the ome backend)."""
+    from autotuner.engines.backends import backend_class
 
-    gc_from_task_spec(spec, cid)
+    backend_class(spec.engine.backend).collect_garbage(spec, cid)
 
 
 def run_campaign_file(path: str | Path, *, resume: bool = False, output: str | None = None,

@@ -100,14 +100,14 @@ def cmd_gc(args: argparse.Namespace) -> int:
     if spec is None or problems:
         _print_problems(str(spec_file), problems)
         return EXIT_INVALID
-    if spec.engine.backend != "ome":
-        print(f"{spec.name}: backend {spec.engine.backend!r} leaves nothing on a cluster; nothing to do")
-        return 0
     meta_path = (folder or spec.output_dir) / "campaign.json"
     cid = json.loads(meta_path.read_text())["id"] if meta_path.exists() else campaign_id(spec)
-    from autotuner.engines.ome import gc_from_task_spec
+    from autotuner.engines.backends import backend_class
 
-    removed = gc_from_task_spec(spec, cid)
+    removed = backend_class(spec.engine.backend).collect_garbage(spec, cid)
+    if removed is None:
+        print(f"{spec.name}: backend {spec.engine.backend!r} leaves nothing on a cluster; nothing to do")
+        return 0
     print(f"campaign {cid}: removed {len(removed)} object(s)" + "".join(f"\n  {r}" for r in removed))
     return 0
 

@@ -23,6 +23,7 @@ from ray.tune import Callback
 
 from autotuner.recorder import ResultsRecorder
 from autotuner.results import INTERRUPTED, level_row
+from autotuner.trial_report import TrialReport
 
 HUB_NAME = "results_hub"
 HUB_NAMESPACE = "autotuner"
@@ -167,8 +168,9 @@ class HubFeed(Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         rec = self.recorder.trials.get(trial.trial_id)
-        if "scenario" in result and rec is not None:
-            self._levels.setdefault(trial.trial_id, []).append(level_row(trial.trial_id, rec.config, result))
+        report = TrialReport.from_tune(result)
+        if report.measured is not None and rec is not None:
+            self._levels.setdefault(trial.trial_id, []).append(level_row(trial.trial_id, rec.config, report))
         self._push(trial.trial_id)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 from autotuner.bench.result import LevelResult
-from autotuner.spec import ObjectiveSpec
+from autotuner.spec import ObjectiveSpec, SLOSpec
 
 # How far from the SLOs a trial that never produced a level counts (start-up failure, rejected).
 NO_LEVEL_VIOLATION = 10.0
@@ -68,8 +68,8 @@ class SLO:
         return min(max(ratios), NO_LEVEL_VIOLATION)
 
     @classmethod
-    def from_spec(cls, spec: ObjectiveSpec) -> "SLO":
-        return cls(spec.slo.ttft_p90_s, spec.slo.tpot_p90_s, spec.slo.max_error_rate)
+    def from_spec(cls, spec: SLOSpec) -> "SLO":
+        return cls(spec.ttft_p90_s, spec.tpot_p90_s, spec.max_error_rate)
 
 
 def _ms(seconds: float | None) -> str:
@@ -199,10 +199,18 @@ class LatencyAtConcurrency:
                      violation=max(self.slo.excess(levels[closest]) - 1.0, 1e-6))
 
 
+def _latency(spec: ObjectiveSpec, slo: SLO) -> Objective:
+    assert spec.latency_concurrency is not None  # checked by the spec
+    return LatencyAtConcurrency(spec.latency_metric, spec.latency_concurrency, slo)
+
+
+# objective.kind -> the objective, from the task's objective section and its SLOs
+OBJECTIVES: dict[str, Callable[[ObjectiveSpec, SLO], Objective]] = {
+    "goodput_per_gpu": lambda spec, slo: GoodputPerGpu(slo),
+    "latency": _latency,
+}
+
+
 def objective_from_spec(spec: ObjectiveSpec) -> Objective:
-    """The objective a task asks for."""
-    slo = SLO.from_spec(spec)
-    if spec.kind == "latency":
-        assert spec.latency_concurrency is not None
-        return LatencyAtConcurrency(spec.latency_metric, spec.latency_concurrency, slo)
-    return GoodputPerGpu(slo)
+    """The objective a task asks for (its SLOs built here, once)."""
+    return OBJECTIVES[spec.kind](spec, SLO.from_spec(spec.slo))

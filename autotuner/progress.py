@@ -18,6 +18,7 @@ from autotuner.dashboard import actor_url, dashboard_url, trial_actor_id
 from autotuner.placement import GPU, SIMULATED_GPU
 from autotuner.engines.flavors import short_names
 from autotuner.space import engine_args
+from autotuner.trial_report import TrialReport
 
 
 def describe_config(config: dict[str, Any]) -> str:
@@ -30,17 +31,19 @@ def describe_config(config: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def describe_level(result: dict[str, Any], unit: str) -> str:
+def describe_level(report: TrialReport, unit: str) -> str:
     """One reported level in one line."""
-    def ms(key: str) -> str:
-        v = result.get(key)
+    level = report.measured
+    assert level is not None, "a final report measured no level"
+
+    def ms(v: float | None) -> str:
         return "n/a" if v is None else f"{v * 1000:.0f}ms"
 
-    slo = "ok" if result.get("meets_slo") else "SLO missed"
-    note = f" ({result['load_note']})" if result.get("load_note") else ""
-    return (f"level {result['level']} {result['scenario']} c={result['concurrency']}{note}: "
-            f"{result['output_tok_s_per_gpu']:.0f} tok/s/GPU ttft90 {ms('ttft_p90_s')} tpot90 {ms('tpot_p90_s')} "
-            f"err {result.get('error_rate', 0):.0%} {slo}  score {result['score']:.4g} ({unit})")
+    slo = "ok" if report.meets_slo else "SLO missed"
+    note = f" ({report.load_note})" if report.load_note else ""
+    return (f"level {report.level} {level.scenario} c={level.concurrency}{note}: "
+            f"{report.output_tok_s_per_gpu:.0f} tok/s/GPU ttft90 {ms(level.ttft_p90_s)} tpot90 {ms(level.tpot_p90_s)} "
+            f"err {level.error_rate:.0%} {slo}  score {report.score:.4g} ({unit})")
 
 
 class ProgressPrinter(Callback):
@@ -83,34 +86,33 @@ class ProgressPrinter(Callback):
         self._print(f"trial {trial.trial_id} {where}: {describe_config(trial.config)}{self._link(trial.trial_id)}")
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        if "scenario" in result:
-            self._print(f"trial {trial.trial_id} {describe_level(result, self.unit)}")
-        remeasure = "remeasured_repeats" in result or "remeasure" in trial.config
-        if not remeasure and result.get("feasible") and (self._best is None or result["score"] > self._best[0]):
-            self._best = (result["score"], trial.trial_id)
-        status = result.get("status")
-        if status in ("failed", "rejected"):
-            self._print(f"trial {trial.trial_id} {status}: {result.get('reason', '')}{self._link(trial.trial_id)}")
-            tail = result.get("log_tail")
-            if tail:
-                self._print("  " + tail.replace("\n", "\n  "))
+        report = TrialReport.from_tune(result)
+        if report.measured is not None:
+            self._print(f"trial {trial.trial_id} {describe_level(report, self.unit)}")
+        remeasure = report.remeasured_repeats is not None or "remeasure" in trial.config
+        if not remeasure and report.feasible and (self._best is None or report.score > self._best[0]):
+            self._best = (report.score, trial.trial_id)
+        if report.status in ("failed", "rejected"):
+            self._print(f"trial {trial.trial_id} {report.status}: {report.reason}{self._link(trial.trial_id)}")
+            if report.log_tail:
+                self._print("  " + report.log_tail.replace("\n", "\n  "))
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        last = trial.last_result or {}
-        if last.get("status") == "running":
+        last = TrialReport.from_tune(trial.last_result) if trial.last_result else None
+        if last is not None and last.status == "running":
             best = self._best[0] if self._best else None
-            bound = last.get("score_bound")
-            why = (f": it can reach at most {bound:.4g}, below the best {best:.4g} ({last.get('bound_note')})"
+            bound = last.score_bound
+            why = (f": it can reach at most {bound:.4g}, below the best {best:.4g} ({last.bound_note})"
                    if bound is not None and best is not None else "")
-            self._print(f"trial {trial.trial_id} stopped early after level {last.get('level')}{why}")
-        elif last.get("status") == "done" and "remeasured_repeats" in last:
-            spread = (f"mean {last['remeasured_mean']:.4g} [{last['remeasured_min']:.4g}-{last['remeasured_max']:.4g}]"
-                      if last.get("remeasured_mean") is not None else "no repeat met the SLOs")
+            self._print(f"trial {trial.trial_id} stopped early after level {last.level}{why}")
+        elif last is not None and last.status == "done" and last.remeasured_repeats is not None:
+            spread = (f"mean {last.remeasured_mean:.4g} [{last.remeasured_min:.4g}-{last.remeasured_max:.4g}]"
+                      if last.remeasured_mean is not None else "no repeat met the SLOs")
             self._print(f"trial {trial.trial_id} re-measured {describe_config(trial.config)}: {spread} {self.unit}, "
-                        f"{last['remeasured_passed']}/{last['remeasured_repeats']} repeats met the SLOs")
-        elif last.get("status") == "done":
-            self._print(f"trial {trial.trial_id} done: score {last.get('score', 0):.4g}"
-                        + ("" if last.get("feasible") else " (infeasible: " + str(last.get("reason")) + ")"))
+                        f"{last.remeasured_passed}/{last.remeasured_repeats} repeats met the SLOs")
+        elif last is not None and last.status == "done":
+            self._print(f"trial {trial.trial_id} done: score {last.score:.4g}"
+                        + ("" if last.feasible else f" (infeasible: {last.reason})"))
         (self._remeasured if "remeasure" in trial.config else self._ended).add(trial.trial_id)
         self._summary(trials)
 

@@ -21,6 +21,7 @@ from autotuner.results import (DEPLOYING, FAILED, INTERRUPTED, REMEASURE, REMEAS
                                STOPPED_EARLY, TrialRecord, level_row, read_rows, write_parquet)
 from autotuner.space import engine_args
 from autotuner.sweep import REMEASURE as REMEASURE_KEY
+from autotuner.trial_report import TrialReport
 
 
 class ResultsRecorder(Callback):
@@ -89,22 +90,23 @@ class ResultsRecorder(Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         self._load()
         rec = self._record(trial)
-        rec.gpus = int(result.get("gpus", rec.gpus))
-        rec.levels_run = int(result.get("level", rec.levels_run))
-        rec.score = float(result["score"])
-        rec.feasible = bool(result.get("feasible"))
-        rec.best_level = result.get("best_level") if (result.get("best_level") or -1) > 0 else None
-        rec.engine_startup_s = result.get("engine_startup_s")
+        report = TrialReport.from_tune(result)
+        rec.gpus = report.gpus
+        rec.levels_run = report.level
+        rec.score = float(report.score)
+        rec.feasible = report.feasible
+        rec.best_level = report.best_level
+        rec.engine_startup_s = report.engine_startup_s
         if rec.phase == SEARCH:
-            rec.boundary = dict(result.get("boundary") or rec.boundary)
-        rec.status = result.get("status", RUNNING)
-        rec.reason = result.get("reason", "")
-        rec.bound, rec.bound_note = result.get("score_bound"), result.get("bound_note", "")
+            rec.boundary = dict(report.boundary or rec.boundary)
+        rec.status = report.status
+        rec.reason = report.reason
+        rec.bound, rec.bound_note = report.score_bound, report.bound_note
         for name in REMEASURED_FIELDS:
-            if name in result:
-                setattr(rec, name, result[name])
-        if "scenario" in result:
-            self._levels.append(level_row(trial.trial_id, rec.config, result))
+            if getattr(report, name) is not None:
+                setattr(rec, name, getattr(report, name))
+        if report.measured is not None:
+            self._levels.append(level_row(trial.trial_id, rec.config, report))
         self.flush(force=rec.status != RUNNING)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

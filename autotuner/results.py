@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autotuner.engines.flavors import all_param_names
+from autotuner.trial_report import REMEASURED_REPORT_FIELDS, TrialReport
 
 LEVEL_METRICS = (
     "output_tok_s", "output_tok_s_per_gpu", "input_tok_s", "requests_per_s",
@@ -44,8 +45,8 @@ PENDING, DEPLOYING, RUNNING, DONE, STOPPED_EARLY, FAILED, REJECTED, INTERRUPTED 
     "pending", "deploying", "running", "done", "stopped early", "failed", "rejected", "interrupted")
 # Campaign phases a trial belongs to: the search, then the re-measurement of the best configs.
 SEARCH, REMEASURE = "search", "remeasure"
-REMEASURED_FIELDS = ("remeasured_mean", "remeasured_min", "remeasured_max", "remeasured_stdev",
-                     "remeasured_repeats", "remeasured_passed")
+# What trials.parquet keeps of a re-measurement's report (its loads are in levels.parquet).
+REMEASURED_FIELDS = tuple(name for name in REMEASURED_REPORT_FIELDS if name != "remeasured_loads")
 
 
 def write_text(path: Path, text: str) -> None:
@@ -100,14 +101,16 @@ def config_columns(config: dict[str, Any]) -> dict[str, Any]:
     return cols
 
 
-def level_row(trial_id: str, config: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
-    """One row of levels.parquet from a trial's report."""
-    row = {"trial_id": trial_id, "level": int(result["level"]), "scenario": result["scenario"],
-           "concurrency": int(result["concurrency"]), "load_note": result.get("load_note", ""),
-           "gpus": int(result["gpus"]),
-           "meets_slo": bool(result["meets_slo"]), "score": float(result["score"]),
-           "feasible": bool(result["feasible"]), "time": float(result.get("timestamp") or time.time())}
-    row.update({m: _num(result.get(m)) for m in LEVEL_METRICS})
+def level_row(trial_id: str, config: dict[str, Any], report: TrialReport) -> dict[str, Any]:
+    """One row of levels.parquet from a trial's report of a measured level."""
+    level = report.measured
+    assert level is not None, "a final report measured no level"
+    row = {"trial_id": trial_id, "level": report.level, "scenario": level.scenario,
+           "concurrency": level.concurrency, "load_note": report.load_note, "gpus": report.gpus,
+           "meets_slo": report.meets_slo, "score": float(report.score),
+           "feasible": report.feasible, "time": float(report.time or time.time())}
+    metrics = {**level.to_dict(), "output_tok_s_per_gpu": report.output_tok_s_per_gpu}
+    row.update({m: _num(metrics.get(m)) for m in LEVEL_METRICS})
     row.update(config_columns(config))
     return row
 

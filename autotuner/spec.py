@@ -73,11 +73,9 @@ class OmeBackendSpec(_Strict):
         "engine-service", description="engine-service: http://<isvc>-engine.<ns>.svc:8080; status-url: OME's status.url.")
     kubeconfig: str | None = Field(None, description="Kubeconfig file; empty: in-cluster credentials or ~/.kube/config.")
     context: str | None = None
-    benchmark: Literal["ray-worker", "benchmarkjob"] = Field(
-        "ray-worker", description="ray-worker: genai-bench on the trial's Ray worker, level by level (ASHA "
-        "can stop early); benchmarkjob: an OME BenchmarkJob in the cluster, levels at the end.")
-    benchmark_pvc: str | None = Field(None, description="benchmarkjob: PVC the results are written to.")
-    results_mount: str | None = Field(None, description="benchmarkjob: where that PVC is mounted on the Ray workers.")
+    benchmark_pvc: str | None = Field(None, description="workload.runner benchmarkjob: PVC the results are written to.")
+    results_mount: str | None = Field(None, description="workload.runner benchmarkjob: where that PVC is mounted on "
+                                      "the Ray workers.")
 
 
 class ApiKeySpec(_Strict):
@@ -179,6 +177,9 @@ class WorkloadSpec(_Strict):
                                    "at least, so high loads are measured in a steady state.")
     minutes_per_level: int = Field(1, ge=1, le=60, description="Time cap per level, whole minutes.")
     api_backend: Literal["sglang", "vllm", "openai"] = "sglang"
+    runner: Literal["genai-bench", "benchmarkjob"] = Field(
+        "genai-bench", description="genai-bench: on the trial's Ray worker, level by level (a trial can stop "
+        "early); benchmarkjob (ome backend): an OME BenchmarkJob per level in the cluster.")
 
     def describe(self) -> str:
         """The load each trial gets, in a few words."""
@@ -234,6 +235,23 @@ class TaskSpec(_Strict):
     remeasure: RemeasureSpec = Field(default_factory=RemeasureSpec)
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the search (numpy takes 0 to 2^32-1).")
     output: str | None = Field(None, description="Campaign folder; default runs/<name>.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _runner_moved(cls, data: Any) -> Any:
+        """Tasks written before ``workload.runner`` (campaign folders resumed) name it
+        ``engine.ome.benchmark: ray-worker | benchmarkjob``."""
+        engine = data.get("engine") if isinstance(data, dict) else None
+        ome = engine.get("ome") if isinstance(engine, dict) else None
+        workload = data.get("workload", {}) if isinstance(data, dict) else None
+        if not (isinstance(ome, dict) and "benchmark" in ome and isinstance(workload, dict)):
+            return data
+        runner = {"ray-worker": "genai-bench"}.get(ome["benchmark"], ome["benchmark"])
+        if workload.get("runner", runner) != runner:
+            raise ValueError(f"engine.ome.benchmark ({ome['benchmark']}) is now workload.runner "
+                             f"({workload['runner']}): give only workload.runner")
+        ome = {k: v for k, v in ome.items() if k != "benchmark"}
+        return {**data, "engine": {**engine, "ome": ome}, "workload": {**workload, "runner": runner}}
 
     @property
     def output_dir(self) -> Path:

@@ -13,6 +13,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any, Iterator
 
+from autotuner.bench.runner import runner_class
 from autotuner.bench.scenarios import scenario_problem
 from autotuner.engines.flavors import FLAVORS, EngineFlavor, EngineParam
 from autotuner.facts.fit import divides_heads, fits_node, size_facts, weight_bytes_per_gpu, weights_fit
@@ -48,13 +49,7 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
         add("engine.gpu", eng.gpu, "the simulator knows " + ", ".join(GPU_TYPES))
     if eng.backend == "ome" and eng.ome is None:
         add("engine.ome", None, "backend 'ome' needs an engine.ome section (namespace, base_model ...)")
-    if eng.backend == "ome" and eng.ome is not None and eng.ome.benchmark == "benchmarkjob":
-        for field in ("benchmark_pvc", "results_mount"):
-            if not getattr(eng.ome, field):
-                add(f"engine.ome.{field}", None, "benchmark 'benchmarkjob' needs it")
-        if spec.model.served_model_name != "vllm-model":
-            add("model.served_name", spec.model.served_model_name,
-                "benchmark 'benchmarkjob' needs 'vllm-model': OME's BenchmarkJob always sends that model name")
+    problems.extend(runner_class(spec.workload.runner).spec_problems(spec))
     if eng.backend == "local" and eng.local.command == "engine" and not spec.model.path:
         add("model.path", None, f"the engine command needs the local weights folder of {flavor.title}")
     if not eng.simulated and not spec.model.tokenizer:
@@ -170,10 +165,6 @@ def _check_api_key(spec: TaskSpec) -> list[Problem]:
     if eng.backend == "local" and ref.secret_name is not None:
         out.append(Problem("engine.api_key.secret_name", ref.secret_name,
                            "a Kubernetes Secret is for the ome backend; the local backend reads env"))
-    if eng.backend == "ome" and eng.ome is not None and eng.ome.benchmark == "benchmarkjob":
-        out.append(Problem("engine.api_key", ref.model_dump(exclude_none=True),
-                           "benchmark 'benchmarkjob' cannot send it: OME's BenchmarkJob always sends its own "
-                           "key; use benchmark 'ray-worker'"))
     return out
 
 

@@ -10,10 +10,10 @@ replay, so both make the same decisions. Three plans:
 
 ::
 
-    sweep = TrialSweep(plan_for_config(spec, config, gpus=2), objective, gpus=2)
+    sweep = TrialSweep(plan_for_config(spec, config, 2, objective.slo), objective, gpus=2)
     while (request := sweep.next_level()) is not None:
         sweep.add(run_level(request))        # a real genai-bench level
-        tune_report = sweep.report()
+        report = sweep.report()              # a TrialReport
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from autotuner.bench.result import LevelRequest, LevelResult
 from autotuner.loadsearch import LoadBounds, Probe, boundary, next_load
 from autotuner.objective import SLO, Objective, Score
 from autotuner.spec import TaskSpec
+from autotuner.trial_report import TrialReport
 
 
 class LevelPlan(Protocol):
@@ -171,11 +172,9 @@ def sizing_for(spec: TaskSpec) -> RequestSizing:
     return RequestSizing(spec.workload.requests_per_level, spec.workload.requests_per_user)
 
 
-def plan_for(spec: TaskSpec, first_loads: dict[str, int] | None = None) -> LevelPlan:
-    """The plan a task asks for: the load search, or the fixed sweep of an explicit list (also
-    the latency objective's single concurrency)."""
-    from autotuner.objective import objective_from_spec
-
+def plan_for(spec: TaskSpec, slo: SLO, first_loads: dict[str, int] | None = None) -> LevelPlan:
+    """The plan a task asks for: the load search against the objective's ``slo``, or the fixed
+    sweep of an explicit list (also the latency objective's single concurrency)."""
     wl = spec.workload
     if spec.objective.kind == "latency":
         assert spec.objective.latency_concurrency is not None
@@ -185,7 +184,7 @@ def plan_for(spec: TaskSpec, first_loads: dict[str, int] | None = None) -> Level
     load = wl.load
     bounds = LoadBounds(min=load.min, max=load.max, start=load.start, resolution=load.resolution,
                         growth=load.growth)
-    return LoadSearchPlan(tuple(wl.scenarios), bounds, objective_from_spec(spec.objective).slo, sizing_for(spec),
+    return LoadSearchPlan(tuple(wl.scenarios), bounds, slo, sizing_for(spec),
                           tuple(sorted((first_loads or {}).items())))
 
 
@@ -194,17 +193,15 @@ LOAD_HINT = "load_hint"  # per scenario, the best trial's boundary load per GPU 
 REMEASURE = "remeasure"  # {"loads": {scenario: load}, "repeats": n}: a re-measurement trial
 
 
-def plan_for_config(spec: TaskSpec, config: dict[str, Any], gpus: int) -> LevelPlan:
-    """The plan of one trial: a re-measurement, or the task's plan started at the load the
-    searcher's hint gives for this config's GPUs."""
+def plan_for_config(spec: TaskSpec, config: dict[str, Any], gpus: int, slo: SLO) -> LevelPlan:
+    """The plan of one trial against the objective's ``slo``: a re-measurement, or the task's plan
+    started at the load the searcher's hint gives for this config's GPUs."""
     remeasure = config.get(REMEASURE)
     if remeasure:
-        from autotuner.objective import SLO
-
         return RepeatPlan(tuple(sorted(remeasure["loads"].items())), int(remeasure["repeats"]), sizing_for(spec),
-                          SLO.from_spec(spec.objective), spec.workload.load.resolution)
+                          slo, spec.workload.load.resolution)
     hint = config.get(LOAD_HINT) or {}
-    return plan_for(spec, {scenario: max(1, round(per_gpu * gpus)) for scenario, per_gpu in hint.items()})
+    return plan_for(spec, slo, {scenario: max(1, round(per_gpu * gpus)) for scenario, per_gpu in hint.items()})
 
 
 class TrialSweep:
@@ -242,40 +239,32 @@ class TrialSweep:
                     out[lv.scenario] = (value, lv.concurrency)
         return [(s, load) for s, (_, load) in out.items()]
 
-    def report(self) -> dict[str, Any]:
-        """Tune's report after the last added level: that level's metrics, the score so far, its
+    def report(self) -> TrialReport:
+        """The report after the last added level: that level's metrics, the score so far, its
         bound and constraint, and ``done`` once the plan is complete."""
-        level = self.levels[-1]
         score = self.score()
-        report: dict[str, Any] = {
-            "level": len(self.levels), "scenario": level.scenario, "concurrency": level.concurrency,
-            "gpus": self.gpus, "score": score.value, "feasible": score.feasible,
-            "score_bound": None if math.isinf(score.bound) else score.bound,
-            "bound_note": score.bound_note, "violation": score.violation,
-            "best_level": -1 if score.best_level is None else score.best_level + 1,
-            "meets_slo": bool(score.per_level[-1]) if score.per_level else False,
-            "boundary": self.boundary_loads(), "reason": score.note,
-            "output_tok_s_per_gpu": level.output_tok_s / max(self.gpus, 1),
-            "status": "running",
-            **{k: v for k, v in level.to_dict().items() if k not in ("error_codes", "all_failed")},
-        }
+        report = TrialReport(
+            level=len(self.levels), gpus=self.gpus, score=score.value, feasible=score.feasible,
+            violation=score.violation, score_bound=None if math.isinf(score.bound) else score.bound,
+            boundary=tuple(self.boundary_loads()), status="done" if self.complete else "running", reason=score.note,
+            done=self.complete, bound_note=score.bound_note,
+            best_level=None if score.best_level is None else score.best_level + 1, measured=self.levels[-1],
+            meets_slo=bool(score.per_level[-1]) if score.per_level else False)
         if isinstance(self.plan, RepeatPlan):
             # A re-measurement scores the mean of its repeats, not its luckiest level.
             summary = remeasure_summary(self.plan, self.levels, self.gpus) if self.complete else {}
-            report.update(summary, score=summary.get("remeasured_mean", 0.0), feasible="remeasured_mean" in summary)
-        if self.complete:
-            report["status"] = "done"
-            report["done"] = True
+            report = dataclasses.replace(report, **summary, score=summary.get("remeasured_mean", 0.0),
+                                         feasible="remeasured_mean" in summary)
         return report
 
 
-def final_report(sweep: TrialSweep, status: str, reason: str) -> dict[str, Any]:
+def final_report(sweep: TrialSweep, status: str, reason: str) -> TrialReport:
     """The last report of a trial that cannot go on (rejected, start-up failure, crash): what its
     levels so far scored, with the status and the reason."""
     score = sweep.score()
-    return {"level": len(sweep.levels), "gpus": sweep.gpus, "score": score.value, "feasible": score.feasible,
-            "violation": score.violation, "score_bound": None if math.isinf(score.bound) else score.bound,
-            "boundary": sweep.boundary_loads(), "status": status, "reason": reason, "done": True}
+    return TrialReport(level=len(sweep.levels), gpus=sweep.gpus, score=score.value, feasible=score.feasible,
+                       violation=score.violation, score_bound=None if math.isinf(score.bound) else score.bound,
+                       boundary=tuple(sweep.boundary_loads()), status=status, reason=reason, done=True)
 
 
 def remeasure_summary(plan: RepeatPlan, levels: Sequence[LevelResult], gpus: int) -> dict[str, Any]:
@@ -292,7 +281,7 @@ def remeasure_summary(plan: RepeatPlan, levels: Sequence[LevelResult], gpus: int
     summary.update(remeasured_passed=sum(all(plan.slo.met(lv) for lv in repeat) for repeat in per_repeat),
                    remeasured_mean=statistics.fmean(values), remeasured_min=min(values), remeasured_max=max(values),
                    remeasured_stdev=statistics.pstdev(values),
-                   remeasured_loads=[(s, batch[0].concurrency) for s, batch in accepted.items()])
+                   remeasured_loads=tuple((s, batch[0].concurrency) for s, batch in accepted.items()))
     return summary
 
 

@@ -38,7 +38,7 @@ from typing import Any, Callable
 from autotuner import objective, sweep
 from autotuner.bench.result import LevelResult
 from autotuner.engines.base import DeployRequest
-from autotuner.engines.registry import make_backend
+from autotuner.engines.backends import make_backend
 from autotuner.feasibility import model_facts, reject_reason
 from autotuner.objective import SLO, goodput_per_gpu
 from autotuner.sim.args import SimServerArgs, parse_argv
@@ -159,7 +159,7 @@ def config_truth(spec: TaskSpec, oracle: LevelOracle, config: dict[str, Any]) ->
         _, plan = oracle.plan(key, config)
     except StartupFailure as err:
         return ConfigTruth(config, STARTUP_FAILED, gpus, err.after_s, err.message.splitlines()[0])
-    slo = SLO.from_spec(spec.objective)
+    slo = SLO.from_spec(spec.objective.slo)
     boundary, score = {}, math.inf
     for scenario in spec.workload.scenarios:
         load, value = true_boundary(oracle, key, config, scenario, slo, gpus)

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 import yaml
 
-from autotuner.bench.runner import EARLY_START_ENV
+from autotuner.bench.genai_bench_runner import EARLY_START_ENV
 from autotuner.spec import require_valid
 from autotuner.subprocesses import stop_process_group
 from benchmarks.ground_truth import LevelOracle, config_truth

@@ -148,7 +148,8 @@ class _Campaign:
         elif truth.status != OK or run.start_only:
             self.push(now + truth.startup_s, index)
         else:
-            run.sweep = TrialSweep(plan_for_config(self.spec, run.config, run.gpus), self.objective, run.gpus)
+            run.sweep = TrialSweep(plan_for_config(self.spec, run.config, run.gpus, self.objective.slo), self.objective,
+                                   run.gpus)
             run.bench_start_s = now + first_level_at(truth.startup_s)
             self.schedule_level(run, index, run.bench_start_s)
 
@@ -166,13 +167,14 @@ class _Campaign:
         if run.sweep is None:
             if run.start_only and truth.status == OK:
                 return {"training_iteration": 1, "score": 0.0, "feasible": False, "done": True, "status": READY}
-            sweep = TrialSweep(plan_for_config(self.spec, run.config, run.gpus), self.objective, run.gpus)
+            sweep = TrialSweep(plan_for_config(self.spec, run.config, run.gpus, self.objective.slo), self.objective,
+                               run.gpus)
             status = REJECTED if truth.status == OUTCOME_REJECTED else FAILED
-            return {**final_report(sweep, status, truth.reason), "training_iteration": 1}
+            return {**final_report(sweep, status, truth.reason).to_tune(), "training_iteration": 1}
         assert run.pending is not None
         run.sweep.add(run.pending)
         run.pending = None
-        return {**run.sweep.report(), "training_iteration": run.levels_run}
+        return {**run.sweep.report().to_tune(), "training_iteration": run.levels_run}
 
 
 def replay_campaign(truth: GroundTruth, searcher: Searcher, scheduler: Scheduler, *, slots: int, budget: int,

@@ -36,20 +36,11 @@ def _campaign_search(algorithm: str, early_stopping: str, sampler: SamplerFactor
         from autotuner.search import make_scheduler, make_searcher
 
         spec = surface.with_search(seed=seed, trials=budget, algorithm=algorithm, early_stopping=early_stopping)
-        searcher = make_searcher(spec)
-        if sampler is not None:
-            _swap_sampler(searcher, sampler(seed))
+        searcher = make_searcher(spec, sampler(seed) if sampler is not None else None)
         scheduler = make_scheduler(spec)
         scheduler.set_search_properties("score", "max")  # what TuneConfig(metric=, mode=) does
         return searcher, scheduler
     return build
-
-
-def _swap_sampler(limited: Any, sampler: Any) -> None:
-    """Replace the Optuna sampler of a (ConcurrencyLimiter-wrapped) ConstrainedOptunaSearch."""
-    search = limited.searcher
-    search._sampler = sampler
-    search._ot_study.sampler = sampler
 
 
 def _fifo() -> Any:

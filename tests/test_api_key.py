@@ -43,11 +43,18 @@ OME = {"backend": "ome", "ome": {"namespace": "autotune", "base_model": "llama"}
     ({"env": "K"}, OME, "engine.api_key.env", "from a Kubernetes Secret"),
     ({"secret_name": "Not_A_Name"}, OME, "engine.api_key.secret_name", "DNS-1123"),
     ({"secret_name": "s", "secret_key": "a/b"}, OME, "engine.api_key.secret_key", "letters, digits"),
-    ({"secret_name": "s"}, {**OME, "ome": {**OME["ome"], "benchmark": "benchmarkjob", "benchmark_pvc": "p",
-                                           "results_mount": "/r"}}, "engine.api_key", "own key"),
 ])
 def test_the_source_must_be_one_that_fits_the_backend(api_key, engine, path, fragment):
     msgs = problems_of(task(api_key, **copy.deepcopy(engine)))
+    assert path in msgs and fragment in msgs[path], msgs
+
+
+def test_the_benchmarkjob_runner_cannot_send_a_key():
+    data = task({"secret_name": "s"}, **copy.deepcopy({**OME, "ome": {**OME["ome"], "benchmark_pvc": "p",
+                                                                      "results_mount": "/r"}}))
+    data["workload"]["runner"] = "benchmarkjob"
+    msgs = problems_of(data)
+    path, fragment = "engine.api_key", "own key"
     assert path in msgs and fragment in msgs[path], msgs
 
 

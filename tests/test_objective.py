@@ -81,3 +81,12 @@ def test_objective_from_spec():
     assert isinstance(objective_from_spec(ObjectiveSpec()), GoodputPerGpu)
     lat = objective_from_spec(ObjectiveSpec(kind="latency", latency_concurrency=4))
     assert isinstance(lat, LatencyAtConcurrency) and lat.concurrency == 4
+
+
+def test_every_objective_kind_the_spec_allows_is_registered():
+    import typing
+
+    from autotuner.objective import OBJECTIVES
+    from autotuner.spec import ObjectiveSpec
+
+    assert set(OBJECTIVES) == set(typing.get_args(ObjectiveSpec.model_fields["kind"].annotation))

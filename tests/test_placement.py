@@ -1,6 +1,6 @@
 """Whether a Ray cluster can ever place a campaign's trials, and what to do when it cannot."""
 
-from autotuner.placement import GPU, SIMULATED_GPU, largest_claim, placement_problem, slot_resource
+from autotuner.placement import GPU, SIMULATED_GPU, largest_claim, placement_problem, trial_slots
 from autotuner.spec import require_valid
 
 
@@ -12,11 +12,22 @@ def spec(**over):
     return require_valid(data)
 
 
+REAL = {"model": {"name": "meta-llama/Llama-3.1-8B-Instruct", "path": "/m", "tokenizer": "/m"},
+        "engine": {"local": {"command": "engine"}}}
+OME = {"model": {"name": "meta-llama/Llama-3.1-8B-Instruct", "tokenizer": "/m"},
+       "engine": {"backend": "ome", "ome": {"base_model": "llama"}}}
+
+
 def test_simulated_trials_claim_their_own_resource_real_ones_gpus():
-    assert slot_resource(spec()) == SIMULATED_GPU
-    real = spec(model={"name": "meta-llama/Llama-3.1-8B-Instruct", "path": "/m", "tokenizer": "/m"},
-                engine={"local": {"command": "engine"}})
-    assert slot_resource(real) == GPU
+    assert trial_slots(spec()).resource == SIMULATED_GPU
+    assert trial_slots(spec(**REAL)).resource == GPU
+    assert trial_slots(spec(**OME)).resource == GPU
+
+
+def test_a_ray_of_the_campaigns_own_declares_the_budget_as_slots():
+    assert trial_slots(spec()).local_ray == {"resources": {SIMULATED_GPU: 4}}
+    assert trial_slots(spec(**REAL)).local_ray == {}  # Ray counts the machine's GPUs
+    assert trial_slots(spec(**OME)).local_ray == {"num_gpus": 4}  # logical: the GPUs held through OME
 
 
 def test_the_largest_claim_leaves_out_configs_rejected_before_deployment():
@@ -25,13 +36,12 @@ def test_the_largest_claim_leaves_out_configs_rejected_before_deployment():
 
 
 def test_what_to_do_when_no_node_offers_the_slots():
-    assert "ray start --head --resources='{\"simulated_gpu\": 8}'" in placement_problem(
-        4, SIMULATED_GPU, [], backend="local")
-    assert "has GPUs" in placement_problem(1, GPU, [0.0, 0.0], backend="local")
-    assert "num-gpus" in placement_problem(1, GPU, [0.0], backend="ome")
+    assert "ray start --head --resources='{\"simulated_gpu\": 8}'" in placement_problem(4, trial_slots(spec()), [])
+    assert "has GPUs" in placement_problem(1, trial_slots(spec(**REAL)), [0.0, 0.0])
+    assert "num-gpus" in placement_problem(1, trial_slots(spec(**OME)), [0.0])
 
 
 def test_a_node_too_small_for_the_largest_trial():
-    why = placement_problem(8, GPU, [4.0, 2.0], backend="local")
+    why = placement_problem(8, trial_slots(spec(**REAL)), [4.0, 2.0])
     assert "up to 8 GPU" in why and "set engine.gpus_per_node to 4" in why
-    assert placement_problem(8, GPU, [4.0, 8.0], backend="local") is None
+    assert placement_problem(8, trial_slots(spec(**REAL)), [4.0, 8.0]) is None

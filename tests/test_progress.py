@@ -3,7 +3,9 @@
 import io
 from types import SimpleNamespace
 
+from autotuner.bench.result import LevelResult
 from autotuner.progress import ProgressPrinter, describe_config, describe_level
+from autotuner.trial_report import TrialReport
 
 
 def test_describe_config_is_short_and_ignores_non_engine_keys():
@@ -12,9 +14,12 @@ def test_describe_config_is_short_and_ignores_non_engine_keys():
 
 
 def test_describe_level_shows_the_load_why_it_was_chosen_and_the_slo_state():
-    line = describe_level({"level": 2, "scenario": "D(100,100)", "concurrency": 8, "output_tok_s_per_gpu": 1234.4,
-                           "ttft_p90_s": 0.0412, "tpot_p90_s": 0.009, "error_rate": 0.0, "meets_slo": False,
-                           "score": 0.0, "load_note": "narrow 4-16"}, "tok/s/GPU")
+    measured = LevelResult("D(100,100)", 8, num_requests=24, num_completed=24, num_errors=0, error_rate=0.0,
+                           duration_s=10, output_tok_s=2468.8, input_tok_s=1000, requests_per_s=2.4,
+                           ttft_p90_s=0.0412, tpot_p90_s=0.009)
+    line = describe_level(TrialReport(level=2, gpus=2, score=0.0, feasible=False, violation=1.0, score_bound=None,
+                                      boundary=(), status="running", reason="", measured=measured, meets_slo=False,
+                                      load_note="narrow 4-16"), "tok/s/GPU")
     assert line.startswith("level 2 D(100,100) c=8 (narrow 4-16): 1234 tok/s/GPU ttft90 41ms tpot90 9ms")
     assert "SLO missed" in line
 

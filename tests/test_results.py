@@ -3,17 +3,19 @@
 import json
 import shlex
 
+from autotuner.bench.result import LevelResult
 from autotuner.engines.flavors import get_flavor
 from autotuner.results import (DONE, FAILED, REMEASURE, STOPPED_EARLY, TrialRecord, level_row, load_campaign,
                                pick_best, pick_remeasured, read_rows, write_best, write_parquet)
+from autotuner.trial_report import TrialReport
 
 
-def result(level, score, **kw):
-    base = {"level": level, "scenario": "D(100,100)", "concurrency": 2 ** level, "gpus": 1, "meets_slo": True,
-            "score": score, "feasible": True, "output_tok_s": 100.0 * level, "output_tok_s_per_gpu": 100.0 * level,
-            "ttft_p90_s": 0.1, "tpot_p90_s": 0.01, "error_rate": 0.0}
-    base.update(kw)
-    return base
+def result(level, score):
+    measured = LevelResult("D(100,100)", 2 ** level, num_requests=8, num_completed=8, num_errors=0, error_rate=0.0,
+                           duration_s=10.0, output_tok_s=100.0 * level, input_tok_s=50.0, requests_per_s=0.8,
+                           ttft_p90_s=0.1, tpot_p90_s=0.01)
+    return TrialReport(level=level, gpus=1, score=score, feasible=True, violation=0.0, score_bound=None, boundary=(),
+                       status="running", reason="", measured=measured, meets_slo=True)
 
 
 def test_pick_best_prefers_complete_feasible_trials():

@@ -31,30 +31,30 @@ def test_every_user_sends_the_same_number_of_requests():
 
 def test_load_search_plan_starts_at_the_hint_scaled_to_the_trials_gpus():
     spec = task(load={"min": 1, "max": 256, "start": 8})
-    plan = plan_for_config(spec, {"tp_size": 2, LOAD_HINT: {"D(100,100)": 12.0}}, gpus=2)
+    plan = plan_for_config(spec, {"tp_size": 2, LOAD_HINT: {"D(100,100)": 12.0}}, 2, SLO_)
     assert isinstance(plan, LoadSearchPlan)
     first = plan.next_level([])
     assert (first.concurrency, first.max_requests) == (24, 72) and "best trial" in first.note
-    assert plan_for_config(spec, {"tp_size": 1}, gpus=1).next_level([]).note == "start"
+    assert plan_for_config(spec, {"tp_size": 1}, 1, SLO_).next_level([]).note == "start"
 
 
 def test_the_sweep_reports_score_bound_boundary_and_done():
-    sweep = TrialSweep(plan_for_config(task(load={"min": 1, "max": 64, "start": 16, "resolution": 0.5}), {}, 1),
+    sweep = TrialSweep(plan_for_config(task(load={"min": 1, "max": 64, "start": 16, "resolution": 0.5}), {}, 1, SLO_),
                        GoodputPerGpu(SLO_), gpus=1)
     seen = []
     while (request := sweep.next_level()) is not None:
         c = request.concurrency
         sweep.add(level(c, 100.0 * c, ttft=0.5 if c <= 24 else 2.0))
         seen.append(sweep.report())
-    assert [r["concurrency"] for r in seen] == [16, 32, 23]  # 32 is within 50% of 23: located
+    assert [r.measured.concurrency for r in seen] == [16, 32, 23]  # 32 is within 50% of 23: located
     last = seen[-1]
-    assert last["done"] and last["status"] == "done" and last["feasible"] and last["score"] == 2300
-    assert last["boundary"] == [("D(100,100)", 23)] and last["score_bound"] == pytest.approx(2300 * 32 / 23)
-    assert seen[0]["score_bound"] is None and not seen[0].get("done")
+    assert last.done and last.status == "done" and last.feasible and last.score == 2300
+    assert last.boundary == (("D(100,100)", 23),) and last.score_bound == pytest.approx(2300 * 32 / 23)
+    assert seen[0].score_bound is None and not seen[0].done
 
 
 def test_fixed_sweep_runs_every_listed_level_in_order():
-    plan = plan_for_config(task(concurrency=[4, 1, 16]), {}, 1)
+    plan = plan_for_config(task(concurrency=[4, 1, 16]), {}, 1, SLO_)
     assert isinstance(plan, FixedSweepPlan)
     levels = []
     while (request := plan.next_level(levels)) is not None:
@@ -78,18 +78,19 @@ def test_repeats_step_down_until_their_mean_meets_the_slos():
 
 def test_a_remeasurement_reports_the_mean_of_its_repeats():
     config = {"tp_size": 1, REMEASURE: {"loads": {"D(100,100)": 10}, "repeats": 3}}
-    sweep = TrialSweep(plan_for_config(task(), config, 1), GoodputPerGpu(SLO_), gpus=1)
+    sweep = TrialSweep(plan_for_config(task(), config, 1, SLO_), GoodputPerGpu(SLO_), gpus=1)
     for tok_s in (900.0, 1000.0, 1100.0):
         assert sweep.next_level().concurrency == 10
         sweep.add(level(10, tok_s))
     report = sweep.report()
-    assert report["done"] and report["feasible"] and report["score"] == pytest.approx(1000)
-    assert (report["remeasured_min"], report["remeasured_max"], report["remeasured_passed"]) == (900, 1100, 3)
-    assert report["remeasured_loads"] == [("D(100,100)", 10)]
+    assert report.done and report.feasible and report.score == pytest.approx(1000)
+    assert (report.remeasured_min, report.remeasured_max, report.remeasured_passed) == (900, 1100, 3)
+    assert report.remeasured_loads == (("D(100,100)", 10),)
 
 
 def test_final_report_of_a_trial_without_levels():
-    sweep = TrialSweep(plan_for_config(task(), {}, 2), GoodputPerGpu(SLO_), gpus=2)
+    sweep = TrialSweep(plan_for_config(task(), {}, 2, SLO_), GoodputPerGpu(SLO_), gpus=2)
     report = final_report(sweep, "rejected", "too big")
-    assert report == {"level": 0, "gpus": 2, "score": 0.0, "feasible": False, "violation": 10.0,
-                      "score_bound": None, "boundary": [], "status": "rejected", "reason": "too big", "done": True}
+    assert report.to_tune() == {"level": 0, "gpus": 2, "score": 0.0, "feasible": False, "violation": 10.0,
+                                "score_bound": None, "bound_note": "", "boundary": [], "status": "rejected",
+                                "reason": "too big", "done": True, "best_level": -1}

@@ -10,12 +10,14 @@ the next trial in the same worker, which saves the worker's exit, scheduling and
 Each :meth:`step` runs the next level of the trial's :class:`~autotuner.sweep.TrialSweep` (the
 load search towards the config's SLO boundary, or a re-measurement) and returns the level's
 metrics with the score so far, its upper bound and its constraint violation, so the early-stopping
-rule can stop a trial that cannot beat the best one.
+rule can stop a trial that cannot beat the best one. The report is a
+:class:`~autotuner.trial_report.TrialReport`, handed to Tune as a dict in :meth:`step` only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from typing import Any
@@ -23,9 +25,9 @@ from typing import Any
 from ray import tune
 
 from autotuner.bench.genai_bench import BenchmarkError
-from autotuner.bench.runner import LevelRunner, level_runner, start_genai_bench
+from autotuner.bench.runner import BenchmarkRunner, runner_class
 from autotuner.engines.base import DeployRequest, EngineStartError, RunningEngine
-from autotuner.engines.registry import make_backend
+from autotuner.engines.backends import make_backend
 from autotuner.feasibility import model_facts, reject_reason
 from autotuner.objective import objective_from_spec
 from autotuner.progress import describe_config
@@ -33,6 +35,7 @@ from autotuner.results import FAILED, REJECTED
 from autotuner.space import engine_args
 from autotuner.spec import TaskSpec
 from autotuner.sweep import TrialSweep, final_report, plan_for_config
+from autotuner.trial_report import TrialReport
 from trainables.phase_clock import PhaseClock
 
 
@@ -61,17 +64,17 @@ class EngineTrial(tune.Trainable):
         print(f"trial {self.trial_id}: {describe_config(config)}", flush=True)  # the actor's log in the dashboard
         self.engine_args = engine_args(config)
         self.gpus = self.spec.engine.engine_flavor.gpus_needed(self.engine_args)
-        self.engine_note = "; ".join(self.spec.behaviour_notes(self.engine_args))
-        if self.engine_note:
-            print(f"trial {self.trial_id}: engine note: {self.engine_note}", flush=True)
-        self.sweep = TrialSweep(plan_for_config(self.spec, config, self.gpus), objective_from_spec(self.spec.objective),
-                                self.gpus)
+        note = "; ".join(self.spec.behaviour_notes(self.engine_args))
+        if note:
+            print(f"trial {self.trial_id}: engine note: {note}", flush=True)
+        objective = objective_from_spec(self.spec.objective)
+        self.sweep = TrialSweep(plan_for_config(self.spec, config, self.gpus, objective.slo), objective, self.gpus)
         self.work_dir = self.spec.output_dir / "trials" / self.trial_id
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._stack = contextlib.ExitStack()
         self._engine: RunningEngine | None = None
-        self._runner: LevelRunner | None = None
-        self._ending: dict[str, Any] | None = None  # the final report when the trial cannot go on
+        self._runner: BenchmarkRunner | None = None
+        self._ending: TrialReport | None = None  # the final report when the trial cannot go on
         self._deploy_s = 0.0
 
         why = reject_reason(self.engine_args, gpus_per_node=self.spec.engine.gpus_per_node,
@@ -79,9 +82,9 @@ class EngineTrial(tune.Trainable):
         if why:
             self._ending = self._final(REJECTED, why)
             return
-        bench = start_genai_bench(self.spec, self.work_dir, self._api_key)  # its imports overlap the engine start
-        if bench is not None:
-            self._stack.callback(bench.close)
+        # Made before the engine deploys: genai-bench's imports overlap the engine's start-up.
+        runner = runner_class(self.spec.workload.runner).prepare(self.spec, self.work_dir, self._api_key)
+        self._stack.callback(runner.close)
         t0 = time.monotonic()
         self.clock.mark("deploy_started")
         try:
@@ -95,18 +98,16 @@ class EngineTrial(tune.Trainable):
             return
         self._deploy_s = time.monotonic() - t0
         self.clock.mark("engine_ready")
-        self._runner = level_runner(self.spec, self._engine, bench, campaign_id=self.campaign_id,
-                                    trial_id=self.trial_id, gpus=self.gpus)
-        if self._runner is not bench:
-            self._stack.callback(self._runner.close)
+        runner.connect(self._engine, campaign_id=self.campaign_id, trial_id=self.trial_id, gpus=self.gpus)
+        self._runner = runner
 
     def step(self) -> dict[str, Any]:
         report = self._step()
-        if report.get("done"):
+        if report.done:
             self._end()  # now, not when Tune reuses or stops this worker
-        return report
+        return report.to_tune()
 
-    def _step(self) -> dict[str, Any]:
+    def _step(self) -> TrialReport:
         if self._ending is not None:
             return self._ending
         assert self._runner is not None and self._engine is not None
@@ -123,14 +124,14 @@ class EngineTrial(tune.Trainable):
             return self._final(FAILED, reason, log_tail=err.log_tail)
         self.sweep.add(level)
         self.clock.append("level_reported")
-        return {**self.sweep.report(), "load_note": request.note, "engine_startup_s": self._deploy_s,
-                "engine_note": self.engine_note}
+        return dataclasses.replace(self.sweep.report(), load_note=request.note, engine_startup_s=self._deploy_s)
 
-    def _final(self, status: str, reason: str, *, log_tail: str = "") -> dict[str, Any]:
+    def _final(self, status: str, reason: str, *, log_tail: str = "") -> TrialReport:
         """The last report of a trial that cannot go on (rejected, start-up failure, crash)."""
         tail = "\n".join(log_tail.splitlines()[-5:])
         (self.work_dir / "reason.txt").write_text(reason + ("\n\n" + log_tail if log_tail else "") + "\n")
-        return {**final_report(self.sweep, status, reason), "log_tail": tail, "engine_startup_s": self._deploy_s}
+        return dataclasses.replace(final_report(self.sweep, status, reason), log_tail=tail,
+                                   engine_startup_s=self._deploy_s)
 
     def __repr__(self) -> str:
         # Ray shows it as the actor's "Repr" in the dashboard and in its log prefixes. Ray reads it

@@ -14,7 +14,14 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_checkable
+
+if TYPE_CHECKING:
+    from autotuner.spec import TaskSpec
+
+# The Ray resources trials claim their GPU slots in (autotuner/placement.py).
+SIMULATED_GPU = "simulated_gpu"  # the simulator's: it needs no GPU, and must not take real ones
+GPU = "GPU"
 
 
 class EngineStartError(RuntimeError):
@@ -43,6 +50,16 @@ class DeployRequest:
 
 
 @dataclass(frozen=True)
+class TrialSlots:
+    """Where a backend's trials claim their GPU slots."""
+
+    resource: str  # the Ray resource a trial's tp_size*dp_size slots are counted in
+    missing_hint: str  # what to do when no node of the cluster offers it
+    # ray.init keyword arguments of a Ray the campaign starts for itself, declaring budget.gpus slots
+    local_ray: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class RunningEngine:
     """A server that answered its readiness check."""
 
@@ -59,9 +76,28 @@ class RunningEngine:
 
 @runtime_checkable
 class EngineBackend(Protocol):
-    """One way of running an engine (local process, OME InferenceService ...)."""
+    """One way of running an engine (local process, OME InferenceService ...), registered by its
+    ``engine.backend`` name in :mod:`autotuner.engines.backends`."""
 
     name: str
+
+    @classmethod
+    def from_spec(cls, spec: TaskSpec, api_key: str | None = None) -> EngineBackend:
+        """The backend configured from a task (``api_key``: the key ``spec.engine.api_key`` names,
+        :func:`autotuner.api_key.api_key_for`)."""
+        ...
+
+    @classmethod
+    def trial_slots(cls, spec: TaskSpec) -> TrialSlots:
+        """The Ray resource the task's trials claim their GPU slots in, and what to do when no node
+        offers it (:mod:`autotuner.placement`)."""
+        ...
+
+    @classmethod
+    def collect_garbage(cls, spec: TaskSpec, campaign_id: str) -> list[str] | None:
+        """Remove what crashed runs of the campaign left behind, returning what was removed; None
+        when this backend leaves nothing behind a process (``autotuner gc`` says so)."""
+        ...
 
     def deploy(self, request: DeployRequest) -> contextlib.AbstractContextManager[RunningEngine]:
         """Bring the engine up; the context's exit tears it down and waits until it is gone.
@@ -85,9 +121,12 @@ def tail_lines(path: Path, n: int = 20) -> str:
 
 
 __all__ = [
+    "GPU",
+    "SIMULATED_GPU",
     "DeployRequest",
     "EngineBackend",
     "EngineStartError",
     "RunningEngine",
+    "TrialSlots",
     "tail_lines",
 ]

@@ -34,12 +34,13 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import psutil
 
 from autotuner.api_key import API_KEY_FLAG, redact_argv, redacted_start_errors, scrub_file
-from autotuner.engines.base import DeployRequest, EngineStartError, RunningEngine, tail_lines
+from autotuner.engines.base import (GPU, SIMULATED_GPU, DeployRequest, EngineStartError, RunningEngine, TrialSlots,
+                                    tail_lines)
 from autotuner.engines.flavors import DEFAULT_FLAVOR, FLAVORS, EngineFlavor, get_flavor
 from autotuner.subprocesses import (
     die_with_parent,
@@ -47,6 +48,9 @@ from autotuner.subprocesses import (
     group_members,
     stop_process_group,
 )
+
+if TYPE_CHECKING:
+    from autotuner.spec import TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +139,48 @@ class LocalProcessEngine:
 
     def __init__(self, settings: LocalEngineSettings | None = None):
         self.settings = settings or LocalEngineSettings()
+
+    @classmethod
+    def from_spec(cls, spec: TaskSpec, api_key: str | None = None) -> LocalProcessEngine:
+        """The backend a task with ``engine.backend: local`` asks for (``api_key``: passed to the server)."""
+        local = spec.engine.local
+        command = local.command if isinstance(local.command, str) else list(local.command)
+        return cls(LocalEngineSettings(
+            command=command,
+            flavor=spec.engine.flavor,
+            version=spec.engine.version,
+            model_path=spec.model.path or spec.model.tokenizer or spec.model.name,
+            sim_gpu=spec.engine.gpu,
+            sim_model=spec.model.name,
+            sim_startup_scale=local.startup_time_scale,
+            sim_seed=spec.seed,
+            tokenizer_path=spec.model.tokenizer,
+            extra_args=list(local.extra_args),
+            env=dict(local.env),
+            ready_timeout_s=local.ready_timeout_s,
+            api_key=api_key,
+            **({"python": local.python} if local.python else {}),
+        ))
+
+    @classmethod
+    def trial_slots(cls, spec: TaskSpec) -> TrialSlots:
+        """The simulator claims ``simulated_gpu`` slots (it needs no GPU, and on a cluster with GPUs
+        must not take real ones); a real engine claims Ray's GPUs."""
+        if spec.engine.simulated:
+            return TrialSlots(SIMULATED_GPU, local_ray={"resources": {SIMULATED_GPU: spec.budget.gpus}}, missing_hint=(
+                "no node of the Ray cluster offers the 'simulated_gpu' resource that simulated trials claim "
+                "(tensor x data parallel size units each; no real GPU is used): start the cluster with "
+                "`ray start --head --resources='{\"simulated_gpu\": 8}'` (KubeRay: rayStartParams.resources), "
+                "or run `autotuner run` without RAY_ADDRESS to use a local Ray of its own"))
+        return TrialSlots(GPU, missing_hint=(
+            "no node of the Ray cluster has GPUs, and each trial of a real engine needs tensor x data parallel size of them "
+            "on one node: run on nodes with GPUs, or try the tuner on the simulator "
+            "(engine.local.command: simulator)"))
+
+    @classmethod
+    def collect_garbage(cls, spec: TaskSpec, campaign_id: str) -> None:
+        """Nothing: every engine is a process of its trial, gone with it."""
+        return None
 
     def command_for(self, request: DeployRequest, port: int) -> list[str]:
         """The engine's argv for ``request`` on ``port``.

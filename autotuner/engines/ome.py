@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from kubernetes import client
 
 from autotuner.api_key import redacted_start_errors
-from autotuner.engines.base import DeployRequest, EngineStartError, RunningEngine
+from autotuner.engines.base import GPU, DeployRequest, EngineStartError, RunningEngine, TrialSlots
 from autotuner.engines.flavors import DEFAULT_FLAVOR, get_flavor
 from autotuner.k8s.api import INFERENCE_SERVICES, KubeError, NamespacedApi, RetryPolicy, make_api_client
 from autotuner.k8s.diagnose import condition, is_ready, model_failure
@@ -122,6 +122,36 @@ class InferenceServiceEngine:
         self.settings = settings
         self._api_client_factory = api_client_factory or (lambda: make_api_client(settings.kubeconfig, settings.context))
         self._url_resolver = url_resolver or settings.endpoint
+
+    @classmethod
+    def from_spec(cls, spec: TaskSpec, api_key: str | None = None) -> InferenceServiceEngine:
+        """The backend a task with ``engine.backend: ome`` asks for (``api_key``: the value of the
+        Secret ``engine.api_key`` names, only to redact it)."""
+        ome = spec.engine.ome
+        if ome is None:
+            raise ValueError("engine.backend is 'ome' but the task has no engine.ome section")
+        ref = spec.engine.api_key
+        return cls(OmeEngineSettings(
+            namespace=ome.namespace, model_name=ome.base_model, runtime_name=ome.runtime,
+            flavor=spec.engine.flavor, version=spec.engine.version,
+            served_model_name=spec.model.served_model_name,
+            command_override=list(ome.command_override) if ome.command_override else None,
+            ready_timeout_s=ome.ready_timeout_s, endpoint_from_status=ome.endpoint == "status-url",
+            kubeconfig=ome.kubeconfig, context=ome.context,
+            api_key_secret=(ref.secret_name, ref.secret_key) if ref and ref.secret_name else None, api_key=api_key))
+
+    @classmethod
+    def trial_slots(cls, spec: TaskSpec) -> TrialSlots:
+        """Logical GPUs on the Ray workers: the GPUs the tuner may hold through OME at once."""
+        return TrialSlots(GPU, local_ray={"num_gpus": spec.budget.gpus}, missing_hint=(
+            "no node of the Ray cluster declares GPU slots, which trials of the ome backend claim: give the "
+            "trials worker group a logical GPU count (rayStartParams num-gpus in ray-cluster.yaml, see "
+            "docs/kubernetes.md)"))
+
+    @classmethod
+    def collect_garbage(cls, spec: TaskSpec, campaign_id: str) -> list[str]:
+        """Remove what crashed runs of this campaign left in the task's namespace."""
+        return gc_campaign(cls.from_spec(spec).settings, campaign_id)
 
     def manifest(self, request: DeployRequest) -> dict[str, Any]:
         """The trial's InferenceService; raises :class:`ManifestError`."""
@@ -286,25 +316,3 @@ def gc_campaign(settings: OmeEngineSettings, campaign_id: str,
                                poll_s=settings.poll_interval_s, retry=settings.retry)
     finally:
         api_client.close()
-
-
-def from_task_spec(spec: "TaskSpec", api_key: str | None = None) -> InferenceServiceEngine:
-    """The backend a task spec with ``engine.backend: ome`` asks for (``api_key``: the value of
-    the Secret ``engine.api_key`` names, only to redact it)."""
-    ome = spec.engine.ome
-    if ome is None:
-        raise ValueError("engine.backend is 'ome' but the task has no engine.ome section")
-    ref = spec.engine.api_key
-    return InferenceServiceEngine(OmeEngineSettings(
-        namespace=ome.namespace, model_name=ome.base_model, runtime_name=ome.runtime,
-        flavor=spec.engine.flavor, version=spec.engine.version,
-        served_model_name=spec.model.served_model_name,
-        command_override=list(ome.command_override) if ome.command_override else None,
-        ready_timeout_s=ome.ready_timeout_s, endpoint_from_status=ome.endpoint == "status-url",
-        kubeconfig=ome.kubeconfig, context=ome.context,
-        api_key_secret=(ref.secret_name, ref.secret_key) if ref and ref.secret_name else None, api_key=api_key))
-
-
-def gc_from_task_spec(spec: "TaskSpec", campaign_id: str) -> list[str]:
-    """Remove what crashed runs of this campaign left in the task's namespace."""
-    return gc_campaign(from_task_spec(spec).settings, campaign_id)

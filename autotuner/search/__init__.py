@@ -24,8 +24,9 @@ from typing import Any
 from autotuner.spec import TaskSpec
 
 
-def make_searcher(spec: TaskSpec) -> Any:
-    """The task's searcher, limited to as many trials at once as there are GPU slots."""
+def make_searcher(spec: TaskSpec, sampler: Any = None) -> Any:
+    """The task's searcher, limited to as many trials at once as there are GPU slots; ``sampler``:
+    an Optuna sampler instead of the one ``search.algorithm`` names (the benchmarks compare some)."""
     from ray.tune.search import ConcurrencyLimiter
 
     from autotuner.search.constrained import ConstrainedOptunaSearch
@@ -33,7 +34,7 @@ def make_searcher(spec: TaskSpec) -> Any:
     from autotuner.space import SearchSpace
 
     search = ConstrainedOptunaSearch(space=SearchSpace.from_spec(spec), metric="score", mode="max",
-                                     sampler=make_sampler(spec.search.algorithm, spec.seed),
+                                     sampler=sampler or make_sampler(spec.search.algorithm, spec.seed),
                                      points_to_evaluate=[dict(c) for c in spec.search.initial_configs] or None,
                                      load_hint=spec.search.early_stopping != "none")
     return ConcurrencyLimiter(search, max_concurrent=spec.budget.gpus)

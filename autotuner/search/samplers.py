@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import optuna
 from optuna.distributions import BaseDistribution
@@ -16,7 +16,6 @@ from optuna.samplers import BaseSampler, RandomSampler, TPESampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
-ALGORITHMS = ("tpe", "random")
 RANDOM_EVERY = 8  # one trial in 8 is drawn at random (see RandomInterleavedSampler)
 
 
@@ -67,16 +66,27 @@ class RandomInterleavedSampler(BaseSampler):
         self.random.reseed_rng()
 
 
+def _tpe(seed: int) -> BaseSampler:
+    return RandomInterleavedSampler(TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True), seed=seed)
+
+
+# search.algorithm -> a sampler from its seed. TPE is multivariate and grouped, so conditional
+# parameters (``when:``) are modelled jointly with what they depend on; constant liar keeps
+# parallel trials apart; infeasible trials are a constraint rather than scores; random draws are
+# interleaved.
+SAMPLERS: dict[str, Callable[[int], BaseSampler]] = {
+    "tpe": _tpe,
+    "random": lambda seed: RandomSampler(seed=seed),
+}
+ALGORITHMS = tuple(SAMPLERS)
+
+
 def make_sampler(algorithm: str, seed: int) -> BaseSampler:
-    """A seeded sampler. TPE is multivariate and grouped, so conditional parameters (``when:``)
-    are modelled jointly with what they depend on; constant liar keeps parallel trials apart;
-    infeasible trials are a constraint rather than scores; random draws are interleaved."""
-    if algorithm == "random":
-        return RandomSampler(seed=seed)
-    if algorithm == "tpe":
-        tpe = TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
-        return RandomInterleavedSampler(tpe, seed=seed)
-    raise ValueError(f"unknown search algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
+    """The seeded sampler ``search.algorithm`` names."""
+    factory = SAMPLERS.get(algorithm)
+    if factory is None:
+        raise ValueError(f"unknown search algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
+    return factory(seed)
 
 
-__all__ = ["ALGORITHMS", "RANDOM_EVERY", "RandomInterleavedSampler", "make_sampler"]
+__all__ = ["ALGORITHMS", "RANDOM_EVERY", "SAMPLERS", "RandomInterleavedSampler", "make_sampler"]

@@ -88,7 +88,7 @@ def test_failed_trial_reason_reaches_the_table(ray_cluster, tmp_path, tokenizer_
 
 
 def test_benchmarkjob_mode_campaign(ray_cluster, tmp_path, tokenizer_dir):
-    """benchmark: benchmarkjob -- genai-bench runs as OME's BenchmarkJob; the tuner reads the levels
+    """workload.runner: benchmarkjob -- genai-bench runs as OME's BenchmarkJob; the tuner reads the levels
     from the PVC mount, and neither the jobs nor the InferenceServices are left behind."""
     from autotuner.campaign import run_campaign
 
@@ -99,8 +99,8 @@ def test_benchmarkjob_mode_campaign(ray_cluster, tmp_path, tokenizer_dir):
     try:
         task = ome_task(tmp_path, api.write_kubeconfig(tmp_path / "kubeconfig", NAMESPACE), tokenizer_dir)
         task["model"]["served_name"] = "vllm-model"
-        task["engine"]["ome"].update(benchmark="benchmarkjob", benchmark_pvc="results",
-                                     results_mount=str(ome.pvc_root / "results"))
+        task["engine"]["ome"].update(benchmark_pvc="results", results_mount=str(ome.pvc_root / "results"))
+        task["workload"]["runner"] = "benchmarkjob"
         task["budget"]["trials"] = 2
         task["remeasure"] = {"configs": 0}
         result = run_campaign(require_valid(task))

@@ -248,7 +248,7 @@ def _wait_until(condition, timeout_s: float = 5.0) -> None:
 
 
 def test_the_ome_example_task_maps_to_a_valid_inference_service(tmp_path):
-    from autotuner.engines.registry import make_backend
+    from autotuner.engines.backends import make_backend
     from autotuner.k8s.schema import ome_crd
     from autotuner.spec import load_spec
 

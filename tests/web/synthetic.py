@@ -15,8 +15,10 @@ from typing import Any
 
 from autotuner.campaign import campaign_id
 from autotuner.folder_lock import LOCK_FILE, LockOwner
+from autotuner.bench.result import LevelResult
 from autotuner.results import DONE, FAILED, RUNNING, STOPPED_EARLY, TrialRecord, level_row, write_parquet
 from autotuner.spec import TaskSpec, require_valid
+from autotuner.trial_report import TrialReport
 
 CONCURRENCY = [1, 4, 16, 32]
 
@@ -34,17 +36,19 @@ def synthetic_spec(folder: Path, name: str) -> TaskSpec:
         "budget": {"trials": 100_000, "gpus": 8}, "output": str(folder)})
 
 
-def synthetic_report(rng: random.Random, level: int, gpus: int, config: dict[str, Any]) -> dict[str, Any]:
-    """One level's report with the keys a trial reports to Tune."""
+def synthetic_report(rng: random.Random, level: int, gpus: int, config: dict[str, Any]) -> TrialReport:
+    """One level's report, as a trial makes it."""
     conc = CONCURRENCY[level - 1]
     tok = 400 * conc ** 0.7 * config["mem_fraction_static"] * rng.uniform(0.8, 1.2) / gpus ** 0.3
     ttft = 0.02 * conc ** 0.8 * rng.uniform(0.7, 1.3)
     tpot = 0.004 * conc ** 0.5 * rng.uniform(0.8, 1.2)
     meets = ttft <= 0.5 and tpot <= 0.05
-    return {"level": level, "scenario": "D(128,32)", "concurrency": conc, "gpus": gpus, "meets_slo": meets,
-            "score": tok if meets else -1.0, "feasible": meets, "timestamp": time.time(),
-            "output_tok_s": tok * gpus, "output_tok_s_per_gpu": tok, "ttft_p90_s": ttft, "tpot_p90_s": tpot,
-            "e2e_p90_s": ttft + 32 * tpot, "error_rate": 0.0, "num_requests": 50, "num_errors": 0}
+    measured = LevelResult("D(128,32)", conc, num_requests=50, num_completed=50, num_errors=0, error_rate=0.0,
+                           duration_s=30.0, output_tok_s=tok * gpus, input_tok_s=4 * tok * gpus, requests_per_s=1.5,
+                           ttft_p90_s=ttft, tpot_p90_s=tpot, e2e_p90_s=ttft + 32 * tpot)
+    return TrialReport(level=level, gpus=gpus, score=tok if meets else -1.0, feasible=meets, violation=0.0,
+                       score_bound=None, boundary=(), status="running", reason="", measured=measured,
+                       meets_slo=meets, time=time.time())
 
 
 def synthetic_trial(rng: random.Random, trial_id: str, status: str, levels_run: int,

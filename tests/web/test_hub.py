@@ -33,7 +33,7 @@ def test_the_feed_mirrors_the_recorder(tmp_path, monkeypatch):
         cb.on_trial_start(0, [t], t)
     epoch, seq, entries = fake.state.changes({"camp-1": (0, 0)})["camp-1"]
     assert entries[-1]["trial"]["status"] == "deploying" and entries[-1]["levels"] == []
-    report = {**synthetic_report(__import__("random").Random(0), 1, 1, t.config), "status": "running", "reason": ""}
+    report = synthetic_report(__import__("random").Random(0), 1, 1, t.config).to_tune()
     for cb in (recorder, feed):
         cb.on_trial_result(0, [t], t, report)
     _, seq2, entries = fake.state.changes({"camp-1": (epoch, seq)})["camp-1"]

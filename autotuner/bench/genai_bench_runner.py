@@ -1,0 +1,64 @@
+"""The ``genai-bench`` benchmark runner (default): one genai-bench process on the trial's Ray
+worker, started while the engine starts up, running each level the trial asks for
+(:class:`~autotuner.bench.genai_bench.GenaiBenchLevels`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import os
+from pathlib import Path
+
+from autotuner.bench.genai_bench import PLACEHOLDER_API_KEY, GenaiBenchLevels, GenaiBenchSettings
+from autotuner.bench.result import LevelRequest, LevelResult
+from autotuner.engines.base import RunningEngine
+from autotuner.spec_problem import Problem
+
+if TYPE_CHECKING:
+    from autotuner.spec import TaskSpec
+
+EARLY_START_ENV = "AUTOTUNER_GENAI_BENCH_EARLY_START"
+
+
+def genai_bench_settings(spec: TaskSpec, api_key: str | None = None) -> GenaiBenchSettings:
+    """genai-bench's settings for a task's trials (``api_key``: the key the server requires)."""
+    wl = spec.workload
+    return GenaiBenchSettings(tokenizer=str(spec.model.tokenizer), api_backend=wl.api_backend,
+                              max_minutes_per_level=wl.minutes_per_level, api_key=api_key or PLACEHOLDER_API_KEY)
+
+
+class GenaiBenchRunner:
+    """:class:`~autotuner.bench.runner.BenchmarkRunner` running genai-bench next to the trial."""
+
+    name = "genai-bench"
+
+    def __init__(self, levels: GenaiBenchLevels):
+        self.levels = levels
+
+    @classmethod
+    def spec_problems(cls, spec: TaskSpec) -> list[Problem]:
+        """None: it works with every backend."""
+        return []
+
+    @classmethod
+    def prepare(cls, spec: TaskSpec, work_dir: Path, api_key: str | None = None) -> GenaiBenchRunner:
+        """genai-bench started now, before the engine, so its imports overlap the engine's start-up.
+        ``AUTOTUNER_GENAI_BENCH_EARLY_START=0`` defers the start to the first level (for measuring
+        what the early start saves)."""
+        levels = GenaiBenchLevels(genai_bench_settings(spec, api_key), work_dir)
+        runner = cls(levels)
+        if os.environ.get(EARLY_START_ENV, "1") != "0":
+            levels.start()
+        return runner
+
+    def connect(self, engine: RunningEngine, *, campaign_id: str, trial_id: str, gpus: int) -> None:
+        self.levels.connect(engine.base_url, engine.served_model_name)
+
+    def run_level(self, request: LevelRequest) -> LevelResult:
+        return self.levels.run_level(request)
+
+    def close(self) -> None:
+        self.levels.close()
+
+
+__all__ = ["EARLY_START_ENV", "GenaiBenchRunner", "genai_bench_settings"]
