@@ -134,7 +134,8 @@ def render_chart(folder: Path, out: Path | None = None) -> Path:
     ax2.legend(loc="lower right", fontsize=8)
     _remeasure_panel(ax3, trials, folder)
     engine = ((answer or {}).get("provenance") or {}).get("engine") or {}
-    simulated = f" (simulated: simulator {engine.get('version')}, not SGLang)" if engine.get("simulated") else ""
+    simulated = (f" (simulated: simulator {engine.get('version')}, not {engine.get('flavor', 'sglang')} "
+                 f"{engine.get('flavor_version', '')})" if engine.get("simulated") else "")
     fig.suptitle(f"campaign {meta.get('name', folder.name)}{simulated}")
     fig.tight_layout()
     fig.savefig(out, dpi=110)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import platform
 import shutil
@@ -138,6 +139,27 @@ def noise_section() -> list[str]:
     return lines + [""]
 
 
+def web_latency_section() -> list[str]:
+    """The web app at scale (``python benchmarks/web_latency.py``, results/web-latency.json)."""
+    path = BENCH_DIR / "results" / "web-latency.json"
+    if not path.exists():
+        return []
+    w = json.loads(path.read_text())
+    upd = w["update_latency_s"]
+    rows = [[f"page load ({kind}, {load['n']} loads): first table row", f"{load['table']['median']:.2f}",
+             f"{load['table']['max']:.2f}", "<= 2 s", "met" if load["table"]["max"] <= 2 else "missed"]
+            for kind, load in w["page_load_s"].items()]
+    rows += [[f"page load ({kind}): charts drawn", f"{load['charts']['median']:.2f}", f"{load['charts']['max']:.2f}",
+              "", ""] for kind, load in w["page_load_s"].items()]
+    rows.append([f"report -> visible in the page ({upd['n']} updates; p90 {upd['p90']:.2f} s)",
+                 f"{upd['median']:.2f}", f"{upd['max']:.2f}", "median <= 1 s, p90 <= 2 s",
+                 "met" if upd["median"] <= 1 and upd["p90"] <= 2 else "missed"])
+    return [f"## Web app at {w['trials']:,} trials", "",
+            "A synthetic live campaign served by the web app on Ray Serve, measured in Debian's Chromium "
+            "(`python benchmarks/web_latency.py`, results/web-latency.json; run separately from `--full`).", "",
+            md_table(["measure", "median (s)", "max (s)", "goal", ""], rows), ""]
+
+
 def render(mode: Mode, search: Sequence[SurfaceResult], samplers: Sequence[SurfaceResult],
            overhead: Sequence[CaseResult] | None, plot_name: str, elapsed_s: float, command: str) -> str:
     lines = [
@@ -185,6 +207,8 @@ def render(mode: Mode, search: Sequence[SurfaceResult], samplers: Sequence[Surfa
                   "genai-bench started after the engine is ready (late) or while it starts (early, the default).", "",
                   overhead_tables(overhead, mode.overhead), "", "## Goals: orchestration", "",
                   overhead_goals(overhead, mode.overhead), ""]
+    if mode is FULL:
+        lines += web_latency_section()
     return "\n".join(lines)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import panel as pn
+from panel.io import hold
 
 from autotuner.objective import objective_from_spec
 from autotuner.progress import describe_config
@@ -165,7 +166,8 @@ def task_page(ctx: AppContext) -> pn.viewable.Viewable:
         row = ctx.store.find_task(task_id)
         snap = ctx.store.campaign(task_id) if row else None
         if row != seen["row"] or snap is not seen["snap"]:
-            show(row, snap)
+            with hold():  # one message to the browser: the header and the best-config box change together
+                show(row, snap)
             seen["row"], seen["snap"] = row, snap
         redraw_charts(snap)
 
