@@ -18,16 +18,15 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
+from autotuner.api_key_names import API_KEY_FLAG
 from autotuner.engines.base import EngineStartError
-from autotuner.spec import TaskSpec
+
+if TYPE_CHECKING:
+    from autotuner.spec import TaskSpec
 
 REDACTED = "***"
-API_KEY_FLAG = "--api-key"
-# The engine container's variable that the InferenceService fills from the Secret; its
-# `--api-key $(...)` is expanded by the kubelet, so the manifest holds no key.
-POD_ENV = "AUTOTUNER_ENGINE_API_KEY"
 
 
 class ApiKeyError(RuntimeError):
@@ -54,16 +53,15 @@ def api_key_for(spec: TaskSpec) -> str | None:
 
 
 def _secret_value(spec: TaskSpec, name: str, key: str) -> str | None:
-    from autotuner.engines.ome import InferenceServiceEngine
     from autotuner.k8s.api import KubeError, NamespacedApi, make_api_client
 
-    settings = InferenceServiceEngine.from_spec(spec).settings
+    ome = spec.engine.ome  # the backend's own cluster and namespace (validation made sure it is there)
     try:
-        api_client = make_api_client(settings.kubeconfig, settings.context)
+        api_client = make_api_client(ome.kubeconfig, ome.context)
     except Exception as err:  # no kubeconfig, no in-cluster token ...
         raise ApiKeyError(f"cannot load Kubernetes credentials to read Secret {name!r}: {err}") from err
     try:
-        return NamespacedApi(api_client, settings.namespace, settings.retry).secret_value(name, key)
+        return NamespacedApi(api_client, ome.namespace).secret_value(name, key)
     except KubeError as err:
         raise ApiKeyError(f"cannot read Secret {name!r}: {err}") from err
     finally:
@@ -111,5 +109,5 @@ def scrub_file(path: Path, key: str | None) -> None:
         os.replace(tmp, path)
 
 
-__all__ = ["API_KEY_FLAG", "POD_ENV", "REDACTED", "ApiKeyError", "api_key_for", "redact", "redact_argv",
+__all__ = ["REDACTED", "ApiKeyError", "api_key_for", "redact", "redact_argv",
            "redacted_start_errors", "scrub_file"]

@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Iterator
 
 import psutil
 
-from autotuner.api_key import API_KEY_FLAG, redact_argv, redacted_start_errors, scrub_file
+from autotuner.api_key import redact_argv, redacted_start_errors, scrub_file
+from autotuner.api_key_names import API_KEY_FLAG
 from autotuner.engines.base import (GPU, SIMULATED_GPU, DeployRequest, EngineStartError, RunningEngine, TrialSlots,
                                     tail_lines)
 from autotuner.engines.flavors import DEFAULT_FLAVOR, FLAVORS, EngineFlavor, get_flavor

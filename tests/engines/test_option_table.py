@@ -33,15 +33,16 @@ MAX_TABLE_BYTES = 300_000
 
 
 def load_tool():
-    """tools/engine_options.py, imported by path (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("engine_options", REPO / "tools" / "engine_options.py")
+    """tools/parser_table.py (what tools/engine_options.py records tables with), imported by path
+    (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("parser_table", REPO / "tools" / "parser_table.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules["engine_options"] = module
+    sys.modules["parser_table"] = module
     spec.loader.exec_module(module)
     return module
 
 
-engine_options = load_tool()
+parser_table = load_tool()
 
 
 def engine_and_version(path: Path) -> tuple[str, str]:
@@ -90,7 +91,7 @@ def test_table_is_small_and_self_describing(path: Path):
     assert table["recorded_with"]["entry_point"]
     for option in table["options"]:
         assert option["flags"] and option["dest"]
-        assert len(option.get("help", "")) <= engine_options.HELP_CHARS
+        assert len(option.get("help", "")) <= parser_table.HELP_CHARS
 
 
 def test_sglang_0_5_23_rejects_the_cuda_graph_flag_0_5_19_accepted_with_a_warning():
@@ -172,13 +173,13 @@ TOY_ARGV = [
 
 @pytest.fixture(scope="module")
 def toy_table() -> dict:
-    return engine_options.describe_parser(toy_parser(), "toy", "0")
+    return parser_table.describe_parser(toy_parser(), "toy", "0")
 
 
 @pytest.mark.parametrize("argv", TOY_ARGV, ids=lambda a: " ".join(a) or "empty")
 def test_replay_matches_argparse(toy_table, argv):
     full = ["--model-path", "m"] + argv if argv != ["--model-path"] else argv
-    expected, _ = engine_options.real_verdict(toy_parser(), full)
+    expected, _ = parser_table.real_verdict(toy_parser(), full)
     got = replay(toy_table, full)
     assert got.errors[:1] == ([expected] if expected else [])
 
@@ -208,7 +209,7 @@ def test_types_are_recorded_by_behaviour():
     parser = argparse.ArgumentParser()
     parser.add_argument("--odd", type=lambda s: s[::-1])
     parser.add_argument("--backend", type=lambda s: s.lower().replace("-", "_"), choices=["fa3", "flash_infer"])
-    odd, backend = engine_options.describe_parser(parser, "toy", "0")["options"][-2:]
+    odd, backend = parser_table.describe_parser(parser, "toy", "0")["options"][-2:]
     assert odd["type"] == "unchecked"
     assert backend["type"] == "snake_lower"  # recognised by behaviour, not by name
     assert check_argv({"options": [backend]}, ["--backend", "Flash-Infer"]) == []
