@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 SOURCE_WEB = "web"
+AGENT_WAIT_S = 60.0  # how long a submission waits for a just-started head's job agent
 SOURCE_RAY_JOB = "ray job"
 SOURCE_CLI = "cli"
 
@@ -93,17 +94,27 @@ class CampaignJobs:
     def submit(self, task_file: Path, *, name: str, folder: Path) -> str:
         """Start ``autotuner run TASK_FILE`` as a job; returns its submission id."""
         entrypoint = shlex.join([autotuner_executable(), "run", str(task_file)])
-        return self.client.submit_job(
-            entrypoint=entrypoint, submission_id=_new_submission_id(name, "run"),
-            metadata={"autotuner_task": name, "campaign_folder": str(folder), "source": SOURCE_WEB})
+        return self._submit(entrypoint=entrypoint, submission_id=_new_submission_id(name, "run"),
+                            metadata={"autotuner_task": name, "campaign_folder": str(folder), "source": SOURCE_WEB})
 
     def resume(self, folder: Path, *, name: str) -> str:
         """Continue the campaign in ``folder`` with ``autotuner run FOLDER/spec.yaml --resume``."""
         entrypoint = shlex.join([autotuner_executable(), "run", str(folder / "spec.yaml"),
                                  "--resume", "--output", str(folder)])
-        return self.client.submit_job(
-            entrypoint=entrypoint, submission_id=_new_submission_id(name, "resume"),
-            metadata={"autotuner_task": name, "campaign_folder": str(folder), "source": SOURCE_WEB})
+        return self._submit(entrypoint=entrypoint, submission_id=_new_submission_id(name, "resume"),
+                            metadata={"autotuner_task": name, "campaign_folder": str(folder), "source": SOURCE_WEB})
+
+    def _submit(self, **job: Any) -> str:
+        """``submit_job``, retried while the head's job agent is not up yet: Ray answers 500 "No
+        available agent" for some seconds after a head starts (as `autotuner ui` may just have)."""
+        deadline = time.monotonic() + AGENT_WAIT_S
+        while True:
+            try:
+                return self.client.submit_job(**job)
+            except RuntimeError as err:
+                if "No available agent" not in str(err) or time.monotonic() > deadline:
+                    raise
+            time.sleep(1.0)
 
     def stop(self, submission_id: str) -> bool:
         """Ask the job to stop (SIGTERM to its entrypoint); False when it had already ended."""

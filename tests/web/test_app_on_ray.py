@@ -20,6 +20,7 @@ import yaml
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
+from tests.test_ray_job import ray_job
 from tests.web.doors import session_token, ws_handshake
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -236,10 +237,8 @@ def test_a_ray_job_submit_task_stops_and_resumes_from_the_buttons_of_both_pages(
             "budget": {"trials": 20, "gpus": 1}, "output": str(tmp_path / "cli-submitted")}  # outside the workspace
     task_file = tmp_path / "task.yaml"
     task_file.write_text(yaml.safe_dump(task))
-    ray = str(Path(ui.env["PATH"].split(":")[0]) / "ray")
-    submit = subprocess.run([ray, "job", "submit", "--address", ui.dashboard, "--submission-id", "cli-job-1",
-                             "--no-wait", "--", "autotuner", "run", str(task_file)],
-                            env=ui.env, capture_output=True, text=True, timeout=60)
+    submit = ray_job(ui.env, "submit", "--address", ui.dashboard, "--submission-id", "cli-job-1",
+                     "--no-wait", "--", "autotuner", "run", str(task_file))
     assert submit.returncode == 0, submit.stdout + submit.stderr
 
     # the link `autotuner ui` points to (?token=): the pages may act
