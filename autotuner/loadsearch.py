@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 
+_EPS = 1e-9  # so that 30 x 1.1 is 33, not 33.000000000000004 rounded the wrong way
+
+
 @dataclass(frozen=True)
 class LoadBounds:
     """Where the load search may go, in concurrent users.
@@ -70,7 +73,7 @@ def next_load(bounds: LoadBounds, probes: Sequence[Probe], first: int | None = N
 
     ``first``: the load of the first probe (default ``bounds.start``); the campaign passes the
     best trial's boundary load here, so the first level already tells whether a config can win,
-    and growth from it starts with small steps (:func:`_growth`).
+    and the search moves away from it in small steps first (:func:`_step_from_hint`).
     """
     if not probes:
         return bounds.clamp(bounds.start if first is None else first)
@@ -80,25 +83,29 @@ def next_load(bounds: LoadBounds, probes: Sequence[Probe], first: int | None = N
         assert hi is not None
         if hi <= bounds.min:
             return None  # fails even at the minimum load: infeasible
-        return _untried(bounds.clamp(math.floor(hi / bounds.growth)), tried, bounds.min, hi - 1)
+        if first is None:
+            return _untried(bounds.clamp(math.floor(hi / bounds.growth)), tried, bounds.min, hi - 1)
+        factor = _step_from_hint(bounds, sum(not p.passed for p in probes) - 1)
+        return _untried(bounds.clamp(math.ceil(hi / factor - _EPS)), tried, bounds.min, hi - 1)
     if hi is None:
         if lo >= bounds.max or _saturated(bounds, probes, lo):
             return None
-        return bounds.clamp(math.ceil(lo * _growth(bounds, probes, first)))
+        if first is None:
+            return bounds.clamp(math.ceil(lo * bounds.growth))
+        factor = _step_from_hint(bounds, sum(p.passed for p in probes) - 1)
+        return bounds.clamp(max(lo + 1, math.floor(lo * factor + _EPS)))
     if hi - lo <= 1 or hi <= lo * (1 + bounds.resolution):
         return None
     return _untried(round(math.sqrt(lo * hi)), tried, lo + 1, hi - 1)
 
 
-def _growth(bounds: LoadBounds, probes: Sequence[Probe], first: int | None) -> float:
-    """The factor of the next growth step. From the best trial's boundary load (``first``) the
-    boundary is likely near, so growth starts at a quarter of the full step and doubles each
-    step: a config that is no better than the best one breaks the SLOs soon above that load,
-    close enough for its bound to stop it; a much better one reaches full steps after two."""
-    if first is None:
-        return bounds.growth
-    steps = sum(p.passed for p in probes) - 1
-    return min(bounds.growth, 1 + (bounds.growth - 1) / 4 * 2 ** steps)
+def _step_from_hint(bounds: LoadBounds, steps: int) -> float:
+    """The factor of the next step away from the best trial's boundary load, up or down, after
+    ``steps`` earlier steps in that direction. The config's own boundary is likely near that load,
+    so the first step is the resolution (one level tells whether the config beats the best trial by
+    more than that, or falls short of it) and each further step doubles, up to the full ``growth``:
+    a config far from the best trial reaches full steps after a few levels."""
+    return min(bounds.growth, 1 + bounds.resolution * 2 ** steps)
 
 
 def _untried(load: int, tried: set[int], low: int, high: int) -> int | None:

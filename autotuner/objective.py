@@ -152,7 +152,10 @@ class GoodputPerGpu:
         as load rises, so no load in between makes more than (c_f / c_p) times c_p's throughput.
         Without one, the failing level's own throughput is the bound: throughput does not fall as
         load rises either, which holds less exactly (a server past saturation can thrash), hence
-        the scheduler's margin.
+        the scheduler's margin. A failing level measured at a higher load c' also vouches for it:
+        c_f's latency is no higher, so c_f makes at least c_f / c' of what c' made, and the bound
+        takes the larger figure, so that one level measured low (a slow outlier) does not pull the
+        bound down on its own.
         """
         top = max((levels[i].concurrency for i in passing), default=0)
         failing = [i for i in mine if i not in passing and levels[i].concurrency > top]
@@ -168,8 +171,15 @@ class GoodputPerGpu:
             bound = made * c_f / c_p
             return bound, (f"{scenario} meets the SLOs at c={c_p} ({made:.0f} tok/s/GPU) and breaks them at "
                            f"c={c_f} ({why}), so it makes at most {c_f}/{c_p} of that in between")
-        bound = max(0.0 if lv.all_failed else goodput_per_gpu(lv, gpus) for lv in at_f)
-        return bound, f"{scenario} breaks the SLOs at c={c_f} ({why}) where it makes {bound:.0f} tok/s/GPU"
+        made = max(0.0 if lv.all_failed else goodput_per_gpu(lv, gpus) for lv in at_f)
+        note = f"{scenario} breaks the SLOs at c={c_f} ({why}) where it makes {made:.0f} tok/s/GPU"
+        above = [levels[i] for i in failing if levels[i].concurrency > c_f and not levels[i].all_failed]
+        if above:
+            witness = max(above, key=lambda lv: goodput_per_gpu(lv, gpus) / lv.concurrency)
+            vouched = goodput_per_gpu(witness, gpus) * c_f / witness.concurrency
+            if vouched > made:
+                return vouched, f"{note}, and at least {vouched:.0f} going by c={witness.concurrency}"
+        return made, note
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
     12:01:02 trial 3f2a_00001 deploying on 1 GPU: tp=1 mem=0.85 mrr=128 chunk=4096
     12:01:09 trial 3f2a_00001 level 2 D(100,100) c=16 (grow): 1843 tok/s/GPU ttft90 41ms tpot90 9ms ok  score 1843
-    12:01:15 trial 3f2a_00001 stopped early after level 3: it can reach at most 1900 ..., below the best 2210 (...)
+    12:01:15 trial 3f2a_00001 stopped early after level 3: it can reach at most 1900 ..., below the 2100 the best trial is sure of (...)
     12:01:15 progress: 5/12 trials ended, 4 running, best 2210 tok/s/GPU (3f2a_00004)
 """
 
@@ -16,6 +16,7 @@ from ray.tune import Callback
 
 from autotuner.dashboard import actor_url, dashboard_url, trial_actor_id
 from autotuner.placement import GPU, SIMULATED_GPU
+from autotuner.search.bound_stopping import assured_score, stop_explanation
 from autotuner.engines.flavors import short_names
 from autotuner.space import engine_args
 from autotuner.trial_report import TrialReport
@@ -56,6 +57,7 @@ class ProgressPrinter(Callback):
         self._ended: set[str] = set()  # search trials
         self._remeasured: set[str] = set()
         self._best: tuple[float, str] | None = None
+        self._assured_best: float | None = None  # what the early-stopping rule compares with
         self._dashboard: str | None = None  # looked up at the first trial (the driver is connected then)
         self._actor_links: dict[str, str] = {}
 
@@ -92,6 +94,9 @@ class ProgressPrinter(Callback):
         remeasure = report.remeasured_repeats is not None or "remeasure" in trial.config
         if not remeasure and report.feasible and (self._best is None or report.score > self._best[0]):
             self._best = (report.score, trial.trial_id)
+        if not remeasure and report.feasible:
+            assured = assured_score(result)
+            self._assured_best = max(assured, self._assured_best or assured)
         if report.status in ("failed", "rejected"):
             self._print(f"trial {trial.trial_id} {report.status}: {report.reason}{self._link(trial.trial_id)}")
             if report.log_tail:
@@ -100,10 +105,7 @@ class ProgressPrinter(Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         last = TrialReport.from_tune(trial.last_result) if trial.last_result else None
         if last is not None and last.status == "running":
-            best = self._best[0] if self._best else None
-            bound = last.score_bound
-            why = (f": it can reach at most {bound:.4g}, below the best {best:.4g} ({last.bound_note})"
-                   if bound is not None and best is not None else "")
+            why = stop_explanation(last.score_bound, self._assured_best, last.bound_note, self.unit)
             self._print(f"trial {trial.trial_id} stopped early after level {last.level}{why}")
         elif last is not None and last.status == "done" and last.remeasured_repeats is not None:
             spread = (f"mean {last.remeasured_mean:.4g} [{last.remeasured_min:.4g}-{last.remeasured_max:.4g}]"

@@ -19,6 +19,7 @@ from autotuner.answer import REMEASURE_OF
 from autotuner.dashboard import trial_actor_id
 from autotuner.results import (DEPLOYING, FAILED, INTERRUPTED, REMEASURE, REMEASURED_FIELDS, RUNNING, SEARCH,
                                STOPPED_EARLY, TrialRecord, level_row, read_rows, write_parquet)
+from autotuner.search.bound_stopping import assured_score, stop_explanation
 from autotuner.space import engine_args
 from autotuner.sweep import REMEASURE as REMEASURE_KEY
 from autotuner.trial_report import TrialReport
@@ -72,9 +73,11 @@ class ResultsRecorder(Callback):
                 boundary=dict(trial.config[REMEASURE_KEY]["loads"]) if remeasure else {})
         return rec
 
-    def best_score(self) -> float | None:
-        """The best feasible score of the search so far."""
-        scores = [t.score for t in self._trials.values() if t.phase == SEARCH and t.feasible and t.score is not None]
+    def best_assured_score(self) -> float | None:
+        """What the best feasible trial of the search so far is sure of (the early-stopping rule's
+        reference, :func:`~autotuner.search.bound_stopping.assured_score`)."""
+        scores = [assured_score({"score": t.score, "boundary": list(t.boundary.items())}) for t in self._trials.values()
+                  if t.phase == SEARCH and t.feasible and t.score is not None]
         return max(scores, default=None)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -114,7 +117,7 @@ class ResultsRecorder(Callback):
         rec.ended = time.time()
         if rec.status == RUNNING:
             rec.status = STOPPED_EARLY
-            rec.reason = stop_reason(rec, self.best_score(), self.unit)
+            rec.reason = stop_reason(rec, self.best_assured_score(), self.unit)
         self.flush(force=True)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -141,12 +144,9 @@ class ResultsRecorder(Callback):
         write_parquet(folder / "trials.parquet", [t.to_row() for t in self._trials.values()])
 
 
-def stop_reason(rec: TrialRecord, best: float | None, unit: str) -> str:
+def stop_reason(rec: TrialRecord, assured_best: float | None, unit: str) -> str:
     """Why the early-stopping rule stopped a trial, from its last report."""
-    if rec.bound is None or best is None:
-        return f"stopped early after level {rec.levels_run}"
-    return (f"stopped early after level {rec.levels_run}: it can reach at most {rec.bound:.4g} {unit}, "
-            f"below the best {best:.4g} ({rec.bound_note})")
+    return f"stopped early after level {rec.levels_run}" + stop_explanation(rec.bound, assured_best, rec.bound_note, unit)
 
 
 __all__ = ["ResultsRecorder", "stop_reason"]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from autotuner.search.samplers import RANDOM_EVERY
 from autotuner.sim.version import simulator_version
 from benchmarks.noise import NoiseModel
 from benchmarks.overhead import CaseResult, OverheadSettings, overhead_tables, run_overhead_benchmark
@@ -54,7 +55,7 @@ QUICK = Mode("quick", ("quick-llama8b-h100",), (0, 1, 2), 24,
              OverheadSettings(slots=(1,), waves=2, min_trials=2, startup_s=5.0, concurrency=(4, 16),
                               requests_per_level=24, timeout_s=300),
              BENCH_DIR / "results" / "quick", BENCH_DIR / "results" / "quick" / "BENCHMARKS.md")
-FULL = Mode("full", ("llama8b-h100", "llama70b-8xh100", "qwen32b-h200-long"), tuple(range(10)), 200,
+FULL = Mode("full", ("llama8b-h100", "llama70b-8xh100", "qwen32b-h200-long"), tuple(range(20)), 200,
             OverheadSettings(slots=(1, 2, 4), waves=3, min_trials=3, startup_s=30.0, concurrency=(4, 8, 16),
                              requests_per_level=48, timeout_s=900),
             BENCH_DIR / "results", BENCH_DIR / "BENCHMARKS.md", samplers=True)
@@ -194,7 +195,7 @@ def render(mode: Mode, search: Sequence[SurfaceResult], samplers: Sequence[Surfa
     if samplers:
         lines += ["## Samplers: which one is the default", "",
                   f"Optuna's samplers behind the same searcher, early stopping and re-measurement, "
-                  f"{len(samplers[0].seeds)} seeds, {samplers[0].budget} trials; `ours` is the default (TPE, every 8th trial drawn at random, "
+                  f"{len(samplers[0].seeds)} seeds, {samplers[0].budget} trials; `ours` is the default (TPE, every {RANDOM_EVERY}th trial drawn at random, "
                   "multivariate, grouped, constant liar, infeasibility as a constraint).", ""]
         for result in samplers:
             lines += [f"### {result.surface.title}", "", strategy_table(result, list(result.by_strategy)), ""]

@@ -23,9 +23,19 @@ def test_grows_then_narrows_to_the_resolution():
 
 def test_starts_at_the_hint_and_goes_down_when_it_fails():
     loads = run(BOUNDS, true_boundary=5, first=40)
-    assert loads[0] == 40 and loads[1] == 20
+    assert loads[:4] == [40, 37, 31, 23]  # /1.1, /1.2, /1.4, then faster
     lo, hi = boundary([Probe(c, c <= 5, 0) for c in loads])
     assert lo == 5 and hi == 6
+
+
+def test_a_boundary_next_to_the_hint_takes_two_levels():
+    """One step of the resolution either way tells whether the config beats the best trial's
+    boundary load, ties it or falls just short of it."""
+    assert run(BOUNDS, true_boundary=11, first=11) == [11, 12]
+    assert run(BOUNDS, true_boundary=10, first=11) == [11, 10]
+    assert run(BOUNDS, true_boundary=52, first=53) == [53, 49]
+    assert run(BOUNDS, true_boundary=53, first=53) == [53, 58]
+    assert run(BOUNDS, true_boundary=30, first=30) == [30, 33]
 
 
 def test_stops_when_throughput_saturates():
@@ -49,4 +59,4 @@ def test_a_failure_below_a_pass_is_noise():
 
 def test_growth_from_the_hint_starts_small_and_accelerates():
     loads = run(BOUNDS, true_boundary=1000, first=16)
-    assert loads[:5] == [16, 20, 30, 60, 120]  # x1.25, x1.5, then the full x2
+    assert loads[:7] == [16, 17, 20, 28, 50, 100, 200]  # +1 user (x1.1 rounds down), x1.2, x1.4, x1.8, then the full x2

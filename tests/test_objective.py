@@ -39,6 +39,16 @@ def test_bound_without_a_passing_load_is_the_failing_levels_throughput():
     assert "breaks the SLOs at c=32 (p90 TTFT 1800ms > 1000ms) where it makes 900" in score.bound_note
 
 
+def test_a_failing_level_measured_low_is_vouched_for_by_a_higher_failing_load():
+    """c=10 cannot make less than 10/12 of what c=12 made (its latency is no higher): a slow
+    outlier at c=10 does not pull the bound below that."""
+    score = GoodputPerGpu(SLO_).score([level(12, 1200, 1.8, 0.02), level(10, 800, 1.5, 0.02)], gpus=1)
+    assert score.bound == pytest.approx(1000)
+    assert "breaks the SLOs at c=10" in score.bound_note and "at least 1000 going by c=12" in score.bound_note
+    plain = GoodputPerGpu(SLO_).score([level(12, 1200, 1.8, 0.02), level(10, 1050, 1.5, 0.02)], gpus=1)
+    assert plain.bound == pytest.approx(1050) and "going by" not in plain.bound_note
+
+
 def test_no_bound_until_a_level_fails_and_noise_below_a_pass_is_ignored():
     obj = GoodputPerGpu(SLO_)
     assert math.isinf(obj.score([level(8, 800, 0.3, 0.02)], 1).bound)

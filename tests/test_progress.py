@@ -43,7 +43,7 @@ def test_stopped_and_remeasured_trials_say_why_and_how_much():
     printer.on_trial_result(0, [], again, {"feasible": True, "score": 1950.0, "remeasured_repeats": 3})
     printer.on_trial_complete(0, [best, loser, again], again)
     text = out.getvalue()
-    assert "trial b stopped early after level 1: it can reach at most 900, below the best 2000 " \
+    assert "trial b stopped early after level 1: it can reach at most 900 tok/s/GPU, below the 2000 the best trial is sure of " \
            "(D breaks the SLOs at c=32)" in text
     assert "trial c re-measured tp=1: mean 1950 [1900-2010] tok/s/GPU, 3/3 repeats met the SLOs" in text
     assert "best 2000 tok/s/GPU (a)" in text  # a re-measurement is not a new best of the search

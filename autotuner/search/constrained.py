@@ -14,7 +14,7 @@ What the sampler learns from an ended trial (:func:`learned_value`):
 
 With ``load_hint`` it also keeps the best trial's boundary load per GPU and hands it to each new
 trial as the first load of its search (``config["load_hint"]``): a config that breaks the SLOs
-there, making less throughput than the best trial, is stopped after one level.
+there, making clearly less throughput than the best trial, is stopped after one level.
 """
 
 from __future__ import annotations
