@@ -146,7 +146,8 @@ class ResultsRecorder(Callback):
 
 def stop_reason(rec: TrialRecord, assured_best: float | None, unit: str) -> str:
     """Why the early-stopping rule stopped a trial, from its last report."""
-    return f"stopped early after level {rec.levels_run}" + stop_explanation(rec.bound, assured_best, rec.bound_note, unit)
+    why = stop_explanation(rec.bound, assured_best, rec.bound_note, unit)
+    return f"stopped early after level {rec.levels_run}{why}"
 
 
 __all__ = ["ResultsRecorder", "stop_reason"]
