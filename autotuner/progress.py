@@ -16,8 +16,8 @@ from ray.tune import Callback
 
 from autotuner.dashboard import actor_url, dashboard_url, trial_actor_id
 from autotuner.placement import GPU, SIMULATED_GPU
-from autotuner.search.bound_stopping import assured_score, stop_explanation
 from autotuner.engines.flavors import short_names
+from autotuner.search.bound_stopping import assured_score, stop_explanation
 from autotuner.space import engine_args
 from autotuner.trial_report import TrialReport
 
