@@ -144,8 +144,8 @@ class SearchSpec(_Strict):
         "bound", description="bound: stop a trial as soon as its measured levels prove it cannot beat the best "
         "trial so far; none: every trial finds its SLO boundary.")
     stop_margin: float = Field(
-        0.05, ge=0, lt=1, description="bound: stop only when the trial's bound is this share below the best "
-        "score (room for measurement noise).")
+        0.05, ge=0, lt=0.5, description="bound: stop only when the trial's bound is this share below what the "
+        "best trial is sure of (twice that after the trial's first level alone; room for measurement noise).")
     space: dict[str, ParamSpace] = Field(default_factory=dict)
     initial_configs: list[dict[str, Any]] = Field(
         default_factory=list, description="Configs tried first (e.g. the current production one)."

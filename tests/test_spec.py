@@ -82,6 +82,9 @@ def test_early_stopping_names_the_rules_there_are():
     data = base()
     data["search"]["early_stopping"] = "asha"
     assert problems_of(data)["search.early_stopping"].endswith("must be one of bound or none")
+    data["search"]["early_stopping"] = "bound"
+    data["search"]["stop_margin"] = 0.5  # a trial's first level alone needs twice the margin: below 1
+    assert "less than 0.5" in problems_of(data)["search.stop_margin"]
 
 
 def test_tp_dp_above_node_gpus():
