@@ -4,7 +4,7 @@ import optuna
 import pytest
 
 from autotuner.search import make_scheduler, make_searcher
-from autotuner.search.constrained import learned_value
+from autotuner.search.constrained import MAX_REUSED, learned_value
 from autotuner.search.samplers import RandomInterleavedSampler, make_sampler
 from autotuner.spec import require_valid
 from autotuner.sweep import LOAD_HINT
@@ -47,6 +47,27 @@ def test_searcher_passes_constraints_to_optuna_and_the_load_hint_to_trials():
     trials = study.get_trials(deepcopy=False)
     assert [t.system_attrs['constraints:slo'] for t in trials] == [0.0, 3.0]
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+
+
+def test_a_config_measured_before_is_answered_from_memory_not_deployed_again():
+    searcher = make_searcher(require_valid({
+        "name": "t", "model": {"name": "meta-llama/Llama-3.1-8B-Instruct"}, "workload": {"scenarios": ["D(100,100)"]},
+        "search": {"space": {"tp_size": {"choices": [1]}, "max_running_requests": {"choices": [8, 16]}}}, "seed": 3}))
+    searcher.set_search_properties("score", "max", {})
+    deployed = []
+    for n in range(2):
+        config = searcher.suggest(f"t{n}")
+        deployed.append(config["max_running_requests"])
+        searcher.on_trial_complete(f"t{n}", {"feasible": True, "score": 100.0 + n, "boundary": [("D(100,100)", 8)],
+                                             "gpus": 1, "training_iteration": 1, "done": True, "status": "done"})
+    assert sorted(deployed) == [8, 16]  # the second trial is the config not measured yet
+    inner = searcher.searcher
+    study_size = len(inner._ot_study.trials)
+    # both measured: the sampler is answered MAX_REUSED times, then one config runs again
+    assert searcher.suggest("t2")["max_running_requests"] in (8, 16)
+    assert len(inner._ot_study.trials) == study_size + MAX_REUSED + 1
+    told = {t.params["max_running_requests"]: t.value for t in inner._ot_study.trials if t.value is not None}
+    assert told == {deployed[0]: 100.0, deployed[1]: 101.0}
 
 
 def test_factories_follow_the_task():
