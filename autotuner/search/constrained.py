@@ -56,7 +56,6 @@ class ConstrainedOptunaSearch(OptunaSearch):
         self.load_hint = load_hint
         self._best: tuple[float, dict[str, float]] | None = None  # (score, boundary load per GPU)
         self._measured: dict[str, tuple[float, float]] = {}  # config's params -> (value, constraint) told
-        self.reused = 0  # proposals answered from ``_measured`` instead of deployed
 
     def suggest(self, trial_id: str) -> dict | None:
         for attempt in range(MAX_REUSED + 1):
@@ -69,7 +68,6 @@ class ConstrainedOptunaSearch(OptunaSearch):
             ot_trial = self._ot_trials.pop(trial_id)
             ot_trial.set_constraint(CONSTRAINT, known[1])
             self._ot_study.tell(ot_trial, known[0])
-            self.reused += 1
         if self.load_hint and self._best is not None:
             config[LOAD_HINT] = dict(self._best[1])
         return config
