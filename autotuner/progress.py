@@ -95,8 +95,8 @@ class ProgressPrinter(Callback):
         if not remeasure and report.feasible and (self._best is None or report.score > self._best[0]):
             self._best = (report.score, trial.trial_id)
         if not remeasure and report.feasible:
-            assured = assured_score(result)
-            self._assured_best = max(assured, self._assured_best or assured)
+            assured = assured_score(report.score, report.boundary)
+            self._assured_best = assured if self._assured_best is None else max(self._assured_best, assured)
         if report.status in ("failed", "rejected"):
             self._print(f"trial {trial.trial_id} {report.status}: {report.reason}{self._link(trial.trial_id)}")
             if report.log_tail:

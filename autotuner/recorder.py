@@ -76,7 +76,7 @@ class ResultsRecorder(Callback):
     def best_assured_score(self) -> float | None:
         """What the best feasible trial of the search so far is sure of (the early-stopping rule's
         reference, :func:`~autotuner.search.bound_stopping.assured_score`)."""
-        scores = [assured_score({"score": t.score, "boundary": list(t.boundary.items())}) for t in self._trials.values()
+        scores = [assured_score(t.score, t.boundary.items()) for t in self._trials.values()
                   if t.phase == SEARCH and t.feasible and t.score is not None]
         return max(scores, default=None)
 

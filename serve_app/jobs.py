@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 SOURCE_WEB = "web"
-AGENT_WAIT_S = 60.0  # how long a submission waits for a just-started head's job agent
 SOURCE_RAY_JOB = "ray job"
 SOURCE_CLI = "cli"
+AGENT_WAIT_S = 60.0  # how long a submission waits for a just-started head's job agent
 
 
 @dataclass(frozen=True)

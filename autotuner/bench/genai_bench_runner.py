@@ -4,10 +4,9 @@ worker, started while the engine starts up, running each level the trial asks fo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autotuner.bench.genai_bench import PLACEHOLDER_API_KEY, GenaiBenchLevels, GenaiBenchSettings
 from autotuner.bench.result import LevelRequest, LevelResult

@@ -24,13 +24,14 @@ there and is stopped after one level, and one that is a little worse after the n
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 
 class BoundStoppingScheduler(FIFOScheduler):
-    """Stops trials whose ``score_bound`` is below the best trial's :func:`assured_score` by more than ``margin``."""
+    """Stops trials whose ``score_bound`` is below the best trial's :func:`assured_score` by more
+    than ``margin``."""
 
     def __init__(self, margin: float = 0.05):
         super().__init__()
@@ -48,7 +49,7 @@ class BoundStoppingScheduler(FIFOScheduler):
 
     def _observe(self, result: dict) -> None:
         if result.get("feasible"):
-            value = assured_score(result)
+            value = assured_score(result["score"], result.get("boundary") or ())
             if self.best is None or value > self.best:
                 self.best = value
 
@@ -56,21 +57,18 @@ class BoundStoppingScheduler(FIFOScheduler):
         return f"BoundStopping: best assured score {self.best}, margin {self.margin:.0%}"
 
 
-def assured_score(result: dict) -> float:
+def assured_score(score: float, boundary: Iterable[tuple[str, int]]) -> float:
     """The score a feasible trial keeps even if its boundary level passed by luck: what one user
-    fewer makes at least (its boundary load c is the smallest over its scenarios, which can only
-    lower the figure).
+    fewer makes at least. ``boundary``: (scenario, boundary load) pairs; the smallest load counts,
+    which can only lower the figure.
 
-    >>> assured_score({"score": 120.0, "boundary": [["D(4096,256)", 12]]})
+    >>> assured_score(120.0, [("D(4096,256)", 12)])
     110.0
-    >>> assured_score({"score": 120.0, "boundary": []})
+    >>> assured_score(120.0, [])
     120.0
     """
-    loads = [int(load) for _, load in result.get("boundary") or ()]
-    if not loads:
-        return float(result["score"])
-    load = min(loads)
-    return float(result["score"]) * (load - 1) / load
+    load = min((int(load) for _, load in boundary), default=None)
+    return float(score) if load is None else float(score) * (load - 1) / load
 
 
 def stop_explanation(bound: float | None, assured_best: float | None, note: str, unit: str) -> str:
