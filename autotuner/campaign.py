@@ -287,6 +287,8 @@ def _run(spec: TaskSpec, cid: str, api_key: str | None, restore: bool, stop: Sto
     from autotuner.objective import objective_from_spec
     from autotuner.progress import ProgressPrinter
     from autotuner.recorder import ResultsRecorder
+    from autotuner.search import uses_load_hint
+    from autotuner.search.incumbent import IncumbentFeed
 
     folder = spec.output_dir
     tune_path = folder / TUNE_DIR
@@ -301,8 +303,9 @@ def _run(spec: TaskSpec, cid: str, api_key: str | None, restore: bool, stop: Sto
             raise CampaignError(problem)
         _collect_garbage(spec, cid)
         recorder = ResultsRecorder(str(folder), objective.unit)
+        hint_feed = [IncumbentFeed(recorder, cid)] if uses_load_hint(spec) else []
         callbacks = [recorder, ProgressPrinter(spec.budget.trials, objective.unit, stream=stream),
-                     HubFeed(recorder, cid), *callbacks]
+                     HubFeed(recorder, cid), *hint_feed, *callbacks]
         trainable = _trainable(spec, cid, api_key)
         update_meta(folder, status=CAMPAIGN_RUNNING)
         with stop.tuning():

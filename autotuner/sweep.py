@@ -22,7 +22,7 @@ import dataclasses
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 from autotuner.bench.result import LevelRequest, LevelResult
 from autotuner.loadsearch import LoadBounds, Probe, boundary, next_load
@@ -188,20 +188,20 @@ def plan_for(spec: TaskSpec, slo: SLO, first_loads: dict[str, int] | None = None
                           tuple(sorted((first_loads or {}).items())))
 
 
-# Keys the campaign adds to a trial's config besides the engine parameters.
-LOAD_HINT = "load_hint"  # per scenario, the best trial's boundary load per GPU (set by the searcher)
+# The key the campaign adds to a re-measurement trial's config besides the engine parameters.
 REMEASURE = "remeasure"  # {"loads": {scenario: load}, "repeats": n}: a re-measurement trial
 
 
-def plan_for_config(spec: TaskSpec, config: dict[str, Any], gpus: int, slo: SLO) -> LevelPlan:
+def plan_for_config(spec: TaskSpec, config: dict[str, Any], gpus: int, slo: SLO,
+                    hint: Mapping[str, float] | None = None) -> LevelPlan:
     """The plan of one trial against the objective's ``slo``: a re-measurement, or the task's plan
-    started at the load the searcher's hint gives for this config's GPUs."""
+    started where ``hint`` (the best trial's boundary load per GPU, per scenario:
+    :mod:`autotuner.search.incumbent`) puts this config's GPUs."""
     remeasure = config.get(REMEASURE)
     if remeasure:
         return RepeatPlan(tuple(sorted(remeasure["loads"].items())), int(remeasure["repeats"]), sizing_for(spec),
                           slo, spec.workload.load.resolution)
-    hint = config.get(LOAD_HINT) or {}
-    return plan_for(spec, slo, {scenario: max(1, round(per_gpu * gpus)) for scenario, per_gpu in hint.items()})
+    return plan_for(spec, slo, {scenario: max(1, round(per_gpu * gpus)) for scenario, per_gpu in (hint or {}).items()})
 
 
 class TrialSweep:
@@ -285,6 +285,6 @@ def remeasure_summary(plan: RepeatPlan, levels: Sequence[LevelResult], gpus: int
     return summary
 
 
-__all__ = ["FixedSweepPlan", "LOAD_HINT", "LevelPlan", "LoadSearchPlan", "REMEASURE", "RepeatPlan",
+__all__ = ["FixedSweepPlan", "LevelPlan", "LoadSearchPlan", "REMEASURE", "RepeatPlan",
            "RequestSizing", "TrialSweep", "final_report", "mean_level", "plan_for", "plan_for_config", "remeasure_summary",
            "sizing_for"]

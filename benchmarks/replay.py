@@ -14,6 +14,10 @@ calls Ray Tune's ``TuneController`` makes (``ray/tune/execution/tune_controller.
   only a CONTINUE reaches ``searcher.on_trial_result``; a stopped trial gets
   ``scheduler.on_trial_complete`` and then ``searcher.on_trial_complete`` with its last report.
 
+With ``load_hint`` (the campaign's early stopping), every search report is offered to an
+:class:`~autotuner.search.incumbent.Incumbent`, as the campaign's ``IncumbentFeed`` does, and a
+trial starts its load search at the best boundary load known when it gets its GPUs.
+
 Searchers may also be plain objects with ``suggest``/``on_trial_result``/``on_trial_complete``
 (the baselines), and may propose :class:`StartOnly` deployments.
 """
@@ -29,6 +33,7 @@ from autotuner.answer import REMEASURE_OF, Answer, choose, remeasure_configs
 from autotuner.bench.result import LevelResult
 from autotuner.objective import objective_from_spec
 from autotuner.results import DONE, FAILED, REJECTED, REMEASURE, SEARCH, STOPPED_EARLY, TrialRecord
+from autotuner.search.incumbent import Incumbent
 from autotuner.space import engine_args
 from autotuner.sweep import TrialSweep, final_report, plan_for_config
 from benchmarks.ground_truth import OK, GroundTruth
@@ -139,8 +144,8 @@ class _Campaign:
         heapq.heappush(self.events, (at, self.seq, index))
         self.seq += 1
 
-    def start(self, run: TrialRun, index: int, now: float) -> None:
-        """The trial got its GPUs: schedule its first report."""
+    def start(self, run: TrialRun, index: int, now: float, hint: dict[str, float]) -> None:
+        """The trial got its GPUs: schedule its first report; ``hint``: the best boundary load per GPU."""
         run.start_s = now
         truth = self.truth.configs[run.key]
         if truth.status == OUTCOME_REJECTED:
@@ -148,8 +153,8 @@ class _Campaign:
         elif truth.status != OK or run.start_only:
             self.push(now + truth.startup_s, index)
         else:
-            run.sweep = TrialSweep(plan_for_config(self.spec, run.config, run.gpus, self.objective.slo), self.objective,
-                                   run.gpus)
+            run.sweep = TrialSweep(plan_for_config(self.spec, run.config, run.gpus, self.objective.slo, hint),
+                                   self.objective, run.gpus)
             run.bench_start_s = now + first_level_at(truth.startup_s)
             self.schedule_level(run, index, run.bench_start_s)
 
@@ -178,10 +183,12 @@ class _Campaign:
 
 
 def replay_campaign(truth: GroundTruth, searcher: Searcher, scheduler: Scheduler, *, slots: int, budget: int,
-                    noise: NoiseModel, seed: int, start_s: float = 0.0, phase: str = SEARCH) -> list[TrialRun]:
+                    noise: NoiseModel, seed: int, start_s: float = 0.0, phase: str = SEARCH,
+                    load_hint: bool = False) -> list[TrialRun]:
     """Run an experiment of at most ``budget`` trials on ``slots`` GPUs, from ``start_s``; the
     trials in end order."""
     loop = _Campaign(truth, noise, random.Random(f"{seed}-{phase}"), phase)
+    incumbent = Incumbent()
     trials: list[TrialRun] = []
     pending: list[int] = []
     ended: list[TrialRun] = []
@@ -210,7 +217,7 @@ def replay_campaign(truth: GroundTruth, searcher: Searcher, scheduler: Scheduler
             if run.gpus <= free:
                 free -= run.gpus
                 pending.remove(index)
-                loop.start(run, index, now)
+                loop.start(run, index, now, incumbent.hint() if load_hint else {})
         if not loop.events:
             if pending or (not exhausted and len(trials) < budget):
                 raise ReplayError(f"nothing running, {len(pending)} trials cannot start and the "
@@ -220,6 +227,7 @@ def replay_campaign(truth: GroundTruth, searcher: Searcher, scheduler: Scheduler
         run = trials[index]
         result = loop.report(run)
         run.last = result
+        incumbent.offer_report(result)
         decision = STOP if result.get("done") else scheduler.on_trial_result(None, _Handle(run.trial_id), result)
         if decision == STOP:
             scheduler.on_trial_complete(None, _Handle(run.trial_id), result)
@@ -248,14 +256,15 @@ class CampaignReplay:
 
 
 def replay_with_answer(truth: GroundTruth, searcher: Searcher, scheduler: Scheduler, *, slots: int, budget: int,
-                       noise: NoiseModel, seed: int) -> CampaignReplay:
+                       noise: NoiseModel, seed: int, load_hint: bool = False) -> CampaignReplay:
     """The search, then (as ``autotuner run`` does) the re-measurement of the best configs at their
     boundary load, and the answer :func:`autotuner.answer.choose` gives."""
     from ray.tune.schedulers import FIFOScheduler
 
     from autotuner.search.fixed import FixedConfigs
 
-    search = replay_campaign(truth, searcher, scheduler, slots=slots, budget=budget, noise=noise, seed=seed)
+    search = replay_campaign(truth, searcher, scheduler, slots=slots, budget=budget, noise=noise, seed=seed,
+                             load_hint=load_hint)
     records = [run.record() for run in search]
     configs = remeasure_configs(records, truth.spec.remeasure)
     remeasure: list[TrialRun] = []

@@ -55,9 +55,9 @@ def _quiet_optuna() -> None:
 def run_strategy(surface: Surface, truth: GroundTruth, strategy: Strategy, seed: int, budget: int, noise: NoiseModel,
                  gap_budgets: Sequence[int] = GAP_BUDGETS) -> tuple[RunSummary, list[Point], CampaignReplay]:
     """One replayed campaign of ``strategy`` with ``seed`` and at most ``budget`` search trials."""
-    searcher, scheduler = strategy.build(surface, seed, budget)
-    campaign = replay_with_answer(truth, searcher, scheduler, slots=surface.task.budget.gpus, budget=budget,
-                                  noise=noise, seed=seed)
+    contender = strategy.build(surface, seed, budget)
+    campaign = replay_with_answer(truth, contender.searcher, contender.scheduler, slots=surface.task.budget.gpus,
+                                  budget=budget, noise=noise, seed=seed, load_hint=contender.load_hint)
     summary, points = summarise(truth, strategy.name, seed if strategy.seeded else None, campaign, gap_budgets)
     return summary, points, campaign
 

@@ -2,15 +2,15 @@
 
 The campaign's own strategies come from :mod:`autotuner.search`'s factories, so the replay runs
 the very ``ConstrainedOptunaSearch`` (define-by-run :class:`~autotuner.space.SearchSpace`, the
-task's sampler, the load hint) behind the same ``ConcurrencyLimiter``, and the very
-``BoundStoppingScheduler`` (or ``FIFOScheduler`` without early stopping), that ``autotuner run``
-builds for the task. Sampler candidates swap only the Optuna sampler.
+task's sampler) behind the same ``ConcurrencyLimiter``, and the very ``BoundStoppingScheduler``
+(or ``FIFOScheduler`` without early stopping), that ``autotuner run`` builds for the task, with
+the load hint where the task uses it. Sampler candidates swap only the Optuna sampler.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from autotuner.space import SearchSpace
 from benchmarks.baselines import AutoTuneSearcher, GridSearcher
@@ -19,7 +19,17 @@ from benchmarks.replay import Scheduler, Searcher
 from benchmarks.space_grid import config_key, grid_configs, param_values
 from benchmarks.surface import Surface
 
-Build = Callable[[Surface, int, int], tuple[Searcher, Scheduler]]
+
+
+class Contender(NamedTuple):
+    """What one replayed campaign of a strategy runs with."""
+
+    searcher: Searcher
+    scheduler: Scheduler
+    load_hint: bool = False  # trials start at the best trial's boundary load (the campaign's early stopping)
+
+
+Build = Callable[[Surface, int, int], Contender]
 SamplerFactory = Callable[[int], Any]  # seed -> optuna sampler
 
 
@@ -32,14 +42,14 @@ class Strategy:
 
 
 def _campaign_search(algorithm: str, early_stopping: str, sampler: SamplerFactory | None = None) -> Build:
-    def build(surface: Surface, seed: int, budget: int) -> tuple[Searcher, Scheduler]:
-        from autotuner.search import make_scheduler, make_searcher
+    def build(surface: Surface, seed: int, budget: int) -> Contender:
+        from autotuner.search import make_scheduler, make_searcher, uses_load_hint
 
         spec = surface.with_search(seed=seed, trials=budget, algorithm=algorithm, early_stopping=early_stopping)
         searcher = make_searcher(spec, sampler(seed) if sampler is not None else None)
         scheduler = make_scheduler(spec)
         scheduler.set_search_properties("score", "max")  # what TuneConfig(metric=, mode=) does
-        return searcher, scheduler
+        return Contender(searcher, scheduler, uses_load_hint(spec))
     return build
 
 
@@ -49,18 +59,18 @@ def _fifo() -> Any:
     return FIFOScheduler()
 
 
-def _grid(surface: Surface, seed: int, budget: int) -> tuple[Searcher, Scheduler]:
-    return GridSearcher(grid_configs(SearchSpace.from_spec(surface.task))), _fifo()
+def _grid(surface: Surface, seed: int, budget: int) -> Contender:
+    return Contender(GridSearcher(grid_configs(SearchSpace.from_spec(surface.task))), _fifo())
 
 
-def _auto_tune(surface: Surface, seed: int, budget: int) -> tuple[Searcher, Scheduler]:
+def _auto_tune(surface: Surface, seed: int, budget: int) -> Contender:
     space = surface.task.search.space
     ints = SearchSpace.from_spec(surface.task).int_params
     values = {name: param_values(name, space[name], name in ints)
               for name in ("mem_fraction_static", "max_running_requests", "chunked_prefill_size")}
     searcher = AutoTuneSearcher({**surface.task.engine.fixed, **surface.auto_tune_fixed}, values["mem_fraction_static"],
                                 values["max_running_requests"], values["chunked_prefill_size"])
-    return searcher, _fifo()
+    return Contender(searcher, _fifo())
 
 
 def _tpe_alone(seed: int) -> Any:
@@ -118,7 +128,7 @@ GP = Strategy("gp", "Gaussian process (GPSampler)", True, _campaign_search("tpe"
 
 def check_auto_tune_configs(surface: Surface, truth: GroundTruth) -> None:
     """auto_tune's configs must be configs of the space (so their ground truth exists)."""
-    searcher, _ = _auto_tune(surface, 0, 0)
+    searcher = _auto_tune(surface, 0, 0).searcher
     for mem in searcher.memory_fractions:
         for running in searcher.running:
             for chunk in searcher.chunks:
@@ -127,5 +137,5 @@ def check_auto_tune_configs(surface: Surface, truth: GroundTruth) -> None:
                     raise ValueError(f"{surface.name}: auto_tune_fixed gives a config outside the space: {key}")
 
 
-__all__ = ["GP", "GRID", "OURS", "OURS_NO_ES", "RANDOM", "RANDOM_ES", "SAMPLER_CANDIDATES", "STRATEGIES", "Strategy",
+__all__ = ["Contender", "GP", "GRID", "OURS", "OURS_NO_ES", "RANDOM", "RANDOM_ES", "SAMPLER_CANDIDATES", "STRATEGIES", "Strategy",
            "check_auto_tune_configs"]

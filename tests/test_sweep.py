@@ -5,7 +5,7 @@ import pytest
 from autotuner.bench.result import LevelResult
 from autotuner.objective import SLO, GoodputPerGpu
 from autotuner.spec import require_valid
-from autotuner.sweep import (LOAD_HINT, REMEASURE, FixedSweepPlan, LoadSearchPlan, RepeatPlan, RequestSizing,
+from autotuner.sweep import (REMEASURE, FixedSweepPlan, LoadSearchPlan, RepeatPlan, RequestSizing,
                              TrialSweep, final_report, mean_level, plan_for_config)
 
 SLO_ = SLO(ttft_p90_s=1.0, tpot_p90_s=0.05)
@@ -31,7 +31,7 @@ def test_every_user_sends_the_same_number_of_requests():
 
 def test_load_search_plan_starts_at_the_hint_scaled_to_the_trials_gpus():
     spec = task(load={"min": 1, "max": 256, "start": 8})
-    plan = plan_for_config(spec, {"tp_size": 2, LOAD_HINT: {"D(100,100)": 12.0}}, 2, SLO_)
+    plan = plan_for_config(spec, {"tp_size": 2}, 2, SLO_, {"D(100,100)": 12.0})
     assert isinstance(plan, LoadSearchPlan)
     first = plan.next_level([])
     assert (first.concurrency, first.max_requests) == (24, 72) and "best trial" in first.note

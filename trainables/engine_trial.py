@@ -32,9 +32,11 @@ from autotuner.feasibility import model_facts, reject_reason
 from autotuner.objective import objective_from_spec
 from autotuner.progress import describe_config
 from autotuner.results import FAILED, REJECTED
+from autotuner.search import uses_load_hint
+from autotuner.search.incumbent import load_hint
 from autotuner.space import engine_args
 from autotuner.spec import TaskSpec
-from autotuner.sweep import TrialSweep, final_report, plan_for_config
+from autotuner.sweep import REMEASURE, TrialSweep, final_report, plan_for_config
 from autotuner.trial_report import TrialReport
 from trainables.phase_clock import PhaseClock
 
@@ -68,7 +70,9 @@ class EngineTrial(tune.Trainable):
         if note:
             print(f"trial {self.trial_id}: engine note: {note}", flush=True)
         objective = objective_from_spec(self.spec.objective)
-        self.sweep = TrialSweep(plan_for_config(self.spec, config, self.gpus, objective.slo), objective, self.gpus)
+        hint = load_hint(self.campaign_id) if uses_load_hint(self.spec) and REMEASURE not in config else {}
+        self.sweep = TrialSweep(plan_for_config(self.spec, config, self.gpus, objective.slo, hint), objective,
+                                self.gpus)
         self.work_dir = self.spec.output_dir / "trials" / self.trial_id
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._stack = contextlib.ExitStack()

@@ -3,14 +3,14 @@
 Two separate axes, as in Ray Tune:
 
 * the searcher (:mod:`autotuner.search.constrained`): Optuna behind Ray's ``OptunaSearch``, with
-  infeasibility as a constraint, the search space of :mod:`autotuner.space`, the task's
-  ``initial_configs`` first, and (with early stopping) the best trial's boundary load handed to
-  each new trial as its first load;
+  infeasibility as a constraint, the search space of :mod:`autotuner.space` and the task's
+  ``initial_configs`` first;
 * the scheduler (:mod:`autotuner.search.bound_stopping`): stops a trial as soon as its own
   measurements prove it cannot beat the best trial so far.
 
-Early stopping is the two together: the first level at the best trial's boundary load is what
-lets the bound rule stop a weaker config after one level; ``early_stopping: none`` turns off both.
+Early stopping is the scheduler with the load hint (:mod:`autotuner.search.incumbent`): a trial's
+first level runs at the best trial's boundary load, which is what lets the bound rule stop a
+weaker config after one level; ``early_stopping: none`` turns off both.
 
 ::
 
@@ -35,9 +35,13 @@ def make_searcher(spec: TaskSpec, sampler: Any = None) -> Any:
 
     search = ConstrainedOptunaSearch(space=SearchSpace.from_spec(spec), metric="score", mode="max",
                                      sampler=sampler or make_sampler(spec.search.algorithm, spec.seed),
-                                     points_to_evaluate=[dict(c) for c in spec.search.initial_configs] or None,
-                                     load_hint=spec.search.early_stopping != "none")
+                                     points_to_evaluate=[dict(c) for c in spec.search.initial_configs] or None)
     return ConcurrencyLimiter(search, max_concurrent=spec.budget.gpus)
+
+
+def uses_load_hint(spec: TaskSpec) -> bool:
+    """Whether the task's trials start their load search at the best trial's boundary load."""
+    return spec.search.early_stopping != "none"
 
 
 def make_scheduler(spec: TaskSpec) -> Any:
@@ -51,4 +55,4 @@ def make_scheduler(spec: TaskSpec) -> Any:
     return BoundStoppingScheduler(margin=spec.search.stop_margin)
 
 
-__all__ = ["make_scheduler", "make_searcher"]
+__all__ = ["make_scheduler", "make_searcher", "uses_load_hint"]

@@ -16,10 +16,10 @@ boundary, and at small loads one user is a large share (12 users instead of 11: 
 therefore trusted only down to what one user fewer makes at least, by Little's law (same tokens per
 request, latency no higher): ``score * (c - 1) / c``. Without this, a lucky best stopped true optima
 on the long-prompt benchmark surface (BENCHMARKS.md). A trial that meets the SLOs at its current
-load has no bound yet and always goes on. With the searcher's load hint, a new trial's first level
-runs at the best trial's boundary load, so a config that is clearly worse per GPU breaks the SLOs
-there and is stopped after one level, and one that is a little worse after the next level, a
-``load.resolution`` step lower (:mod:`autotuner.loadsearch`).
+load has no bound yet and always goes on. With the load hint (:mod:`autotuner.search.incumbent`), a
+new trial's first level runs at the best trial's boundary load, so a config that is clearly worse
+per GPU breaks the SLOs there and is stopped after one level, and one that is a little worse after
+the next level, a ``load.resolution`` step lower (:mod:`autotuner.loadsearch`).
 """
 
 from __future__ import annotations

@@ -16,10 +16,6 @@ A config the campaign has already measured is not deployed again: when the sampl
 Optuna is told the value that config got and asked again (at most ``MAX_REUSED`` times per
 suggestion; then the config runs again), so the trial budget goes to new configs. TPE proposes an
 already-measured config in about one trial in six on the benchmark surfaces.
-
-With ``load_hint`` it also keeps the best trial's boundary load per GPU and hands it to each new
-trial as the first load of its search (``config["load_hint"]``): a config that breaks the SLOs
-there, making clearly less throughput than the best trial, is stopped after one level.
 """
 
 from __future__ import annotations
@@ -30,7 +26,6 @@ from typing import Any
 from ray.tune.search.optuna import OptunaSearch
 
 from autotuner.results import DONE, FAILED, REJECTED
-from autotuner.sweep import LOAD_HINT
 
 CONSTRAINT = "slo"  # the constraint's name in Optuna: > 0 when the trial met the SLOs nowhere
 MAX_REUSED = 20  # proposals of measured configs answered per suggestion (a small space runs out of new ones)
@@ -49,12 +44,10 @@ def learned_value(result: dict[str, Any]) -> tuple[float, float]:
 
 
 class ConstrainedOptunaSearch(OptunaSearch):
-    """``OptunaSearch`` with constraint values, and the best trial's boundary load as a hint."""
+    """``OptunaSearch`` with constraint values, that deploys no config twice."""
 
-    def __init__(self, *args: Any, load_hint: bool = True, **kwargs: Any):
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.load_hint = load_hint
-        self._best: tuple[float, dict[str, float]] | None = None  # (score, boundary load per GPU)
         self._measured: dict[str, tuple[float, float]] = {}  # config's params -> (value, constraint) told
 
     def suggest(self, trial_id: str) -> dict | None:
@@ -68,17 +61,10 @@ class ConstrainedOptunaSearch(OptunaSearch):
             ot_trial = self._ot_trials.pop(trial_id)
             ot_trial.set_constraint(CONSTRAINT, known[1])
             self._ot_study.tell(ot_trial, known[0])
-        if self.load_hint and self._best is not None:
-            config[LOAD_HINT] = dict(self._best[1])
         return config
-
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        self._observe(result)
-        super().on_trial_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if result and not error and trial_id in self._ot_trials and trial_id not in self._completed_trials:
-            self._observe(result)
             value, constraint = learned_value(result)
             self._ot_trials[trial_id].set_constraint(CONSTRAINT, constraint)
             self._measured[self._params_key(trial_id)] = (value, constraint)
@@ -87,14 +73,6 @@ class ConstrainedOptunaSearch(OptunaSearch):
 
     def _params_key(self, trial_id: str) -> str:
         return json.dumps(self._ot_trials[trial_id].params, sort_keys=True, default=str)
-
-    def _observe(self, result: dict) -> None:
-        if not result.get("feasible") or not result.get("boundary"):
-            return
-        score = float(result["score"])
-        if self._best is None or score > self._best[0]:
-            gpus = max(int(result.get("gpus") or 1), 1)
-            self._best = (score, {s: load / gpus for s, load in result["boundary"]})
 
 
 __all__ = ["CONSTRAINT", "ConstrainedOptunaSearch", "learned_value"]

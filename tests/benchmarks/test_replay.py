@@ -36,7 +36,8 @@ def test_a_worse_config_is_stopped_at_the_best_trials_boundary_load(quick_surfac
     truth = made_up_truth(quick_surface, [(A, linear(100, 40), 1), (B, linear(60, 30), 1)])
     searcher, scheduler = ours(quick_surface, [A, B])
 
-    best, worse = replay_campaign(truth, searcher, scheduler, slots=1, budget=2, noise=NO_NOISE, seed=0)
+    best, worse = replay_campaign(truth, searcher, scheduler, slots=1, budget=2, noise=NO_NOISE, seed=0,
+                                  load_hint=True)
 
     [(_, found)] = best.last["boundary"]
     assert best.status == DONE and 40 / 1.1 <= found <= 40 and best.levels_run > 3  # located to 10%
@@ -49,10 +50,25 @@ def test_a_better_config_is_never_stopped(quick_surface):
     truth = made_up_truth(quick_surface, [(A, linear(60, 30), 1), (B, linear(100, 40), 1)])
     searcher, scheduler = ours(quick_surface, [A, B])
 
-    first, better = replay_campaign(truth, searcher, scheduler, slots=1, budget=2, noise=NO_NOISE, seed=0)
+    first, better = replay_campaign(truth, searcher, scheduler, slots=1, budget=2, noise=NO_NOISE, seed=0,
+                                    load_hint=True)
 
     [(_, found)] = better.last["boundary"]
     assert better.status == DONE and 40 / 1.1 <= found <= 40 and better.score == pytest.approx(100 * found)
+
+
+def test_a_trial_that_waited_for_gpus_starts_at_the_best_load_known_when_it_gets_them(quick_surface):
+    # Both proposed at once (2 slots); B waits for A's 2 GPUs and starts at A's boundary per GPU.
+    truth = made_up_truth(quick_surface, [(A, linear(100, 40), 2), (B, linear(60, 15), 1)])
+    searcher, scheduler = ours(quick_surface, [A, B], slots=2)
+
+    first, waited = replay_campaign(truth, searcher, scheduler, slots=2, budget=2, noise=NO_NOISE, seed=0,
+                                    load_hint=True)
+
+    [(_, found)] = first.last["boundary"]
+    assert waited.start_s == first.end_s
+    assert waited.sweep.levels[0].concurrency == round(found / 2)
+    assert waited.status == STOPPED_EARLY and waited.levels_run == 1
 
 
 def test_levels_follow_their_measured_time_and_a_trial_waits_for_its_gpus(quick_surface):
@@ -93,7 +109,7 @@ def test_a_searcher_that_proposes_nothing_is_an_error(quick_surface):
 def test_auto_tune_lowers_the_memory_until_a_server_starts_then_sweeps(quick_surface, quick_truth):
     from benchmarks.strategies import _auto_tune
 
-    searcher, scheduler = _auto_tune(quick_surface, 0, 100)
+    searcher, scheduler, _ = _auto_tune(quick_surface, 0, 100)
     runs = replay_campaign(quick_truth, searcher, scheduler, slots=2, budget=100, noise=NO_NOISE, seed=0)
 
     # The probes use the largest values: 0.96 cannot hold 16384-token prefill activations.
@@ -117,9 +133,9 @@ def test_auto_tune_gives_up_when_no_fraction_starts():
 
 @pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s.name)
 def test_every_strategy_replays_on_the_quick_surface(quick_surface, quick_truth, strategy):
-    searcher, scheduler = strategy.build(quick_surface, 0, 12)
+    searcher, scheduler, load_hint = strategy.build(quick_surface, 0, 12)
     runs = replay_campaign(quick_truth, searcher, scheduler, slots=quick_surface.task.budget.gpus, budget=12,
-                           noise=NoiseModel(), seed=0)
+                           noise=NoiseModel(), seed=0, load_hint=load_hint)
 
     assert 0 < len(runs) <= 12
     points = trajectory(quick_truth, runs)
