@@ -20,7 +20,6 @@ from benchmarks.space_grid import config_key, grid_configs, param_values
 from benchmarks.surface import Surface
 
 
-
 class Contender(NamedTuple):
     """What one replayed campaign of a strategy runs with."""
 
@@ -38,7 +37,7 @@ class Strategy:
     name: str  # id in CSV files
     label: str  # in tables and plots
     seeded: bool  # False: the strategy is deterministic, one run stands for every seed
-    build: Build  # (surface, seed, trial budget) -> (searcher, scheduler)
+    build: Build  # (surface, seed, trial budget) -> Contender
 
 
 def _campaign_search(algorithm: str, early_stopping: str, sampler: SamplerFactory | None = None) -> Build:
@@ -137,5 +136,5 @@ def check_auto_tune_configs(surface: Surface, truth: GroundTruth) -> None:
                     raise ValueError(f"{surface.name}: auto_tune_fixed gives a config outside the space: {key}")
 
 
-__all__ = ["Contender", "GP", "GRID", "OURS", "OURS_NO_ES", "RANDOM", "RANDOM_ES", "SAMPLER_CANDIDATES", "STRATEGIES", "Strategy",
-           "check_auto_tune_configs"]
+__all__ = ["Contender", "GP", "GRID", "OURS", "OURS_NO_ES", "RANDOM", "RANDOM_ES", "SAMPLER_CANDIDATES", "STRATEGIES",
+           "Strategy", "check_auto_tune_configs"]
