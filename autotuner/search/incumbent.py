@@ -97,8 +97,12 @@ class IncumbentFeed(Callback):
         self.__init__(**state)
 
     def setup(self, **info: Any) -> None:
-        self._board = IncumbentBoard.options(name=board_name(self.campaign_id), namespace=BOARD_NAMESPACE,
-                                             get_if_exists=True).remote()
+        try:
+            self._board = IncumbentBoard.options(name=board_name(self.campaign_id), namespace=BOARD_NAMESPACE,
+                                                 get_if_exists=True).remote()
+        except Exception as err:  # the campaign goes on; its trials search from load.start
+            log.warning("no load hint board for campaign %s: %s", self.campaign_id, err)
+            return
         for rec in self.recorder.trials.values():
             if rec.phase == SEARCH and rec.feasible and rec.boundary and rec.score is not None:
                 self._board.offer.remote(rec.score, list(rec.boundary.items()), rec.gpus)
