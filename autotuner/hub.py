@@ -26,7 +26,7 @@ from autotuner.results import INTERRUPTED, level_row
 from autotuner.trial_report import TrialReport
 
 HUB_NAME = "results_hub"
-HUB_NAMESPACE = "autotuner"
+HUB_NAMESPACE = "autotuner"  # the Ray namespace of the project's named actors: the hub, each campaign's incumbent board
 MAX_CAMPAIGNS = 200  # the hub forgets the campaigns updated longest ago beyond this many
 
 log = logging.getLogger(__name__)

@@ -26,10 +26,10 @@ from typing import Any, Iterable, Mapping
 import ray
 from ray.tune import Callback
 
+from autotuner.hub import HUB_NAMESPACE
 from autotuner.results import SEARCH
 from autotuner.sweep import REMEASURE
 
-BOARD_NAMESPACE = "autotuner"
 ASK_TIMEOUT_S = 10.0  # a trial that cannot ask in this time starts without the hint
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def load_hint(campaign_id: str) -> dict[str, float]:
     """The campaign's best boundary load per GPU, asked from its board; {} when there is none yet
     or the board cannot be reached (the trial then searches from ``load.start``)."""
     try:
-        board = ray.get_actor(board_name(campaign_id), namespace=BOARD_NAMESPACE)
+        board = ray.get_actor(board_name(campaign_id), namespace=HUB_NAMESPACE)
         return ray.get(board.hint.remote(), timeout=ASK_TIMEOUT_S)
     except Exception as err:  # no board (early stopping off, a campaign run by other means) or Ray refuses
         log.info("no load hint for campaign %s: %s", campaign_id, err)
@@ -98,7 +98,7 @@ class IncumbentFeed(Callback):
 
     def setup(self, **info: Any) -> None:
         try:
-            self._board = IncumbentBoard.options(name=board_name(self.campaign_id), namespace=BOARD_NAMESPACE,
+            self._board = IncumbentBoard.options(name=board_name(self.campaign_id), namespace=HUB_NAMESPACE,
                                                  get_if_exists=True).remote()
         except Exception as err:  # the campaign goes on; its trials search from load.start
             log.warning("no load hint board for campaign %s: %s", self.campaign_id, err)
@@ -112,5 +112,4 @@ class IncumbentFeed(Callback):
             self._board.offer_report.remote(result)
 
 
-__all__ = ["ASK_TIMEOUT_S", "BOARD_NAMESPACE", "Incumbent", "IncumbentBoard", "IncumbentFeed", "board_name",
-           "load_hint"]
+__all__ = ["ASK_TIMEOUT_S", "Incumbent", "IncumbentBoard", "IncumbentFeed", "board_name", "load_hint"]
