@@ -24,6 +24,7 @@ from typing import Sequence
 
 from autotuner.search.samplers import RANDOM_EVERY
 from autotuner.sim.version import simulator_version
+from benchmarks.comparisons import INTERVAL_LEVEL, RESAMPLES
 from benchmarks.noise import NoiseModel
 from benchmarks.overhead import CaseResult, OverheadSettings, overhead_tables, run_overhead_benchmark
 from benchmarks.overhead_phases import PHASES
@@ -199,7 +200,10 @@ def render(mode: Mode, search: Sequence[SurfaceResult], samplers: Sequence[Surfa
                   "multivariate, grouped, constant liar, infeasibility as a constraint).", ""]
         for result in samplers:
             lines += [f"### {result.surface.title}", "", strategy_table(result, list(result.by_strategy)), ""]
-    lines += ["## Goals: search", "", goals_table(search), ""]
+    lines += ["## Goals: search", "",
+              f"The ratios' intervals are {INTERVAL_LEVEL:.0%} bootstrap intervals over seeds ({RESAMPLES} resamples of "
+              "the seeds, each keeping its runs of both strategies): how far the median ratio could move with other "
+              "seeds.", "", goals_table(search), ""]
     if overhead is not None and mode.overhead is not None:
         lines += ["## Orchestration overhead on the real path", "",
                   f"Real campaigns (Ray Tune, local backend, simulator, genai-bench) of 1-GPU trials whose simulated "

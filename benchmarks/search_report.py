@@ -8,8 +8,9 @@ import statistics
 from pathlib import Path
 from typing import Sequence
 
-from benchmarks.comparisons import (ANSWER_TOLERANCE, answers_within, gpu_h_to, grid_gpu_h_to, median_of,
-                                    optimum_stopped, saving, share_of_grid, versus_random)
+from benchmarks.comparisons import (ANSWER_TOLERANCE, INTERVAL_LEVEL, answers_within, gpu_h_to, grid_gpu_h_to, median_of,
+                                    optimum_stopped, ratio_interval, saving, saving_interval, share_of_grid,
+                                    versus_random)
 from benchmarks.ground_truth import REJECTED, STARTUP_FAILED
 from benchmarks.metrics import Point, first_within, spread
 from benchmarks.search_bench import GAP_BUDGETS, StrategyRuns, SurfaceResult
@@ -30,6 +31,8 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _pct(v: float) -> str:
+    if math.isinf(v):
+        return "-inf" if v < 0 else "inf"
     return "n/a" if math.isnan(v) else f"{v * 100:.0f}%"
 
 
@@ -96,14 +99,17 @@ def goals_table(results: Sequence[SurfaceResult]) -> str:
         for tol in (0.03, 0.01):
             ratio = versus_random(r, tol)
             goal = f"<= {VERSUS_RANDOM_GOAL:.2f}" if tol == 0.03 else "(context)"
+            low, high = ratio_interval(r, tol, OURS, RANDOM)
             rows.append([title, f"median GPU-h to <={tol:.0%}: ours / plain random search", goal,
-                         f"{'n/a' if math.isnan(ratio) else f'{ratio:.2f}'} ({gpu_h_to(r, OURS, tol).text()} vs "
-                         f"{gpu_h_to(r, RANDOM, tol).text()} GPU-h)",
+                         f"{_ratio_text(ratio)} ({_interval_text(_ratio_text(low), _ratio_text(high))}; "
+                         f"{gpu_h_to(r, OURS, tol).text()} vs {gpu_h_to(r, RANDOM, tol).text()} GPU-h)",
                          _verdict(ratio <= VERSUS_RANDOM_GOAL) if tol == 0.03 else ""])
             cut = saving(r, tol)
+            low, high = saving_interval(r, tol)
             rows.append([title, f"early stopping's saving of GPU-h to <={tol:.0%} (ours vs ours without it)",
                          f">= {SAVING_GOAL:.0%}" if tol == 0.03 else "(context)",
-                         f"{_pct(cut)} ({gpu_h_to(r, OURS, tol).text()} vs {gpu_h_to(r, OURS_NO_ES, tol).text()} GPU-h)",
+                         f"{_pct(cut)} ({_interval_text(_pct(low), _pct(high))}; {gpu_h_to(r, OURS, tol).text()} vs "
+                         f"{gpu_h_to(r, OURS_NO_ES, tol).text()} GPU-h)",
                          _verdict(cut >= SAVING_GOAL) if tol == 0.03 else ""])
         behind, anyway, trials = optimum_stopped(r)
         rows.append([title, "trials of the optimum (within 1%) stopped early while the best so far was worse",
@@ -117,6 +123,14 @@ def goals_table(results: Sequence[SurfaceResult]) -> str:
                      "(context)", f"{median_of(r, OURS, 'total_gpu_h'):.3g} / {median_of(r, OURS_NO_ES, 'total_gpu_h'):.3g}",
                      ""])
     return md_table(["surface", "measure", "goal", "measured: median [range] over seeds", "verdict"], rows)
+
+
+def _ratio_text(v: float) -> str:
+    return "n/a" if math.isnan(v) else "never" if math.isinf(v) else f"{v:.2f}"
+
+
+def _interval_text(low: str, high: str) -> str:
+    return f"{INTERVAL_LEVEL:.0%} interval {low} to {high}"
 
 
 def _verdict(ok: bool) -> str:
