@@ -23,19 +23,26 @@ def test_grows_then_narrows_to_the_resolution():
 
 def test_starts_at_the_hint_and_goes_down_when_it_fails():
     loads = run(BOUNDS, true_boundary=5, first=40)
-    assert loads[:4] == [40, 37, 31, 23]  # /1.1, /1.2, /1.4, then faster
+    assert loads[:4] == [40, 36, 30, 21]  # /1.1, /1.2, /1.4 to the nearest load, then faster
     lo, hi = boundary([Probe(c, c <= 5, 0) for c in loads])
     assert lo == 5 and hi == 6
 
 
-def test_a_boundary_next_to_the_hint_takes_two_levels():
+def test_a_boundary_next_to_the_hint_takes_two_or_three_levels():
     """One step of the resolution either way tells whether the config beats the best trial's
-    boundary load, ties it or falls just short of it."""
+    boundary load, ties it or falls short of it."""
     assert run(BOUNDS, true_boundary=11, first=11) == [11, 12]
     assert run(BOUNDS, true_boundary=10, first=11) == [11, 10]
-    assert run(BOUNDS, true_boundary=52, first=53) == [53, 49]
     assert run(BOUNDS, true_boundary=53, first=53) == [53, 58]
     assert run(BOUNDS, true_boundary=30, first=30) == [30, 33]
+    assert run(BOUNDS, true_boundary=52, first=53) == [53, 48, 50]  # 53 / 1.1 = 48.2: 48 and 53 are 10.4% apart
+
+
+def test_the_first_step_down_from_the_hint_is_a_full_resolution_step():
+    """Rounded to the nearest load, not up: a config failing at 32 and at 29 makes at most 29/32 of
+    its throughput at 32 below 32, which the bound rule can tell from a tie; 30 (rounded up) is 6%."""
+    assert run(BOUNDS, true_boundary=5, first=32)[:2] == [32, 29]
+    assert run(BOUNDS, true_boundary=5, first=16)[:2] == [16, 15]  # 14.5 rounds up
 
 
 def test_stops_when_throughput_saturates():
