@@ -86,7 +86,7 @@ def next_load(bounds: LoadBounds, probes: Sequence[Probe], first: int | None = N
         if first is None:
             return _untried(bounds.clamp(math.floor(hi / bounds.growth)), tried, bounds.min, hi - 1)
         factor = _step_from_hint(bounds, sum(not p.passed for p in probes) - 1)
-        return _untried(bounds.clamp(math.floor(hi / factor + 0.5)), tried, bounds.min, hi - 1)
+        return _untried(bounds.clamp(hi / factor), tried, bounds.min, hi - 1)  # the nearest load
     if hi is None:
         if lo >= bounds.max or _saturated(bounds, probes, lo):
             return None
