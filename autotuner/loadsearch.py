@@ -109,10 +109,10 @@ def _step_from_hint(bounds: LoadBounds, steps: int) -> float:
     Down, the step goes to the nearest load: rounding up made the first step from 32 users 30, 6%
     rather than 10%, too small for a failure there to prove a config that is as fast per user as
     the best trial weaker beyond the stop margin (:mod:`autotuner.search.bound_stopping`), so such
-    trials ran a third level. On the benchmark surfaces, 40 seeds each, this cut the median
-    GPU-hours to within 3% of the optimum on Llama-70B from 14.0 and 15.2 (seeds 0-19, 20-39) to
-    13.0 and 13.1, left Llama-8B (0.87 both ways; 0.89 to 0.75) and Qwen (1.66 to 1.76; 1.42 to
-    1.46) within their noise, and every seed reached 3% (3 did not before)."""
+    trials ran a third level. Median GPU-hours to within 3% of the optimum over seeds 0-39
+    (``python -m benchmarks.run --surface benchmarks/surfaces/NAME.yaml --seeds 40``), rounded up
+    then to the nearest load now: Llama-70B 14.2 -> 13.0, Llama-8B 0.867 -> 0.806, Qwen 1.60 ->
+    1.61; seeds that never got there: 2 and 1 (70B, Qwen) -> none."""
     return min(bounds.growth, 1 + bounds.resolution * 2 ** steps)
 
 
