@@ -31,9 +31,15 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _pct(v: float) -> str:
+    """A share to one decimal, so that a figure beside a goal never rounds onto it (39.8% against a
+    goal of 40% read "40%, missed" when rounded to whole percent).
+
+    >>> _pct(0.398), _pct(float("-inf")), _pct(float("nan"))
+    ('39.8%', '-inf', 'n/a')
+    """
     if math.isinf(v):
         return "-inf" if v < 0 else "inf"
-    return "n/a" if math.isnan(v) else f"{v * 100:.0f}%"
+    return "n/a" if math.isnan(v) else f"{v * 100:.1f}%"
 
 
 def ground_truth_table(results: Sequence[SurfaceResult]) -> str:

@@ -5,7 +5,8 @@ import importlib
 
 import pytest
 
-MODULES = ["benchmarks.space_grid", "benchmarks.metrics", "benchmarks.comparisons", "autotuner.sweep", "autotuner.search.samplers"]
+MODULES = ["benchmarks.space_grid", "benchmarks.metrics", "benchmarks.comparisons", "benchmarks.search_report",
+           "autotuner.sweep", "autotuner.search.samplers"]
 
 
 @pytest.mark.parametrize("name", MODULES)
