@@ -31,8 +31,8 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _pct(v: float) -> str:
-    """A share to one decimal, so that a figure beside a goal never rounds onto it (39.8% against a
-    goal of 40% read "40%, missed" when rounded to whole percent).
+    """A share to one decimal, so that a figure a few tenths below its goal does not read as the
+    goal (39.8% against a goal of 40% read "40%, missed" when rounded to whole percent).
 
     >>> _pct(0.398), _pct(float("-inf")), _pct(float("nan"))
     ('39.8%', '-inf', 'n/a')
