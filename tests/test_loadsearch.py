@@ -43,7 +43,7 @@ def test_the_first_step_down_from_the_hint_is_a_full_resolution_step():
     at 29, about 29/32 of its throughput at 32 when its latency is flat, a step the bound rule can tell
     from a tie (:mod:`autotuner.search.bound_stopping`); 30, rounded up, is 6% below 32."""
     assert run(BOUNDS, true_boundary=5, first=32)[:2] == [32, 29]
-    assert run(BOUNDS, true_boundary=5, first=16)[:2] == [16, 15]  # 14.5 rounds up
+    assert run(BOUNDS, true_boundary=5, first=16)[:2] == [16, 15]  # 16 / 1.1 = 14.55: the nearest load is 15
 
 
 def test_stops_when_throughput_saturates():
