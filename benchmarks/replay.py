@@ -117,9 +117,10 @@ class TrialRun:
 
 @dataclass(frozen=True)
 class _Handle:
-    """What Tune's schedulers read of a trial."""
+    """What Tune's schedulers read of a trial (Tune's ``Trial`` has these attributes)."""
 
     trial_id: str
+    config: dict[str, Any] = field(compare=False)  # equal and hashed by trial_id, as Tune's trials by identity
 
 
 class ReplayError(RuntimeError):
@@ -209,7 +210,7 @@ def replay_campaign(truth: GroundTruth, searcher: Searcher, scheduler: Scheduler
             config = dict(suggestion.config if start_only else suggestion)
             outcome = truth.truth(config)
             trials.append(TrialRun(trial_id, config_key(engine_args(config)), config, outcome.gpus, start_only, phase))
-            scheduler.on_trial_add(None, _Handle(trial_id))
+            scheduler.on_trial_add(None, _Handle(trial_id, config))
             pending.append(len(trials) - 1)
             live += 1
         for index in list(pending):
@@ -228,9 +229,10 @@ def replay_campaign(truth: GroundTruth, searcher: Searcher, scheduler: Scheduler
         result = loop.report(run)
         run.last = result
         incumbent.offer_report(result)
-        decision = STOP if result.get("done") else scheduler.on_trial_result(None, _Handle(run.trial_id), result)
+        handle = _Handle(run.trial_id, run.config)
+        decision = STOP if result.get("done") else scheduler.on_trial_result(None, handle, result)
         if decision == STOP:
-            scheduler.on_trial_complete(None, _Handle(run.trial_id), result)
+            scheduler.on_trial_complete(None, handle, result)
             searcher.on_trial_complete(run.trial_id, result)
             run.end_s = now
             run.status = result["status"] if result.get("done") else STOPPED_EARLY

@@ -43,7 +43,7 @@ class SurfaceResult:
     grid_whole_space: StrategyRuns  # the grid over every config, not cut at the budget
 
 
-def _quiet_optuna() -> None:
+def quiet_optuna() -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -62,8 +62,9 @@ def run_strategy(surface: Surface, truth: GroundTruth, strategy: Strategy, seed:
     return summary, points, campaign
 
 
-def _runs(surface: Surface, truth: GroundTruth, strategy: Strategy, seeds: Sequence[int], budget: int,
-          noise: NoiseModel, gap_budgets: Sequence[int]) -> StrategyRuns:
+def run_seeds(surface: Surface, truth: GroundTruth, strategy: Strategy, seeds: Sequence[int], budget: int,
+              noise: NoiseModel, gap_budgets: Sequence[int]) -> StrategyRuns:
+    """A strategy's campaigns, one per seed (one in all for a deterministic strategy)."""
     runs = StrategyRuns(strategy)
     for seed in seeds if strategy.seeded else seeds[:1]:
         summary, points, campaign = run_strategy(surface, truth, strategy, seed, budget, noise, gap_budgets)
@@ -77,7 +78,7 @@ def run_search_benchmark(surfaces: Sequence[Surface], seeds: Sequence[int], budg
                          strategies: Sequence[Strategy] = STRATEGIES, noise: NoiseModel = NoiseModel(),
                          progress: Callable[[str], None] = print) -> list[SurfaceResult]:
     """Every strategy x seed on every surface."""
-    _quiet_optuna()
+    quiet_optuna()
     results = []
     for surface in surfaces:
         truth = load_ground_truth(surface, progress=progress)
@@ -85,12 +86,13 @@ def run_search_benchmark(surfaces: Sequence[Surface], seeds: Sequence[int], budg
         gaps = (*GAP_BUDGETS, budget)
         by_strategy = {}
         for strategy in strategies:
-            by_strategy[strategy.name] = _runs(surface, truth, strategy, seeds, budget, noise, gaps)
+            by_strategy[strategy.name] = run_seeds(surface, truth, strategy, seeds, budget, noise, gaps)
             progress(f"{surface.name}: {strategy.name} done ({len(by_strategy[strategy.name].summaries)} runs)")
-        whole = _runs(surface, truth, GRID, seeds, len(truth.configs), noise, gaps)
+        whole = run_seeds(surface, truth, GRID, seeds, len(truth.configs), noise, gaps)
         truth.save(cache_path(surface))  # keep the levels the replays evaluated for the next run
         results.append(SurfaceResult(surface, truth, budget, list(seeds), by_strategy, whole))
     return results
 
 
-__all__ = ["GAP_BUDGETS", "StrategyRuns", "SurfaceResult", "run_search_benchmark", "run_strategy"]
+__all__ = ["GAP_BUDGETS", "StrategyRuns", "SurfaceResult", "quiet_optuna", "run_search_benchmark", "run_seeds",
+           "run_strategy"]
