@@ -30,11 +30,11 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def _pct(v: float) -> str:
+def pct(v: float) -> str:
     """A share to one decimal, so that a figure a few tenths below its goal does not read as the
     goal (39.8% against a goal of 40% read "40%, missed" when rounded to whole percent).
 
-    >>> _pct(0.398), _pct(float("-inf")), _pct(float("nan"))
+    >>> pct(0.398), pct(float("-inf")), pct(float("nan"))
     ('39.8%', '-inf', 'n/a')
     """
     if math.isinf(v):
@@ -114,7 +114,7 @@ def goals_table(results: Sequence[SurfaceResult]) -> str:
             low, high = saving_interval(r, tol)
             rows.append([title, f"early stopping's saving of GPU-h to <={tol:.0%} (ours vs ours without it)",
                          f">= {SAVING_GOAL:.0%}" if tol == 0.03 else "(context)",
-                         f"{_pct(cut)} ({_interval_text(_pct(low), _pct(high))}; {gpu_h_to(r, OURS, tol).text()} vs "
+                         f"{pct(cut)} ({_interval_text(pct(low), pct(high))}; {gpu_h_to(r, OURS, tol).text()} vs "
                          f"{gpu_h_to(r, OURS_NO_ES, tol).text()} GPU-h)",
                          _verdict(cut >= SAVING_GOAL) if tol == 0.03 else ""])
         behind, anyway, trials = optimum_stopped(r)
@@ -238,4 +238,4 @@ def plot_convergence(results: Sequence[SurfaceResult], path: Path) -> Path:
     return path
 
 
-__all__ = ["goals_table", "ground_truth_table", "md_table", "plot_convergence", "strategy_table", "write_csvs"]
+__all__ = ["goals_table", "ground_truth_table", "md_table", "pct", "plot_convergence", "strategy_table", "write_csvs"]

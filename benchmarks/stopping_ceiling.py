@@ -25,6 +25,7 @@ from benchmarks.comparisons import gpu_h_to, optimum_stopped, saving
 from benchmarks.ground_truth import GroundTruth, load_ground_truth
 from benchmarks.noise import NoiseModel
 from benchmarks.search_bench import GAP_BUDGETS, StrategyRuns, SurfaceResult, quiet_optuna, run_seeds
+from benchmarks.search_report import md_table, pct
 from benchmarks.strategies import GRID, OURS, OURS_NO_ES, STRATEGIES, Contender, Strategy
 from benchmarks.surface import Surface, load_surface
 
@@ -82,20 +83,21 @@ def compare(surface: Surface, seeds: Sequence[int], budget: int, noise: NoiseMod
 
 def table(result: SurfaceResult) -> str:
     """The comparison as a markdown table."""
-    rows = ["| stopping | median GPU-h to <=3% [range] | saving vs no early stopping | optimum's trials stopped |",
-            "|---|---|---|---|"]
+    rows = []
     for name, label in ((OURS_NO_ES, "none"), (OURS, "bound rule (ours)"), (ORACLE, "oracle (reads the answer)")):
         spent = gpu_h_to(result, name, TOLERANCE).text()
         if name == OURS_NO_ES:
-            rows.append(f"| {label} | {spent} | | |")
+            rows.append([label, spent, "", ""])
             continue
         behind, _, trials = optimum_stopped(result, name)
-        rows.append(f"| {label} | {spent} | {saving(result, TOLERANCE, name) * 100:.1f}% | {behind} of {trials} |")
-    return "\n".join(rows)
+        rows.append([label, spent, pct(saving(result, TOLERANCE, name)), f"{behind} of {trials}"])
+    return md_table(["stopping", "median GPU-h to <=3% [range]", "saving vs no early stopping",
+                     "optimum's trials stopped"], rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.stopping_ceiling", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.stopping_ceiling", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--surface", required=True, help="a surface file, or a name under benchmarks/surfaces/")
     parser.add_argument("--seeds", type=int, default=20, help="seeds 0..N-1 (default 20, as --full)")
     parser.add_argument("--budget", type=int, default=200, help="trials per campaign (default 200, as --full)")

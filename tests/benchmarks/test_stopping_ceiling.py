@@ -34,7 +34,8 @@ def test_the_oracle_never_stops_a_config_better_than_the_best_so_far(quick_surfa
 
 
 def test_the_command_prints_each_rule_with_its_saving(capsys):
-    assert main(["--surface", "quick-llama8b-h100", "--seeds", "2", "--budget", "8"]) == 0
+    # 48 trials: every seed gets within 3% with each rule, so each saving is a figure, not "n/a"
+    assert main(["--surface", "quick-llama8b-h100", "--seeds", "3", "--budget", "48"]) == 0
 
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ") and "GPU-h" not in line]
