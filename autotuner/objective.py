@@ -155,7 +155,9 @@ class GoodputPerGpu:
         the scheduler's margin. A failing level measured at a higher load c' also vouches for it:
         c_f's latency is no higher, so c_f makes at least c_f / c' of what c' made, and the bound
         takes the larger figure, so that one level measured low (a slow outlier) does not pull the
-        bound down on its own.
+        bound down on its own. A level ended as soon as it provably failed
+        (:mod:`autotuner.bench.fail_fast`) measured part of a level's throughput: it bounds nothing
+        by its throughput, only by its load.
         """
         top = max((levels[i].concurrency for i in passing), default=0)
         failing = [i for i in mine if i not in passing and levels[i].concurrency > top]
@@ -171,9 +173,13 @@ class GoodputPerGpu:
             bound = made * c_f / c_p
             return bound, (f"{scenario} meets the SLOs at c={c_p} ({made:.0f} tok/s/GPU) and breaks them at "
                            f"c={c_f} ({why}), so it makes at most {c_f}/{c_p} of that in between")
-        made = max(0.0 if lv.all_failed else goodput_per_gpu(lv, gpus) for lv in at_f)
+        full = [lv for lv in at_f if not lv.ended_early]
+        if not full:
+            return math.inf, ""  # a level ended early measured only part of its throughput
+        made = max(0.0 if lv.all_failed else goodput_per_gpu(lv, gpus) for lv in full)
         note = f"{scenario} breaks the SLOs at c={c_f} ({why}) where it makes {made:.0f} tok/s/GPU"
-        above = [levels[i] for i in failing if levels[i].concurrency > c_f and not levels[i].all_failed]
+        above = [levels[i] for i in failing
+                 if levels[i].concurrency > c_f and not levels[i].all_failed and not levels[i].ended_early]
         if above:
             witness = max(above, key=lambda lv: goodput_per_gpu(lv, gpus) / lv.concurrency)
             vouched = goodput_per_gpu(witness, gpus) * c_f / witness.concurrency

@@ -24,9 +24,11 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol, Sequence
 
+from autotuner.bench.fail_fast import FailFast
 from autotuner.bench.result import LevelRequest, LevelResult
 from autotuner.loadsearch import LoadBounds, Probe, boundary, next_load
 from autotuner.objective import SLO, Objective, Score
+from autotuner.search import uses_load_hint
 from autotuner.spec import TaskSpec
 from autotuner.trial_report import TrialReport
 
@@ -64,6 +66,7 @@ class LoadSearchPlan:
     slo: SLO
     sizing: RequestSizing
     first_loads: tuple[tuple[str, int], ...] = ()  # scenario -> first load (the campaign's hint)
+    fail_fast: FailFast | None = None  # with early stopping: levels above a passing one end once they fail
 
     def next_level(self, levels: Sequence[LevelResult]) -> LevelRequest | None:
         first = dict(self.first_loads)
@@ -72,7 +75,10 @@ class LoadSearchPlan:
                       if lv.scenario == scenario]
             load = next_load(self.bounds, probes, first.get(scenario))
             if load is not None:
-                return LevelRequest(scenario, load, self.sizing(load), _why(probes, load, first.get(scenario)))
+                # only there is a failing level's throughput never needed (autotuner.bench.fail_fast)
+                above_a_pass = any(p.passed and p.load < load for p in probes)
+                return LevelRequest(scenario, load, self.sizing(load), _why(probes, load, first.get(scenario)),
+                                    self.fail_fast if above_a_pass else None)
         return None
 
 
@@ -174,7 +180,8 @@ def sizing_for(spec: TaskSpec) -> RequestSizing:
 
 def plan_for(spec: TaskSpec, slo: SLO, first_loads: dict[str, int] | None = None) -> LevelPlan:
     """The plan a task asks for: the load search against the objective's ``slo``, or the fixed
-    sweep of an explicit list (also the latency objective's single concurrency)."""
+    sweep of an explicit list (also the latency objective's single concurrency). With early
+    stopping, the load search ends a level above a passing one as soon as it provably fails."""
     wl = spec.workload
     if spec.objective.kind == "latency":
         assert spec.objective.latency_concurrency is not None
@@ -185,7 +192,15 @@ def plan_for(spec: TaskSpec, slo: SLO, first_loads: dict[str, int] | None = None
     bounds = LoadBounds(min=load.min, max=load.max, start=load.start, resolution=load.resolution,
                         growth=load.growth)
     return LoadSearchPlan(tuple(wl.scenarios), bounds, slo, sizing_for(spec),
-                          tuple(sorted((first_loads or {}).items())))
+                          tuple(sorted((first_loads or {}).items())),
+                          fail_fast_for(slo) if uses_load_hint(spec) else None)
+
+
+def fail_fast_for(slo: SLO) -> FailFast | None:
+    """The p90 limits of ``slo`` a level can be ended early on (None: it has none)."""
+    limits = tuple((metric, limit) for metric, limit in (("ttft", slo.ttft_p90_s), ("tpot", slo.tpot_p90_s))
+                   if limit is not None)
+    return FailFast(limits) if limits else None
 
 
 # The key the campaign adds to a re-measurement trial's config besides the engine parameters.
@@ -286,5 +301,5 @@ def remeasure_summary(plan: RepeatPlan, levels: Sequence[LevelResult], gpus: int
 
 
 __all__ = ["FixedSweepPlan", "LevelPlan", "LoadSearchPlan", "REMEASURE", "RepeatPlan",
-           "RequestSizing", "TrialSweep", "final_report", "mean_level", "plan_for", "plan_for_config", "remeasure_summary",
+           "RequestSizing", "TrialSweep", "fail_fast_for", "final_report", "mean_level", "plan_for", "plan_for_config", "remeasure_summary",
            "sizing_for"]

@@ -44,7 +44,7 @@ from autotuner.objective import SLO, goodput_per_gpu
 from autotuner.sim.args import SimServerArgs, parse_argv
 from autotuner.sim.memory import MemoryPlan, StartupFailure, plan_memory, startup_seconds
 from autotuner.sim.version import simulator_version
-from autotuner.sim.virtual import evaluate_level
+from autotuner.sim.virtual import evaluate_level, finished_requests
 from autotuner.space import SearchSpace, engine_args
 from autotuner.spec import TaskSpec
 from autotuner.sweep import sizing_for
@@ -95,6 +95,7 @@ class LevelOracle:
         self.sizing = sizing_for(spec)
         self.levels: dict[str, LevelResult] = levels or {}
         self._plans: dict[str, tuple[SimServerArgs, MemoryPlan]] = {}
+        self._requests: dict[str, list[tuple[float, ...]]] = {}
 
     def plan(self, key: str, config: dict[str, Any]) -> tuple[SimServerArgs, MemoryPlan]:
         """The simulator's arguments and memory plan (raises StartupFailure)."""
@@ -110,6 +111,15 @@ class LevelOracle:
             prediction = evaluate_level(args, scenario, load, self.sizing(load), plan=plan)
             self.levels[name] = prediction.to_level_result()
         return self.levels[name]
+
+    def requests(self, key: str, config: dict[str, Any], scenario: str, load: int) -> list[tuple[float, ...]]:
+        """The requests of :meth:`level` in the order they ended (``finished_requests``); kept in
+        memory only: the replay asks for them just for levels it may end early."""
+        name = f"{key}|{scenario}|{load}"
+        if name not in self._requests:
+            args, plan = self.plan(key, config)
+            self._requests[name] = finished_requests(args, scenario, load, self.sizing(load), plan=plan)
+        return self._requests[name]
 
 
 def true_boundary(oracle: LevelOracle, key: str, config: dict[str, Any], scenario: str, slo: SLO,
@@ -193,6 +203,11 @@ class GroundTruth:
     def level(self, key: str, scenario: str, load: int) -> LevelResult:
         """The noise-free level of a config at a load (evaluated on first use)."""
         return self.oracle.level(key, self.configs[key].config, scenario, load)
+
+    def requests(self, key: str, scenario: str, load: int) -> list[tuple[float, ...]]:
+        """The noise-free level's requests in the order they ended: (end, ttft, e2e, output tokens,
+        input tokens)."""
+        return self.oracle.requests(key, self.configs[key].config, scenario, load)
 
     def gap(self, key: str | None) -> float:
         """How far a config's true score is below the optimum (1.0 for no config)."""

@@ -15,8 +15,10 @@ calls Ray Tune's ``TuneController`` makes (``ray/tune/execution/tune_controller.
   ``scheduler.on_trial_complete`` and then ``searcher.on_trial_complete`` with its last report.
 
 With ``load_hint`` (the campaign's early stopping), every search report is offered to an
-:class:`~autotuner.search.incumbent.Incumbent`, as the campaign's ``IncumbentFeed`` does, and a
-trial starts its load search at the best boundary load known when it gets its GPUs.
+:class:`~autotuner.search.incumbent.Incumbent`, as the campaign's ``IncumbentFeed`` does, a
+trial starts its load search at the best boundary load known when it gets its GPUs, and a level
+above a passing one ends once its requests prove it fails (:func:`ended_early`, on the simulator's
+requests in the order they ended). Without it, every level runs to its end.
 
 Searchers may also be plain objects with ``suggest``/``on_trial_result``/``on_trial_complete``
 (the baselines), and may propose :class:`StartOnly` deployments.
@@ -27,14 +29,16 @@ from __future__ import annotations
 import heapq
 import random
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 from autotuner.answer import REMEASURE_OF, Answer, choose, remeasure_configs
-from autotuner.bench.result import LevelResult
+from autotuner.bench.fail_fast import RequestRecord, ended_level, most_requests, over_needed
+from autotuner.bench.result import LevelRequest, LevelResult
 from autotuner.objective import objective_from_spec
 from autotuner.results import DONE, FAILED, REJECTED, REMEASURE, SEARCH, STOPPED_EARLY, TrialRecord
 from autotuner.search.incumbent import Incumbent
 from autotuner.space import engine_args
+from autotuner.spec import TaskSpec
 from autotuner.sweep import TrialSweep, final_report, plan_for_config
 from benchmarks.ground_truth import OK, GroundTruth
 from benchmarks.ground_truth import REJECTED as OUTCOME_REJECTED
@@ -127,12 +131,54 @@ class ReplayError(RuntimeError):
     """The searcher left nothing running and proposed nothing (it would hang a campaign)."""
 
 
+def without_early_stopping(spec: TaskSpec) -> TaskSpec:
+    """``spec`` as a contender without early stopping runs it (its levels run to their end)."""
+    return spec.model_copy(update={"search": spec.search.model_copy(update={"early_stopping": "none"})})
+
+
+def ended_early(request: LevelRequest, level: LevelResult, measured: LevelResult,
+                finished: Sequence[tuple[float, ...]], minutes_per_level: int) -> LevelResult | None:
+    """The level a trial reports when its fail-fast check (:mod:`autotuner.bench.fail_fast`) ends
+    it: the noise-free ``level``'s requests, in the order they ended, read through the noise that
+    made ``measured`` (its throughput factor on their end times, its p90 factors on their
+    latencies), fed to the check one by one. None when the level runs to its end."""
+    assert request.fail_fast is not None
+    rate = measured.output_tok_s / level.output_tok_s if level.output_tok_s else 1.0
+    ttft_factor = _factor(measured.ttft_p90_s, level.ttft_p90_s)
+    latency_factor = _factor(measured.tpot_p90_s, level.tpot_p90_s)
+    limits = dict(request.fail_fast.limits)
+    over = dict.fromkeys(limits, 0)
+    records: list[RequestRecord] = []
+    for end, ttft, e2e, output_tokens, input_tokens in finished:
+        end /= rate
+        if end > minutes_per_level * 60.0:
+            return None
+        tpot = (e2e - ttft) / (output_tokens - 1) * latency_factor if output_tokens > 1 else None
+        record = RequestRecord(ttft * ttft_factor, tpot, e2e * latency_factor, int(output_tokens), int(input_tokens))
+        records.append(record)
+        for metric, limit in limits.items():
+            value = getattr(record, metric)
+            over[metric] += value is not None and value > limit
+        # the check's own count, tested only once enough requests are over a limit to be worth it
+        need = over_needed(most_requests(request.max_requests, request.concurrency, records))
+        if max(over.values()) >= need:
+            proven = request.fail_fast.verdict(records, request.max_requests, request.concurrency)
+            if proven:
+                return ended_level(request, records, end, proven)
+    return None
+
+
+def _factor(measured: float | None, true: float | None) -> float:
+    return measured / true if measured and true else 1.0
+
+
 class _Campaign:
     """The event loop of one replayed experiment."""
 
-    def __init__(self, truth: GroundTruth, noise: NoiseModel, rng: random.Random, phase: str):
+    def __init__(self, truth: GroundTruth, noise: NoiseModel, rng: random.Random, phase: str, early_stopping: bool):
         self.truth = truth
-        self.spec = truth.spec
+        # the levels' own early stopping (autotuner.bench.fail_fast) follows the contender's
+        self.spec = truth.spec if early_stopping else without_early_stopping(truth.spec)
         self.objective = objective_from_spec(self.spec.objective)
         self.minutes = self.spec.workload.minutes_per_level
         self.noise = noise
@@ -165,6 +211,9 @@ class _Campaign:
         assert request is not None
         level = self.truth.level(run.key, request.scenario, request.concurrency)
         run.pending = self.noise.measure(level, self.rng)
+        if request.fail_fast is not None and not self.objective.slo.met(run.pending):
+            finished = self.truth.requests(run.key, request.scenario, request.concurrency)
+            run.pending = ended_early(request, level, run.pending, finished, self.minutes) or run.pending
         self.push(now + level_seconds(run.pending, self.minutes), index)
 
     def report(self, run: TrialRun) -> dict[str, Any]:
@@ -188,7 +237,7 @@ def replay_campaign(truth: GroundTruth, searcher: Searcher, scheduler: Scheduler
                     load_hint: bool = False) -> list[TrialRun]:
     """Run an experiment of at most ``budget`` trials on ``slots`` GPUs, from ``start_s``; the
     trials in end order."""
-    loop = _Campaign(truth, noise, random.Random(f"{seed}-{phase}"), phase)
+    loop = _Campaign(truth, noise, random.Random(f"{seed}-{phase}"), phase, load_hint)
     incumbent = Incumbent()
     trials: list[TrialRun] = []
     pending: list[int] = []
@@ -278,5 +327,5 @@ def replay_with_answer(truth: GroundTruth, searcher: Searcher, scheduler: Schedu
     return CampaignReplay(search, remeasure, answer)
 
 
-__all__ = ["CampaignReplay", "FINISHED", "READY", "ReplayError", "StartOnly", "TrialRun", "replay_campaign",
+__all__ = ["CampaignReplay", "ended_early", "FINISHED", "READY", "ReplayError", "StartOnly", "TrialRun", "replay_campaign",
            "replay_with_answer"]

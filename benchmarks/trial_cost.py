@@ -11,7 +11,8 @@ the engine down right after; genai-bench is killed as soon as the last level, or
   modelled seconds before it failed;
 * a level: genai-bench's ``run_duration`` as measured (the noise model adds its poll slack), never
   longer than the task's ``minutes_per_level`` cap, plus the level server's fork and genai-bench's
-  per-level set-up (``LEVEL_START_S``, measured: ``benchmarks/README.md``).
+  per-level set-up (``LEVEL_START_S``, measured: ``benchmarks/README.md``); a level ended as soon
+  as it provably broke an SLO (:mod:`autotuner.bench.fail_fast`) measured until then.
 """
 
 from __future__ import annotations

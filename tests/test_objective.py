@@ -1,5 +1,6 @@
 """Scoring trials: goodput per GPU at the SLO boundary, bounds for early stopping, infeasibility as a constraint."""
 
+import dataclasses
 import math
 
 import pytest
@@ -47,6 +48,15 @@ def test_a_failing_level_measured_low_is_vouched_for_by_a_higher_failing_load():
     assert "breaks the SLOs at c=10" in score.bound_note and "at least 1000 going by c=12" in score.bound_note
     plain = GoodputPerGpu(SLO_).score([level(12, 1200, 1.8, 0.02), level(10, 1050, 1.5, 0.02)], gpus=1)
     assert plain.bound == pytest.approx(1050) and "going by" not in plain.bound_note
+
+
+def test_a_level_ended_early_bounds_by_its_load_never_by_its_part_of_a_levels_throughput():
+    ended = dataclasses.replace(level(16, 300, 1.5, 0.03), ended_early="ended after 20 requests: ...")
+    score = GoodputPerGpu(SLO_).score([level(8, 800, 0.3, 0.02), ended], gpus=2)
+    assert score.bound == pytest.approx(800)  # 16/8 of c=8's 400/GPU, as for a full level
+    assert math.isinf(GoodputPerGpu(SLO_).score([ended], gpus=1).bound)
+    vouching = GoodputPerGpu(SLO_).score([level(10, 1000, 1.5, 0.02), dataclasses.replace(ended, output_tok_s=3000)], 1)
+    assert vouching.bound == pytest.approx(1000) and "going by" not in vouching.bound_note
 
 
 def test_no_bound_until_a_level_fails_and_noise_below_a_pass_is_ignored():

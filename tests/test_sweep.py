@@ -2,11 +2,12 @@
 
 import pytest
 
+from autotuner.bench.fail_fast import FailFast
 from autotuner.bench.result import LevelResult
 from autotuner.objective import SLO, GoodputPerGpu
 from autotuner.spec import require_valid
 from autotuner.sweep import (REMEASURE, FixedSweepPlan, LoadSearchPlan, RepeatPlan, RequestSizing,
-                             TrialSweep, final_report, mean_level, plan_for_config)
+                             TrialSweep, fail_fast_for, final_report, mean_level, plan_for_config)
 
 SLO_ = SLO(ttft_p90_s=1.0, tpot_p90_s=0.05)
 
@@ -36,6 +37,19 @@ def test_load_search_plan_starts_at_the_hint_scaled_to_the_trials_gpus():
     first = plan.next_level([])
     assert (first.concurrency, first.max_requests) == (24, 72) and "best trial" in first.note
     assert plan_for_config(spec, {"tp_size": 1}, 1, SLO_).next_level([]).note == "start"
+
+
+def test_with_early_stopping_a_level_above_a_passing_one_may_end_once_it_provably_fails():
+    spec = task(load={"min": 1, "max": 256, "start": 8})
+    plan = plan_for_config(spec, {"tp_size": 1}, 1, SLO_, {"D(100,100)": 8.0})
+    check = FailFast((("ttft", 1.0), ("tpot", 0.05)))
+    assert plan.next_level([]).fail_fast is None  # its throughput may be the trial's bound
+    assert plan.next_level([level(8, 800, ttft=2.0)]).fail_fast is None  # going down: no pass below yet
+    assert plan.next_level([level(8, 800)]).fail_fast == check
+    assert plan.next_level([level(8, 800, ttft=2.0), level(4, 400)]).fail_fast == check
+    off = spec.model_copy(update={"search": spec.search.model_copy(update={"early_stopping": "none"})})
+    assert plan_for_config(off, {"tp_size": 1}, 1, SLO_).next_level([level(8, 800)]).fail_fast is None
+    assert fail_fast_for(SLO(ttft_p90_s=1.0)) == FailFast((("ttft", 1.0),)) and fail_fast_for(SLO()) is None
 
 
 def test_the_sweep_reports_score_bound_boundary_and_done():

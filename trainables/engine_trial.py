@@ -128,7 +128,8 @@ class EngineTrial(tune.Trainable):
             return self._final(FAILED, reason, log_tail=err.log_tail)
         self.sweep.add(level)
         self.clock.append("level_reported")
-        return dataclasses.replace(self.sweep.report(), load_note=request.note, engine_startup_s=self._deploy_s)
+        note = f"{request.note}; {level.ended_early}" if level.ended_early else request.note
+        return dataclasses.replace(self.sweep.report(), load_note=note, engine_startup_s=self._deploy_s)
 
     def _final(self, status: str, reason: str, *, log_tail: str = "") -> TrialReport:
         """The last report of a trial that cannot go on (rejected, start-up failure, crash)."""

@@ -24,6 +24,7 @@ both are scrubbed (the key replaced by ``***``) after each level and when the pr
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -32,7 +33,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autotuner.bench.level_server import STOP, exit_path, pid_path, submit, write_atomic
+from autotuner.bench.fail_fast import RequestRecord, ended_level
+from autotuner.bench.level_server import STOP, exit_path, pid_path, records_path, submit, write_atomic
 from autotuner.bench.parse import (
     find_failed_level_files,
     find_level_files,
@@ -231,6 +233,10 @@ class GenaiBenchLevels:
         started = time.monotonic()
         folder = self.level_dir(n)
         where = f"{request.scenario} c={request.concurrency}"
+        # warm-up and cool-down shares leave requests out of the stats, so they could overturn a verdict
+        fail_fast = request.fail_fast if self.settings.warmup_ratio is None and self.settings.cooldown_ratio is None else None
+        records = _RecordsReader(records_path(self.request_dir, n))
+        forked_at: float | None = None  # when the level's child started: the level's own clock
         while True:
             exited = self._exit_code(n)  # read first: files written before the exit are seen below
             for path in find_level_files(folder):
@@ -254,6 +260,13 @@ class GenaiBenchLevels:
             if not pid_path(self.request_dir, n).exists() and waited > self.startup_timeout_s:
                 raise BenchmarkError(f"genai-bench did not start level {n} ({where}) within "
                                      f"{self.startup_timeout_s:.0f}s")
+            if fail_fast is not None:
+                if forked_at is None and pid_path(self.request_dir, n).exists():
+                    forked_at = time.monotonic()
+                seen = records.read()
+                proven = fail_fast.verdict(seen, request.max_requests, request.concurrency)
+                if proven:
+                    return ended_level(request, seen, time.monotonic() - (forked_at or started), proven)
             if waited > self.stall_timeout_s:
                 raise BenchmarkError(f"no result for {self.stall_timeout_s:.0f}s (at {where}): server hung?")
             time.sleep(self.poll_interval_s)
@@ -313,6 +326,27 @@ class GenaiBenchLevels:
         if key in ("", PLACEHOLDER_API_KEY):
             return text
         return text.replace(key, SCRUBBED)
+
+
+class _RecordsReader:
+    """The finished requests a running level's child has appended so far (whole lines only)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.records: list[RequestRecord] = []
+        self._offset = 0
+
+    def read(self) -> list[RequestRecord]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self._offset)
+                chunk = f.read()
+        except OSError:
+            return self.records
+        complete = chunk[:chunk.rfind(b"\n") + 1]
+        self._offset += len(complete)
+        self.records += [RequestRecord.from_dict(json.loads(line)) for line in complete.splitlines() if line.strip()]
+        return self.records
 
 
 def all_failed_reason(level: LevelResult) -> str:

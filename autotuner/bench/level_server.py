@@ -10,6 +10,8 @@ Protocol, in a request folder the trial owns::
     level-<n>.json   written (atomically) by the trial: {"argv": [...]} the level's extra arguments
     level-<n>.pid    written by the server once the child for that level runs
     level-<n>.exit   written by the server when the child has ended: its exit code
+    level-<n>.requests.jsonl  appended by the child: one line per finished request, as it
+                     finishes (:mod:`autotuner.bench.fail_fast` reads it while the level runs)
     stop             written by the trial: the server exits
 
 Nothing here imports genai-bench, so the trial and the tests can use this module.
@@ -42,6 +44,10 @@ def exit_path(folder: Path, n: int) -> Path:
     return folder / f"level-{n}.exit"
 
 
+def records_path(folder: Path, n: int) -> Path:
+    return folder / f"level-{n}.requests.jsonl"
+
+
 def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
@@ -53,8 +59,9 @@ def submit(folder: Path, n: int, argv: list[str]) -> None:
     write_atomic(request_path(folder, n), json.dumps({"argv": argv}))
 
 
-def serve(folder: Path, run_level: Callable[[list[str]], int], poll_s: float = POLL_S) -> int:
-    """Fork ``run_level(argv)`` for each request, in order, until ``stop`` appears.
+def serve(folder: Path, run_level: Callable[[list[str], Path], int], poll_s: float = POLL_S) -> int:
+    """Fork ``run_level(argv, records)`` for each request, in order, until ``stop`` appears;
+    ``records``: the file where the child appends its finished requests.
 
     Children are not waited for before the next request is read: a finished level's process may
     still sleep in its clean-up while the next one runs (the trial kills it once it has read the
@@ -70,7 +77,7 @@ def serve(folder: Path, run_level: Callable[[list[str]], int], poll_s: float = P
             argv = json.loads(request.read_text())["argv"]
             pid = os.fork()
             if pid == 0:
-                os._exit(_child(run_level, argv))
+                os._exit(_child(run_level, argv, records_path(folder, n)))
             children[pid] = n
             write_atomic(pid_path(folder, n), str(pid))
             n += 1
@@ -81,10 +88,10 @@ def serve(folder: Path, run_level: Callable[[list[str]], int], poll_s: float = P
     return 0
 
 
-def _child(run_level: Callable[[list[str]], int], argv: list[str]) -> int:
+def _child(run_level: Callable[[list[str], Path], int], argv: list[str], records: Path) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        return int(run_level(argv) or 0)
+        return int(run_level(argv, records) or 0)
     except SystemExit as done:  # click's standalone mode ends with sys.exit
         code = done.code
         return code if isinstance(code, int) else (0 if code is None else 1)
@@ -115,4 +122,4 @@ def _kill(pid: int) -> None:
         pass
 
 
-__all__ = ["STOP", "exit_path", "pid_path", "request_path", "serve", "submit"]
+__all__ = ["STOP", "exit_path", "pid_path", "records_path", "request_path", "serve", "submit"]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from autotuner.bench.fail_fast import FailFast
 
 
 @dataclass(frozen=True)
@@ -14,6 +17,7 @@ class LevelRequest:
     concurrency: int
     max_requests: int
     note: str = ""  # why this load: "start", "grow", "narrow 16-32", "repeat 2/3"
+    fail_fast: FailFast | None = None  # end the level once it provably breaks these p90 limits
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class LevelResult:
     mean_output_tokens: float | None = None
     error_codes: dict[str, int] = field(default_factory=dict)
     all_failed: bool = False
+    ended_early: str = ""  # why the level ended before its request cap (autotuner.bench.fail_fast)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

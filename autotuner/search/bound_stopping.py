@@ -19,7 +19,9 @@ on the long-prompt benchmark surface (BENCHMARKS.md). A trial that meets the SLO
 load has no bound yet and always goes on. With the load hint (:mod:`autotuner.search.incumbent`), a
 new trial's first level runs at the best trial's boundary load, so a config that is clearly worse
 per GPU breaks the SLOs there and is stopped after one level, and one that is a little worse after
-the next level, a ``load.resolution`` step lower (:mod:`autotuner.loadsearch`).
+the next level, a ``load.resolution`` step lower (:mod:`autotuner.loadsearch`). A level above a
+passing one ends as soon as its requests prove that it breaks an SLO (:mod:`autotuner.bench.fail_fast`):
+the bound then rests on the passing level's throughput, not on the failing level's.
 """
 
 from __future__ import annotations

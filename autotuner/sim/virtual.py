@@ -193,9 +193,25 @@ def evaluate_level(args: SimServerArgs, scenario: str, concurrency: int, num_req
     ``plan`` skips re-planning memory; ``max_fused_steps=1`` steps every decode pass one by one
     like the wall-clock server does (slow; for checking the fused fast path).
     """
+    plan = plan or plan_memory(args)
+    done, errors, cores = _run_level(plan, scenario, concurrency, num_requests, seed, max_fused_steps)
+    return _summarise(plan, parse_scenario(scenario).text, concurrency, num_requests, done, errors, cores)
+
+
+def finished_requests(args: SimServerArgs, scenario: str, concurrency: int, num_requests: int, seed: int = 0, *,
+                      plan: MemoryPlan | None = None) -> list[tuple[float, float, float, int, int]]:
+    """The completed requests of the same level as :func:`evaluate_level`, in the order they ended:
+    (end, ttft, e2e, output tokens, input tokens), seconds from the level's start. What a
+    genai-bench child reports one by one while the level runs (:mod:`autotuner.bench.fail_fast`)."""
+    plan = plan or plan_memory(args)
+    done, _, _ = _run_level(plan, scenario, concurrency, num_requests, seed, FUSE_STEPS)
+    return [(d.end, d.ttft, d.e2e, d.output_len, d.input_len) for d in sorted(done, key=lambda d: d.end)]
+
+
+def _run_level(plan: MemoryPlan, scenario: str, concurrency: int, num_requests: int, seed: int,
+               max_fused_steps: int) -> tuple[list[_Done], int, list[EngineCore]]:
     if concurrency < 1 or num_requests < 1:
         raise ValueError("concurrency and num_requests must be >= 1")
-    plan = plan or plan_memory(args)
     scen = parse_scenario(scenario)
     dp = plan.args.dp_size
     base = _seed(seed, plan.args.sim_seed, scenario, concurrency)
@@ -212,7 +228,7 @@ def evaluate_level(args: SimServerArgs, scenario: str, concurrency: int, num_req
         done += got
         errors += rejected
         cores.append(core)
-    return _summarise(plan, scen.text, concurrency, num_requests, done, errors, cores)
+    return done, errors, cores
 
 
 def _summarise(plan: MemoryPlan, scenario: str, concurrency: int, num_requests: int,
@@ -255,4 +271,4 @@ def evaluate_config(args: SimServerArgs, scenarios: Sequence[str], concurrencies
             for s in scenarios for c in concurrencies]
 
 
-__all__ = ["LevelPrediction", "evaluate_config", "evaluate_level", "percentile"]
+__all__ = ["LevelPrediction", "evaluate_config", "evaluate_level", "finished_requests", "percentile"]

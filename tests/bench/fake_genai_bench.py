@@ -113,7 +113,7 @@ def failed_level(scenario: str, concurrency: int) -> dict:
 
 def main() -> int:
     folder, shared = Path(sys.argv[1]), sys.argv[2:]
-    def run(extra: list[str]) -> int:
+    def run(extra: list[str], records: Path) -> int:
         if os.environ.get("FAKE_GB_MODE") == "die" and "level-2" in " ".join(extra):
             os.kill(os.getppid(), signal.SIGKILL)  # the server dies under the level
             time.sleep(5)

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
+from autotuner.bench.fail_fast import FailFast
 from autotuner.bench.genai_bench import BenchmarkError, GenaiBenchLevels, GenaiBenchSettings
-from autotuner.bench.result import LevelRequest
+from autotuner.bench.result import LevelRequest, LevelResult
 
 from .helpers import processes_mentioning
 
@@ -45,6 +46,32 @@ def test_started_before_the_server_then_levels_decided_one_by_one(tmp_path, toke
     assert second_s - run_duration < 1.5
     metadata = (bench.run_dir / "level-1" / "experiment_metadata.json").read_text()
     assert "stub-model" in metadata and "***" in metadata
+    assert_nothing_left(bench)
+
+
+def test_a_level_that_provably_breaks_a_p90_limit_ends_early(tmp_path, tokenizer_dir, stub_server):
+    """Every request's TTFT is 300 ms against a 100 ms limit: after a handful of the 40 requests
+    the level's p90 is certain, and the level ends there; the next level runs as usual."""
+    bench = GenaiBenchLevels(GenaiBenchSettings(str(tokenizer_dir), api_key=SECRET), tmp_path)
+    bench.connect(stub_server(STUB_TTFT_MS="300") + "/v1", "stub-model")
+    check = FailFast((("ttft", 0.1),))
+    kept = bench.run_level(LevelRequest("D(20,10)", 1, 4, "narrow", FailFast((("ttft", 1.0),))))
+
+    def timed(request: LevelRequest) -> tuple[LevelResult, float]:
+        started = time.monotonic()
+        return bench.run_level(request), time.monotonic() - started
+
+    ended, ended_s = timed(LevelRequest("D(20,10)", 2, 40, "narrow", check))
+    full, full_s = timed(LevelRequest("D(20,10)", 2, 40))
+
+    print(f"ended after {ended_s:.1f}s ({ended.num_completed} requests), full level {full_s:.1f}s")
+    assert not kept.ended_early and kept.num_completed >= 4  # nothing to prove: it ran to its end
+    assert ended.ended_early.startswith(f"ended after {ended.num_requests} requests: p90 TTFT at least")
+    assert ended.ttft_p90_s > 0.1 and ended.num_completed < 20 and ended_s < full_s / 2
+    assert ended.duration_s <= ended_s
+    assert not full.ended_early and full.num_completed >= 40 and full.ttft_p90_s > 0.3
+    lines = (bench.request_dir / "level-2.requests.jsonl").read_text().splitlines()
+    assert len(lines) >= ended.num_requests and json.loads(lines[0])["ttft"] > 0.3
     assert_nothing_left(bench)
 
 

@@ -46,6 +46,13 @@ class CurveOracle:
         tok_s, tpot = self.curves[key](load)
         return level(load, tok_s, tpot)
 
+    def requests(self, key: str, config: dict, scenario: str, load: int) -> list[tuple[float, ...]]:
+        """The level's 3 x load requests, ending evenly over its 10 s, each at the curve's TPOT:
+        (end, ttft, e2e, output tokens, input tokens)."""
+        _, tpot = self.curves[key](load)
+        n = 3 * load
+        return [(10.0 * (i + 1) / n, 0.1, 0.1 + 255 * tpot, 256, 1024) for i in range(n)]
+
 
 def made_up_truth(surface: Surface, configs: list[tuple[dict, Curve, int]], startup_s: float = 20.0) -> GroundTruth:
     """A ground truth of hand-made configs: (config, curve, gpus); the true score of each is read

@@ -46,6 +46,27 @@ def test_a_worse_config_is_stopped_at_the_best_trials_boundary_load(quick_surfac
     assert [lv.concurrency for lv in worse.sweep.levels] == [found]
 
 
+@pytest.mark.parametrize("early_stopping", [True, False])
+def test_with_early_stopping_a_level_above_a_passing_one_ends_once_it_provably_fails(quick_surface, early_stopping):
+    truth = made_up_truth(quick_surface, [(A, linear(100, 40), 1)])
+    searcher, scheduler = ours(quick_surface, [A], trials=1)
+
+    [run] = replay_campaign(truth, searcher, scheduler, slots=1, budget=1, noise=NO_NOISE, seed=0,
+                            load_hint=early_stopping)
+
+    above_a_pass = [lv for i, lv in enumerate(run.sweep.levels)
+                    if any(p.concurrency < lv.concurrency and p.tpot_p90_s <= 0.008 for p in run.sweep.levels[:i])
+                    and lv.tpot_p90_s > 0.008]
+    [(_, found)] = run.last["boundary"]
+    assert above_a_pass and 40 / 1.1 <= found <= 40  # located as well either way
+    ended = [lv for lv in run.sweep.levels if lv.ended_early]
+    if early_stopping:
+        assert ended == above_a_pass and all(lv.duration_s < 10.0 for lv in ended)
+        assert all(lv.ended_early.startswith(f"ended after {lv.num_requests} requests: p90 TPOT") for lv in ended)
+    else:
+        assert ended == [] and all(lv.duration_s == 10.0 for lv in run.sweep.levels)
+
+
 def test_a_better_config_is_never_stopped(quick_surface):
     truth = made_up_truth(quick_surface, [(A, linear(60, 30), 1), (B, linear(100, 40), 1)])
     searcher, scheduler = ours(quick_surface, [A, B])

@@ -10,6 +10,7 @@ from autotuner.sim.virtual import (
     LevelPrediction,
     evaluate_config,
     evaluate_level,
+    finished_requests,
     percentile,
 )
 
@@ -21,6 +22,15 @@ MIXED = "N(1000,300)/(200,60)"
 def args(**kw):
     kw.setdefault("sim_model", "Llama-3.1-8B")
     return SimServerArgs(**kw)
+
+
+def test_the_finished_requests_are_the_levels_own_in_the_order_they_ended():
+    level = evaluate_level(args(tp_size=2), "D(4096,256)", 12, 48)
+    finished = finished_requests(args(tp_size=2), "D(4096,256)", 12, 48)
+    ends = [end for end, *_ in finished]
+    assert len(finished) == level.num_completed and ends == sorted(ends) and ends[-1] == level.duration_s
+    assert percentile(sorted(ttft for _, ttft, *_ in finished), 90) == level.ttft_p90_s
+    assert sum(out for *_, out, _ in finished) / level.duration_s == pytest.approx(level.output_tok_s)
 
 
 def test_single_user_numbers_follow_the_step_times():
