@@ -179,7 +179,9 @@ def render(mode: Mode, search: Sequence[SurfaceResult], samplers: Sequence[Surfa
         f"A config's true score is its goodput per GPU at its exact SLO boundary, noise-free. Trial cost: GPUs x "
         f"(max(modelled start-up, {GENAI_BENCH_START_S:g} s of genai-bench imports) + per level its measured "
         f"run_duration, cut at the time limit, + {LEVEL_START_S:g} s); a start-up failure holds its GPUs for the "
-        "modelled seconds before it fails; a rejected config costs nothing.",
+        "modelled seconds before it fails; a rejected config costs nothing. With early stopping, a level above a "
+        "passing one ends at the request that proves it breaks a p90 SLO (the simulator's own requests, in the "
+        "order they ended); without it, every level runs to its end.",
         "",
         *noise_section(),
         f"## Search strategies: {mode.budget} trials per campaign, seeds {mode.seeds[0]}-{mode.seeds[-1]}, noise on",
