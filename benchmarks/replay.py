@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
 from autotuner.answer import REMEASURE_OF, Answer, choose, remeasure_configs
-from autotuner.bench.fail_fast import RequestRecord, ended_level, most_requests, over_needed
+from autotuner.bench.fail_fast import RequestRecord, ended_level
 from autotuner.bench.result import LevelRequest, LevelResult
 from autotuner.objective import objective_from_spec
 from autotuner.results import DONE, FAILED, REJECTED, REMEASURE, SEARCH, STOPPED_EARLY, TrialRecord
@@ -146,8 +146,6 @@ def ended_early(request: LevelRequest, level: LevelResult, measured: LevelResult
     rate = measured.output_tok_s / level.output_tok_s if level.output_tok_s else 1.0
     ttft_factor = _factor(measured.ttft_p90_s, level.ttft_p90_s)
     latency_factor = _factor(measured.tpot_p90_s, level.tpot_p90_s)
-    limits = dict(request.fail_fast.limits)
-    over = dict.fromkeys(limits, 0)
     records: list[RequestRecord] = []
     for end, ttft, e2e, output_tokens, input_tokens in finished:
         end /= rate
@@ -156,12 +154,8 @@ def ended_early(request: LevelRequest, level: LevelResult, measured: LevelResult
         tpot = (e2e - ttft) / (output_tokens - 1) * latency_factor if output_tokens > 1 else None
         record = RequestRecord(ttft * ttft_factor, tpot, e2e * latency_factor, int(output_tokens), int(input_tokens))
         records.append(record)
-        for metric, limit in limits.items():
-            value = getattr(record, metric)
-            over[metric] += value is not None and value > limit
-        # the check's own count, tested only once enough requests are over a limit to be worth it
-        need = over_needed(most_requests(request.max_requests, request.concurrency, records))
-        if max(over.values()) >= need:
+        # only a request over a limit can complete a proof (the trial checks at every poll)
+        if any((getattr(record, metric) or 0.0) > limit for metric, limit in request.fail_fast.limits):
             proven = request.fail_fast.verdict(records, request.max_requests, request.concurrency)
             if proven:
                 return ended_level(request, records, end, proven)

@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Mapping, Sequence
 
-from autotuner.bench.result import LevelRequest, LevelResult
+from autotuner.bench.result import LevelRequest, LevelResult, percentile
 
 # The per-request metrics a p90 SLO can name, as genai-bench's per-request records call them, and
 # the LevelResult field of their p90.
@@ -118,12 +118,7 @@ def ended_level(request: LevelRequest, records: Sequence[RequestRecord], elapsed
 
 def _p90(values: Sequence[float | None]) -> float | None:
     known = sorted(v for v in values if v is not None)
-    if not known:
-        return None
-    position = 0.9 * (len(known) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(known) - 1)
-    return known[low] + (known[high] - known[low]) * (position - low)
+    return percentile(known, 90) if known else None
 
 
 __all__ = ["FailFast", "P90_FIELDS", "RequestRecord", "ended_level", "most_requests", "over_needed"]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:
     from autotuner.bench.fail_fast import FailFast
@@ -53,3 +54,15 @@ class LevelResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """numpy's default (linear) percentile of already sorted values, as genai-bench computes its
+    stats; nan when empty."""
+    n = len(sorted_values)
+    if n == 0:
+        return math.nan
+    pos = (n - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, n - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from autotuner.bench.result import LevelResult, percentile
 from autotuner.sim.args import SimServerArgs
 from autotuner.sim.engine import (
     ADMISSION_LATENCY_S,
@@ -86,11 +87,9 @@ class LevelPrediction:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def to_level_result(self) -> Any:
-        """The same numbers as an ``autotuner.bench.result.LevelResult`` (rejected requests count
-        as HTTP 400 errors, as the server answers them)."""
-        from autotuner.bench.result import LevelResult
-
+    def to_level_result(self) -> LevelResult:
+        """The same numbers as a :class:`LevelResult` (rejected requests count as HTTP 400 errors,
+        as the server answers them)."""
         return LevelResult(
             scenario=self.scenario, concurrency=self.concurrency, num_requests=self.num_requests,
             num_completed=self.num_completed, num_errors=self.num_errors,
@@ -103,17 +102,6 @@ class LevelPrediction:
             mean_output_tokens=self.mean_output_tokens,
             error_codes={"400": self.num_errors} if self.num_errors else {},
             all_failed=self.num_completed == 0)
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """numpy's default (linear) percentile of already sorted values; nan when empty."""
-    n = len(sorted_values)
-    if n == 0:
-        return math.nan
-    pos = (n - 1) * q / 100.0
-    lo = int(pos)
-    hi = min(lo + 1, n - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
 @dataclass
