@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from autotuner.spec import Problem, load_spec
+from autotuner.task.spec import Problem, load_spec
 
 EXIT_INVALID = 2
 
@@ -43,14 +43,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     if args.output:
         spec = spec.model_copy(update={"output": args.output})
-    from autotuner.task_paths import OUTPUT_BASE_VAR, is_ray_temporary, resolve_here
+    from autotuner.task.paths import OUTPUT_BASE_VAR, is_ray_temporary, resolve_here
 
     spec = resolve_here(spec)  # once, here: Ray runs trials (and --working-dir jobs) in folders of its own
     if is_ray_temporary(spec.output_dir):
         print(f"warning: the campaign folder {spec.output_dir} is in Ray's temporary folders, which Ray deletes: "
               f"set an absolute output (--output), or ${OUTPUT_BASE_VAR}", file=sys.stderr, flush=True)
-    from autotuner.campaign import CampaignError, run_campaign
-    from autotuner.report import render_chart, summary_text
+    from autotuner.campaign.driver import CampaignError, run_campaign
+    from autotuner.results.report import render_chart, summary_text
 
     print(f"campaign {spec.name}: {spec.budget.trials} trials, {spec.budget.gpus} GPU slots, "
           f"{spec.workload.describe()}, results in {spec.output_dir}", flush=True)
@@ -76,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from autotuner.report import render_chart, summary_text
+    from autotuner.results.report import render_chart, summary_text
 
     folder = Path(args.folder)
     if not (folder / "campaign.json").exists():
@@ -91,7 +91,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
     """Delete the Kubernetes objects a crashed run of a campaign left behind."""
     import json
 
-    from autotuner.campaign import campaign_id
+    from autotuner.campaign.driver import campaign_id
 
     target = Path(args.campaign)
     folder = target if target.is_dir() else None

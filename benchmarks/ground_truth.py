@@ -4,7 +4,7 @@ level of it measures, without noise.
 Each config goes down the real trial path's decisions, with the simulator's virtual clock in place
 of the wall-clock server and genai-bench:
 
-1. the pre-deployment checks (:func:`autotuner.feasibility.reject_reason`, same facts as the
+1. the pre-deployment checks (:func:`autotuner.trial.feasibility.reject_reason`, same facts as the
    trainable) reject it: no GPU is claimed;
 2. the simulator is started with the argv the ``local`` backend builds; a memory plan that does not
    fit is a start-up failure after the modelled seconds SGLang would have spent;
@@ -35,19 +35,19 @@ from multiprocessing import Pool
 from pathlib import Path
 from typing import Any, Callable
 
-from autotuner import objective, sweep
+from autotuner.trial import objective, sweep
 from autotuner.bench.result import LevelResult
 from autotuner.engines.base import DeployRequest
 from autotuner.engines.backends import make_backend
-from autotuner.feasibility import model_facts, reject_reason
-from autotuner.objective import SLO, goodput_per_gpu
+from autotuner.trial.feasibility import model_facts, reject_reason
+from autotuner.trial.objective import SLO, goodput_per_gpu
 from autotuner.sim.args import SimServerArgs, parse_argv
 from autotuner.sim.memory import MemoryPlan, StartupFailure, plan_memory, startup_seconds
 from autotuner.sim.version import simulator_version
 from autotuner.sim.virtual import evaluate_level, finished_requests
-from autotuner.space import SearchSpace, engine_args
-from autotuner.spec import TaskSpec
-from autotuner.sweep import sizing_for
+from autotuner.task.space import SearchSpace, engine_args
+from autotuner.task.spec import TaskSpec
+from autotuner.trial.sweep import sizing_for
 from benchmarks.space_grid import config_key, grid_configs
 from benchmarks.surface import Surface
 
@@ -55,7 +55,7 @@ CACHE_DIR = Path(__file__).resolve().parent / "cache"
 CACHE_FORMAT = 2
 LADDER_STEP = 1.2  # the ladder of loads the true score is taken over, below the boundary
 
-# Outcome of a config before any load level (trial statuses of autotuner.results, for the search).
+# Outcome of a config before any load level (trial statuses of autotuner.results.folder, for the search).
 OK, STARTUP_FAILED, REJECTED = "ok", "startup failed", "rejected"
 _LEVEL_FIELDS = [f.name for f in fields(LevelResult) if f.name != "error_codes"]
 
@@ -158,7 +158,7 @@ def true_boundary(oracle: LevelOracle, key: str, config: dict[str, Any], scenari
 
 def config_truth(spec: TaskSpec, oracle: LevelOracle, config: dict[str, Any]) -> ConfigTruth:
     """The truth of one config of the space."""
-    from autotuner.objective import SLO
+    from autotuner.trial.objective import SLO
 
     args = engine_args(config)
     why = reject_reason(args, gpus_per_node=spec.engine.gpus_per_node, slots=spec.budget.gpus, **model_facts(spec))

@@ -1,10 +1,10 @@
 """What a replayed campaign achieved and what it cost: best-so-far gap against GPU-hours.
 
 After each search trial ends, the campaign's best so far is the config
-:func:`autotuner.results.pick_best` would return (the best measured score, preferring trials whose
+:func:`autotuner.results.folder.pick_best` would return (the best measured score, preferring trials whose
 load search ran to the end); its quality is that config's true score (goodput per GPU at its exact
 SLO boundary, noise-free), and the gap is how far below the optimum it is. At the end, the answer
-is what :func:`autotuner.answer.choose` picks after the re-measurement. GPU time counts every
+is what :func:`autotuner.results.answer.choose` picks after the re-measurement. GPU time counts every
 trial's GPUs from its start, running trials pro rata.
 """
 
@@ -15,7 +15,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from autotuner.results import FAILED, REJECTED, STOPPED_EARLY, pick_best
+from autotuner.results.folder import FAILED, REJECTED, STOPPED_EARLY, pick_best
 from benchmarks.ground_truth import GroundTruth
 from benchmarks.replay import CampaignReplay, TrialRun
 

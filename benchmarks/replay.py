@@ -1,7 +1,7 @@
 """A campaign replayed in modelled time over the ground truth, without Ray or any process.
 
-The searcher, the scheduler, each trial's level plan (:class:`~autotuner.sweep.TrialSweep`: the
-load search, the re-measurement) and the answer (:mod:`autotuner.answer`) are the campaign's own
+The searcher, the scheduler, each trial's level plan (:class:`~autotuner.trial.sweep.TrialSweep`: the
+load search, the re-measurement) and the answer (:mod:`autotuner.results.answer`) are the campaign's own
 code; only the engine and genai-bench are replaced by the ground truth's noise-free levels read
 through a :class:`~benchmarks.noise.NoiseModel`. The searcher and scheduler are driven through the
 calls Ray Tune's ``TuneController`` makes (``ray/tune/execution/tune_controller.py``, Ray 2.60):
@@ -15,7 +15,7 @@ calls Ray Tune's ``TuneController`` makes (``ray/tune/execution/tune_controller.
   ``scheduler.on_trial_complete`` and then ``searcher.on_trial_complete`` with its last report.
 
 With ``load_hint`` (the campaign's early stopping), every search report is offered to an
-:class:`~autotuner.search.incumbent.Incumbent`, as the campaign's ``IncumbentFeed`` does, a
+:class:`~autotuner.stopping.load_hint.Incumbent`, as the campaign's ``IncumbentFeed`` does, a
 trial starts its load search at the best boundary load known when it gets its GPUs, and a level
 above a passing one ends once its requests prove it fails (:func:`ended_early`, on the simulator's
 requests in the order they ended). Without it, every level runs to its end.
@@ -31,15 +31,15 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
-from autotuner.answer import REMEASURE_OF, Answer, choose, remeasure_configs
+from autotuner.results.answer import REMEASURE_OF, Answer, choose, remeasure_configs
 from autotuner.bench.fail_fast import RequestRecord, ended_level
 from autotuner.bench.result import LevelRequest, LevelResult
-from autotuner.objective import objective_from_spec
-from autotuner.results import DONE, FAILED, REJECTED, REMEASURE, SEARCH, STOPPED_EARLY, TrialRecord
-from autotuner.search.incumbent import Incumbent
-from autotuner.space import engine_args
-from autotuner.spec import TaskSpec
-from autotuner.sweep import TrialSweep, final_report, plan_for_config
+from autotuner.trial.objective import objective_from_spec
+from autotuner.results.folder import DONE, FAILED, REJECTED, REMEASURE, SEARCH, STOPPED_EARLY, TrialRecord
+from autotuner.stopping.load_hint import Incumbent
+from autotuner.task.space import engine_args
+from autotuner.task.spec import TaskSpec
+from autotuner.trial.sweep import TrialSweep, final_report, plan_for_config
 from benchmarks.ground_truth import OK, GroundTruth
 from benchmarks.ground_truth import REJECTED as OUTCOME_REJECTED
 from benchmarks.noise import NoiseModel
@@ -87,7 +87,7 @@ class TrialRun:
     sweep: TrialSweep | None = None
     pending: LevelResult | None = None  # the level running now, as it will be measured
     last: dict[str, Any] = field(default_factory=dict)  # its last report
-    status: str = ""  # autotuner.results status once ended (DONE, STOPPED_EARLY, FAILED, REJECTED)
+    status: str = ""  # autotuner.results.folder status once ended (DONE, STOPPED_EARLY, FAILED, REJECTED)
 
     @property
     def levels_run(self) -> int:
@@ -303,7 +303,7 @@ class CampaignReplay:
 def replay_with_answer(truth: GroundTruth, searcher: Searcher, scheduler: Scheduler, *, slots: int, budget: int,
                        noise: NoiseModel, seed: int, load_hint: bool = False) -> CampaignReplay:
     """The search, then (as ``autotuner run`` does) the re-measurement of the best configs at their
-    boundary load, and the answer :func:`autotuner.answer.choose` gives."""
+    boundary load, and the answer :func:`autotuner.results.answer.choose` gives."""
     from ray.tune.schedulers import FIFOScheduler
 
     from autotuner.search.fixed import FixedConfigs

@@ -3,9 +3,9 @@
 The benchmarks need every config the search could propose (to evaluate them all) and the order a
 hand-written sweep would take them: nested loops, the first listed parameter outermost. A
 parameter with ``when`` only gets a loop where its condition holds, exactly as the define-by-run
-:class:`~autotuner.space.SearchSpace` only samples it there.
+:class:`~autotuner.task.space.SearchSpace` only samples it there.
 
->>> from autotuner.spec import ParamSpace
+>>> from autotuner.task.spec import ParamSpace
 >>> param_values("mem_fraction_static", ParamSpace(low=0.8, high=0.9, step=0.05), is_int=False)
 [0.8, 0.85, 0.9]
 """
@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator
 
-from autotuner.space import SearchSpace
-from autotuner.spec import ParamSpace
+from autotuner.task.space import SearchSpace
+from autotuner.task.spec import ParamSpace
 
 # Optuna returns stepped floats with float noise (0.5700000000000001); keys round it away.
 KEY_DECIMALS = 6
@@ -31,7 +31,7 @@ class NotDiscrete(ValueError):
 
 def param_values(name: str, ps: ParamSpace, is_int: bool) -> list[Any]:
     """Every value one parameter can take, in ascending (or listed) order (``is_int``: an integer
-    parameter, :attr:`autotuner.space.SearchSpace.int_params`)."""
+    parameter, :attr:`autotuner.task.space.SearchSpace.int_params`)."""
     if ps.choices is not None:
         return list(ps.choices)
     assert ps.low is not None and ps.high is not None

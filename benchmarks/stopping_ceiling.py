@@ -2,7 +2,7 @@
 
     python -m benchmarks.stopping_ceiling --surface benchmarks/surfaces/qwen32b-h200-long.yaml [--seeds 20]
 
-Our rule (:mod:`autotuner.search.bound_stopping`) stops a trial only once its levels prove it cannot
+Our rule (:mod:`autotuner.stopping.bound`) stops a trial only once its levels prove it cannot
 win. :class:`OracleStopping` reads the answer instead: after any level, it stops a trial whose
 config's true score (the ground truth's, noise-free) is more than ``tolerance`` below the true score
 of the best config that has met the SLOs so far. No tuner can run it, but with the same sampler,

@@ -1,7 +1,7 @@
 """The search strategies compared, each as a (searcher, scheduler) pair for the replay.
 
 The campaign's own strategies come from :mod:`autotuner.search`'s factories, so the replay runs
-the very ``ConstrainedOptunaSearch`` (define-by-run :class:`~autotuner.space.SearchSpace`, the
+the very ``ConstrainedOptunaSearch`` (define-by-run :class:`~autotuner.task.space.SearchSpace`, the
 task's sampler) behind the same ``ConcurrencyLimiter``, and the very ``BoundStoppingScheduler``
 (or ``FIFOScheduler`` without early stopping), that ``autotuner run`` builds for the task, with
 the load hint where the task uses it. Sampler candidates swap only the Optuna sampler.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
-from autotuner.space import SearchSpace
+from autotuner.task.space import SearchSpace
 from benchmarks.baselines import AutoTuneSearcher, GridSearcher
 from benchmarks.ground_truth import GroundTruth
 from benchmarks.replay import Scheduler, Searcher
@@ -42,13 +42,15 @@ class Strategy:
 
 def _campaign_search(algorithm: str, early_stopping: str, sampler: SamplerFactory | None = None) -> Build:
     def build(surface: Surface, seed: int, budget: int) -> Contender:
-        from autotuner.search import make_scheduler, make_searcher, uses_load_hint
+        from autotuner.search import make_searcher
+        from autotuner.stopping import EarlyStopping
 
         spec = surface.with_search(seed=seed, trials=budget, algorithm=algorithm, early_stopping=early_stopping)
         searcher = make_searcher(spec, sampler(seed) if sampler is not None else None)
-        scheduler = make_scheduler(spec)
+        stopping = EarlyStopping.from_spec(spec)
+        scheduler = stopping.scheduler()
         scheduler.set_search_properties("score", "max")  # what TuneConfig(metric=, mode=) does
-        return Contender(searcher, scheduler, uses_load_hint(spec))
+        return Contender(searcher, scheduler, stopping.uses_load_hint)
     return build
 
 

@@ -1,7 +1,7 @@
 """A benchmark surface: one model on one GPU type under one workload, with a discrete search space.
 
 A surface file (``benchmarks/surfaces/*.yaml``) holds the task exactly as a user would write it
-(``task:``, a :class:`~autotuner.spec.TaskSpec`), plus what the baselines need that a task does not
+(``task:``, a :class:`~autotuner.task.spec.TaskSpec`), plus what the baselines need that a task does not
 say: the hand-set parameters a vLLM ``auto_tune.sh`` user would fix (``auto_tune_fixed:``)::
 
     name: llama8b-h100
@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from autotuner.spec import TaskSpec, require_valid
+from autotuner.task.spec import TaskSpec, require_valid
 
 SURFACES_DIR = Path(__file__).resolve().parent / "surfaces"
 

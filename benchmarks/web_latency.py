@@ -43,7 +43,7 @@ def deploy(workspace: Path, port: int, token: str) -> None:
     import ray
     from ray import serve
 
-    from autotuner.hub import get_hub
+    from autotuner.results.hub import get_hub
     from serve_app.deployment import APP_NAME, build_app
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -86,8 +86,8 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
     from ray import serve
 
-    from autotuner.hub import get_hub
-    from autotuner.results import DEPLOYING, RUNNING, TrialRecord, level_row
+    from autotuner.results.hub import get_hub
+    from autotuner.results.folder import DEPLOYING, RUNNING, TrialRecord, level_row
 
     workspace = Path(tempfile.mkdtemp(prefix="weblat-"))
     spec = write_synthetic_campaign(workspace / "bench", trials=args.trials, running=4, status="running",

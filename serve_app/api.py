@@ -25,7 +25,7 @@ from urllib.parse import parse_qs
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
-from autotuner.safe_yaml import MAX_BYTES as MAX_TASK_BYTES
+from autotuner.task.safe_yaml import MAX_BYTES as MAX_TASK_BYTES
 from serve_app.actions import ActionError
 from serve_app.auth import request_token
 from serve_app.best import manifest_yaml

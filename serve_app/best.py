@@ -2,7 +2,7 @@
 page's header and best-config box, the tasks page's column, the charts' highlighted trial).
 
 While a run goes on it is the best trial so far, picked by the campaign's own rule
-(:func:`autotuner.results.pick_best`); once no run is live it is best_config.json, what the
+(:func:`autotuner.results.folder.pick_best`); once no run is live it is best_config.json, what the
 campaign wrote (with its re-measurement and provenance when present)::
 
     best = best_config(snapshot)
@@ -17,9 +17,9 @@ import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from autotuner.k8s.best_manifest import FILE_NAME, best_inference_service
+from autotuner.results.best_manifest import FILE_NAME, best_inference_service
 from autotuner.k8s.manifests import dump_manifest
-from autotuner.results import TrialRecord, pick_best
+from autotuner.results.folder import TrialRecord, pick_best
 
 if TYPE_CHECKING:
     from serve_app.live import CampaignSnapshot

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from autotuner.results import RESUMABLE_CAMPAIGN_STATUSES
-from autotuner.spec import load_spec
+from autotuner.results.folder import RESUMABLE_CAMPAIGN_STATUSES
+from autotuner.task.spec import load_spec
 from serve_app.jobs import SOURCE_CLI, SOURCE_RAY_JOB, SOURCE_WEB, JobInfo, parse_run_command
 
 JOB_STATUS_TEXT = {"PENDING": "pending", "RUNNING": "starting", "STOPPED": "stopped",

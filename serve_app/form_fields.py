@@ -20,7 +20,7 @@ import panel as pn
 import yaml
 from pydantic.fields import FieldInfo
 
-from autotuner.spec import Problem
+from autotuner.task.spec import Problem
 
 UNSET: Any = object()  # "leave the field out": the spec's default applies
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from autotuner.folder_lock import LockOwner
-from autotuner.results import (ACTIVE_CAMPAIGN_STATUSES, CAMPAIGN_INTERRUPTED, CAMPAIGN_STOPPED, DEPLOYING,
+from autotuner.campaign.lock import LockOwner
+from autotuner.results.folder import (ACTIVE_CAMPAIGN_STATUSES, CAMPAIGN_INTERRUPTED, CAMPAIGN_STOPPED, DEPLOYING,
                                INTERRUPTED, PENDING, RUNNING, read_rows)
 
 TrialRows = dict[str, dict[str, Any]]
@@ -51,7 +51,7 @@ def campaign_is_live(meta: dict[str, Any], job_statuses: Mapping[str, str] | Non
 
     When campaign.json names a Ray job and the job list is known (``job_statuses``: submission id
     -> status), the job decides; a job the cluster does not know (restarted cluster) is gone.
-    Otherwise the folder's lock decides (autotuner/folder_lock.py): its owner's process when it
+    Otherwise the folder's lock decides (autotuner/campaign/lock.py): its owner's process when it
     runs on this host, its heartbeat when it runs elsewhere (a pod sharing the volume).
     """
     if meta.get("status") not in ACTIVE_CAMPAIGN_STATUSES:

@@ -14,7 +14,7 @@ import json
 import math
 from typing import Any, Iterable
 
-from autotuner.spec import ParamSpace, TaskSpec
+from autotuner.task.spec import ParamSpace, TaskSpec
 
 MIN_TRIALS = 10  # fewer scored trials say too little
 TOP_TRIALS = 3  # at least this many trials make the top quantile

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from autotuner.placement import SIMULATED_GPU
+from autotuner.campaign.placement import SIMULATED_GPU
 from serve_app.auth import ensure_token, token_path
 from serve_app.deployment import APP_NAME, build_app
 
@@ -90,7 +90,7 @@ def start_ui(opts: UiOptions) -> UiInfo:
     import ray
     from ray import serve
 
-    from autotuner.hub import get_hub
+    from autotuner.results.hub import get_hub
 
     address = opts.address or os.environ.get("RAY_ADDRESS")
     started = False

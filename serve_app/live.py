@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
-from autotuner.campaign_runs import job_ids, resumes
-from autotuner.folder_lock import read_owner
-from autotuner.results import ACTIVE_CAMPAIGN_STATUSES, DONE, FAILED, REJECTED, STOPPED_EARLY
-from autotuner.spec import TaskSpec, load_spec
+from autotuner.campaign.runs import job_ids, resumes
+from autotuner.campaign.lock import read_owner
+from autotuner.results.folder import ACTIVE_CAMPAIGN_STATUSES, DONE, FAILED, REJECTED, STOPPED_EARLY
+from autotuner.task.spec import TaskSpec, load_spec
 from serve_app.best import best_config
 from serve_app.catalog import (
     CampaignSummary,
@@ -54,7 +54,7 @@ HubChanges = dict[str, tuple[int, int, list[dict[str, Any]]]]  # campaign id -> 
 
 
 class HubReader(Protocol):
-    """What the store asks the results hub (see :class:`autotuner.hub.HubState`)."""
+    """What the store asks the results hub (see :class:`autotuner.results.hub.HubState`)."""
 
     def changes(self, since: dict[str, tuple[int, int]]) -> HubChanges: ...
 
@@ -114,7 +114,7 @@ class RayHubReader:
     def _call(self, method: str, nothing: Any, *args: Any) -> Any:
         import ray
 
-        from autotuner.hub import get_hub
+        from autotuner.results.hub import get_hub
 
         if self._hub is None:
             if time.monotonic() < self._next_lookup:

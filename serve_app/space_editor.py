@@ -17,8 +17,8 @@ from typing import Any
 import panel as pn
 import yaml
 
-from autotuner.engines.flavors import DEFAULT_FLAVOR, FLAVORS, EngineParam, get_flavor
-from autotuner.spec import Problem
+from autotuner.flavors import DEFAULT_FLAVOR, FLAVORS, EngineParam, get_flavor
+from autotuner.task.spec import Problem
 from serve_app.form_fields import parse_scalar
 
 OFF, FIXED, CHOICES, RANGE = "not used", "fixed", "choices", "range"

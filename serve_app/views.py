@@ -19,10 +19,10 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from autotuner.dashboard import actor_url
-from autotuner.engines.flavors import DEFAULT_FLAVOR, get_flavor
-from autotuner.progress import describe_config
-from autotuner.results import DONE, FAILED, INTERRUPTED, PENDING, REJECTED, REMEASURE, RUNNING, STOPPED_EARLY
+from autotuner.results.dashboard import actor_url
+from autotuner.flavors import DEFAULT_FLAVOR, get_flavor
+from autotuner.results.progress import describe_config
+from autotuner.results.folder import DONE, FAILED, INTERRUPTED, PENDING, REJECTED, REMEASURE, RUNNING, STOPPED_EARLY
 from serve_app.best import best_config
 from serve_app.history import LevelRows, TrialRows
 from serve_app.importance import parameter_importance
@@ -177,7 +177,7 @@ def pareto_front(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def best_over_time(trials: TrialRows, started: float | None) -> tuple[Points, Points]:
     """The best score so far against minutes since the campaign started (a step line), picked by
-    the campaign's own rule as each trial ended (:func:`autotuner.results.pick_best`: complete
+    the campaign's own rule as each trial ended (:func:`autotuner.results.folder.pick_best`: complete
     trials first), and each ended feasible trial's score (downsampled). Minutes count from the
     campaign's first start, or its earliest trial if that is earlier: never negative."""
     ended = sorted((t for t in trials.values() if t.get("ended") and t.get("score") is not None

@@ -70,7 +70,7 @@ def ray_cluster():
     backend); never attaches to a `ray start` cluster on the box."""
     import ray
 
-    from autotuner.placement import SIMULATED_GPU
+    from autotuner.campaign.placement import SIMULATED_GPU
 
     ray.init(address="local", num_cpus=2, num_gpus=4, resources={SIMULATED_GPU: 4}, include_dashboard=False,
              log_to_driver=True, configure_logging=False)

@@ -1,9 +1,9 @@
 """The answer: which configs are re-measured, which one is recommended, and its provenance."""
 
-from autotuner.answer import REMEASURE_OF, choose, provenance, remeasure_candidates, remeasure_configs
-from autotuner.results import DONE, REMEASURE, STOPPED_EARLY, TrialRecord
-from autotuner.spec import RemeasureSpec, require_valid
-from autotuner.sweep import REMEASURE as REMEASURE_KEY
+from autotuner.results.answer import REMEASURE_OF, choose, provenance, remeasure_candidates, remeasure_configs
+from autotuner.results.folder import DONE, REMEASURE, STOPPED_EARLY, TrialRecord
+from autotuner.task.spec import RemeasureSpec, require_valid
+from autotuner.trial.sweep import REMEASURE as REMEASURE_KEY
 
 
 def search(trial_id, score, config, boundary=None, feasible=True, status=DONE):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from autotuner.results import DONE, load_campaign
-from autotuner.spec import require_valid
+from autotuner.results.folder import DONE, load_campaign
+from autotuner.task.spec import require_valid
 from tests.test_campaign import GOOD, small_task
 
 pytestmark = pytest.mark.integration
@@ -21,7 +21,7 @@ def files_holding(root: Path, text: str) -> list[str]:
 
 
 def test_a_keyed_server_is_benchmarked_and_the_key_is_written_nowhere(ray_cluster, tmp_path, monkeypatch):
-    from autotuner.campaign import run_campaign
+    from autotuner.campaign.driver import run_campaign
 
     monkeypatch.setenv("TEST_CAMPAIGN_ENGINE_KEY", KEY)
     task = small_task(tmp_path, trials=1)

@@ -17,8 +17,8 @@ LIMIT = 32  # bytes: every new file here is longer, the old one is shorter
 PRELUDE = """
 import resource, signal, sys
 from pathlib import Path
-from autotuner.results import DONE, TrialRecord
-from autotuner.spec import parse_spec_text
+from autotuner.results.folder import DONE, TrialRecord
+from autotuner.task.spec import parse_spec_text
 folder = Path(sys.argv[1])
 spec, _ = parse_spec_text((Path(sys.argv[2]) / "examples/quickstart.yaml").read_text())
 spec = spec.model_copy(update={"output": str(folder)})
@@ -29,21 +29,21 @@ resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE_LIMIT, FSIZE_LIMIT))
 
 WRITERS = {
     "best_config.json": """
-from autotuner.results import write_best
+from autotuner.results.folder import write_best
 write_best(folder, best, [], launch_command=spec.launch_command(best.config), objective_unit="tok/s")
 """,
     # best_config.json (written first, and longer) would hit the limit first: leave it out.
     "best_launch_command.txt": """
-import autotuner.results as results
+import autotuner.results.folder as results
 results.write_json = lambda path, data: None
 results.write_best(folder, best, [], launch_command=spec.launch_command(best.config), objective_unit="tok/s")
 """,
     "best_inferenceservice.yaml": """
-from autotuner.k8s.best_manifest import write_best_manifest
+from autotuner.results.best_manifest import write_best_manifest
 write_best_manifest(spec, best.config, folder, "cid", best.trial_id)
 """,
     "spec.yaml": """
-from autotuner.campaign import run_campaign
+from autotuner.campaign.driver import run_campaign
 run_campaign(spec)
 """,
 }
@@ -64,7 +64,7 @@ def test_a_failed_write_keeps_the_previous_file_whole(tmp_path, name):
 def test_without_a_fault_the_file_is_written(tmp_path, name):
     script = PRELUDE.replace("FSIZE_LIMIT", "resource.RLIM_INFINITY") + textwrap.dedent(WRITERS[name])
     if name == "spec.yaml":  # stop right after the folder's files, before Ray starts
-        script = script.replace("run_campaign(spec)", "import autotuner.campaign as c\n"
+        script = script.replace("run_campaign(spec)", "import autotuner.campaign.driver as c\n"
                                 "c.connect_ray = lambda spec: sys.exit(0)\nrun_campaign(spec)")
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path), str(REPO)],
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)

@@ -11,8 +11,8 @@ import psutil
 import pytest
 import yaml
 
-from autotuner.results import DONE, FAILED, REJECTED, STOPPED_EARLY, load_campaign
-from autotuner.spec import require_valid
+from autotuner.results.folder import DONE, FAILED, REJECTED, STOPPED_EARLY, load_campaign
+from autotuner.task.spec import require_valid
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -61,7 +61,7 @@ def leftover_processes(root) -> list[str]:
 
 
 def test_small_campaign_end_to_end(ray_cluster, tmp_path):
-    from autotuner.campaign import run_campaign
+    from autotuner.campaign.driver import run_campaign
 
     spec = require_valid(small_task(tmp_path))
     result = run_campaign(spec)
@@ -100,7 +100,7 @@ def test_relative_paths_resolve_against_the_directory_the_user_ran_from(ray_clus
     the campaign folder the user named."""
     import shutil
 
-    from autotuner.campaign import run_campaign_file
+    from autotuner.campaign.driver import run_campaign_file
 
     shutil.copytree(tokenizer_dir, tmp_path / "tok")
     task = small_task(tmp_path, trials=2, output="runs/itest")

@@ -14,7 +14,7 @@ import time
 import pytest
 import yaml
 
-from autotuner.results import load_campaign
+from autotuner.results.folder import load_campaign
 from tests.conftest import REPO
 from tests.test_campaign import small_task
 
@@ -88,8 +88,8 @@ def test_ctrl_c_during_start_up_leaves_a_stopped_folder_that_can_be_rerun(tmp_pa
 def test_a_tuner_that_raises_leaves_a_failed_folder_that_can_be_rerun(ray_cluster, tmp_path, monkeypatch):
     from ray import tune
 
-    from autotuner.campaign import run_campaign
-    from autotuner.spec import require_valid
+    from autotuner.campaign.driver import run_campaign
+    from autotuner.task.spec import require_valid
 
     def broken_fit(self):
         raise RuntimeError("tuner broke")

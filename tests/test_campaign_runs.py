@@ -1,6 +1,6 @@
 """campaign.json keeps a campaign's first start across resumes and lists each run with its job."""
 
-from autotuner.campaign_runs import job_ids, resumes, run_fields
+from autotuner.campaign.runs import job_ids, resumes, run_fields
 
 
 def test_a_resume_keeps_the_first_start_and_lists_its_run():

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from autotuner.campaign import ALREADY_FINISHED, FRESH, RESTORE, CampaignError, settled_status, start_mode
-from autotuner.results import DONE, INTERRUPTED, TrialRecord
-from autotuner.spec import require_valid
+from autotuner.campaign.driver import ALREADY_FINISHED, FRESH, RESTORE, CampaignError, settled_status, start_mode
+from autotuner.results.folder import DONE, INTERRUPTED, TrialRecord
+from autotuner.task.spec import require_valid
 
 FOLDER = Path("/runs/q")
 

@@ -10,13 +10,13 @@ import time
 
 import pytest
 
-from autotuner.folder_lock import LOCK_FILE, CampaignLock, FolderInUse, LockOwner, read_owner
+from autotuner.campaign.lock import LOCK_FILE, CampaignLock, FolderInUse, LockOwner, read_owner
 from tests.conftest import REPO
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from autotuner.folder_lock import CampaignLock, FolderInUse
+from autotuner.campaign.lock import CampaignLock, FolderInUse
 try:
     lock = CampaignLock(Path(sys.argv[1]), ray_job_id="job-a", heartbeat_s=0.2).__enter__()
 except FolderInUse:

@@ -1,6 +1,6 @@
 """The load search: grow until an SLO breaks or throughput saturates, then narrow to the resolution."""
 
-from autotuner.loadsearch import LoadBounds, Probe, boundary, next_load
+from autotuner.trial.loadsearch import LoadBounds, Probe, boundary, next_load
 
 BOUNDS = LoadBounds(min=1, max=256, start=8, resolution=0.1)
 
@@ -41,7 +41,7 @@ def test_a_boundary_next_to_the_hint_takes_two_or_three_levels():
 def test_the_first_step_down_from_the_hint_is_a_full_resolution_step():
     """Rounded to the nearest load, not up: a config failing at 32 and at 29 is bounded by what it made
     at 29, about 29/32 of its throughput at 32 when its latency is flat, a step the bound rule can tell
-    from a tie (:mod:`autotuner.search.bound_stopping`); 30, rounded up, is 6% below 32."""
+    from a tie (:mod:`autotuner.stopping.bound`); 30, rounded up, is 6% below 32."""
     assert run(BOUNDS, true_boundary=5, first=32)[:2] == [32, 29]
     assert run(BOUNDS, true_boundary=5, first=16)[:2] == [16, 15]  # 16 / 1.1 = 14.55: the nearest load is 15
 

@@ -6,8 +6,8 @@ import math
 import pytest
 
 from autotuner.bench.result import LevelResult
-from autotuner.objective import SLO, GoodputPerGpu, LatencyAtConcurrency, objective_from_spec
-from autotuner.spec import ObjectiveSpec
+from autotuner.trial.objective import SLO, GoodputPerGpu, LatencyAtConcurrency, objective_from_spec
+from autotuner.task.spec import ObjectiveSpec
 
 
 def level(c, tok_s, ttft, tpot, err=0.0, all_failed=False, scenario="D(100,100)"):
@@ -106,7 +106,7 @@ def test_objective_from_spec():
 def test_every_objective_kind_the_spec_allows_is_registered():
     import typing
 
-    from autotuner.objective import OBJECTIVES
-    from autotuner.spec import ObjectiveSpec
+    from autotuner.trial.objective import OBJECTIVES
+    from autotuner.task.spec import ObjectiveSpec
 
     assert set(OBJECTIVES) == set(typing.get_args(ObjectiveSpec.model_fields["kind"].annotation))

@@ -4,8 +4,8 @@ import io
 from types import SimpleNamespace
 
 from autotuner.bench.result import LevelResult
-from autotuner.progress import ProgressPrinter, describe_config, describe_level
-from autotuner.trial_report import TrialReport
+from autotuner.results.progress import ProgressPrinter, describe_config, describe_level
+from autotuner.trial.report import TrialReport
 
 
 def test_describe_config_is_short_and_ignores_non_engine_keys():

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autotuner.results import DONE, FAILED, REJECTED, STOPPED_EARLY, load_campaign
+from autotuner.results.folder import DONE, FAILED, REJECTED, STOPPED_EARLY, load_campaign
 from tests.conftest import REPO, ray_env, ray_head
 from tests.test_campaign import GOOD, leftover_processes, small_task
 

@@ -4,9 +4,9 @@ import json
 
 import yaml
 
-from autotuner.report import summary_text
-from autotuner.results import DONE, TrialRecord, write_best, write_parquet
-from autotuner.spec import require_valid
+from autotuner.results.report import summary_text
+from autotuner.results.folder import DONE, TrialRecord, write_best, write_parquet
+from autotuner.task.spec import require_valid
 from tests.conftest import REPO
 
 

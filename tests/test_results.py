@@ -4,10 +4,10 @@ import json
 import shlex
 
 from autotuner.bench.result import LevelResult
-from autotuner.engines.flavors import get_flavor
-from autotuner.results import (DONE, FAILED, REMEASURE, STOPPED_EARLY, TrialRecord, level_row, load_campaign,
+from autotuner.flavors import get_flavor
+from autotuner.results.folder import (DONE, FAILED, REMEASURE, STOPPED_EARLY, TrialRecord, level_row, load_campaign,
                                pick_best, pick_remeasured, read_rows, write_best, write_parquet)
-from autotuner.trial_report import TrialReport
+from autotuner.trial.report import TrialReport
 
 
 def result(level, score):

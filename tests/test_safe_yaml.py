@@ -2,7 +2,7 @@
 
 import pytest
 
-from autotuner.safe_yaml import UnsafeYamlError, load_untrusted_yaml
+from autotuner.task.safe_yaml import UnsafeYamlError, load_untrusted_yaml
 
 
 def alias_bomb(levels: int = 9, fan: int = 9) -> str:

@@ -5,10 +5,10 @@ import pickle
 import optuna
 import yaml
 
-from autotuner.engines.flavors import get_flavor
-from autotuner.feasibility import reject_reason, trial_gpus
-from autotuner.space import SearchSpace, engine_args
-from autotuner.spec import require_valid
+from autotuner.flavors import get_flavor
+from autotuner.trial.feasibility import reject_reason, trial_gpus
+from autotuner.task.space import SearchSpace, engine_args
+from autotuner.task.spec import require_valid
 from tests.test_spec import ROOT
 
 

@@ -4,9 +4,9 @@ import pytest
 
 from autotuner.bench.fail_fast import FailFast
 from autotuner.bench.result import LevelResult
-from autotuner.objective import SLO, GoodputPerGpu
-from autotuner.spec import require_valid
-from autotuner.sweep import (REMEASURE, FixedSweepPlan, LoadSearchPlan, RepeatPlan, RequestSizing,
+from autotuner.trial.objective import SLO, GoodputPerGpu
+from autotuner.task.spec import require_valid
+from autotuner.trial.sweep import (REMEASURE, FixedSweepPlan, LoadSearchPlan, RepeatPlan, RequestSizing,
                              TrialSweep, fail_fast_for, final_report, mean_level, plan_for_config)
 
 SLO_ = SLO(ttft_p90_s=1.0, tpot_p90_s=0.05)

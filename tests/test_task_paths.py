@@ -4,9 +4,9 @@ campaign folder of a `--working-dir` Ray job goes to a persistent place instead.
 import json
 from pathlib import Path
 
-from autotuner.ray_job import JOB_CONFIG_VAR
-from autotuner.spec import require_valid
-from autotuner.task_paths import OUTPUT_BASE_VAR, is_ray_temporary, output_base, resolve_task_paths
+from autotuner.task.ray_job import JOB_CONFIG_VAR
+from autotuner.task.spec import require_valid
+from autotuner.task.paths import OUTPUT_BASE_VAR, is_ray_temporary, output_base, resolve_task_paths
 
 JOB_WITH_WORKING_DIR = {JOB_CONFIG_VAR: json.dumps({"runtime_env": {"working_dir": "gcs://_ray_pkg_3f.zip"},
                                                     "metadata": {"job_submission_id": "raysubmit_x"}})}

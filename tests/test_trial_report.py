@@ -1,7 +1,7 @@
 """A trial's report crosses Ray Tune as a dict and comes back the same."""
 
 from autotuner.bench.result import LevelResult
-from autotuner.trial_report import TrialReport
+from autotuner.trial.report import TrialReport
 
 LEVEL = LevelResult("D(100,100)", 8, num_requests=24, num_completed=24, num_errors=0, error_rate=0.0, duration_s=10,
                     output_tok_s=2400.0, input_tok_s=1000.0, requests_per_s=2.4, ttft_p90_s=0.2, tpot_p90_s=0.01)

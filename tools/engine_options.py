@@ -6,8 +6,8 @@ For each ``engine==version`` this makes (or reuses) a venv under ``--work``, ins
 with ``--no-deps`` and the torch it pins, then runs itself inside that venv to build the engine's
 own CLI parser and describe it. Whatever the import still lacks is installed one module at a time
 (at the version the engine pins, when it pins one) until the parser builds. It writes
-``autotuner/engines/options/<engine>-<version>.json`` (the option table, read by
-``autotuner.engines.option_table``) and ``<engine>-<version>.verdicts.json`` (the real parser's
+``autotuner/flavors/options/<engine>-<version>.json`` (the option table, read by
+``autotuner.flavors.option_table``) and ``<engine>-<version>.verdicts.json`` (the real parser's
 verdict on a set of argv, which the tests replay against the table).
 
 Inside the venv the GPU is faked (8 x H100 80GB, then 8 x H200): torch.cuda answers as Hopper
@@ -34,7 +34,7 @@ from typing import Any
 # are importable from tools/.
 from engine_recorders import GPUS, MODEL_CONFIG, RECORDERS, record_in_venv
 
-OPTIONS_DIR = Path(__file__).resolve().parents[1] / "autotuner" / "engines" / "options"
+OPTIONS_DIR = Path(__file__).resolve().parents[1] / "autotuner" / "flavors" / "options"
 DEFAULT_WORK = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "autotuner-engine-options"
 
 # The engine's own torch pin, from the package index: "===" matches the version string exactly, so

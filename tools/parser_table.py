@@ -1,8 +1,8 @@
 """Describe an argparse parser as an option table, and record the real parser's verdicts.
 
 Used by tools/engine_options.py inside an engine's venv: it needs nothing but the standard library
-(and ``autotuner/engines/option_table.py``, loaded by path, whose value models it checks against
-the engine's own converters). The table's format is read by :mod:`autotuner.engines.option_table`.
+(and ``autotuner/flavors/option_table.py``, loaded by path, whose value models it checks against
+the engine's own converters). The table's format is read by :mod:`autotuner.flavors.option_table`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ ENGINE_LOGGERS = ("sglang", "vllm")  # loggers whose deprecation warnings a verd
 # ----------------------------------------------------------------------------------------------
 
 def describe_parser(parser: argparse.ArgumentParser, engine: str, version: str) -> dict[str, Any]:
-    """The option table of ``parser`` (see autotuner/engines/option_table.py for its use)."""
+    """The option table of ``parser`` (see autotuner/flavors/option_table.py for its use)."""
     import platform
 
     grouped: dict[int, list[str]] = {}
@@ -241,13 +241,13 @@ _VALIDATOR = None
 
 
 def validator_module() -> types.ModuleType:
-    """autotuner/engines/option_table.py, loaded by path (the engine venv lacks the autotuner)."""
+    """autotuner/flavors/option_table.py, loaded by path (the engine venv lacks the autotuner)."""
     global _VALIDATOR
     if _VALIDATOR is None:
         import importlib.util
 
         spec = importlib.util.spec_from_file_location(
-            "option_table", REPO / "autotuner" / "engines" / "option_table.py")
+            "option_table", REPO / "autotuner" / "flavors" / "option_table.py")
         _VALIDATOR = importlib.util.module_from_spec(spec)
         sys.modules["option_table"] = _VALIDATOR
         spec.loader.exec_module(_VALIDATOR)

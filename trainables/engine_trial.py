@@ -7,11 +7,11 @@ daemon thread that the actor's exit may cut short. The campaign reuses actors (T
 ``reuse_actors``): :meth:`EngineTrial.reset_config` tears the last trial's engine down and starts
 the next trial in the same worker, which saves the worker's exit, scheduling and start (seconds).
 
-Each :meth:`step` runs the next level of the trial's :class:`~autotuner.sweep.TrialSweep` (the
+Each :meth:`step` runs the next level of the trial's :class:`~autotuner.trial.sweep.TrialSweep` (the
 load search towards the config's SLO boundary, or a re-measurement) and returns the level's
 metrics with the score so far, its upper bound and its constraint violation, so the early-stopping
 rule can stop a trial that cannot beat the best one. The report is a
-:class:`~autotuner.trial_report.TrialReport`, handed to Tune as a dict in :meth:`step` only.
+:class:`~autotuner.trial.report.TrialReport`, handed to Tune as a dict in :meth:`step` only.
 """
 
 from __future__ import annotations
@@ -28,22 +28,22 @@ from autotuner.bench.genai_bench import BenchmarkError
 from autotuner.bench.runner import BenchmarkRunner, runner_class
 from autotuner.engines.base import DeployRequest, EngineStartError, RunningEngine
 from autotuner.engines.backends import make_backend
-from autotuner.feasibility import model_facts, reject_reason
-from autotuner.objective import objective_from_spec
-from autotuner.progress import describe_config
-from autotuner.results import FAILED, REJECTED
-from autotuner.search import uses_load_hint
-from autotuner.search.incumbent import load_hint
-from autotuner.space import engine_args
-from autotuner.spec import TaskSpec
-from autotuner.sweep import REMEASURE, TrialSweep, final_report, plan_for_config
-from autotuner.trial_report import TrialReport
+from autotuner.trial.feasibility import model_facts, reject_reason
+from autotuner.trial.objective import objective_from_spec
+from autotuner.results.progress import describe_config
+from autotuner.results.folder import FAILED, REJECTED
+from autotuner.stopping import EarlyStopping
+from autotuner.stopping.load_hint import load_hint
+from autotuner.task.space import engine_args
+from autotuner.task.spec import TaskSpec
+from autotuner.trial.sweep import REMEASURE, TrialSweep, final_report, plan_for_config
+from autotuner.trial.report import TrialReport
 from trainables.phase_clock import PhaseClock
 
 
 class EngineTrial(tune.Trainable):
     """One trial of a campaign. Config: engine parameters (plus the campaign's directives, see
-    :func:`~autotuner.sweep.plan_for_config`); ``spec_json`` (the task), ``campaign_id`` and
+    :func:`~autotuner.trial.sweep.plan_for_config`); ``spec_json`` (the task), ``campaign_id`` and
     ``api_key`` (the key the task's engine.api_key names, in memory only) come
     through ``tune.with_parameters``."""
 
@@ -70,7 +70,7 @@ class EngineTrial(tune.Trainable):
         if note:
             print(f"trial {self.trial_id}: engine note: {note}", flush=True)
         objective = objective_from_spec(self.spec.objective)
-        hint = load_hint(self.campaign_id) if uses_load_hint(self.spec) and REMEASURE not in config else {}
+        hint = load_hint(self.campaign_id) if EarlyStopping.from_spec(self.spec).uses_load_hint and REMEASURE not in config else {}
         self.sweep = TrialSweep(plan_for_config(self.spec, config, self.gpus, objective.slo, hint), objective,
                                 self.gpus)
         self.work_dir = self.spec.output_dir / "trials" / self.trial_id

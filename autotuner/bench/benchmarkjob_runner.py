@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 from autotuner.bench.genai_bench import BenchmarkError, all_failed_reason
 from autotuner.bench.result import LevelRequest, LevelResult
 from autotuner.engines.base import RunningEngine
-from autotuner.spec_problem import Problem
+from autotuner.task.problem import Problem
 
 if TYPE_CHECKING:
-    from autotuner.spec import TaskSpec
+    from autotuner.task.spec import TaskSpec
 
 # OME's BenchmarkJob always sends this model name.
 BENCHMARKJOB_MODEL_NAME = "vllm-model"

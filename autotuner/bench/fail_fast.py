@@ -2,7 +2,7 @@
 
 Once the load search has a passing level of a scenario, a level above it that breaks the SLOs
 serves only to say so: the trial's bound then rests on the passing level's throughput
-(:mod:`autotuner.objective`), not on the failing one's. Such a level may end as soon as the requests
+(:mod:`autotuner.trial.objective`), not on the failing one's. Such a level may end as soon as the requests
 it has finished prove the verdict its full run would give. The p90 of a level's ``N`` requests is at
 least its ``N - floor(0.9 (N - 1))``-th largest value (numpy's percentile, which genai-bench uses,
 interpolates between neighbours; every method does at least that), so once that many finished

@@ -43,7 +43,7 @@ from autotuner.bench.parse import (
 )
 from autotuner.bench.result import LevelRequest, LevelResult
 from autotuner.engines.base import tail_lines
-from autotuner.subprocesses import die_with_parent, env_with_package_on_path, stop_process_group
+from autotuner.engines.subprocesses import die_with_parent, env_with_package_on_path, stop_process_group
 
 API_BACKENDS = ("openai", "vllm", "sglang")
 # The key servers without authentication get; it is no secret, so nothing is scrubbed for it.

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 from autotuner.bench.genai_bench import PLACEHOLDER_API_KEY, GenaiBenchLevels, GenaiBenchSettings
 from autotuner.bench.result import LevelRequest, LevelResult
 from autotuner.engines.base import RunningEngine
-from autotuner.spec_problem import Problem
+from autotuner.task.problem import Problem
 
 if TYPE_CHECKING:
-    from autotuner.spec import TaskSpec
+    from autotuner.task.spec import TaskSpec
 
 EARLY_START_ENV = "AUTOTUNER_GENAI_BENCH_EARLY_START"
 

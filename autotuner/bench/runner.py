@@ -22,10 +22,10 @@ from autotuner.bench.benchmarkjob_runner import BenchmarkJobRunner
 from autotuner.bench.genai_bench_runner import GenaiBenchRunner
 from autotuner.bench.result import LevelRequest, LevelResult
 from autotuner.engines.base import RunningEngine
-from autotuner.spec_problem import Problem
+from autotuner.task.problem import Problem
 
 if TYPE_CHECKING:
-    from autotuner.spec import TaskSpec
+    from autotuner.task.spec import TaskSpec
 
 
 class BenchmarkRunner(Protocol):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 
 from autotuner.engines.base import EngineBackend
-from autotuner.spec import TaskSpec
+from autotuner.task.spec import TaskSpec
 
 # name -> "module:class" of an EngineBackend
 BACKENDS: dict[str, str] = {
@@ -31,7 +31,7 @@ def backend_class(name: str) -> type[EngineBackend]:
 
 def make_backend(spec: TaskSpec, api_key: str | None = None) -> EngineBackend:
     """The engine backend a task spec asks for, configured from it; ``api_key``: the key that
-    ``spec.engine.api_key`` names (:func:`autotuner.api_key.api_key_for`)."""
+    ``spec.engine.api_key`` names (:func:`autotuner.engines.api_key.api_key_for`)."""
     return backend_class(spec.engine.backend).from_spec(spec, api_key)
 
 

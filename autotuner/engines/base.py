@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_checkable
 
 if TYPE_CHECKING:
-    from autotuner.spec import TaskSpec
+    from autotuner.task.spec import TaskSpec
 
-# The Ray resources trials claim their GPU slots in (autotuner/placement.py).
+# The Ray resources trials claim their GPU slots in (autotuner/campaign/placement.py).
 SIMULATED_GPU = "simulated_gpu"  # the simulator's: it needs no GPU, and must not take real ones
 GPU = "GPU"
 
@@ -84,13 +84,13 @@ class EngineBackend(Protocol):
     @classmethod
     def from_spec(cls, spec: TaskSpec, api_key: str | None = None) -> EngineBackend:
         """The backend configured from a task (``api_key``: the key ``spec.engine.api_key`` names,
-        :func:`autotuner.api_key.api_key_for`)."""
+        :func:`autotuner.engines.api_key.api_key_for`)."""
         ...
 
     @classmethod
     def trial_slots(cls, spec: TaskSpec) -> TrialSlots:
         """The Ray resource the task's trials claim their GPU slots in, and what to do when no node
-        offers it (:mod:`autotuner.placement`)."""
+        offers it (:mod:`autotuner.campaign.placement`)."""
         ...
 
     @classmethod

@@ -38,12 +38,12 @@ from typing import TYPE_CHECKING, Iterator
 
 import psutil
 
-from autotuner.api_key import redact_argv, redacted_start_errors, scrub_file
-from autotuner.api_key_names import API_KEY_FLAG
+from autotuner.engines.api_key import redact_argv, redacted_start_errors, scrub_file
+from autotuner.task.api_key_names import API_KEY_FLAG
 from autotuner.engines.base import (GPU, SIMULATED_GPU, DeployRequest, EngineStartError, RunningEngine, TrialSlots,
                                     tail_lines)
-from autotuner.engines.flavors import DEFAULT_FLAVOR, FLAVORS, EngineFlavor, get_flavor
-from autotuner.subprocesses import (
+from autotuner.flavors import DEFAULT_FLAVOR, FLAVORS, EngineFlavor, get_flavor
+from autotuner.engines.subprocesses import (
     die_with_parent,
     env_with_package_on_path,
     group_members,
@@ -51,7 +51,7 @@ from autotuner.subprocesses import (
 )
 
 if TYPE_CHECKING:
-    from autotuner.spec import TaskSpec
+    from autotuner.task.spec import TaskSpec
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from kubernetes import client
 
-from autotuner.api_key import redacted_start_errors
+from autotuner.engines.api_key import redacted_start_errors
 from autotuner.engines.base import GPU, DeployRequest, EngineStartError, RunningEngine, TrialSlots
-from autotuner.engines.flavors import DEFAULT_FLAVOR, get_flavor
+from autotuner.flavors import DEFAULT_FLAVOR, get_flavor
 from autotuner.k8s.api import INFERENCE_SERVICES, KubeError, NamespacedApi, RetryPolicy, make_api_client
 from autotuner.k8s.diagnose import condition, is_ready, model_failure
 from autotuner.k8s.gc import collect_garbage, delete_and_wait
@@ -40,7 +40,7 @@ from autotuner.k8s.names import CAMPAIGN_LABEL, TRIAL_LABEL, trial_resource_name
 from autotuner.k8s.readiness import StartFailed, WaitSettings, wait_until_ready
 
 if TYPE_CHECKING:
-    from autotuner.spec import TaskSpec
+    from autotuner.task.spec import TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class OmeEngineSettings:
     namespace: str
     model_name: str  # the ClusterBaseModel (or BaseModel in the namespace)
     runtime_name: str | None = None  # ClusterServingRuntime; None: OME picks a compatible one
-    flavor: str = DEFAULT_FLAVOR  # the engine the runtime serves (autotuner.engines.flavors)
+    flavor: str = DEFAULT_FLAVOR  # the engine the runtime serves (autotuner.flavors)
     version: str | None = None  # its version the flags are written for; None: the newest recorded
     served_model_name: str | None = None  # used when the request names none
     command_override: list[str] | None = None  # replaces the runtime's command (to drop a baked-in flag)

@@ -1,6 +1,6 @@
 """The fit rules, written once: whether a parallel layout and a model's weights fit the GPUs.
 
-Validation (:mod:`autotuner.spec_rules`), the pre-deployment checks (:mod:`autotuner.feasibility`)
+Validation (:mod:`autotuner.task.rules`), the pre-deployment checks (:mod:`autotuner.trial.feasibility`)
 and the simulator's start-up (:mod:`autotuner.sim.memory`) all ask these; each words its own
 message for its reader (a task field, a rejected trial, the engine's log line).
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from ray.tune.search.optuna import OptunaSearch
 
-from autotuner.results import DONE, FAILED, REJECTED
+from autotuner.results.folder import DONE, FAILED, REJECTED
 
 CONSTRAINT = "slo"  # the constraint's name in Optuna: > 0 when the trial met the SLOs nowhere
 MAX_REUSED = 20  # proposals of measured configs answered per suggestion (a small space runs out of new ones)

@@ -5,10 +5,10 @@
 
 ``<server argv>`` is what follows the program in the engine's own launch command (SGLang: after
 ``python -m sglang.launch_server``; vLLM: after ``vllm serve``). It is checked against the option
-table recorded from that engine version's parser (:mod:`autotuner.engines.option_table`): what the
+table recorded from that engine version's parser (:mod:`autotuner.flavors.option_table`): what the
 engine rejects, the simulator rejects with the engine's message and status 2. The accepted values
 (the version's defaults where a flag is absent) become a :class:`SimServerArgs` through the
-engine's module in :mod:`autotuner.sim.flavors`.
+engine's module in :mod:`autotuner.sim.engine_models`.
 
 >>> a = parse_argv(["--sim-engine", "sglang", "--sim-engine-version", "0.5.19", "--sim-gpu", "H200",
 ...                 "--", "--model-path", "meta-llama/Llama-3.1-8B-Instruct", "--tp-size", "2",
@@ -29,10 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from autotuner.engines.option_table import UnknownTable, load_table, parsed_values, recorded_versions, replay
+from autotuner.flavors.option_table import UnknownTable, load_table, parsed_values, recorded_versions, replay
 from autotuner.facts.gpus import resolve_gpu
 from autotuner.facts.models import resolve_model
-from autotuner.sim.flavors import SIM_FLAVORS, sim_flavor
+from autotuner.sim.engine_models import SIM_FLAVORS, sim_flavor
 
 # Bytes per cached K or V element by --kv-cache-dtype ("auto": the bf16 weights' dtype).
 KV_DTYPE_BYTES = {"auto": 2, "bf16": 2, "bfloat16": 2, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1, "mxfp8": 1}
@@ -49,7 +49,7 @@ def newest_version(engine: str) -> str:
 class SimServerArgs:
     """What the engine core runs on. ``None`` means "the engine's default for this GPU/model";
     see :meth:`resolved`. The scheduling fields keep SGLang's names (the core schedules like
-    SGLang); vLLM's flags map onto them in :mod:`autotuner.sim.flavors.vllm`."""
+    SGLang); vLLM's flags map onto them in :mod:`autotuner.sim.engine_models.vllm`."""
 
     # --- the engine ------------------------------------------------------------------------------
     engine: str = DEFAULT_ENGINE

@@ -1,5 +1,5 @@
 """What both engines' memory plans are made of: the plan itself, start-up failures, and the sizes
-of activations and CUDA graphs. The engine-specific layouts are in :mod:`autotuner.sim.flavors`.
+of activations and CUDA graphs. The engine-specific layouts are in :mod:`autotuner.sim.engine_models`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Both engines first check the layout (tp*dp GPUs on the node, tp dividing the attention heads, the
 fit rules of :mod:`autotuner.facts.fit`) and load the weights; then each lays out the KV cache
-its own way (:mod:`autotuner.sim.flavors.sglang`, :mod:`autotuner.sim.flavors.vllm`). Where the
+its own way (:mod:`autotuner.sim.engine_models.sglang`, :mod:`autotuner.sim.engine_models.vllm`). Where the
 engine would fail to start, :class:`StartupFailure` carries its error.
 
 >>> from autotuner.sim.args import SimServerArgs
@@ -23,7 +23,7 @@ from autotuner.facts.fit import divides_heads, fits_node, weights_fit
 from autotuner.facts.gpus import GpuSpec, resolve_gpu
 from autotuner.facts.models import ModelSpec, resolve_model
 from autotuner.sim.args import SimServerArgs
-from autotuner.sim.flavors import sim_flavor
+from autotuner.sim.engine_models import sim_flavor
 from autotuner.sim.layout import (
     INIT_BASE_S,
     INIT_PER_TP_DOUBLING_S,

@@ -14,7 +14,7 @@ from typing import Any
 import panel as pn
 import yaml
 
-from autotuner.spec import Problem, parse_spec_text
+from autotuner.task.spec import Problem, parse_spec_text
 from serve_app.actions import ActionError
 from serve_app.context import AppContext
 from serve_app.form import TaskForm

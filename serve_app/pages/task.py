@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 import panel as pn
 from panel.io import hold
 
-from autotuner.objective import objective_from_spec
-from autotuner.progress import describe_config
+from autotuner.trial.objective import objective_from_spec
+from autotuner.results.progress import describe_config
 from serve_app.actions import ActionError
 from serve_app.best import BestConfig, best_config
 from serve_app.catalog import TaskRow

@@ -7,7 +7,7 @@ import pytest
 
 from autotuner.bench.fail_fast import FailFast, RequestRecord, ended_level, most_requests, over_needed
 from autotuner.bench.result import LevelRequest
-from autotuner.objective import SLO
+from autotuner.trial.objective import SLO
 
 CHECK = FailFast((("ttft", 1.0), ("tpot", 0.05)))
 

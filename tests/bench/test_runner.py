@@ -7,7 +7,7 @@ import pytest
 from autotuner.bench.benchmarkjob_runner import BenchmarkJobRunner
 from autotuner.bench.genai_bench_runner import GenaiBenchRunner
 from autotuner.bench.runner import RUNNERS, runner_class
-from autotuner.spec import WorkloadSpec, parse_spec
+from autotuner.task.spec import WorkloadSpec, parse_spec
 
 OME = {"backend": "ome", "ome": {"base_model": "llama", "benchmark_pvc": "results", "results_mount": "/results"}}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from ray.tune.schedulers import FIFOScheduler
 
-from autotuner.results import DONE, FAILED, STOPPED_EARLY
+from autotuner.results.folder import DONE, FAILED, STOPPED_EARLY
 from benchmarks.baselines import AutoTuneSearcher, GridSearcher
 from benchmarks.ground_truth import STARTUP_FAILED, ConfigTruth
 from benchmarks.metrics import trajectory
@@ -22,12 +22,13 @@ A, B, C = ({"tp_size": 1, "mem_fraction_static": m, "max_running_requests": 32, 
 
 def ours(surface, initial_configs, slots=1, trials=3):
     """The campaign's searcher and scheduler for ``surface`` with these configs first."""
-    from autotuner.search import make_scheduler, make_searcher
+    from autotuner.search import make_searcher
+    from autotuner.stopping import EarlyStopping
 
     spec = surface.task.model_copy(update={
         "search": surface.task.search.model_copy(update={"initial_configs": initial_configs}),
         "budget": surface.task.budget.model_copy(update={"gpus": slots, "trials": trials})})
-    scheduler = make_scheduler(spec)
+    scheduler = EarlyStopping.from_spec(spec).scheduler()
     scheduler.set_search_properties("score", "max")
     return make_searcher(spec), scheduler
 

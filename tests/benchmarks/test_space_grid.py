@@ -5,8 +5,8 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from autotuner.space import SearchSpace
-from autotuner.spec import ParamSpace
+from autotuner.task.space import SearchSpace
+from autotuner.task.spec import ParamSpace
 from benchmarks.space_grid import NotDiscrete, config_key, grid_configs, param_values
 
 

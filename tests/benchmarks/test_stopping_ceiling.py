@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from autotuner.results import DONE, STOPPED_EARLY
+from autotuner.results.folder import DONE, STOPPED_EARLY
 from benchmarks.noise import NO_NOISE
 from benchmarks.replay import replay_campaign
 from benchmarks.stopping_ceiling import OracleStopping, main

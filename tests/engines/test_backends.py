@@ -7,7 +7,7 @@ import pytest
 from autotuner.engines.backends import BACKENDS, backend_class, make_backend
 from autotuner.engines.base import EngineBackend
 from autotuner.engines.local import LocalProcessEngine
-from autotuner.spec import EngineSpec, require_valid
+from autotuner.task.spec import EngineSpec, require_valid
 
 
 def spec(**over):

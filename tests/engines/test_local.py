@@ -16,7 +16,7 @@ import pytest
 from autotuner.engines import local
 from autotuner.engines.base import DeployRequest, EngineBackend, EngineStartError
 from autotuner.engines.local import LocalEngineSettings, LocalProcessEngine, meaningful_line
-from autotuner.subprocesses import group_members
+from autotuner.engines.subprocesses import group_members
 
 FAKE_ENGINE = str(Path(__file__).with_name("fake_engine.py"))
 ENGINE_ARGS = {"tp_size": 2, "mem_fraction_static": 0.8, "disable_cuda_graph": True}

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from autotuner.engines import option_table
-from autotuner.engines.option_table import (
+from autotuner.flavors import option_table
+from autotuner.flavors.option_table import (
     OPTIONS_DIR,
     UnknownTable,
     check_argv,

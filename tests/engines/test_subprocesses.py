@@ -8,12 +8,12 @@ import time
 
 import psutil
 
-from autotuner.subprocesses import PACKAGE_ROOT
+from autotuner.engines.subprocesses import PACKAGE_ROOT
 
 # A "trial worker" that starts a long-running child the way the backends do, prints its pid, waits.
 WORKER = """
 import subprocess, sys, time
-from autotuner.subprocesses import die_with_parent
+from autotuner.engines.subprocesses import die_with_parent
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
                          start_new_session=True, preexec_fn=die_with_parent())
 print(child.pid, flush=True)

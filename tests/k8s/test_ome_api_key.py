@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autotuner.api_key import ApiKeyError, api_key_for
+from autotuner.engines.api_key import ApiKeyError, api_key_for
 from autotuner.engines.base import EngineStartError
-from autotuner.spec import require_valid
+from autotuner.task.spec import require_valid
 from tests.k8s.conftest import NAMESPACE, leftovers, make_engine, trial_request
 from tests.k8s.standin import FakeApiServer, FakeOmeController, simulator_command
 
@@ -107,7 +107,7 @@ def test_the_driver_reads_the_key_from_the_secret_the_task_names(apiserver, kube
 
 
 def test_the_best_manifest_keeps_reading_the_key_from_the_secret(kubeconfig, tmp_path):
-    from autotuner.k8s.best_manifest import write_best_manifest
+    from autotuner.results.best_manifest import write_best_manifest
 
     path = write_best_manifest(require_valid(ome_task(kubeconfig)), {"tp_size": 1}, tmp_path, "keyed-1", "t1")
     runner = yaml.safe_load(path.read_text())["spec"]["engine"]["runner"]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from autotuner.results import DONE, FAILED, STOPPED_EARLY, load_campaign
-from autotuner.spec import require_valid
+from autotuner.results.folder import DONE, FAILED, STOPPED_EARLY, load_campaign
+from autotuner.task.spec import require_valid
 from tests.k8s.conftest import NAMESPACE
 from tests.k8s.standin import FakeApiServer, FakeOmeController, genai_bench_job_command, simulator_command
 
@@ -34,7 +34,7 @@ def ome_task(tmp_path: Path, kubeconfig: Path, tokenizer: Path) -> dict:
 
 
 def test_ome_campaign_end_to_end(ray_cluster, tmp_path, tokenizer_dir):
-    from autotuner.campaign import run_campaign
+    from autotuner.campaign.driver import run_campaign
 
     api = FakeApiServer().start()
     (tmp_path / "engines").mkdir()
@@ -67,7 +67,7 @@ def test_ome_campaign_end_to_end(ray_cluster, tmp_path, tokenizer_dir):
 
 def test_failed_trial_reason_reaches_the_table(ray_cluster, tmp_path, tokenizer_dir):
     """An engine that crashes on start-up: OME's FailedToLoad becomes the trial's reason."""
-    from autotuner.campaign import run_campaign
+    from autotuner.campaign.driver import run_campaign
 
     api = FakeApiServer().start()
     (tmp_path / "engines").mkdir()
@@ -90,7 +90,7 @@ def test_failed_trial_reason_reaches_the_table(ray_cluster, tmp_path, tokenizer_
 def test_benchmarkjob_mode_campaign(ray_cluster, tmp_path, tokenizer_dir):
     """workload.runner: benchmarkjob -- genai-bench runs as OME's BenchmarkJob; the tuner reads the levels
     from the PVC mount, and neither the jobs nor the InferenceServices are left behind."""
-    from autotuner.campaign import run_campaign
+    from autotuner.campaign.driver import run_campaign
 
     api = FakeApiServer().start()
     (tmp_path / "engines").mkdir()

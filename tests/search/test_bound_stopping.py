@@ -2,7 +2,7 @@
 
 from ray.tune.schedulers import TrialScheduler
 
-from autotuner.search.bound_stopping import BoundStoppingScheduler, should_stop
+from autotuner.stopping.bound import BoundStoppingScheduler, should_stop
 
 
 class Trial:

@@ -3,10 +3,11 @@
 import optuna
 import pytest
 
-from autotuner.search import make_scheduler, make_searcher
+from autotuner.search import make_searcher
+from autotuner.stopping import EarlyStopping
 from autotuner.search.constrained import MAX_REUSED, learned_value
 from autotuner.search.samplers import RandomInterleavedSampler, make_sampler
-from autotuner.spec import require_valid
+from autotuner.task.spec import require_valid
 
 
 def spec(**search):
@@ -71,8 +72,8 @@ def test_factories_follow_the_task():
     tpe = make_sampler("tpe", 0)
     assert type(tpe).__name__ == "RandomInterleavedSampler" and type(tpe.model).__name__ == "TPESampler"
     assert type(make_sampler("random", 0)).__name__ == "RandomSampler"
-    assert type(make_scheduler(spec())).__name__ == "BoundStoppingScheduler"
-    assert type(make_scheduler(spec(early_stopping="none"))).__name__ == "FIFOScheduler"
+    assert type(EarlyStopping.from_spec(spec()).scheduler()).__name__ == "BoundStoppingScheduler"
+    assert type(EarlyStopping.from_spec(spec(early_stopping="none")).scheduler()).__name__ == "FIFOScheduler"
 
 
 class _Constant(optuna.samplers.RandomSampler):

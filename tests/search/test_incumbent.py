@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from autotuner.results import TrialRecord, load_campaign
-from autotuner.search.incumbent import Incumbent, IncumbentFeed, load_hint
-from autotuner.spec import require_valid
-from autotuner.sweep import REMEASURE
+from autotuner.results.folder import TrialRecord, load_campaign
+from autotuner.stopping.load_hint import Incumbent, IncumbentFeed, load_hint
+from autotuner.task.spec import require_valid
+from autotuner.trial.sweep import REMEASURE
 
 SCENARIO = "D(64,16)"
 
@@ -40,7 +40,7 @@ def test_the_feed_seeds_the_board_from_a_resumed_campaign_and_offers_search_repo
 
 
 def test_a_trial_that_waited_for_gpus_starts_at_the_boundary_of_the_trial_that_held_them(ray_cluster, tmp_path):
-    from autotuner.campaign import run_campaign
+    from autotuner.campaign.driver import run_campaign
 
     # Both proposed at once (4 GPU slots); the tp=1 trial waits for the tp=4 trial's GPUs.
     big = {"tp_size": 4, "mem_fraction_static": 0.85, "max_running_requests": 32}

@@ -7,7 +7,7 @@ import pytest
 
 from autotuner.search import make_searcher
 from autotuner.search.samplers import SAMPLERS, make_sampler
-from autotuner.spec import SearchSpec, require_valid
+from autotuner.task.spec import SearchSpec, require_valid
 
 
 def test_every_algorithm_the_spec_allows_is_registered():

@@ -2,8 +2,8 @@
 
 import pytest
 
-from autotuner.engines.option_table import load_table
-from autotuner.engines.flavors import get_flavor
+from autotuner.flavors.option_table import load_table
+from autotuner.flavors import get_flavor
 from autotuner.sim.args import SimServerArgs, parse_argv
 
 

@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from autotuner.campaign import campaign_id
-from autotuner.folder_lock import LOCK_FILE, LockOwner
+from autotuner.campaign.driver import campaign_id
+from autotuner.campaign.lock import LOCK_FILE, LockOwner
 from autotuner.bench.result import LevelResult
-from autotuner.results import DONE, FAILED, RUNNING, STOPPED_EARLY, TrialRecord, level_row, write_parquet
-from autotuner.spec import TaskSpec, require_valid
-from autotuner.trial_report import TrialReport
+from autotuner.results.folder import DONE, FAILED, RUNNING, STOPPED_EARLY, TrialRecord, level_row, write_parquet
+from autotuner.task.spec import TaskSpec, require_valid
+from autotuner.trial.report import TrialReport
 
 CONCURRENCY = [1, 4, 16, 32]
 

@@ -5,7 +5,7 @@ and provenance when the campaign recorded them."""
 import json
 import os
 
-from autotuner.results import DONE, STOPPED_EARLY, read_rows, write_parquet
+from autotuner.results.folder import DONE, STOPPED_EARLY, read_rows, write_parquet
 from serve_app.best import best_config
 from serve_app.live import LiveStore
 from serve_app.pages.task import best_markdown, summary_markdown

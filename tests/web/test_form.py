@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from autotuner.cli import main
-from autotuner.spec import parse_spec, parse_spec_text
+from autotuner.task.spec import parse_spec, parse_spec_text
 from serve_app.form import TaskForm
 from serve_app.space_editor import CHOICES, FIXED, OFF, RANGE
 
@@ -120,7 +120,7 @@ def test_text_that_is_not_yaml_is_reported_at_its_field():
 
 
 def test_a_problem_reveals_its_input():
-    from autotuner.spec import Problem
+    from autotuner.task.spec import Problem
     from serve_app.form_fields import css_class
 
     form = TaskForm()

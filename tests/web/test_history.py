@@ -8,8 +8,8 @@ import os
 import subprocess
 import sys
 
-from autotuner.folder_lock import LockOwner
-from autotuner.results import DONE, INTERRUPTED, RUNNING
+from autotuner.campaign.lock import LockOwner
+from autotuner.results.folder import DONE, INTERRUPTED, RUNNING
 from serve_app.catalog import job_folder
 from serve_app.history import campaign_is_live
 from serve_app.jobs import JobInfo

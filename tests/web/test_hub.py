@@ -4,9 +4,9 @@ campaign, and a new run of a campaign replaces what an earlier run pushed."""
 import pickle
 from types import SimpleNamespace
 
-import autotuner.hub as hub_module
-from autotuner.hub import HubFeed, HubState
-from autotuner.recorder import ResultsRecorder
+import autotuner.results.hub as hub_module
+from autotuner.results.hub import HubFeed, HubState
+from autotuner.results.recorder import ResultsRecorder
 from tests.web.synthetic import synthetic_report
 
 

@@ -8,9 +8,9 @@ from typing import Any, Iterator
 
 import optuna
 
-from autotuner.engines.flavors import EngineFlavor
-from autotuner.space import SearchSpace
-from autotuner.spec import TaskSpec
+from autotuner.flavors import EngineFlavor
+from autotuner.task.space import SearchSpace
+from autotuner.task.spec import TaskSpec
 
 RANDOM_CONFIGS = 30
 

@@ -7,10 +7,10 @@ import copy
 
 import yaml
 
-from autotuner.engines.flavors import FLAVORS, get_flavor
-from autotuner.engines.flavors.sglang import default_memory_fraction
-from autotuner.engines.option_table import load_table
-from autotuner.spec import parse_spec, require_valid
+from autotuner.flavors import FLAVORS, get_flavor
+from autotuner.flavors.sglang import default_memory_fraction
+from autotuner.flavors.option_table import load_table
+from autotuner.task.spec import parse_spec, require_valid
 from tests.conftest import REPO
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from autotuner.engines.flavors import FLAVORS
-from autotuner.engines.option_table import deprecation_warnings, load_table, replay
-from autotuner.spec import require_valid
+from autotuner.flavors import FLAVORS
+from autotuner.flavors.option_table import deprecation_warnings, load_table, replay
+from autotuner.task.spec import require_valid
 from tests.conftest import REPO
 from tests.engines.flavors.generated import catalogue_configs, task_configs
 

@@ -1,0 +1,304 @@
+"""What load one trial runs next, and what it reports after each level.
+
+Pure logic shared by the Ray trainable (:mod:`trainables.engine_trial`) and the benchmarks'
+replay, so both make the same decisions. Three plans:
+
+* :class:`LoadSearchPlan` (default): per traffic scenario, the load search of
+  :mod:`autotuner.trial.loadsearch`, starting at the campaign's best boundary load when there is one;
+* :class:`FixedSweepPlan`: an explicit concurrency list, every scenario at every concurrency;
+* :class:`RepeatPlan`: the re-measurement of a finished config at its boundary load, N times.
+
+::
+
+    sweep = TrialSweep(plan_for_config(spec, config, 2, objective.slo), objective, gpus=2)
+    while (request := sweep.next_level()) is not None:
+        sweep.add(run_level(request))        # a real genai-bench level
+        report = sweep.report()              # a TrialReport
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any, Mapping, Protocol, Sequence
+
+from autotuner.bench.fail_fast import FailFast
+from autotuner.bench.result import LevelRequest, LevelResult
+from autotuner.trial.loadsearch import LoadBounds, Probe, boundary, next_load
+from autotuner.trial.objective import SLO, Objective, Score
+from autotuner.task.spec import TaskSpec
+from autotuner.trial.report import TrialReport
+
+
+class LevelPlan(Protocol):
+    """Decides the next level from the levels run so far (None: the trial is complete)."""
+
+    def next_level(self, levels: Sequence[LevelResult]) -> LevelRequest | None: ...
+
+
+@dataclass(frozen=True)
+class RequestSizing:
+    """Requests per level: every user sends the same number, at least ``per_user`` and enough for
+    ``minimum`` in all. A request cap that is not a multiple of the concurrency ends a level in a
+    partial wave of requests, whose time counts in full: throughput would then read up to a wave
+    low, differently at each concurrency, and rise and fall as the load grows.
+
+    >>> RequestSizing(minimum=128, per_user=3)(31), RequestSizing(minimum=128, per_user=3)(64)
+    (155, 192)
+    """
+
+    minimum: int
+    per_user: int
+
+    def __call__(self, concurrency: int) -> int:
+        return concurrency * max(self.per_user, -(-self.minimum // concurrency))
+
+
+@dataclass(frozen=True)
+class LoadSearchPlan:
+    """The load search, one scenario after the other."""
+
+    scenarios: tuple[str, ...]
+    bounds: LoadBounds
+    slo: SLO
+    sizing: RequestSizing
+    first_loads: tuple[tuple[str, int], ...] = ()  # scenario -> first load (the campaign's hint)
+    fail_fast: FailFast | None = None  # with early stopping: levels above a passing one end once they fail
+
+    def next_level(self, levels: Sequence[LevelResult]) -> LevelRequest | None:
+        first = dict(self.first_loads)
+        for scenario in self.scenarios:
+            probes = [Probe(lv.concurrency, self.slo.met(lv), lv.output_tok_s) for lv in levels
+                      if lv.scenario == scenario]
+            load = next_load(self.bounds, probes, first.get(scenario))
+            if load is not None:
+                # only there is a failing level's throughput never needed (autotuner.bench.fail_fast)
+                above_a_pass = any(p.passed and p.load < load for p in probes)
+                return LevelRequest(scenario, load, self.sizing(load), _why(probes, load, first.get(scenario)),
+                                    self.fail_fast if above_a_pass else None)
+        return None
+
+
+def _why(probes: Sequence[Probe], load: int, first: int | None) -> str:
+    """Why the search chose ``load``, for the progress lines and the levels table."""
+    if not probes:
+        return "start at the best trial's boundary load" if first is not None else "start"
+    lo, hi = boundary(probes)
+    if lo is not None and hi is not None:
+        return f"narrow {lo}-{hi}"
+    return "grow" if lo is not None else "lower"
+
+
+@dataclass(frozen=True)
+class FixedSweepPlan:
+    """Every scenario at every listed concurrency, scenario-major."""
+
+    levels: tuple[tuple[str, int], ...]
+    sizing: RequestSizing
+
+    def next_level(self, levels: Sequence[LevelResult]) -> LevelRequest | None:
+        if len(levels) >= len(self.levels):
+            return None
+        scenario, concurrency = self.levels[len(levels)]
+        return LevelRequest(scenario, concurrency, self.sizing(concurrency),
+                            f"sweep {len(levels) + 1}/{len(self.levels)}")
+
+
+@dataclass(frozen=True)
+class RepeatPlan:
+    """A finished config measured again: ``repeats`` levels at its boundary load, per scenario.
+
+    The search's boundary load is the highest load that passed once, so it sits at the SLO's edge,
+    and above it whenever noise made a level pass there by luck. The repeats are averaged: when the
+    mean of their latencies meets the SLOs, the load stands and the answer is the mean goodput of
+    the repeats; when it does not, the load steps down (by half the search's ``resolution``, at
+    most ``steps_down`` times) and the repeats run again there. So the answer is what the config
+    delivers at its SLO on average, not its luckiest level.
+    """
+
+    loads: tuple[tuple[str, int], ...]  # scenario -> boundary load
+    repeats: int
+    sizing: RequestSizing
+    slo: SLO
+    resolution: float = 0.1
+    steps_down: int = 3
+
+    def next_level(self, levels: Sequence[LevelResult]) -> LevelRequest | None:
+        return self._walk(levels)[1]
+
+    def accepted(self, levels: Sequence[LevelResult]) -> dict[str, list[LevelResult]]:
+        """Per scenario, the repeats at the load whose mean met the SLOs ([] when no load's did)."""
+        return self._walk(levels)[0]
+
+    def _walk(self, levels: Sequence[LevelResult]) -> tuple[dict[str, list[LevelResult]], LevelRequest | None]:
+        """Go through the plan against the levels run: (accepted repeats, next request)."""
+        accepted: dict[str, list[LevelResult]] = {}
+        i = 0
+        for scenario, load in self.loads:
+            accepted[scenario] = []
+            for step, at in enumerate(self._ladder(load)):
+                batch = list(levels[i:i + self.repeats])
+                if len(batch) < self.repeats:
+                    lower = f", {step} step(s) below c={load}" if step else ""
+                    return accepted, LevelRequest(scenario, at, self.sizing(at),
+                                                  f"repeat {len(batch) + 1}/{self.repeats}{lower}")
+                i += self.repeats
+                if self.slo.met(mean_level(batch)):
+                    accepted[scenario] = batch
+                    break
+        return accepted, None
+
+    def _ladder(self, load: int) -> list[int]:
+        """The boundary load and the loads the repeats step down to."""
+        ladder = [load]
+        for _ in range(self.steps_down):
+            lower = int(ladder[-1] / (1 + self.resolution / 2))
+            if lower < 1 or lower == ladder[-1]:
+                break
+            ladder.append(lower)
+        return ladder
+
+
+def mean_level(levels: Sequence[LevelResult]) -> LevelResult:
+    """The repeats of one level averaged: throughputs, latency percentiles and error rate."""
+    def mean(name: str) -> float | None:
+        values = [getattr(lv, name) for lv in levels]
+        return None if any(v is None for v in values) else statistics.fmean(values)
+
+    averaged = {name: mean(name) for name in ("output_tok_s", "input_tok_s", "requests_per_s", "error_rate",
+                                              "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s",
+                                              "tpot_p99_s", "e2e_p90_s", "duration_s")}
+    return dataclasses.replace(levels[0], all_failed=any(lv.all_failed for lv in levels), **averaged)
+
+
+def sizing_for(spec: TaskSpec) -> RequestSizing:
+    return RequestSizing(spec.workload.requests_per_level, spec.workload.requests_per_user)
+
+
+def plan_for(spec: TaskSpec, slo: SLO, first_loads: dict[str, int] | None = None) -> LevelPlan:
+    """The plan a task asks for: the load search against the objective's ``slo``, or the fixed
+    sweep of an explicit list (also the latency objective's single concurrency). With early
+    stopping, the load search ends a level above a passing one as soon as it provably fails."""
+    wl = spec.workload
+    if spec.objective.kind == "latency":
+        assert spec.objective.latency_concurrency is not None
+        return FixedSweepPlan(tuple((s, spec.objective.latency_concurrency) for s in wl.scenarios), sizing_for(spec))
+    if wl.concurrency:
+        return FixedSweepPlan(tuple((s, c) for s in wl.scenarios for c in wl.concurrency), sizing_for(spec))
+    load = wl.load
+    bounds = LoadBounds(min=load.min, max=load.max, start=load.start, resolution=load.resolution,
+                        growth=load.growth)
+    return LoadSearchPlan(tuple(wl.scenarios), bounds, slo, sizing_for(spec),
+                          tuple(sorted((first_loads or {}).items())),
+                          fail_fast_for(slo) if spec.search.stops_early else None)
+
+
+def fail_fast_for(slo: SLO) -> FailFast | None:
+    """The p90 limits of ``slo`` a level can be ended early on (None: it has none)."""
+    limits = tuple((metric, limit) for metric, limit in (("ttft", slo.ttft_p90_s), ("tpot", slo.tpot_p90_s))
+                   if limit is not None)
+    return FailFast(limits) if limits else None
+
+
+# The key the campaign adds to a re-measurement trial's config besides the engine parameters.
+REMEASURE = "remeasure"  # {"loads": {scenario: load}, "repeats": n}: a re-measurement trial
+
+
+def plan_for_config(spec: TaskSpec, config: dict[str, Any], gpus: int, slo: SLO,
+                    hint: Mapping[str, float] | None = None) -> LevelPlan:
+    """The plan of one trial against the objective's ``slo``: a re-measurement, or the task's plan
+    started where ``hint`` (the best trial's boundary load per GPU, per scenario:
+    :mod:`autotuner.stopping.load_hint`) puts this config's GPUs."""
+    remeasure = config.get(REMEASURE)
+    if remeasure:
+        return RepeatPlan(tuple(sorted(remeasure["loads"].items())), int(remeasure["repeats"]), sizing_for(spec),
+                          slo, spec.workload.load.resolution)
+    return plan_for(spec, slo, {scenario: max(1, round(per_gpu * gpus)) for scenario, per_gpu in (hint or {}).items()})
+
+
+class TrialSweep:
+    """One trial's levels: what to run next, and the report after each level."""
+
+    def __init__(self, plan: LevelPlan, objective: Objective, gpus: int):
+        self.plan = plan
+        self.objective = objective
+        self.gpus = gpus
+        self.levels: list[LevelResult] = []
+        self._next: LevelRequest | None = plan.next_level(self.levels)
+
+    def next_level(self) -> LevelRequest | None:
+        return self._next
+
+    def add(self, level: LevelResult) -> None:
+        self.levels.append(level)
+        self._next = self.plan.next_level(self.levels)
+
+    @property
+    def complete(self) -> bool:
+        return self._next is None
+
+    def score(self) -> Score:
+        return self.objective.score(self.levels, self.gpus)
+
+    def boundary_loads(self) -> list[tuple[str, int]]:
+        """Per scenario, the load of its best passing level (what the next trials start at), as
+        (scenario, load) pairs: Tune flattens dicts in results, not lists."""
+        out: dict[str, tuple[float, int]] = {}
+        for lv in self.levels:
+            if self.objective.slo.met(lv):
+                value = lv.output_tok_s / max(self.gpus, 1)
+                if lv.scenario not in out or value > out[lv.scenario][0]:
+                    out[lv.scenario] = (value, lv.concurrency)
+        return [(s, load) for s, (_, load) in out.items()]
+
+    def report(self) -> TrialReport:
+        """The report after the last added level: that level's metrics, the score so far, its
+        bound and constraint, and ``done`` once the plan is complete."""
+        score = self.score()
+        report = TrialReport(
+            level=len(self.levels), gpus=self.gpus, score=score.value, feasible=score.feasible,
+            violation=score.violation, score_bound=None if math.isinf(score.bound) else score.bound,
+            boundary=tuple(self.boundary_loads()), status="done" if self.complete else "running", reason=score.note,
+            done=self.complete, bound_note=score.bound_note,
+            best_level=None if score.best_level is None else score.best_level + 1, measured=self.levels[-1],
+            meets_slo=bool(score.per_level[-1]) if score.per_level else False)
+        if isinstance(self.plan, RepeatPlan):
+            # A re-measurement scores the mean of its repeats, not its luckiest level.
+            summary = remeasure_summary(self.plan, self.levels, self.gpus) if self.complete else {}
+            report = dataclasses.replace(report, **summary, score=summary.get("remeasured_mean", 0.0),
+                                         feasible="remeasured_mean" in summary)
+        return report
+
+
+def final_report(sweep: TrialSweep, status: str, reason: str) -> TrialReport:
+    """The last report of a trial that cannot go on (rejected, start-up failure, crash): what its
+    levels so far scored, with the status and the reason."""
+    score = sweep.score()
+    return TrialReport(level=len(sweep.levels), gpus=sweep.gpus, score=score.value, feasible=score.feasible,
+                       violation=score.violation, score_bound=None if math.isinf(score.bound) else score.bound,
+                       boundary=tuple(sweep.boundary_loads()), status=status, reason=reason, done=True)
+
+
+def remeasure_summary(plan: RepeatPlan, levels: Sequence[LevelResult], gpus: int) -> dict[str, Any]:
+    """The spread of a re-measured config once its plan is complete: the repeats at the accepted
+    load (each repeat's goodput per GPU, the weakest scenario's), their mean, min, max and standard
+    deviation, how many repeats met the SLOs on their own, and the loads; no mean when no load's
+    repeats met the SLOs on average."""
+    accepted = plan.accepted(levels)
+    summary: dict[str, Any] = {"remeasured_repeats": plan.repeats, "remeasured_passed": 0}
+    if not all(accepted.values()):
+        return summary
+    per_repeat = list(zip(*accepted.values()))
+    values = [min(lv.output_tok_s / max(gpus, 1) for lv in repeat) for repeat in per_repeat]
+    summary.update(remeasured_passed=sum(all(plan.slo.met(lv) for lv in repeat) for repeat in per_repeat),
+                   remeasured_mean=statistics.fmean(values), remeasured_min=min(values), remeasured_max=max(values),
+                   remeasured_stdev=statistics.pstdev(values),
+                   remeasured_loads=tuple((s, batch[0].concurrency) for s, batch in accepted.items()))
+    return summary
+
+
+__all__ = ["FixedSweepPlan", "LevelPlan", "LoadSearchPlan", "REMEASURE", "RepeatPlan",
+           "RequestSizing", "TrialSweep", "fail_fast_for", "final_report", "mean_level", "plan_for", "plan_for_config", "remeasure_summary",
+           "sizing_for"]
