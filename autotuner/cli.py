@@ -102,9 +102,9 @@ def cmd_gc(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     meta_path = (folder or spec.output_dir) / "campaign.json"
     cid = json.loads(meta_path.read_text())["id"] if meta_path.exists() else campaign_id(spec)
-    from autotuner.engines.backends import backend_class
+    from autotuner.plugins import BACKENDS
 
-    removed = backend_class(spec.engine.backend).collect_garbage(spec, cid)
+    removed = BACKENDS.get(spec.engine.backend).collect_garbage(spec, cid)
     if removed is None:
         print(f"{spec.name}: backend {spec.engine.backend!r} leaves nothing on a cluster; nothing to do")
         return 0

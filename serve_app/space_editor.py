@@ -17,7 +17,7 @@ from typing import Any
 import panel as pn
 import yaml
 
-from autotuner.flavors import DEFAULT_FLAVOR, FLAVORS, EngineParam, get_flavor
+from autotuner.flavors import DEFAULT_FLAVOR, FLAVORS, EngineParam
 from autotuner.task.spec import Problem
 from serve_app.form_fields import parse_scalar
 
@@ -153,7 +153,7 @@ class SpaceEditor:
 
     def use_flavor(self, flavor: Any, version: Any) -> None:
         """Show the parameters of ``flavor`` at ``version`` (unknown ones: the default flavor, newest version)."""
-        engine = get_flavor(flavor if flavor in FLAVORS else DEFAULT_FLAVOR)
+        engine = FLAVORS.get(flavor if flavor in FLAVORS else DEFAULT_FLAVOR)
         version = version if version in engine.versions() else engine.newest_version()
         if (engine.name, version) == (self.flavor, self.version):
             return

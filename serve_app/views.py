@@ -20,7 +20,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from autotuner.results.dashboard import actor_url
-from autotuner.flavors import DEFAULT_FLAVOR, get_flavor
+from autotuner.flavors import FLAVORS, DEFAULT_FLAVOR
 from autotuner.results.progress import describe_config
 from autotuner.results.folder import DONE, FAILED, INTERRUPTED, PENDING, REJECTED, REMEASURE, RUNNING, STOPPED_EARLY
 from serve_app.best import best_config
@@ -85,7 +85,7 @@ def table_row(task_id: str, trial: dict[str, Any], levels: list[dict[str, Any]],
     config = json.loads(trial.get("config_json") or "{}")
     scored = trial.get("score") is not None
     row = {"trial": tid, "status": trial_status_text(trial),
-           "slots": trial.get("gpus") or get_flavor(flavor).gpus_needed(config), "score": _round(trial.get("score")),
+           "slots": trial.get("gpus") or FLAVORS.get(flavor).gpus_needed(config), "score": _round(trial.get("score")),
            "feasible": ("yes" if trial.get("feasible") else "no") if scored else "",
            "config": describe_config(config), "started": _clock(trial.get("started"))}
     many = len({lv.get("scenario") for lv in levels}) > 1

@@ -4,7 +4,7 @@ import json
 import shlex
 
 from autotuner.bench.result import LevelResult
-from autotuner.flavors import get_flavor
+from autotuner.flavors import FLAVORS
 from autotuner.results.folder import (DONE, FAILED, REMEASURE, STOPPED_EARLY, TrialRecord, level_row, load_campaign,
                                pick_best, pick_remeasured, read_rows, write_best, write_parquet)
 from autotuner.trial.report import TrialReport
@@ -50,7 +50,7 @@ def test_tables_round_trip_and_best_files(tmp_path):
     meta, trials, rows = load_campaign(tmp_path)
     assert trials[0].config == cfg and trials[0].score == 200.0 and len(rows) == 2
     assert trials[0].boundary == {"D(100,100)": 4} and trials[0].phase == "search"
-    sglang = get_flavor("sglang")
+    sglang = FLAVORS.get("sglang")
     launch = sglang.launch_command("/models/m'; rm -rf /", cfg, sglang.newest_version(), served_model_name="m")
     data = write_best(tmp_path, trials[0], rows, launch_command=launch, objective_unit="tok/s/GPU")
     argv = shlex.split((tmp_path / "best_launch_command.txt").read_text())

@@ -5,7 +5,7 @@ import pickle
 import optuna
 import yaml
 
-from autotuner.flavors import get_flavor
+from autotuner.flavors import FLAVORS
 from autotuner.trial.feasibility import reject_reason, trial_gpus
 from autotuner.task.space import SearchSpace, engine_args
 from autotuner.task.spec import require_valid
@@ -50,7 +50,7 @@ def test_engine_args_drops_non_engine_keys():
     assert engine_args({"mem_fraction_static": 0.9199999999999999}) == {"mem_fraction_static": 0.92}
 
 
-SGLANG, VLLM = get_flavor("sglang"), get_flavor("vllm")
+SGLANG, VLLM = FLAVORS.get("sglang"), FLAVORS.get("vllm")
 
 
 def test_reject_reason():

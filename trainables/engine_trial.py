@@ -25,7 +25,8 @@ from typing import Any
 from ray import tune
 
 from autotuner.bench.genai_bench import BenchmarkError
-from autotuner.bench.runner import BenchmarkRunner, runner_class
+from autotuner.bench.runner import BenchmarkRunner
+from autotuner.plugins import RUNNERS
 from autotuner.engines.base import DeployRequest, EngineStartError, RunningEngine
 from autotuner.engines.backends import make_backend
 from autotuner.trial.feasibility import model_facts, reject_reason
@@ -87,7 +88,7 @@ class EngineTrial(tune.Trainable):
             self._ending = self._final(REJECTED, why)
             return
         # Made before the engine deploys: genai-bench's imports overlap the engine's start-up.
-        runner = runner_class(self.spec.workload.runner).prepare(self.spec, self.work_dir, self._api_key)
+        runner = RUNNERS.get(self.spec.workload.runner).prepare(self.spec, self.work_dir, self._api_key)
         self._stack.callback(runner.close)
         t0 = time.monotonic()
         self.clock.mark("deploy_started")

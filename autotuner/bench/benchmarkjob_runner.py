@@ -9,14 +9,9 @@ from typing import TYPE_CHECKING, Any
 from autotuner.bench.genai_bench import BenchmarkError, all_failed_reason
 from autotuner.bench.result import LevelRequest, LevelResult
 from autotuner.engines.base import RunningEngine
-from autotuner.task.problem import Problem
 
 if TYPE_CHECKING:
     from autotuner.task.spec import TaskSpec
-
-# OME's BenchmarkJob always sends this model name.
-BENCHMARKJOB_MODEL_NAME = "vllm-model"
-
 
 class BenchmarkJobRunner:
     """:class:`~autotuner.bench.runner.BenchmarkRunner` running OME BenchmarkJobs; the Kubernetes
@@ -33,27 +28,6 @@ class BenchmarkJobRunner:
         self._ids = ("", "")
         self._gpus = 0
         self._levels = 0
-
-    @classmethod
-    def spec_problems(cls, spec: TaskSpec) -> list[Problem]:
-        """The ome backend with a results PVC, the model name OME sends, no API key."""
-        out = []
-        ome = spec.engine.ome
-        if spec.engine.backend != "ome":
-            out.append(Problem("workload.runner", cls.name, "needs engine.backend 'ome' (an OME BenchmarkJob runs "
-                                                             "in the cluster); allowed with this backend: genai-bench"))
-        for field in ("benchmark_pvc", "results_mount"):
-            if ome is not None and not getattr(ome, field):
-                out.append(Problem(f"engine.ome.{field}", None, "workload.runner 'benchmarkjob' needs it"))
-        if spec.model.served_model_name != BENCHMARKJOB_MODEL_NAME:
-            out.append(Problem("model.served_name", spec.model.served_model_name,
-                               f"workload.runner 'benchmarkjob' needs {BENCHMARKJOB_MODEL_NAME!r}: OME's BenchmarkJob "
-                               "always sends that model name"))
-        if spec.engine.api_key is not None:
-            out.append(Problem("engine.api_key", spec.engine.api_key.model_dump(exclude_none=True),
-                               "workload.runner 'benchmarkjob' cannot send it: OME's BenchmarkJob always sends its "
-                               "own key; use workload.runner 'genai-bench'"))
-        return out
 
     @classmethod
     def prepare(cls, spec: TaskSpec, work_dir: Path, api_key: str | None = None) -> BenchmarkJobRunner:
@@ -96,4 +70,4 @@ class BenchmarkJobRunner:
             self._client = self._api = None
 
 
-__all__ = ["BENCHMARKJOB_MODEL_NAME", "BenchmarkJobRunner"]
+__all__ = ["BenchmarkJobRunner"]

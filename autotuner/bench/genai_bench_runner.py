@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from autotuner.bench.genai_bench import PLACEHOLDER_API_KEY, GenaiBenchLevels, GenaiBenchSettings
 from autotuner.bench.result import LevelRequest, LevelResult
 from autotuner.engines.base import RunningEngine
-from autotuner.task.problem import Problem
 
 if TYPE_CHECKING:
     from autotuner.task.spec import TaskSpec
@@ -33,11 +32,6 @@ class GenaiBenchRunner:
 
     def __init__(self, levels: GenaiBenchLevels):
         self.levels = levels
-
-    @classmethod
-    def spec_problems(cls, spec: TaskSpec) -> list[Problem]:
-        """None: it works with every backend."""
-        return []
 
     @classmethod
     def prepare(cls, spec: TaskSpec, work_dir: Path, api_key: str | None = None) -> GenaiBenchRunner:

@@ -1,5 +1,6 @@
 """Where a trial's load levels are measured (``workload.runner``), behind one small protocol, one
-module per runner and one registry line each:
+module per runner and one line each in :data:`autotuner.plugins.RUNNERS` (its spec rules in
+:mod:`autotuner.bench.rules`):
 
 * ``genai-bench`` (default): genai-bench on the trial's Ray worker (:mod:`autotuner.bench.genai_bench_runner`);
 * ``benchmarkjob`` (``ome`` backend): an OME BenchmarkJob per level in the cluster
@@ -7,7 +8,7 @@ module per runner and one registry line each:
 
 ::
 
-    runner = runner_class(spec.workload.runner).prepare(spec, work_dir, api_key)  # before the engine
+    runner = RUNNERS.get(spec.workload.runner).prepare(spec, work_dir, api_key)  # before the engine
     with contextlib.closing(runner):
         runner.connect(engine, campaign_id=cid, trial_id=tid, gpus=2)             # once it is up
         level = runner.run_level(LevelRequest("D(128,32)", 16, max_requests=48))
@@ -18,8 +19,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from autotuner.bench.benchmarkjob_runner import BenchmarkJobRunner
-from autotuner.bench.genai_bench_runner import GenaiBenchRunner
 from autotuner.bench.result import LevelRequest, LevelResult
 from autotuner.engines.base import RunningEngine
 from autotuner.task.problem import Problem
@@ -32,11 +31,6 @@ class BenchmarkRunner(Protocol):
     """Measures one level at a time against the trial's engine."""
 
     name: str
-
-    @classmethod
-    def spec_problems(cls, spec: TaskSpec) -> list[Problem]:
-        """What a task must have for this runner (checked with the spec, before anything runs)."""
-        ...
 
     @classmethod
     def prepare(cls, spec: TaskSpec, work_dir: Path, api_key: str | None = None) -> BenchmarkRunner:
@@ -58,19 +52,4 @@ class BenchmarkRunner(Protocol):
         ...
 
 
-# workload.runner -> runner
-RUNNERS: dict[str, type[BenchmarkRunner]] = {
-    GenaiBenchRunner.name: GenaiBenchRunner,
-    BenchmarkJobRunner.name: BenchmarkJobRunner,
-}
-
-
-def runner_class(name: str) -> type[BenchmarkRunner]:
-    """The runner registered as ``name``; ValueError naming the known ones otherwise."""
-    runner = RUNNERS.get(name)
-    if runner is None:
-        raise ValueError(f"unknown workload.runner {name!r}; known: {', '.join(RUNNERS)}")
-    return runner
-
-
-__all__ = ["BenchmarkRunner", "RUNNERS", "runner_class"]
+__all__ = ["BenchmarkRunner"]

@@ -120,10 +120,10 @@ class TrialResources:
         self.flavor = flavor
 
     def __call__(self, config: dict[str, Any]) -> dict[str, float]:
-        from autotuner.flavors import get_flavor
+        from autotuner.flavors import FLAVORS
         from autotuner.trial.feasibility import trial_gpus
 
-        gpus = trial_gpus(config, flavor=get_flavor(self.flavor), gpus_per_node=self.gpus_per_node, slots=self.slots)
+        gpus = trial_gpus(config, flavor=FLAVORS.get(self.flavor), gpus_per_node=self.gpus_per_node, slots=self.slots)
         return {"CPU": 0.1, **({self.resource: gpus} if gpus else {})}
 
 
@@ -444,9 +444,9 @@ def _answer_note(remeasured: bool, remeasure_ran: bool, settings: Any) -> str:
 
 def _collect_garbage(spec: TaskSpec, cid: str) -> None:
     """Remove what a crashed run of this campaign left behind (Kubernetes objects of the ome backend)."""
-    from autotuner.engines.backends import backend_class
+    from autotuner.plugins import BACKENDS
 
-    backend_class(spec.engine.backend).collect_garbage(spec, cid)
+    BACKENDS.get(spec.engine.backend).collect_garbage(spec, cid)
 
 
 def run_campaign_file(path: str | Path, *, resume: bool = False, output: str | None = None,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from autotuner.engines.backends import backend_class
+from autotuner.plugins import BACKENDS
 from autotuner.engines.base import GPU, SIMULATED_GPU, TrialSlots
 from autotuner.task.spec import TaskSpec
 from autotuner.task.rules import parameter_values
@@ -32,7 +32,7 @@ from autotuner.task.rules import parameter_values
 
 def trial_slots(spec: TaskSpec) -> TrialSlots:
     """Where the task's trials claim their GPU slots (its backend decides)."""
-    return backend_class(spec.engine.backend).trial_slots(spec)
+    return BACKENDS.get(spec.engine.backend).trial_slots(spec)
 
 
 def largest_claim(spec: TaskSpec) -> int | None:

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
-from autotuner.task.api_key_names import API_KEY_FLAG
+from autotuner.flavors.api_key_names import API_KEY_FLAG
 from autotuner.engines.base import EngineStartError
 
 if TYPE_CHECKING:

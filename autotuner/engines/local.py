@@ -39,10 +39,10 @@ from typing import TYPE_CHECKING, Iterator
 import psutil
 
 from autotuner.engines.api_key import redact_argv, redacted_start_errors, scrub_file
-from autotuner.task.api_key_names import API_KEY_FLAG
+from autotuner.flavors.api_key_names import API_KEY_FLAG
 from autotuner.engines.base import (GPU, SIMULATED_GPU, DeployRequest, EngineStartError, RunningEngine, TrialSlots,
                                     tail_lines)
-from autotuner.flavors import DEFAULT_FLAVOR, FLAVORS, EngineFlavor, get_flavor
+from autotuner.flavors import DEFAULT_FLAVOR, FLAVORS, EngineFlavor
 from autotuner.engines.subprocesses import (
     die_with_parent,
     env_with_package_on_path,
@@ -108,7 +108,7 @@ class LocalEngineSettings:
 
     @property
     def engine_flavor(self) -> EngineFlavor:
-        return get_flavor(self.flavor)
+        return FLAVORS.get(self.flavor)
 
     @property
     def engine_version(self) -> str:

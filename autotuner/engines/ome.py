@@ -31,7 +31,7 @@ from kubernetes import client
 
 from autotuner.engines.api_key import redacted_start_errors
 from autotuner.engines.base import GPU, DeployRequest, EngineStartError, RunningEngine, TrialSlots
-from autotuner.flavors import DEFAULT_FLAVOR, get_flavor
+from autotuner.flavors import FLAVORS, DEFAULT_FLAVOR
 from autotuner.k8s.api import INFERENCE_SERVICES, KubeError, NamespacedApi, RetryPolicy, make_api_client
 from autotuner.k8s.diagnose import condition, is_ready, model_failure
 from autotuner.k8s.gc import collect_garbage, delete_and_wait
@@ -156,7 +156,7 @@ class InferenceServiceEngine:
     def manifest(self, request: DeployRequest) -> dict[str, Any]:
         """The trial's InferenceService; raises :class:`ManifestError`."""
         s = self.settings
-        flavor = get_flavor(s.flavor)
+        flavor = FLAVORS.get(s.flavor)
         return render_inference_service(
             name=trial_resource_name(request.campaign_id, request.trial_id), namespace=s.namespace,
             campaign_id=request.campaign_id, trial_id=request.trial_id, model_name=s.model_name,
@@ -224,7 +224,7 @@ class InferenceServiceEngine:
         except (KubeError, TimeoutError) as err:  # the API keeps failing, or a leftover will not go
             raise EngineStartError(f"Kubernetes API: {err}", infeasible=False) from err
         base_url = self._status_url(api, name) if s.endpoint_from_status else self._url_resolver(name, s.namespace)
-        _wait_until_answers(base_url + get_flavor(s.flavor).ready_paths[0], s.endpoint_timeout_s, name)
+        _wait_until_answers(base_url + FLAVORS.get(s.flavor).ready_paths[0], s.endpoint_timeout_s, name)
         return base_url
 
     def _create(self, api: NamespacedApi, manifest: dict[str, Any], request: DeployRequest) -> None:

@@ -5,7 +5,7 @@ launched; :class:`TableFlavor` turns those declarations into a per-version catal
 reading the version's recorded option table (``autotuner/flavors/options``), so a flag an engine
 renamed is written the way that version spells it::
 
-    flavor = get_flavor("sglang")
+    flavor = FLAVORS.get("sglang")
     flavor.config_argv({"cuda_graph_max_bs": 160}, "0.5.23")   # ['--cuda-graph-max-bs-decode', '160']
 """
 

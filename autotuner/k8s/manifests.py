@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 import jinja2
 import yaml
 
-from autotuner.task.api_key_names import API_KEY_FLAG, POD_ENV
+from autotuner.flavors.api_key_names import API_KEY_FLAG, POD_ENV
 from autotuner.k8s.names import (
     check_label_key,
     check_label_value,

@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from autotuner.task.kubernetes_names import DNS1123_LABEL_RE, DNS1123_SUBDOMAIN_RE, subdomain_problem
+
 CAMPAIGN_LABEL = "autotuner.io/campaign"
 TRIAL_LABEL = "autotuner.io/trial"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -29,8 +31,6 @@ MAX_ISVC_NAME_LEN = 63 - len(LONGEST_DERIVED_SUFFIX)
 # The trial part is kept whole up to this length so that at least a readable campaign prefix fits.
 _MAX_TRIAL_PART = 32
 
-DNS1123_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS1123_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 OME_NAME_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")  # OME's validating webhook
 LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
@@ -82,9 +82,7 @@ def check_object_name(name: object, *, ome: bool = True) -> str | None:
         if len(name) > MAX_ISVC_NAME_LEN:
             return f"must be at most {MAX_ISVC_NAME_LEN} characters (OME derives '<name>{LONGEST_DERIVED_SUFFIX}')"
         return None
-    if len(name) > 253 or not DNS1123_SUBDOMAIN_RE.match(name):
-        return "must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', at most 253 characters"
-    return None
+    return subdomain_problem(name)
 
 
 def check_namespace(namespace: object) -> str | None:

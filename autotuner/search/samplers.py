@@ -16,6 +16,8 @@ from optuna.samplers import BaseSampler, RandomSampler, TPESampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from autotuner.plugins.registry import Registry
+
 RANDOM_EVERY = 6  # one trial in 6 is drawn at random (see RandomInterleavedSampler)
 
 
@@ -75,19 +77,15 @@ def _tpe(seed: int) -> BaseSampler:
 # parameters (``when:``) are modelled jointly with what they depend on; constant liar keeps
 # parallel trials apart; infeasible trials are a constraint rather than scores; random draws are
 # interleaved.
-SAMPLERS: dict[str, Callable[[int], BaseSampler]] = {
+SAMPLERS: Registry[Callable[[int], BaseSampler]] = Registry("search.algorithm", {
     "tpe": _tpe,
     "random": lambda seed: RandomSampler(seed=seed),
-}
-ALGORITHMS = tuple(SAMPLERS)
+})
 
 
 def make_sampler(algorithm: str, seed: int) -> BaseSampler:
     """The seeded sampler ``search.algorithm`` names."""
-    factory = SAMPLERS.get(algorithm)
-    if factory is None:
-        raise ValueError(f"unknown search algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
-    return factory(seed)
+    return SAMPLERS.get(algorithm)(seed)
 
 
-__all__ = ["ALGORITHMS", "RANDOM_EVERY", "SAMPLERS", "RandomInterleavedSampler", "make_sampler"]
+__all__ = ["RANDOM_EVERY", "SAMPLERS", "RandomInterleavedSampler", "make_sampler"]

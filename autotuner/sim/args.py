@@ -32,7 +32,7 @@ from typing import Any
 from autotuner.flavors.option_table import UnknownTable, load_table, parsed_values, recorded_versions, replay
 from autotuner.facts.gpus import resolve_gpu
 from autotuner.facts.models import resolve_model
-from autotuner.sim.engine_models import SIM_FLAVORS, sim_flavor
+from autotuner.sim.engine_models import ENGINE_MODELS
 
 # Bytes per cached K or V element by --kv-cache-dtype ("auto": the bf16 weights' dtype).
 KV_DTYPE_BYTES = {"auto": 2, "bf16": 2, "bfloat16": 2, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1, "mxfp8": 1}
@@ -92,12 +92,12 @@ class SimServerArgs:
     sim_stream_interval: float = 0.02  # seconds between SSE chunks of one stream (CPU saver)
 
     def __post_init__(self) -> None:
-        if not self.engine_version and self.engine in SIM_FLAVORS:
+        if not self.engine_version and self.engine in ENGINE_MODELS:
             object.__setattr__(self, "engine_version", newest_version(self.engine))
 
     def validate(self) -> None:
         """Raise ValueError for values the simulator cannot run (the engine's parser checked the rest)."""
-        sim_flavor(self.engine)
+        ENGINE_MODELS.get(self.engine)
         if self.tp_size < 1 or self.dp_size < 1:
             raise ValueError("tp_size and dp_size must be >= 1")
         if self.gpu_memory_utilization is not None and not 0.0 < self.gpu_memory_utilization <= 1.0:
@@ -140,7 +140,7 @@ class SimServerArgs:
         changes: dict[str, Any] = {"sim_gpu": gpu.name, "sim_model": model.name,
                                    "context_length": self.context_length or model.max_context,
                                    "served_model_name": self.served_model_name or self.model_path or model.hf_id}
-        changes.update(sim_flavor(self.engine).defaults(self, gpu, model))
+        changes.update(ENGINE_MODELS.get(self.engine).defaults(self, gpu, model))
         return dataclasses.replace(self, **changes)
 
     @property
@@ -166,7 +166,7 @@ def build_sim_parser() -> argparse.ArgumentParser:
     )
     d = SimServerArgs()
     add = p.add_argument
-    add("--sim-engine", choices=tuple(SIM_FLAVORS), default=DEFAULT_ENGINE)
+    add("--sim-engine", choices=tuple(ENGINE_MODELS), default=DEFAULT_ENGINE)
     add("--sim-engine-version", default=None, help="a recorded version (default: the newest)")
     add("--sim-gpu", default=d.sim_gpu, help="H100 | H200 | A100-80G | L40S")
     add("--sim-model", default=None, help="model table name or HF id")
@@ -199,7 +199,7 @@ def parse_argv(argv: Sequence[str]) -> SimServerArgs:
     verdict = replay(table, server_argv)
     if verdict.errors:
         engine_error(table, verdict.errors[0])
-    fields = sim_flavor(sim.sim_engine).server_fields(parsed_values(table, server_argv))
+    fields = ENGINE_MODELS.get(sim.sim_engine).server_fields(parsed_values(table, server_argv))
     return SimServerArgs(
         engine=sim.sim_engine, engine_version=version, warnings=tuple(verdict.warnings),
         sim_gpu=sim.sim_gpu, sim_model=sim.sim_model, sim_startup_scale=sim.sim_startup_scale,

@@ -23,7 +23,7 @@ from autotuner.facts.fit import divides_heads, fits_node, weights_fit
 from autotuner.facts.gpus import GpuSpec, resolve_gpu
 from autotuner.facts.models import ModelSpec, resolve_model
 from autotuner.sim.args import SimServerArgs
-from autotuner.sim.engine_models import sim_flavor
+from autotuner.sim.engine_models import ENGINE_MODELS
 from autotuner.sim.layout import (
     INIT_BASE_S,
     INIT_PER_TP_DOUBLING_S,
@@ -80,7 +80,7 @@ def plan_memory(args: SimServerArgs, gpu: GpuSpec | None = None, model: ModelSpe
         raise StartupFailure(f"ValueError: {exc.args[0]}", 1, phase="args") from None
     gpu = gpu or resolve_gpu(args.sim_gpu)
     model = model or resolve_model(args.model_name())
-    return sim_flavor(args.engine).plan(load_weights(args, gpu, model))
+    return ENGINE_MODELS.get(args.engine).plan(load_weights(args, gpu, model))
 
 
 __all__ = ["MemoryPlan", "StartupFailure", "load_weights", "plan_memory", "startup_seconds"]

@@ -13,11 +13,11 @@ import math
 import re
 from typing import TYPE_CHECKING, Any, Iterator
 
-from autotuner.bench.runner import runner_class
-from autotuner.bench.scenarios import scenario_problem
 from autotuner.flavors import FLAVORS, EngineFlavor, EngineParam
 from autotuner.facts.fit import divides_heads, fits_node, size_facts, weight_bytes_per_gpu, weights_fit
-from autotuner.k8s.names import check_object_name
+from autotuner.plugins import BACKEND_RULES, RUNNER_RULES
+from autotuner.task.kubernetes_names import subdomain_problem
+from autotuner.task.scenarios import scenario_problem
 from autotuner.task.space_order import sampling_order
 from autotuner.task.problem import CAMPAIGN_NAME_RE, GPU_TYPES, Problem
 
@@ -47,11 +47,8 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
     known = ", ".join(params)
     if eng.gpu not in GPU_TYPES and eng.simulated:
         add("engine.gpu", eng.gpu, "the simulator knows " + ", ".join(GPU_TYPES))
-    if eng.backend == "ome" and eng.ome is None:
-        add("engine.ome", None, "backend 'ome' needs an engine.ome section (namespace, base_model ...)")
-    problems.extend(runner_class(spec.workload.runner).spec_problems(spec))
-    if eng.backend == "local" and eng.local.command == "engine" and not spec.model.path:
-        add("model.path", None, f"the engine command needs the local weights folder of {flavor.title}")
+    problems.extend(BACKEND_RULES.get(eng.backend)(spec))
+    problems.extend(RUNNER_RULES.get(spec.workload.runner)(spec))
     if not eng.simulated and not spec.model.tokenizer:
         add("model.tokenizer", None, "a real engine needs the model's local tokenizer folder for genai-bench")
     problems.extend(_check_api_key(spec))
@@ -122,14 +119,14 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
 def _check_flavor(eng: "EngineSpec") -> list[Problem]:
     """engine.flavor names a known flavor, engine.version one of its recorded versions, and a named
     OME runtime is not one of another flavor's stock runtimes."""
-    flavor = FLAVORS.get(eng.flavor)
-    if flavor is None:
+    if eng.flavor not in FLAVORS:
         return [Problem("engine.flavor", eng.flavor, "must be one of " + ", ".join(FLAVORS))]
+    flavor = FLAVORS.get(eng.flavor)
     if eng.version not in flavor.versions():
         return [Problem("engine.version", eng.version, f"{flavor.title} versions with a recorded option table: "
                         + ", ".join(flavor.versions()))]
     runtime = eng.ome.runtime if eng.ome is not None else None
-    other = next((f for f in FLAVORS.values() if f is not flavor and runtime
+    other = next((f for f in FLAVORS.loaded() if f is not flavor and runtime
                   and runtime.startswith(f.ome.runtime_prefix)), None)
     if other is not None:
         return [Problem("engine.ome.runtime", runtime, f"looks like a stock {other.title} runtime "
@@ -155,16 +152,10 @@ def _check_api_key(spec: TaskSpec) -> list[Problem]:
                            "give either env (an environment variable) or secret_name (a Kubernetes Secret)"))
     if ref.env is not None and not ENV_NAME_RE.match(ref.env):
         out.append(Problem("engine.api_key.env", ref.env, "must be an environment variable name: letters, digits, _"))
-    if ref.secret_name is not None and (why := check_object_name(ref.secret_name, ome=False)) is not None:
+    if ref.secret_name is not None and (why := subdomain_problem(ref.secret_name)) is not None:
         out.append(Problem("engine.api_key.secret_name", ref.secret_name, why))
     if not SECRET_KEY_RE.match(ref.secret_key):
         out.append(Problem("engine.api_key.secret_key", ref.secret_key, "letters, digits, '-', '_' and '.' only"))
-    if eng.backend == "ome" and ref.env is not None:
-        out.append(Problem("engine.api_key.env", ref.env, "the ome backend passes the key to each InferenceService "
-                                                          "from a Kubernetes Secret: set secret_name"))
-    if eng.backend == "local" and ref.secret_name is not None:
-        out.append(Problem("engine.api_key.secret_name", ref.secret_name,
-                           "a Kubernetes Secret is for the ome backend; the local backend reads env"))
     return out
 
 

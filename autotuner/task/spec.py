@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from autotuner.flavors import DEFAULT_FLAVOR, FLAVORS, EngineFlavor, get_flavor
+from autotuner.flavors import DEFAULT_FLAVOR, FLAVORS, EngineFlavor
 from autotuner.task.safe_yaml import MAX_BYTES, UnsafeYamlError, load_untrusted_yaml
 from autotuner.task.problem import CAMPAIGN_NAME_RE, GPU_TYPES, MISSING, Problem
 from autotuner.task.rules import check_spec
@@ -109,7 +109,7 @@ class EngineSpec(_Strict):
     def _pin_version(cls, data: Any) -> Any:
         # Pinned when the task is read, so a resumed campaign keeps the version it started with.
         if isinstance(data, dict) and data.get("version") is None and data.get("flavor", DEFAULT_FLAVOR) in FLAVORS:
-            data = {**data, "version": FLAVORS[data.get("flavor", DEFAULT_FLAVOR)].newest_version()}
+            data = {**data, "version": FLAVORS.get(data.get("flavor", DEFAULT_FLAVOR)).newest_version()}
         return data
 
     @property
@@ -119,7 +119,7 @@ class EngineSpec(_Strict):
     @property
     def engine_flavor(self) -> EngineFlavor:
         """The flavor object (a valid spec names a known one)."""
-        return get_flavor(self.flavor)
+        return FLAVORS.get(self.flavor)
 
 
 class ParamSpace(_Strict):

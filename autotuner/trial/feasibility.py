@@ -1,7 +1,7 @@
 """Rules that reject a config before any GPU is claimed or any engine deployed.
 
->>> from autotuner.flavors import get_flavor
->>> reject_reason({"tp_size": 4, "dp_size": 4}, flavor=get_flavor("sglang"), gpus_per_node=8, slots=8)
+>>> from autotuner.flavors import FLAVORS
+>>> reject_reason({"tp_size": 4, "dp_size": 4}, flavor=FLAVORS.get("sglang"), gpus_per_node=8, slots=8)
 'tp_size*dp_size=16 exceeds the 8 GPUs of a node'
 """
 

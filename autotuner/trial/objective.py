@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
 from autotuner.bench.result import LevelResult
+from autotuner.plugins.registry import Registry
 from autotuner.task.spec import ObjectiveSpec, SLOSpec
 
 # How far from the SLOs a trial that never produced a level counts (start-up failure, rejected).
@@ -221,12 +222,12 @@ def _latency(spec: ObjectiveSpec, slo: SLO) -> Objective:
 
 
 # objective.kind -> the objective, from the task's objective section and its SLOs
-OBJECTIVES: dict[str, Callable[[ObjectiveSpec, SLO], Objective]] = {
+OBJECTIVES: Registry[Callable[[ObjectiveSpec, SLO], Objective]] = Registry("objective.kind", {
     "goodput_per_gpu": lambda spec, slo: GoodputPerGpu(slo),
     "latency": _latency,
-}
+})
 
 
 def objective_from_spec(spec: ObjectiveSpec) -> Objective:
     """The objective a task asks for (its SLOs built here, once)."""
-    return OBJECTIVES[spec.kind](spec, SLO.from_spec(spec.slo))
+    return OBJECTIVES.get(spec.kind)(spec, SLO.from_spec(spec.slo))

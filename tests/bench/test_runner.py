@@ -6,7 +6,7 @@ import pytest
 
 from autotuner.bench.benchmarkjob_runner import BenchmarkJobRunner
 from autotuner.bench.genai_bench_runner import GenaiBenchRunner
-from autotuner.bench.runner import RUNNERS, runner_class
+from autotuner.plugins import RUNNER_RULES, RUNNERS, UnknownName
 from autotuner.task.spec import WorkloadSpec, parse_spec
 
 OME = {"backend": "ome", "ome": {"base_model": "llama", "benchmark_pvc": "results", "results_mount": "/results"}}
@@ -25,9 +25,10 @@ def problems(data):
 
 def test_the_registry_holds_every_runner_the_spec_allows():
     assert set(RUNNERS) == set(typing.get_args(WorkloadSpec.model_fields["runner"].annotation))
-    assert runner_class("genai-bench") is GenaiBenchRunner and runner_class("benchmarkjob") is BenchmarkJobRunner
-    with pytest.raises(ValueError, match="known: genai-bench, benchmarkjob"):
-        runner_class("jmeter")
+    assert set(RUNNER_RULES) == set(RUNNERS)
+    assert RUNNERS.get("genai-bench") is GenaiBenchRunner and RUNNERS.get("benchmarkjob") is BenchmarkJobRunner
+    with pytest.raises(UnknownName, match="allowed: genai-bench, benchmarkjob"):
+        RUNNERS.get("jmeter")
 
 
 def test_an_unknown_runner_names_the_field_and_the_allowed_values():

@@ -4,7 +4,8 @@ import typing
 
 import pytest
 
-from autotuner.engines.backends import BACKENDS, backend_class, make_backend
+from autotuner.engines.backends import BACKENDS, make_backend
+from autotuner.plugins import BACKEND_RULES, UnknownName
 from autotuner.engines.base import EngineBackend
 from autotuner.engines.local import LocalProcessEngine
 from autotuner.task.spec import EngineSpec, require_valid
@@ -17,13 +18,13 @@ def spec(**over):
 
 
 def test_the_registry_holds_every_backend_the_spec_allows():
-    assert set(BACKENDS) == set(typing.get_args(EngineSpec.model_fields["backend"].annotation))
+    assert set(BACKENDS) == set(BACKEND_RULES) == set(typing.get_args(EngineSpec.model_fields["backend"].annotation))
     for name in BACKENDS:
-        cls = backend_class(name)
+        cls = BACKENDS.get(name)
         assert cls.name == name
         assert all(callable(getattr(cls, m)) for m in ("from_spec", "trial_slots", "collect_garbage", "deploy"))
-    with pytest.raises(ValueError, match="known: local, ome"):
-        backend_class("slurm")
+    with pytest.raises(UnknownName, match="unknown engine.backend 'slurm'; allowed: local, ome"):
+        BACKENDS.get("slurm")
 
 
 def test_the_local_backend_is_configured_from_the_task():

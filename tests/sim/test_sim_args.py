@@ -3,7 +3,7 @@
 import pytest
 
 from autotuner.flavors.option_table import load_table
-from autotuner.flavors import get_flavor
+from autotuner.flavors import FLAVORS
 from autotuner.sim.args import SimServerArgs, parse_argv
 
 
@@ -68,7 +68,7 @@ def test_every_tuner_parameter_reaches_the_core_as_each_version_spells_it():
               "chunked_prefill_size": 4096, "max_prefill_tokens": 8192, "schedule_policy": "lpm",
               "schedule_conservativeness": 1.3, "cuda_graph_max_bs": 64, "disable_cuda_graph": True,
               "kv_cache_dtype": "fp8_e5m2", "enable_mixed_chunk": True, "disable_radix_cache": True}
-    sglang = get_flavor("sglang")
+    sglang = FLAVORS.get("sglang")
     for version in sglang.versions():
         assert set(config) == set(sglang.params(version)), "test must cover every tunable parameter"
         args = parse_argv(sim("sglang", version, "--model-path", "/tok", *sglang.config_argv(config, version)))

@@ -1,22 +1,20 @@
-"""The engines the simulator speaks: one module each (its flags, defaults and memory layout), over
-one engine core. A module provides ``ENGINE``, ``server_fields(values)``, ``defaults(...)`` and
-``plan(startup)``; add it to :data:`SIM_FLAVORS`."""
+"""How the simulator models each engine it speaks: one module each (its flags, defaults and memory
+layout), over one engine core. A module provides ``ENGINE``, ``server_fields(values)``,
+``defaults(...)`` and ``plan(startup)``; add it to :data:`ENGINE_MODELS`.
+
+>>> ENGINE_MODELS.get("vllm").ENGINE
+'vllm'
+"""
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from autotuner.sim.engine_models import sglang, vllm
+from autotuner.plugins.registry import Registry
 
-SIM_FLAVORS: dict[str, ModuleType] = {sglang.ENGINE: sglang, vllm.ENGINE: vllm}
+ENGINE_MODELS: Registry[ModuleType] = Registry("--sim-engine", {
+    "sglang": "autotuner.sim.engine_models.sglang",
+    "vllm": "autotuner.sim.engine_models.vllm",
+})
 
-
-def sim_flavor(engine: str) -> ModuleType:
-    """The simulator's module for ``engine``; ValueError naming the engines it speaks."""
-    try:
-        return SIM_FLAVORS[engine]
-    except KeyError:
-        raise ValueError(f"the simulator speaks {', '.join(SIM_FLAVORS)}, not {engine!r}") from None
-
-
-__all__ = ["SIM_FLAVORS", "sim_flavor"]
+__all__ = ["ENGINE_MODELS"]

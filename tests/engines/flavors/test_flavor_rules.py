@@ -7,7 +7,7 @@ import copy
 
 import yaml
 
-from autotuner.flavors import FLAVORS, get_flavor
+from autotuner.flavors import FLAVORS
 from autotuner.flavors.sglang import default_memory_fraction
 from autotuner.flavors.option_table import load_table
 from autotuner.task.spec import parse_spec, require_valid
@@ -24,7 +24,7 @@ def problems(data: dict) -> dict[str, str]:
 
 def test_flavor_and_version_default_to_sglang_newest_and_are_pinned_in_the_spec():
     spec = require_valid(quickstart())
-    assert (spec.engine.flavor, spec.engine.version) == ("sglang", get_flavor("sglang").versions()[-1])
+    assert (spec.engine.flavor, spec.engine.version) == ("sglang", FLAVORS.get("sglang").versions()[-1])
     assert "version: " + spec.engine.version in spec.to_yaml()
     assert require_valid(quickstart("quickstart-vllm.yaml")).engine.version == "0.33.0"
 
@@ -50,9 +50,9 @@ def test_parameters_are_checked_against_the_flavors_catalogue():
 
 def test_choices_narrow_to_what_the_version_accepts():
     # SGLang's kv_cache_dtype choices exist in both recorded versions; a choice a version lacks is dropped
-    for version in get_flavor("sglang").versions():
-        assert get_flavor("sglang").params(version)["kv_cache_dtype"].choices == ("auto", "fp8_e5m2", "fp8_e4m3")
-    assert get_flavor("vllm").params("0.33.0")["scheduling_policy"].default == "fcfs"
+    for version in FLAVORS.get("sglang").versions():
+        assert FLAVORS.get("sglang").params(version)["kv_cache_dtype"].choices == ("auto", "fp8_e5m2", "fp8_e4m3")
+    assert FLAVORS.get("vllm").params("0.33.0")["scheduling_policy"].default == "fcfs"
 
 
 def test_sglang_refuses_a_served_name_with_a_colon_before_any_gpu():
@@ -79,7 +79,7 @@ def test_an_unbounded_chunk_that_makes_sglangs_memory_fraction_negative_is_refus
 
 
 def test_fp8_e5m2_on_hopper_is_noted_as_the_triton_attention_backend_sglang_switches_to():
-    sglang = get_flavor("sglang")
+    sglang = FLAVORS.get("sglang")
     for version in sglang.versions():
         for gpu, cases in load_table("sglang", version)["gpu_defaults"].items():  # what SGLang resolved
             assert cases["tp1"]["resolved"]["attention_backend"] == "fa3"
@@ -98,12 +98,12 @@ def test_a_runtime_of_the_other_flavor_is_refused():
 
 
 def test_vllm_refuses_a_step_budget_below_its_batch():
-    assert get_flavor("vllm").config_problems({"max_num_batched_tokens": 32, "max_num_seqs": 64}, "0.33.0", "H100")
-    assert not get_flavor("vllm").config_problems({"max_num_batched_tokens": 64, "max_num_seqs": 64}, "0.33.0", "H100")
+    assert FLAVORS.get("vllm").config_problems({"max_num_batched_tokens": 32, "max_num_seqs": 64}, "0.33.0", "H100")
+    assert not FLAVORS.get("vllm").config_problems({"max_num_batched_tokens": 64, "max_num_seqs": 64}, "0.33.0", "H100")
 
 
 def test_every_flavor_has_its_parallel_and_memory_parameters_in_its_catalogue():
-    for flavor in FLAVORS.values():
+    for flavor in FLAVORS.loaded():
         names = set(flavor.params(flavor.newest_version()))
         assert {flavor.tp_param, flavor.dp_param, flavor.memory_param} <= names
         assert flavor.gpus_needed({flavor.tp_param: 2, flavor.dp_param: 3}) == 6

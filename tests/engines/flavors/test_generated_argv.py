@@ -13,7 +13,7 @@ from tests.conftest import REPO
 from tests.engines.flavors.generated import catalogue_configs, task_configs
 
 EXAMPLES = sorted(REPO.glob("examples/*.yaml"))
-VERSIONS = [(name, version) for name, flavor in FLAVORS.items() for version in flavor.versions()]
+VERSIONS = [(name, version) for name in FLAVORS for version in FLAVORS.get(name).versions()]
 
 
 def server_argv(flavor, config, version):
@@ -23,7 +23,7 @@ def server_argv(flavor, config, version):
 
 @pytest.mark.parametrize(("flavor_name", "version"), VERSIONS)
 def test_every_catalogue_value_passes_the_engines_parser(flavor_name, version):
-    flavor, table = FLAVORS[flavor_name], load_table(flavor_name, version)
+    flavor, table = FLAVORS.get(flavor_name), load_table(flavor_name, version)
     configs = list(catalogue_configs(flavor, version))
     assert {name for config in configs for name in config} == set(flavor.params(version))
     for config in configs:
@@ -48,7 +48,7 @@ def test_every_config_of_every_example_passes_every_version_of_its_flavor(exampl
 
 
 def test_renamed_flags_are_written_the_way_each_version_spells_them():
-    sglang = FLAVORS["sglang"]
+    sglang = FLAVORS.get("sglang")
     for version in sglang.versions():
         argv = sglang.config_argv({"cuda_graph_max_bs": 160, "disable_cuda_graph": True}, version)
         assert argv == ["--cuda-graph-max-bs-decode", "160", "--cuda-graph-backend-decode=disabled",
@@ -60,7 +60,7 @@ def test_renamed_flags_are_written_the_way_each_version_spells_them():
 
 
 def test_a_negatable_flag_says_false_explicitly_and_a_store_true_flag_only_true():
-    vllm, sglang = FLAVORS["vllm"], FLAVORS["sglang"]
+    vllm, sglang = FLAVORS.get("vllm"), FLAVORS.get("sglang")
     assert vllm.config_argv({"enable_prefix_caching": False}, "0.33.0") == ["--no-enable-prefix-caching"]
     assert sglang.config_argv({"disable_radix_cache": False, "enable_mixed_chunk": True}, "0.5.23") == [
         "--enable-mixed-chunk"]

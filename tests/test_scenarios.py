@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from autotuner.bench.scenarios import GENAI_BENCH_TEXT_PATTERNS, scenario_problem
+from autotuner.task.scenarios import GENAI_BENCH_TEXT_PATTERNS, scenario_problem
 
 CORPUS = [
     "D(100,100)", "D(128,32)", "N(480,240)/(300,150)", "N(100,0)/(50,0)", "U(50,100)/(20,40)", "U(100,50)",
