@@ -15,7 +15,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from autotuner.task.spec import Problem, load_spec
+from autotuner.task.load import load_spec
+from autotuner.task.spec import Problem
 
 EXIT_INVALID = 2
 

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Sequence
 
 from autotuner.bench.genai_bench import GenaiBenchLevels, GenaiBenchSettings
-from autotuner.bench.result import LevelRequest, LevelResult
+from autotuner.bench.request import LevelRequest
+from autotuner.bench.result import LevelResult
 from autotuner.engines.base import DeployRequest
 from autotuner.engines.local import LocalEngineSettings, LocalProcessEngine
 from autotuner.sim.tokenizer import default_tokenizer_dir, ensure_tokenizer

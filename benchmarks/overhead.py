@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import yaml
 
 from autotuner.bench.genai_bench_runner import EARLY_START_ENV
-from autotuner.task.spec import require_valid
+from autotuner.task.load import require_valid
 from autotuner.engines.subprocesses import stop_process_group
 from benchmarks.ground_truth import LevelOracle, config_truth
 from benchmarks.overhead_phases import NOT_OVERHEAD, PHASE_NAMES, PHASES, SlotUse, phase_seconds, read_trial_times, slot_use

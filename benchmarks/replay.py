@@ -33,7 +33,8 @@ from typing import Any, Protocol, Sequence
 
 from autotuner.results.answer import REMEASURE_OF, Answer, choose, remeasure_configs
 from autotuner.bench.fail_fast import RequestRecord, ended_level
-from autotuner.bench.result import LevelRequest, LevelResult
+from autotuner.bench.request import LevelRequest
+from autotuner.bench.result import LevelResult
 from autotuner.trial.objective import objective_from_spec
 from autotuner.results.folder import DONE, FAILED, REJECTED, REMEASURE, SEARCH, STOPPED_EARLY, TrialRecord
 from autotuner.stopping.load_hint import Incumbent
@@ -158,7 +159,7 @@ def ended_early(request: LevelRequest, level: LevelResult, measured: LevelResult
         if any((getattr(record, metric) or 0.0) > limit for metric, limit in request.fail_fast.limits):
             proven = request.fail_fast.verdict(records, request.max_requests, request.concurrency)
             if proven:
-                return ended_level(request, records, end, proven)
+                return ended_level(request.scenario, request.concurrency, records, end, proven)
     return None
 
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from autotuner.task.spec import TaskSpec, require_valid
+from autotuner.task.load import require_valid
+from autotuner.task.spec import TaskSpec
 
 SURFACES_DIR = Path(__file__).resolve().parent / "surfaces"
 

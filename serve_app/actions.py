@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from autotuner.task.spec import Problem, TaskSpec, parse_spec, parse_spec_text
+from autotuner.task.load import parse_spec, parse_spec_text
+from autotuner.task.spec import Problem, TaskSpec
 from serve_app.jobs import CampaignJobs
 from serve_app.live import LiveStore
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 from autotuner.results.folder import RESUMABLE_CAMPAIGN_STATUSES
-from autotuner.task.spec import load_spec
+from autotuner.task.load import load_spec
 from serve_app.jobs import SOURCE_CLI, SOURCE_RAY_JOB, SOURCE_WEB, JobInfo, parse_run_command
 
 JOB_STATUS_TEXT = {"PENDING": "pending", "RUNNING": "starting", "STOPPED": "stopped",

@@ -18,7 +18,8 @@ import panel as pn
 import yaml
 from pydantic import BaseModel
 
-from autotuner.task.spec import Problem, TaskSpec, parse_spec
+from autotuner.task.load import parse_spec
+from autotuner.task.spec import Problem, TaskSpec
 from serve_app.form_fields import UNSET, FieldInput, css_class, input_for, unwrap_optional
 from serve_app.space_editor import SpaceEditor
 

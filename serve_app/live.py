@@ -25,7 +25,8 @@ from typing import Any, Mapping, Protocol
 from autotuner.campaign.runs import job_ids, resumes
 from autotuner.campaign.lock import read_owner
 from autotuner.results.folder import ACTIVE_CAMPAIGN_STATUSES, DONE, FAILED, REJECTED, STOPPED_EARLY
-from autotuner.task.spec import TaskSpec, load_spec
+from autotuner.task.load import load_spec
+from autotuner.task.spec import TaskSpec
 from serve_app.best import best_config
 from serve_app.catalog import (
     CampaignSummary,

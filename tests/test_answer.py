@@ -2,7 +2,8 @@
 
 from autotuner.results.answer import REMEASURE_OF, choose, provenance, remeasure_candidates, remeasure_configs
 from autotuner.results.folder import DONE, REMEASURE, STOPPED_EARLY, TrialRecord
-from autotuner.task.spec import RemeasureSpec, require_valid
+from autotuner.task.load import require_valid
+from autotuner.task.spec import RemeasureSpec
 from autotuner.trial.sweep import REMEASURE as REMEASURE_KEY
 
 

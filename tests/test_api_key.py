@@ -13,7 +13,7 @@ import yaml
 
 from autotuner.engines.api_key import ApiKeyError, api_key_for, redact, redact_argv, scrub_file
 from autotuner.results.folder import DONE, TrialRecord, write_best
-from autotuner.task.spec import parse_spec, require_valid
+from autotuner.task.load import parse_spec, require_valid
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-test-5d0e61a7"

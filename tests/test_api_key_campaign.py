@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from autotuner.results.folder import DONE, load_campaign
-from autotuner.task.spec import require_valid
+from autotuner.task.load import require_valid
 from tests.test_campaign import GOOD, small_task
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from autotuner.results.folder import DONE, FAILED, REJECTED, STOPPED_EARLY, load_campaign
-from autotuner.task.spec import require_valid
+from autotuner.task.load import require_valid
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration

@@ -89,7 +89,7 @@ def test_a_tuner_that_raises_leaves_a_failed_folder_that_can_be_rerun(ray_cluste
     from ray import tune
 
     from autotuner.campaign.driver import run_campaign
-    from autotuner.task.spec import require_valid
+    from autotuner.task.load import require_valid
 
     def broken_fit(self):
         raise RuntimeError("tuner broke")

@@ -7,7 +7,7 @@ import pytest
 
 from autotuner.campaign.driver import ALREADY_FINISHED, FRESH, RESTORE, CampaignError, settled_status, start_mode
 from autotuner.results.folder import DONE, INTERRUPTED, TrialRecord
-from autotuner.task.spec import require_valid
+from autotuner.task.load import require_valid
 
 FOLDER = Path("/runs/q")
 

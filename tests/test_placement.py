@@ -1,7 +1,7 @@
 """Whether a Ray cluster can ever place a campaign's trials, and what to do when it cannot."""
 
 from autotuner.campaign.placement import GPU, SIMULATED_GPU, largest_claim, placement_problem, trial_slots
-from autotuner.task.spec import require_valid
+from autotuner.task.load import require_valid
 
 
 def spec(**over):

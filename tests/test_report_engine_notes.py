@@ -6,7 +6,7 @@ import yaml
 
 from autotuner.results.report import summary_text
 from autotuner.results.folder import DONE, TrialRecord, write_best, write_parquet
-from autotuner.task.spec import require_valid
+from autotuner.task.load import require_valid
 from tests.conftest import REPO
 
 

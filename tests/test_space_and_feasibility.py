@@ -8,7 +8,7 @@ import yaml
 from autotuner.flavors import FLAVORS
 from autotuner.trial.feasibility import reject_reason, trial_gpus
 from autotuner.task.space import SearchSpace, engine_args
-from autotuner.task.spec import require_valid
+from autotuner.task.load import require_valid
 from tests.test_spec import ROOT
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autotuner.task.spec import SpecError, load_spec, parse_spec, parse_spec_text, require_valid
+from autotuner.task.load import load_spec, parse_spec, parse_spec_text, require_valid, SpecError
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from autotuner.task.space import SearchSpace
-from autotuner.task.spec import parse_spec, parse_spec_text
+from autotuner.task.load import parse_spec, parse_spec_text
 from tests.test_safe_yaml import alias_bomb
 
 ROOT = Path(__file__).resolve().parents[1]

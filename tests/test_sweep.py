@@ -5,7 +5,7 @@ import pytest
 from autotuner.bench.fail_fast import FailFast
 from autotuner.bench.result import LevelResult
 from autotuner.trial.objective import SLO, GoodputPerGpu
-from autotuner.task.spec import require_valid
+from autotuner.task.load import require_valid
 from autotuner.trial.sweep import (REMEASURE, FixedSweepPlan, LoadSearchPlan, RepeatPlan, RequestSizing,
                              TrialSweep, fail_fast_for, final_report, mean_level, plan_for_config)
 

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from autotuner.task.ray_job import JOB_CONFIG_VAR
-from autotuner.task.spec import require_valid
+from autotuner.task.load import require_valid
 from autotuner.task.paths import OUTPUT_BASE_VAR, is_ray_temporary, output_base, resolve_task_paths
 
 JOB_WITH_WORKING_DIR = {JOB_CONFIG_VAR: json.dumps({"runtime_env": {"working_dir": "gcs://_ray_pkg_3f.zip"},

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autotuner.bench.genai_bench import BenchmarkError, all_failed_reason
-from autotuner.bench.result import LevelRequest, LevelResult
+from autotuner.bench.request import LevelRequest
+from autotuner.bench.result import LevelResult
 from autotuner.engines.base import RunningEngine
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Mapping, Sequence
 
-from autotuner.bench.result import LevelRequest, LevelResult, percentile
+from autotuner.bench.result import LevelResult, percentile
 
 # The per-request metrics a p90 SLO can name, as genai-bench's per-request records call them, and
 # the LevelResult field of their p90.
@@ -93,7 +93,7 @@ class FailFast:
         return proven
 
 
-def ended_level(request: LevelRequest, records: Sequence[RequestRecord], elapsed_s: float,
+def ended_level(scenario: str, concurrency: int, records: Sequence[RequestRecord], elapsed_s: float,
                 proven: Mapping[str, float]) -> LevelResult:
     """The result of a level ended early: counts and rates over its finished requests, and for
     each proven metric its p90 as the least the full level would have measured (``proven``), which
@@ -104,7 +104,7 @@ def ended_level(request: LevelRequest, records: Sequence[RequestRecord], elapsed
     errors = len(records) - len(done)
     note = ", ".join(f"p90 {metric.upper()} at least {value * 1000:.4g} ms" for metric, value in proven.items())
     level = LevelResult(
-        scenario=request.scenario, concurrency=request.concurrency, num_requests=len(records),
+        scenario=scenario, concurrency=concurrency, num_requests=len(records),
         num_completed=len(done), num_errors=errors, error_rate=errors / max(len(records), 1), duration_s=elapsed_s,
         output_tok_s=sum(r.output_tokens for r in done) / elapsed, input_tok_s=sum(r.input_tokens for r in done) / elapsed,
         requests_per_s=len(done) / elapsed,

@@ -41,7 +41,8 @@ from autotuner.bench.parse import (
     parse_failed_level,
     parse_level_file,
 )
-from autotuner.bench.result import LevelRequest, LevelResult
+from autotuner.bench.request import LevelRequest
+from autotuner.bench.result import LevelResult
 from autotuner.engines.base import tail_lines
 from autotuner.engines.subprocesses import die_with_parent, env_with_package_on_path, stop_process_group
 
@@ -266,7 +267,7 @@ class GenaiBenchLevels:
                 seen = records.read()
                 proven = fail_fast.verdict(seen, request.max_requests, request.concurrency)
                 if proven:
-                    return ended_level(request, seen, time.monotonic() - (forked_at or started), proven)
+                    return ended_level(request.scenario, request.concurrency, seen, time.monotonic() - (forked_at or started), proven)
             if waited > self.stall_timeout_s:
                 raise BenchmarkError(f"no result for {self.stall_timeout_s:.0f}s (at {where}): server hung?")
             time.sleep(self.poll_interval_s)

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autotuner.bench.genai_bench import PLACEHOLDER_API_KEY, GenaiBenchLevels, GenaiBenchSettings
-from autotuner.bench.result import LevelRequest, LevelResult
+from autotuner.bench.request import LevelRequest
+from autotuner.bench.result import LevelResult
 from autotuner.engines.base import RunningEngine
 
 if TYPE_CHECKING:

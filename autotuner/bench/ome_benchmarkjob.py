@@ -26,7 +26,8 @@ from typing import Any, Callable
 
 from autotuner.bench.genai_bench import BenchmarkError
 from autotuner.bench.parse import find_failed_level_files, find_level_files, parse_failed_level, parse_level_file
-from autotuner.bench.result import LevelRequest, LevelResult
+from autotuner.bench.request import LevelRequest
+from autotuner.bench.result import LevelResult
 from autotuner.k8s.api import BENCHMARK_JOBS, KubeError, NamespacedApi
 from autotuner.k8s.gc import delete_and_wait
 from autotuner.k8s.manifests import ManifestError, render_template

@@ -1,24 +1,11 @@
-"""One load level (one traffic scenario at one concurrency): what is asked, and what it measured."""
+"""What one load level (one traffic scenario at one concurrency) measured; what is asked is
+:class:`autotuner.bench.request.LevelRequest`."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
-
-if TYPE_CHECKING:
-    from autotuner.bench.fail_fast import FailFast
-
-
-@dataclass(frozen=True)
-class LevelRequest:
-    """One level to run: a scenario at a concurrency, with its request cap."""
-
-    scenario: str
-    concurrency: int
-    max_requests: int
-    note: str = ""  # why this load: "start", "grow", "narrow 16-32", "repeat 2/3"
-    fail_fast: FailFast | None = None  # end the level once it provably breaks these p90 limits
+from typing import Any, Sequence
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ from autotuner.task.ray_job import current_ray_job
 from autotuner.results.folder import (CAMPAIGN_FAILED, CAMPAIGN_FINISHED, CAMPAIGN_INTERRUPTED, CAMPAIGN_RUNNING,
                                CAMPAIGN_STARTING, CAMPAIGN_STOPPED, INTERRUPTED, META_FILE, SEARCH, TrialRecord,
                                load_campaign, read_meta, read_rows, update_meta, write_best, write_json, write_text)
-from autotuner.task.spec import SpecError, TaskSpec, load_spec, require_valid
+from autotuner.task.load import load_spec, require_valid, SpecError
+from autotuner.task.spec import TaskSpec
 from autotuner.campaign.stop_signals import CampaignStopped, StopSignals
 from autotuner.task.paths import resolve_here
 

@@ -15,9 +15,9 @@ from typing import Any, TextIO
 from ray.tune import Callback
 
 from autotuner.results.dashboard import actor_url, dashboard_url, trial_actor_id
-from autotuner.campaign.placement import GPU, SIMULATED_GPU
+from autotuner.engines.base import GPU, SIMULATED_GPU
 from autotuner.flavors import short_names
-from autotuner.stopping.bound import assured_score, stop_explanation
+from autotuner.trial.objective import assured_score, stop_explanation
 from autotuner.task.space import engine_args
 from autotuner.trial.report import TrialReport
 

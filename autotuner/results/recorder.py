@@ -19,7 +19,7 @@ from autotuner.results.answer import REMEASURE_OF
 from autotuner.results.dashboard import trial_actor_id
 from autotuner.results.folder import (DEPLOYING, FAILED, INTERRUPTED, REMEASURE, REMEASURED_FIELDS, RUNNING, SEARCH,
                                STOPPED_EARLY, TrialRecord, level_row, read_rows, write_parquet)
-from autotuner.stopping.bound import assured_score, stop_explanation
+from autotuner.trial.objective import assured_score, stop_explanation
 from autotuner.task.space import engine_args
 from autotuner.trial.sweep import REMEASURE as REMEASURE_KEY
 from autotuner.trial.report import TrialReport

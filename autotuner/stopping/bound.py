@@ -30,6 +30,8 @@ from typing import Any, Iterable
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from autotuner.trial.objective import assured_score
+
 
 class BoundStoppingScheduler(FIFOScheduler):
     """Stops trials whose ``score_bound`` is below the best trial's :func:`assured_score` by more
@@ -59,32 +61,6 @@ class BoundStoppingScheduler(FIFOScheduler):
         return f"BoundStopping: best assured score {self.best}, margin {self.margin:.0%}"
 
 
-def assured_score(score: float, boundary: Iterable[tuple[str, int]]) -> float:
-    """The score a feasible trial keeps even if its boundary level passed by luck: what one user
-    fewer makes at least. ``boundary``: (scenario, boundary load) pairs; the smallest load counts,
-    which can only lower the figure.
-
-    >>> assured_score(120.0, [("D(4096,256)", 12)])
-    110.0
-    >>> assured_score(120.0, [])
-    120.0
-    """
-    load = min((int(load) for _, load in boundary), default=None)
-    return float(score) if load is None else float(score) * (load - 1) / load
-
-
-def stop_explanation(bound: float | None, assured_best: float | None, note: str, unit: str) -> str:
-    """The tail of a stopped trial's reason (empty when it had no bound or nothing to compare with).
-
-    >>> stop_explanation(900.0, 2000.0, "D breaks the SLOs at c=32", "tok/s/GPU")
-    ': it can reach at most 900 tok/s/GPU, below the 2000 the best trial is sure of (D breaks the SLOs at c=32)'
-    """
-    if bound is None or assured_best is None:
-        return ""
-    return (f": it can reach at most {bound:.4g} {unit}, below the {assured_best:.4g} the best trial is sure of "
-            f"({note})")
-
-
 def should_stop(result: dict, best: float | None, margin: float) -> bool:
     """Whether a running trial's last report proves it cannot beat ``best``: its bound is below
     ``best`` by ``margin``, or by twice that while the bound rests on the trial's only level (a lone
@@ -103,4 +79,4 @@ def should_stop(result: dict, best: float | None, margin: float) -> bool:
     return bound < best * (1 - (2 * margin if lone else margin))
 
 
-__all__ = ["BoundStoppingScheduler", "assured_score", "should_stop", "stop_explanation"]
+__all__ = ["BoundStoppingScheduler", "should_stop"]

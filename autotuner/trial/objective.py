@@ -221,6 +221,32 @@ def _latency(spec: ObjectiveSpec, slo: SLO) -> Objective:
     return LatencyAtConcurrency(spec.latency_metric, spec.latency_concurrency, slo)
 
 
+def assured_score(score: float, boundary: Iterable[tuple[str, int]]) -> float:
+    """The score a feasible trial keeps even if its boundary level passed by luck: what one user
+    fewer makes at least. ``boundary``: (scenario, boundary load) pairs; the smallest load counts,
+    which can only lower the figure.
+
+    >>> assured_score(120.0, [("D(4096,256)", 12)])
+    110.0
+    >>> assured_score(120.0, [])
+    120.0
+    """
+    load = min((int(load) for _, load in boundary), default=None)
+    return float(score) if load is None else float(score) * (load - 1) / load
+
+
+def stop_explanation(bound: float | None, assured_best: float | None, note: str, unit: str) -> str:
+    """The tail of a stopped trial's reason (empty when it had no bound or nothing to compare with).
+
+    >>> stop_explanation(900.0, 2000.0, "D breaks the SLOs at c=32", "tok/s/GPU")
+    ': it can reach at most 900 tok/s/GPU, below the 2000 the best trial is sure of (D breaks the SLOs at c=32)'
+    """
+    if bound is None or assured_best is None:
+        return ""
+    return (f": it can reach at most {bound:.4g} {unit}, below the {assured_best:.4g} the best trial is sure of "
+            f"({note})")
+
+
 # objective.kind -> the objective, from the task's objective section and its SLOs
 OBJECTIVES: Registry[Callable[[ObjectiveSpec, SLO], Objective]] = Registry("objective.kind", {
     "goodput_per_gpu": lambda spec, slo: GoodputPerGpu(slo),

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Protocol, Sequence
 
 from autotuner.bench.fail_fast import FailFast
-from autotuner.bench.result import LevelRequest, LevelResult
+from autotuner.bench.request import LevelRequest
+from autotuner.bench.result import LevelResult
 from autotuner.trial.loadsearch import LoadBounds, Probe, boundary, next_load
 from autotuner.trial.objective import SLO, Objective, Score
 from autotuner.task.spec import TaskSpec

@@ -14,7 +14,8 @@ from typing import Any
 import panel as pn
 import yaml
 
-from autotuner.task.spec import Problem, parse_spec_text
+from autotuner.task.load import parse_spec_text
+from autotuner.task.spec import Problem
 from serve_app.actions import ActionError
 from serve_app.context import AppContext
 from serve_app.form import TaskForm

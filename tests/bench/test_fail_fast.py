@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from autotuner.bench.fail_fast import FailFast, RequestRecord, ended_level, most_requests, over_needed
-from autotuner.bench.result import LevelRequest
+from autotuner.bench.request import LevelRequest
 from autotuner.trial.objective import SLO
 
 CHECK = FailFast((("ttft", 1.0), ("tpot", 0.05)))
@@ -59,7 +59,7 @@ def test_an_ended_level_breaks_the_slo_with_the_least_p90_it_proved():
     request = LevelRequest("D(1000,100)", 4, 32, "narrow 3-5", CHECK)
     seen = records([2.0] * 6 + [0.2] * 4)
     proven = CHECK.verdict(seen, 32, 4)
-    level = ended_level(request, seen, 12.5, proven)
+    level = ended_level(request.scenario, request.concurrency, seen, 12.5, proven)
     assert proven == {"ttft": 2.0} and level.ttft_p90_s == 2.0
     assert not SLO(ttft_p90_s=1.0).met(level)
     assert (level.concurrency, level.num_completed, level.duration_s) == (4, 10, 12.5)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from autotuner.bench.genai_bench import BenchmarkError, GenaiBenchLevels, GenaiBenchSettings
-from autotuner.bench.result import LevelRequest
+from autotuner.bench.request import LevelRequest
 
 from .helpers import HERE, processes_mentioning
 

@@ -9,7 +9,8 @@ import pytest
 
 from autotuner.bench.fail_fast import FailFast
 from autotuner.bench.genai_bench import BenchmarkError, GenaiBenchLevels, GenaiBenchSettings
-from autotuner.bench.result import LevelRequest, LevelResult
+from autotuner.bench.request import LevelRequest
+from autotuner.bench.result import LevelResult
 
 from .helpers import processes_mentioning
 

@@ -7,7 +7,8 @@ import pytest
 from autotuner.bench.benchmarkjob_runner import BenchmarkJobRunner
 from autotuner.bench.genai_bench_runner import GenaiBenchRunner
 from autotuner.plugins import RUNNER_RULES, RUNNERS, UnknownName
-from autotuner.task.spec import WorkloadSpec, parse_spec
+from autotuner.task.load import parse_spec
+from autotuner.task.spec import WorkloadSpec
 
 OME = {"backend": "ome", "ome": {"base_model": "llama", "benchmark_pvc": "results", "results_mount": "/results"}}
 

@@ -8,7 +8,8 @@ from autotuner.engines.backends import BACKENDS, make_backend
 from autotuner.plugins import BACKEND_RULES, UnknownName
 from autotuner.engines.base import EngineBackend
 from autotuner.engines.local import LocalProcessEngine
-from autotuner.task.spec import EngineSpec, require_valid
+from autotuner.task.load import require_valid
+from autotuner.task.spec import EngineSpec
 
 
 def spec(**over):

@@ -6,7 +6,7 @@ import urllib.request
 import pytest
 
 from autotuner.bench.genai_bench import GenaiBenchLevels, GenaiBenchSettings
-from autotuner.bench.result import LevelRequest
+from autotuner.bench.request import LevelRequest
 from autotuner.engines.base import DeployRequest
 from autotuner.engines.local import LocalEngineSettings, LocalProcessEngine
 

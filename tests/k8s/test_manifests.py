@@ -157,7 +157,7 @@ def test_best_manifest_is_valid_and_survives_gc(tmp_path):
     from autotuner.results.best_manifest import write_best_manifest
     from autotuner.k8s.names import CAMPAIGN_LABEL
     from autotuner.k8s.schema import ome_crd
-    from autotuner.task.spec import require_valid
+    from autotuner.task.load import require_valid
     from tests.conftest import REPO
 
     spec = require_valid(_yaml.safe_load((REPO / "examples/ome-llama-3.2-1b.yaml").read_text()))

@@ -16,7 +16,7 @@ import yaml
 
 from autotuner.engines.api_key import ApiKeyError, api_key_for
 from autotuner.engines.base import EngineStartError
-from autotuner.task.spec import require_valid
+from autotuner.task.load import require_valid
 from tests.k8s.conftest import NAMESPACE, leftovers, make_engine, trial_request
 from tests.k8s.standin import FakeApiServer, FakeOmeController, simulator_command
 

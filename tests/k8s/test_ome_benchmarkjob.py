@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from autotuner.bench.genai_bench import BenchmarkError
-from autotuner.bench.result import LevelRequest
+from autotuner.bench.request import LevelRequest
 from autotuner.bench.ome_benchmarkjob import (
     BenchmarkJobSettings,
     render_benchmark_job,

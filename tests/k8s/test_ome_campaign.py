@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from autotuner.results.folder import DONE, FAILED, STOPPED_EARLY, load_campaign
-from autotuner.task.spec import require_valid
+from autotuner.task.load import require_valid
 from tests.k8s.conftest import NAMESPACE
 from tests.k8s.standin import FakeApiServer, FakeOmeController, genai_bench_job_command, simulator_command
 

@@ -250,7 +250,7 @@ def _wait_until(condition, timeout_s: float = 5.0) -> None:
 def test_the_ome_example_task_maps_to_a_valid_inference_service(tmp_path):
     from autotuner.engines.backends import make_backend
     from autotuner.k8s.schema import ome_crd
-    from autotuner.task.spec import load_spec
+    from autotuner.task.load import load_spec
 
     spec, problems = load_spec(Path(__file__).resolve().parents[2] / "examples" / "ome-llama-3.2-1b.yaml")
     assert problems == []

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autotuner.bench.result import LevelRequest
+from autotuner.bench.request import LevelRequest
 from autotuner.bench.ome_benchmarkjob import BenchmarkJobSettings, run_benchmark_job
 from autotuner.engines.base import EngineStartError
 from autotuner.engines.ome import gc_campaign

@@ -7,7 +7,7 @@ from autotuner.search import make_searcher
 from autotuner.stopping import EarlyStopping
 from autotuner.search.constrained import MAX_REUSED, learned_value
 from autotuner.search.samplers import RandomInterleavedSampler, make_sampler
-from autotuner.task.spec import require_valid
+from autotuner.task.load import require_valid
 
 
 def spec(**search):

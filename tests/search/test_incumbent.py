@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from autotuner.results.folder import TrialRecord, load_campaign
 from autotuner.stopping.load_hint import Incumbent, IncumbentFeed, load_hint
-from autotuner.task.spec import require_valid
+from autotuner.task.load import require_valid
 from autotuner.trial.sweep import REMEASURE
 
 SCENARIO = "D(64,16)"

@@ -7,7 +7,8 @@ import pytest
 
 from autotuner.search import make_searcher
 from autotuner.search.samplers import SAMPLERS, make_sampler
-from autotuner.task.spec import SearchSpec, require_valid
+from autotuner.task.load import require_valid
+from autotuner.task.spec import SearchSpec
 
 
 def test_every_algorithm_the_spec_allows_is_registered():

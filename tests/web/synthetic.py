@@ -17,7 +17,8 @@ from autotuner.campaign.driver import campaign_id
 from autotuner.campaign.lock import LOCK_FILE, LockOwner
 from autotuner.bench.result import LevelResult
 from autotuner.results.folder import DONE, FAILED, RUNNING, STOPPED_EARLY, TrialRecord, level_row, write_parquet
-from autotuner.task.spec import TaskSpec, require_valid
+from autotuner.task.load import require_valid
+from autotuner.task.spec import TaskSpec
 from autotuner.trial.report import TrialReport
 
 CONCURRENCY = [1, 4, 16, 32]

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from autotuner.cli import main
-from autotuner.task.spec import parse_spec, parse_spec_text
+from autotuner.task.load import parse_spec, parse_spec_text
 from serve_app.form import TaskForm
 from serve_app.space_editor import CHOICES, FIXED, OFF, RANGE
 

@@ -10,7 +10,7 @@ import yaml
 from autotuner.flavors import FLAVORS
 from autotuner.flavors.sglang import default_memory_fraction
 from autotuner.flavors.option_table import load_table
-from autotuner.task.spec import parse_spec, require_valid
+from autotuner.task.load import parse_spec, require_valid
 from tests.conftest import REPO
 
 

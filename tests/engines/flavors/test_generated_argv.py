@@ -8,7 +8,7 @@ import yaml
 
 from autotuner.flavors import FLAVORS
 from autotuner.flavors.option_table import deprecation_warnings, load_table, replay
-from autotuner.task.spec import require_valid
+from autotuner.task.load import require_valid
 from tests.conftest import REPO
 from tests.engines.flavors.generated import catalogue_configs, task_configs
 

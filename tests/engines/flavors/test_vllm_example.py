@@ -13,7 +13,7 @@ from autotuner.engines.local import LocalEngineSettings, LocalProcessEngine
 from autotuner.flavors.option_table import check_argv, load_table
 from autotuner.results.best_manifest import best_inference_service
 from autotuner.k8s.schema import ome_crd
-from autotuner.task.spec import require_valid
+from autotuner.task.load import require_valid
 from tests.conftest import REPO
 
 EXAMPLE = REPO / "examples/quickstart-vllm.yaml"
