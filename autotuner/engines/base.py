@@ -2,7 +2,7 @@
 
 A backend turns a trial's engine config into a running server and gives back its base URL.
 The trainable always uses it as a context manager, so teardown runs in ``finally`` even when
-ASHA stops the trial or the benchmark fails::
+early stopping stops the trial or the benchmark fails::
 
     backend = LocalProcessEngine(settings)
     with backend.deploy(request) as server:

@@ -22,7 +22,7 @@ def live_store(tmp_path, **kwargs):
 
 def test_header_box_and_tasks_page_show_the_same_best_while_trials_run(tmp_path):
     write_synthetic_campaign(tmp_path / "camp", trials=40, running=4, status="running", pid=os.getpid())
-    # the highest feasible score belongs to a trial ASHA stopped early; the campaign prefers complete trials
+    # the highest feasible score belongs to a trial early stopping stopped; the campaign prefers complete trials
     rows = read_rows(tmp_path / "camp" / "trials.parquet")
     top = max((t for t in rows if t["feasible"]), key=lambda t: t["score"])
     top["status"] = STOPPED_EARLY
