@@ -15,7 +15,7 @@ import yaml
 
 from autotuner.results.folder import DONE, FAILED, REJECTED, STOPPED_EARLY, load_campaign
 from tests.conftest import REPO, ray_env, ray_head
-from tests.test_campaign import GOOD, leftover_processes, small_task
+from tests.campaign.test_campaign import GOOD, leftover_processes, small_task
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """POST /api/tasks: the token is checked before the body is read, and the body is size-limited
 and parsed within the safe YAML limits (an alias bomb is a 422, not a hang)."""
 
-from tests.test_safe_yaml import alias_bomb
+from tests.task.test_safe_yaml import alias_bomb
 from tests.web.conftest import TOKEN
 from tests.web.test_auth import TASK
 

@@ -2,7 +2,7 @@
 
 Defaults follow SGLang's own resolution (``sglang/srt/arg_groups/memory_hook.py``,
 ``cuda_graph_hook.py`` and ``overrides.py`` in 0.5.19 and 0.5.23), checked against the
-``gpu_defaults`` recorded in the option tables (tests/sim/test_sim_flavors.py):
+``gpu_defaults`` recorded in the option tables (tests/sim/test_sim_args.py):
 
 * chunked prefill and the largest captured decode batch by GPU memory (8192 and 256, or 512 from
   tp 4, on an H100 or H200); since 0.5.23 the decode batch is capped at --max-running-requests;

@@ -9,7 +9,7 @@ from autotuner.flavors import FLAVORS
 from autotuner.trial.feasibility import reject_reason, trial_gpus
 from autotuner.task.space import SearchSpace, engine_args
 from autotuner.task.load import require_valid
-from tests.test_spec import ROOT
+from tests.task.test_spec import ROOT
 
 
 def quickstart():

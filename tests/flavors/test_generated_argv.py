@@ -10,7 +10,7 @@ from autotuner.flavors import FLAVORS
 from autotuner.flavors.option_table import deprecation_warnings, load_table, replay
 from autotuner.task.load import require_valid
 from tests.conftest import REPO
-from tests.engines.flavors.generated import catalogue_configs, task_configs
+from tests.flavors.generated import catalogue_configs, task_configs
 
 EXAMPLES = sorted(REPO.glob("examples/*.yaml"))
 VERSIONS = [(name, version) for name in FLAVORS for version in FLAVORS.get(name).versions()]

@@ -16,7 +16,7 @@ import yaml
 
 from autotuner.results.folder import load_campaign
 from tests.conftest import REPO
-from tests.test_campaign import small_task
+from tests.campaign.test_campaign import small_task
 
 pytestmark = pytest.mark.integration
 

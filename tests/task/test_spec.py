@@ -7,7 +7,7 @@ import yaml
 
 from autotuner.task.load import load_spec, parse_spec, parse_spec_text, require_valid, SpecError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def base() -> dict:

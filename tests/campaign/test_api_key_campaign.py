@@ -8,7 +8,7 @@ import pytest
 
 from autotuner.results.folder import DONE, load_campaign
 from autotuner.task.load import require_valid
-from tests.test_campaign import GOOD, small_task
+from tests.campaign.test_campaign import GOOD, small_task
 
 pytestmark = pytest.mark.integration
 

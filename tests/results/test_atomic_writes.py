@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 OLD = "previous complete version\n"
 LIMIT = 32  # bytes: every new file here is longer, the old one is shorter
 

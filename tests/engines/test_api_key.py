@@ -15,7 +15,7 @@ from autotuner.engines.api_key import ApiKeyError, api_key_for, redact, redact_a
 from autotuner.results.folder import DONE, TrialRecord, write_best
 from autotuner.task.load import parse_spec, require_valid
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-test-5d0e61a7"
 
 

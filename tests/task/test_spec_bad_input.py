@@ -13,9 +13,9 @@ import yaml
 
 from autotuner.task.space import SearchSpace
 from autotuner.task.load import parse_spec, parse_spec_text
-from tests.test_safe_yaml import alias_bomb
+from tests.task.test_safe_yaml import alias_bomb
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = (ROOT / "examples/quickstart.yaml").read_text()
 MEMORY_LIMIT = 2 << 30  # a regression must fail here, not take the machine's memory
 
