@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import shutil
 from typing import TYPE_CHECKING, Any, Iterator
 
 from autotuner.bench.runner import runner_class
 from autotuner.bench.scenarios import scenario_problem
 from autotuner.flavors import FLAVORS, EngineFlavor, EngineParam
 from autotuner.facts.fit import divides_heads, fits_node, size_facts, weight_bytes_per_gpu, weights_fit
+from autotuner.facts.models import MODELS, resolve_model
 from autotuner.k8s.names import check_object_name
 from autotuner.task.space_order import sampling_order
 from autotuner.task.problem import CAMPAIGN_NAME_RE, GPU_TYPES, Problem
@@ -47,13 +50,18 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
     known = ", ".join(params)
     if eng.gpu not in GPU_TYPES and eng.simulated:
         add("engine.gpu", eng.gpu, "the simulator knows " + ", ".join(GPU_TYPES))
+    if eng.simulated and not _simulated_model_known(spec.model.name):
+        add("model.name", spec.model.name, "the simulator models only " + ", ".join(
+            f"{m.hf_id} ({m.name})" for m in MODELS.values()))
     if eng.backend == "ome" and eng.ome is None:
         add("engine.ome", None, "backend 'ome' needs an engine.ome section (namespace, base_model ...)")
     problems.extend(runner_class(spec.workload.runner).spec_problems(spec))
     if eng.backend == "local" and eng.local.command == "engine" and not spec.model.path:
         add("model.path", None, f"the engine command needs the local weights folder of {flavor.title}")
+    problems.extend(_check_command(eng))
     if not eng.simulated and not spec.model.tokenizer:
-        add("model.tokenizer", None, "a real engine needs the model's local tokenizer folder for genai-bench")
+        add("model.tokenizer", None, "a real server (not engine.local.command: simulator) needs the model's "
+                                     "local tokenizer folder for genai-bench")
     problems.extend(_check_api_key(spec))
 
     for name, value in eng.fixed.items():
@@ -135,6 +143,31 @@ def _check_flavor(eng: "EngineSpec") -> list[Problem]:
         return [Problem("engine.ome.runtime", runtime, f"looks like a stock {other.title} runtime "
                         f"({other.ome.runtime_prefix}*) but engine.flavor is {flavor.name}")]
     return []
+
+
+def _simulated_model_known(name: str) -> bool:
+    try:
+        resolve_model(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _check_command(eng: "EngineSpec") -> list[Problem]:
+    """A server's own argv (engine.local.command as a list) starts with a program this machine has:
+    a path to an executable file, or a name on PATH (engine.local.env's, when it sets one)."""
+    command = eng.local.command
+    if eng.backend != "local" or isinstance(command, str):
+        return []
+    if not command:
+        return [Problem("engine.local.command", command,
+                        "give the server's program and its arguments, or simulator, or engine")]
+    program = command[0]
+    if shutil.which(program, path=eng.local.env.get("PATH", os.environ.get("PATH"))) is not None:
+        return []
+    where = "an executable file" if os.sep in program else "a program on PATH"
+    return [Problem("engine.local.command.0", program, f"not {where} on this machine: give the OpenAI-compatible "
+                                                       "server's program, or use simulator or engine")]
 
 
 def _check_api_key(spec: TaskSpec) -> list[Problem]:
