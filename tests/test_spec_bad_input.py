@@ -177,3 +177,22 @@ def test_a_server_command_that_cannot_start_is_reported_against_the_command(comm
     assert set(msgs) == {path}, msgs
     data["engine"]["local"]["command"] = [sys.executable, "-m", "my_server"]
     assert problems_of(data) == {}
+
+
+def test_validate_reports_a_misspelt_key_and_every_other_problem(tmp_path):
+    text = QUICKSTART.replace("name: quickstart", "name: Quick_Start", 1) + "trails: 16\n"
+    done = validate(tmp_path, text)
+    assert done.returncode == 2
+    assert "trails: 16 -- unknown field" in done.stderr and 'name: "Quick_Start" -- must be' in done.stderr, done.stderr
+
+
+def test_rules_still_run_beside_field_errors_but_never_judge_a_default_that_stands_in():
+    data = base()
+    data["budget"]["gpus"] = 0  # a field error
+    data["search"]["space"]["max_running_requests"]["high"] = 2**40  # a rule's problem
+    data["engine"]["gpus_per_node"] = 100  # over its limit: the default 8 must not be judged
+    data["search"]["space"]["tp_size"] = {"choices": [16]}
+    msgs = problems_of(data)
+    assert set(msgs) == {"budget.gpus", "engine.gpus_per_node", "search.space.max_running_requests.high"}, msgs
+    data["model"] = {"name": 5}  # a required field that is bad: the rules cannot run, the field errors stand
+    assert set(problems_of(data)) == {"budget.gpus", "engine.gpus_per_node", "model.name"}
