@@ -1,6 +1,7 @@
 """The engines the simulator speaks: one module each (its flags, defaults and memory layout), over
-one engine core. A module provides ``ENGINE``, ``server_fields(values)``, ``defaults(...)`` and
-``plan(startup)``; add it to :data:`SIM_FLAVORS`."""
+one engine core. A module provides ``ENGINE``, ``server_fields(values)``, ``defaults(...)``,
+``check(args, gpu, model)`` (what the engine refuses before it starts) and ``plan(startup)``; add it
+to :data:`SIM_FLAVORS`."""
 
 from __future__ import annotations
 
