@@ -59,7 +59,7 @@ def test_a_key_given_twice_is_refused_naming_its_path(text, where, message):
     with pytest.raises(UnsafeYamlError, match="given twice") as err:
         load_untrusted_yaml(text)
     assert err.value.where == where
-    assert message in err.value.message
+    assert message in err.value.message and err.value.field == message.split()[0]
 
 
 def test_a_merge_key_may_still_be_overridden_and_an_alias_is_not_a_duplicate():

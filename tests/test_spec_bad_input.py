@@ -136,7 +136,7 @@ def test_a_key_given_twice_is_refused_by_validate(tmp_path):
     text = text.replace("  gpus: 4          # logical GPU slots; trials with tp_size 2 take two\n", "", 1)
     done = validate(tmp_path, text)
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "budget.trials is given twice" in done.stderr, done.stderr
+    assert "budget.trials: null -- budget.trials is given twice" in done.stderr, done.stderr
 
 
 @pytest.mark.parametrize("where, value", [

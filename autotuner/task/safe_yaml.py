@@ -24,12 +24,14 @@ MAX_NODES = 100_000  # scalars and collections, every alias counted as the node 
 
 
 class UnsafeYamlError(ValueError):
-    """The text is not YAML, or is YAML over a limit. ``where`` is ``line N`` or ``(file)``."""
+    """The text is not YAML, or is YAML over a limit. ``where`` is ``line N`` or ``(file)``;
+    ``field`` the field path when the problem is one field's (a key given twice)."""
 
-    def __init__(self, where: str, message: str):
+    def __init__(self, where: str, message: str, field: str | None = None):
         super().__init__(f"{where}: {message}")
         self.where = where
         self.message = message
+        self.field = field
 
 
 def _where(mark: Any) -> str:
@@ -117,7 +119,7 @@ def check_duplicate_keys(root: yaml.Node) -> None:
                     line = key.start_mark.line + 1
                     if (key.tag, key.value) in first_line:
                         raise UnsafeYamlError(f"line {line}", f"{where} is given twice (lines "
-                                              f"{first_line[key.tag, key.value]} and {line}); keep one")
+                                              f"{first_line[key.tag, key.value]} and {line}); keep one", where)
                     first_line[key.tag, key.value] = line
                     pending.append((value, where))
                 else:

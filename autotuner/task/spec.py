@@ -358,7 +358,7 @@ def parse_spec_text(text: str) -> tuple[TaskSpec | None, list[Problem]]:
     try:
         data = load_untrusted_yaml(text)
     except UnsafeYamlError as err:
-        return None, [Problem(err.where, None, err.message)]
+        return None, [Problem(err.field or err.where, None, err.message)]
     return parse_spec(data)
 
 
