@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
 Spelling = tuple[str, ...]  # argv items a value is written as; "--flag=value" items fix the value
+# The highest integer a parameter without its own bound may take. The engines' parsers take any
+# Python int, but their kernels and index tensors hold counts in 32-bit integers, and no batch,
+# token budget or graph size comes anywhere near it: a larger value is a typo (2**70), not a setting.
+INT_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -56,14 +60,20 @@ class EngineParam:
             return None
         if self.low is not None and (value < self.low or (self.low_exclusive and value == self.low)):
             return self.range_text()
-        if self.high is not None and (value > self.high or (self.high_exclusive and value == self.high)):
+        high = self.upper
+        if high is not None and (value > high or (self.high_exclusive and value == high)):
             return self.range_text()
         return None
+
+    @property
+    def upper(self) -> float | None:
+        """The highest value allowed: ``high``, or for an integer without one :data:`INT_MAX`."""
+        return INT_MAX if self.high is None and self.kind == "int" else self.high
 
     def range_text(self) -> str:
         lo = "(" if self.low_exclusive else "["
         hi = ")" if self.high_exclusive else "]"
-        text = f"must be in {lo}{self.low}, {'inf' if self.high is None else self.high}{hi}"
+        text = f"must be in {lo}{self.low}, {'inf' if self.upper is None else self.upper}{hi}"
         return text + (" or -1 (disabled)" if self.allow_minus_one else "")
 
 

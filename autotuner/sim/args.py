@@ -82,6 +82,7 @@ class SimServerArgs:
     host: str = "127.0.0.1"
     port: int = 30000
     api_key: str | None = dataclasses.field(default=None, repr=False)  # requests need "Bearer <key>"
+    enable_metrics: bool = False  # GET /metrics (SGLang: --enable-metrics; vLLM: always)
     warnings: tuple[str, ...] = ()  # the engine's parser's deprecation warnings for the argv
     # --- simulator-only -------------------------------------------------------------------------
     sim_gpu: str = "H100"

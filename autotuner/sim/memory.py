@@ -1,7 +1,9 @@
 """Start-up memory plan of the simulated engine, and the start-up time it takes.
 
-Both engines first check the layout (tp*dp GPUs on the node, tp dividing the attention heads, the
-fit rules of :mod:`autotuner.facts.fit`) and load the weights; then each lays out the KV cache
+Both engines first check their arguments as the engine does before anything starts (each engine
+module's ``check``: SGLang's ``check_server_args``, vLLM's config checks), then the layout (tp*dp
+GPUs on the node, tp dividing the attention heads, the fit rules of :mod:`autotuner.facts.fit`) and
+load the weights; then each lays out the KV cache
 its own way (:mod:`autotuner.sim.engine_models.sglang`, :mod:`autotuner.sim.engine_models.vllm`). Where the
 engine would fail to start, :class:`StartupFailure` carries its error.
 
@@ -80,7 +82,9 @@ def plan_memory(args: SimServerArgs, gpu: GpuSpec | None = None, model: ModelSpe
         raise StartupFailure(f"ValueError: {exc.args[0]}", 1, phase="args") from None
     gpu = gpu or resolve_gpu(args.sim_gpu)
     model = model or resolve_model(args.model_name())
-    return ENGINE_MODELS.get(args.engine).plan(load_weights(args, gpu, model))
+    engine_model = ENGINE_MODELS.get(args.engine)
+    engine_model.check(args, gpu, model)
+    return engine_model.plan(load_weights(args, gpu, model))
 
 
 __all__ = ["MemoryPlan", "StartupFailure", "load_weights", "plan_memory", "startup_seconds"]

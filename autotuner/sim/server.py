@@ -10,10 +10,16 @@ The server arguments after ``--`` are checked by the engine version's recorded p
 the config cannot start), sleeps the modelled start-up time times ``--sim-startup-scale``, then
 serves ``GET /health``, ``GET /v1/models``, ``GET /get_server_info`` (the simulator's plan),
 ``POST /v1/chat/completions`` and ``POST /v1/completions`` (streaming SSE with a usage chunk, or
-plain JSON); as SGLang, also ``GET /health_generate`` and ``GET /get_model_info``. Each dp replica is
-an :class:`~autotuner.sim.engine.EngineCore` whose steps are slept in real time. With
-``--api-key`` every route but ``/health*`` answers 401 without ``Authorization: Bearer <key>``,
-like SGLang's API-key middleware.
+plain JSON); as SGLang, also ``GET /health_generate`` and ``GET /get_model_info``. A request the
+engine's OpenAI protocol would refuse (no ``messages``, ``max_tokens: 1e400``, ``stream_options``
+not an object) gets 400 with an OpenAI-style error naming the field. ``GET /metrics`` answers in
+Prometheus' text format under the engine's own names (vLLM always, SGLang with ``--enable-metrics``
+as SGLang does): running and waiting requests, KV cache usage, prompt and generated tokens,
+finished requests, preemptions. Each dp replica is an :class:`~autotuner.sim.engine.EngineCore` whose
+steps are slept in real time. With ``--api-key`` every route but ``/health*`` and ``/metrics``
+answers 401 without ``Authorization: Bearer <key>``, like the engines' API-key middleware.
+An argv the engine refuses before it starts (SGLang's ``check_server_args``, vLLM's config checks)
+ends the simulator the same way, before it listens.
 
 Every request generates exactly ``max_tokens`` tokens (genai-bench's sglang/vllm backends send
 ``ignore_eos``). To keep CPU low on small machines a stream writes at most one SSE chunk per
@@ -37,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from autotuner.sim.args import SimServerArgs, parse_argv
 from autotuner.sim.engine import (
@@ -95,6 +103,72 @@ def completion_prompt(prompt: Any) -> str:
     return prompt if isinstance(prompt, str) else ""
 
 
+class BadRequest(ValueError):
+    """A request the engine's OpenAI protocol refuses: HTTP 400 naming ``param``."""
+
+    def __init__(self, param: str, message: str):
+        super().__init__(message)
+        self.param = param
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What the simulator takes from a chat or completion request body."""
+
+    prompt: str
+    prompt_tokens: int | None  # given as token ids: no text to count
+    max_tokens: int
+    stream: bool
+    include_usage: bool
+
+
+def parse_generation_request(body: dict[str, Any], chat: bool) -> GenerationRequest:
+    """The fields of a request body, checked as the engines' protocol models check them;
+    :class:`BadRequest` names the first field they refuse."""
+    prompt_tokens = None
+    if chat:
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+            raise BadRequest("messages", "messages: Field required: a non-empty array of message objects"
+                             if messages is None else "messages: must be a non-empty array of message objects")
+        prompt = prompt_text(messages)
+    else:
+        raw = body.get("prompt")
+        if isinstance(raw, list) and raw and all(isinstance(t, int) and not isinstance(t, bool) for t in raw):
+            prompt, prompt_tokens = "", len(raw)  # token ids
+        elif isinstance(raw, str) or (isinstance(raw, list) and raw and all(isinstance(p, str) for p in raw)):
+            prompt = completion_prompt(raw)
+        else:
+            raise BadRequest("prompt", "prompt: Field required: a string, an array of strings or of token ids"
+                             if raw is None else "prompt: must be a string, an array of strings or of token ids")
+    name = "max_tokens" if body.get("max_tokens") is not None else "max_completion_tokens"
+    value = body.get(name)
+    if value is None:
+        max_tokens = DEFAULT_MAX_TOKENS
+    elif isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not (math.isfinite(value) and value.is_integer())):
+        raise BadRequest(name, f"{name}: must be a valid integer, not {json.dumps(value)[:40]}")
+    elif value < 1:
+        raise BadRequest(name, f"{name}: must be at least 1, got {int(value)}")
+    else:
+        max_tokens = int(value)
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise BadRequest("stream", "stream: must be a boolean")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise BadRequest("stream_options", "stream_options: must be an object, e.g. {\"include_usage\": true}")
+    if options is not None and not stream:
+        raise BadRequest("stream_options", "stream_options: Stream options can only be defined when `stream=True`.")
+    include_usage = (options or {}).get("include_usage")
+    if include_usage is not None and not isinstance(include_usage, bool):
+        raise BadRequest("stream_options.include_usage", "stream_options.include_usage: must be a boolean")
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise BadRequest("model", "model: must be a string")
+    return GenerationRequest(prompt, prompt_tokens, max_tokens, bool(stream), bool(include_usage))
+
+
 @dataclass(frozen=True)
 class Api:
     """How one OpenAI endpoint names its responses."""
@@ -139,6 +213,10 @@ class Replica:
         self.streams: dict[Any, Stream] = {}
         self.wake = asyncio.Event()
         self.steps = 0
+        # What the engines count for /metrics.
+        self.prompt_tokens = 0
+        self.generated_tokens = 0
+        self.finished_requests = 0
 
     def submit(self, stream: Stream) -> None:
         self.core.add(stream.req)  # may raise RequestRejected
@@ -184,9 +262,63 @@ class Replica:
         for rid, n in out.tokens.items():
             stream = self.streams.get(rid)
             if stream is not None:
+                if not stream.total:
+                    self.prompt_tokens += stream.req.input_len
                 stream.push(n, rid in finished)
+            self.generated_tokens += n
         for rid in finished:
             self.streams.pop(rid, None)
+        self.finished_requests += len(finished)
+
+
+# --- /metrics ------------------------------------------------------------------------------------------
+Reading = Callable[[Replica], float]
+# (kind, name, help, reading of one replica) under each engine's own names and help texts.
+ENGINE_METRICS: dict[str, tuple[tuple[str, str, str, Reading], ...]] = {
+    "sglang": (
+        ("gauge", "sglang:num_running_reqs", "The number of running requests.", lambda r: len(r.core.running)),
+        ("gauge", "sglang:num_queue_reqs", "The number of requests in the waiting queue.",
+         lambda r: len(r.core.waiting)),
+        ("gauge", "sglang:num_used_tokens", "The number of used tokens.", lambda r: r.core.kv_used),
+        ("gauge", "sglang:token_usage", "The token usage.", lambda r: r.core.kv_used / r.core.capacity),
+        ("counter", "sglang:prompt_tokens", "Number of prefill tokens processed.", lambda r: r.prompt_tokens),
+        ("counter", "sglang:generation_tokens", "Number of generation tokens processed.",
+         lambda r: r.generated_tokens),
+        ("counter", "sglang:num_requests", "The number of requests processed.", lambda r: r.finished_requests),
+    ),
+    "vllm": (
+        ("gauge", "vllm:num_requests_running", "Number of requests in model execution batches.",
+         lambda r: len(r.core.running)),
+        ("gauge", "vllm:num_requests_waiting", "Number of requests waiting to be processed.",
+         lambda r: len(r.core.waiting)),
+        ("gauge", "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.",
+         lambda r: r.core.kv_used / r.core.capacity),
+        ("counter", "vllm:prompt_tokens", "Number of prefill tokens processed.", lambda r: r.prompt_tokens),
+        ("counter", "vllm:generation_tokens", "Number of generation tokens processed.",
+         lambda r: r.generated_tokens),
+        ("counter", "vllm:num_preemptions", "Cumulative number of preemption from the engine.",
+         lambda r: r.core.stats.retractions),
+    ),
+}
+
+
+class EngineMetrics:
+    """A Prometheus collector of the server's replicas, labelled as the engine labels them (vLLM:
+    ``model_name`` and the engine index; SGLang: ``model_name``, and ``dp_rank`` with dp > 1)."""
+
+    def __init__(self, server: SimServer):
+        self.server = server
+
+    def collect(self) -> Any:
+        server = self.server
+        engine = server.args.engine
+        labels = ["model_name", "engine"] if engine == "vllm" else ["model_name"] + (
+            ["dp_rank"] if len(server.replicas) > 1 else [])
+        for kind, name, help_text, reading in ENGINE_METRICS[engine]:
+            family = (GaugeMetricFamily if kind == "gauge" else CounterMetricFamily)(name, help_text, labels=labels)
+            for i, replica in enumerate(server.replicas):
+                family.add_metric([server.model_name, str(i)][:len(labels)], reading(replica))
+            yield family
 
 
 # --- HTTP ----------------------------------------------------------------------------------------------
@@ -213,9 +345,10 @@ class SimServer:
 
     @web.middleware
     async def require_api_key(self, request: web.Request, handler: Callable) -> web.StreamResponse:
-        """The engines' check: /health* stays open (probes); the rest needs the exact bearer header."""
+        """The engines' check: /health* (probes) and /metrics (scrapers) stay open; the rest needs the
+        exact bearer header."""
         key = self.args.api_key
-        if key and not request.path.startswith("/health") and not hmac.compare_digest(
+        if key and not request.path.startswith(("/health", "/metrics")) and not hmac.compare_digest(
                 request.headers.get("Authorization", "").encode(), f"Bearer {key}".encode()):
             return web.json_response({"error": "Unauthorized"}, status=401)
         return await handler(request)
@@ -230,6 +363,8 @@ class SimServer:
         if self.args.engine == "sglang":
             app.router.add_get("/health_generate", self.health)
             app.router.add_get("/get_model_info", self.model_info)
+        if self.args.enable_metrics:
+            app.router.add_get("/metrics", self.metrics)
         return app
 
     def start_engine(self, plan: MemoryPlan) -> None:
@@ -270,10 +405,15 @@ class SimServer:
         return web.json_response({"model_path": self.args.model_path, "served_model_name": self.model_name,
                                   "is_generation": True, "simulated_model": self.args.sim_model})
 
+    async def metrics(self, _request: web.Request) -> web.Response:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(EngineMetrics(self))
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     @staticmethod
-    def _error(status: int, message: str, kind: str) -> web.Response:
-        return web.json_response({"object": "error", "message": message, "type": kind, "code": status,
-                                  "error": {"message": message, "type": kind, "code": status}}, status=status)
+    def _error(status: int, message: str, kind: str, param: str | None = None) -> web.Response:
+        error = {"message": message, "type": kind, "param": param, "code": status}
+        return web.json_response({"object": "error", **error, "error": error}, status=status)
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         return await self._generate(request, CHAT)
@@ -290,20 +430,16 @@ class SimServer:
                 raise ValueError("body must be a JSON object")  # noqa: TRY004 - answered as HTTP 400
         except (ValueError, json.JSONDecodeError) as exc:
             return self._error(400, f"invalid JSON body: {exc}", "BadRequestError")
+        try:
+            wanted = parse_generation_request(body, api.chat)
+        except BadRequest as exc:
+            return self._error(400, str(exc), "BadRequestError", exc.param)
         model = body.get("model")
         if model is not None and model != self.model_name:
-            return self._error(404, f"The model `{model}` does not exist.", "NotFoundError")
-        max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or DEFAULT_MAX_TOKENS
-        try:
-            max_tokens = int(max_tokens)
-        except (TypeError, ValueError):
-            return self._error(400, "max_tokens must be an integer", "BadRequestError")
-        if max_tokens < 1:
-            return self._error(400, "max_tokens must be at least 1", "BadRequestError")
-        prompt = prompt_text(body.get("messages")) if api.chat else completion_prompt(body.get("prompt"))
-        n_in = max(1, self.count_tokens(prompt))
+            return self._error(404, f"The model `{model}` does not exist.", "NotFoundError", "model")
+        n_in = wanted.prompt_tokens or max(1, self.count_tokens(wanted.prompt))
         rid = api.id_prefix + uuid.uuid4().hex[:24]
-        stream = Stream(SimRequest(rid, n_in, max_tokens))
+        stream = Stream(SimRequest(rid, n_in, wanted.max_tokens))
         await asyncio.sleep(ADMISSION_LATENCY_S)  # tokenizer manager -> scheduler hop
         replica = self.replicas[self.rr % len(self.replicas)]
         self.rr += 1
@@ -312,9 +448,8 @@ class SimServer:
         except RequestRejected as exc:
             return self._error(400, str(exc), "BadRequestError")
         try:
-            if body.get("stream"):
-                include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-                return await self._stream(request, stream, rid, include_usage, api)
+            if wanted.stream:
+                return await self._stream(request, stream, rid, wanted.include_usage, api)
             await stream.done.wait()
             return web.json_response(self._completion(rid, stream, api))
         finally:
@@ -386,6 +521,13 @@ def _text(start: int, n: int) -> str:
 
 
 # --- process -----------------------------------------------------------------------------------------
+def startup_failed(args: SimServerArgs, exc: StartupFailure) -> int:
+    """Print the engine's error as it would end; returns its exit status."""
+    print(f"[sim] start-up failed (simulated {args.engine} {args.engine_version}, phase {exc.phase}):\n"
+          f"{exc.message}", file=sys.stderr, flush=True)
+    return exc.exit_code
+
+
 async def serve(args: SimServerArgs) -> int:
     """Bind, start up (modelled), serve until SIGTERM/SIGINT. Returns the exit status."""
     server = SimServer(args)
@@ -412,10 +554,7 @@ async def serve(args: SimServerArgs) -> int:
             plan = plan_memory(a)
         except StartupFailure as exc:
             await asyncio.sleep(exc.after_s * scale)
-            print(f"[sim] start-up failed (simulated {a.engine} {a.engine_version}, phase {exc.phase}):\n"
-                  f"{exc.message}",
-                  file=sys.stderr, flush=True)
-            return exc.exit_code
+            return startup_failed(a, exc)
         gib = plan.to_dict()
         await asyncio.sleep((plan.init_s + plan.load_s) * scale)
         log(f"Load weight end. model={plan.model.name} weights={gib['weights_gib']} GiB per GPU, "
@@ -468,6 +607,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     log(f"autotuner.sim: SIMULATED {shown.engine} {shown.engine_version} server (a simulator, not the "
         f"engine): model={shown.sim_model} gpu={shown.sim_gpu} tp_size={shown.tp_size} dp_size={shown.dp_size} "
         f"served_model_name={shown.served_model_name}")
+    try:
+        plan_memory(args)
+    except StartupFailure as exc:
+        if exc.phase == "args":  # the engine refuses these before it listens or touches a GPU
+            sys.exit(startup_failed(shown, exc))
     sys.exit(asyncio.run(serve(args)))
 
 

@@ -9,6 +9,7 @@ bad value and what is allowed::
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,49 @@ def parse_spec(data: Any) -> tuple[TaskSpec | None, list[Problem]]:
     try:
         spec = TaskSpec.model_validate(data)
     except ValidationError as err:
-        return None, [_from_pydantic(e, data) for e in err.errors()]
+        problems = [_from_pydantic(e, data) for e in err.errors()]
+        return None, problems + _rules_without(data, err.errors())
     return spec, check_spec(spec)
+
+
+def _rules_without(data: dict, errors: list[Any]) -> list[Problem]:
+    """The cross-field rules' problems of the task with its structurally bad fields left out, so a
+    misspelt key (``trails:``) does not hide an invalid ``name``. Only problems that do not touch a
+    left-out field count: with it gone, its default stands in and would be judged instead. Nothing
+    when the task is still not valid without them (a required field is bad or missing)."""
+    fields = [_field_of(data, error) for error in errors]
+    if None in fields:
+        return []
+    stripped = copy.deepcopy(data)
+    for field in sorted(set(fields), key=len):  # a field inside one already left out is gone with it
+        *parents, key = field
+        node = stripped
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(key, None)
+    try:
+        spec = TaskSpec.model_validate(stripped)
+    except (ValidationError, ValueError):
+        return []
+    dropped = [".".join(field) for field in fields]
+    return [p for p in check_spec(spec)
+            if not any(p.path == d or p.path.startswith(d + ".") or d in p.message for d in dropped)]
+
+
+def _field_of(data: dict, error: Any) -> tuple[str, ...] | None:
+    """The keys of the field a validation error points into: the whole list for one of its items,
+    the field for a variant of a union; None when it names no field given (a missing one)."""
+    if error["type"] == "missing":
+        return None
+    keys: list[str] = []
+    node: Any = data
+    for part in error["loc"]:
+        if not (isinstance(node, dict) and isinstance(part, str) and part in node):
+            break
+        keys.append(part)
+        node = node[part]
+    return tuple(keys) or None
 
 
 def load_spec(path: str | Path) -> tuple[TaskSpec | None, list[Problem]]:
@@ -60,7 +102,7 @@ def parse_spec_text(text: str) -> tuple[TaskSpec | None, list[Problem]]:
     try:
         data = load_untrusted_yaml(text)
     except UnsafeYamlError as err:
-        return None, [Problem(err.where, None, err.message)]
+        return None, [Problem(err.field or err.where, None, err.message)]
     return parse_spec(data)
 
 

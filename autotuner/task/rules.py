@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from autotuner.flavors import FLAVORS, EngineFlavor, EngineParam
 from autotuner.facts.fit import divides_heads, fits_node, size_facts, weight_bytes_per_gpu, weights_fit
+from autotuner.facts.models import MODELS, resolve_model
 from autotuner.plugins import BACKEND_RULES, RUNNER_RULES
 from autotuner.task.kubernetes_names import subdomain_problem
 from autotuner.task.scenarios import scenario_problem
@@ -47,10 +48,14 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
     known = ", ".join(params)
     if eng.gpu not in GPU_TYPES and eng.simulated:
         add("engine.gpu", eng.gpu, "the simulator knows " + ", ".join(GPU_TYPES))
+    if eng.simulated and not _simulated_model_known(spec.model.name):
+        add("model.name", spec.model.name, "the simulator models only " + ", ".join(
+            f"{m.hf_id} ({m.name})" for m in MODELS.values()))
     problems.extend(BACKEND_RULES.get(eng.backend)(spec))
     problems.extend(RUNNER_RULES.get(spec.workload.runner)(spec))
     if not eng.simulated and not spec.model.tokenizer:
-        add("model.tokenizer", None, "a real engine needs the model's local tokenizer folder for genai-bench")
+        add("model.tokenizer", None, "a real server (not engine.local.command: simulator) needs the model's "
+                                     "local tokenizer folder for genai-bench")
     problems.extend(_check_api_key(spec))
 
     for name, value in eng.fixed.items():
@@ -132,6 +137,14 @@ def _check_flavor(eng: "EngineSpec") -> list[Problem]:
         return [Problem("engine.ome.runtime", runtime, f"looks like a stock {other.title} runtime "
                         f"({other.ome.runtime_prefix}*) but engine.flavor is {flavor.name}")]
     return []
+
+
+def _simulated_model_known(name: str) -> bool:
+    try:
+        resolve_model(name)
+    except KeyError:
+        return False
+    return True
 
 
 def _check_api_key(spec: TaskSpec) -> list[Problem]:

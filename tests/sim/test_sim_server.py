@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from autotuner.sim.tokenizer import ensure_tokenizer, is_complete
 
@@ -182,6 +183,12 @@ def test_vllm_flavored_server_round_trip(tokenizer_dir):
         assert (plan["engine"], plan["engine_version"], plan["max_running_requests"]) == ("vllm", "0.33.0", 64)
         assert plan["static_gib"] == pytest.approx(0.85 * 81559 / 1024, abs=0.01)  # a share of the whole GPU
         assert requests.get(base + "/get_model_info", timeout=5).status_code == 404  # SGLang's route only
+        metrics = scrape(base)  # vLLM serves /metrics without a flag
+        assert [(m.labels, m.value) for m in metrics["vllm:generation_tokens"] if m.name.endswith("_total")] == [
+            ({"model_name": "sim-8b", "engine": "0"}, 6)]
+        assert metrics["vllm:prompt_tokens"][0].value == done["usage"]["prompt_tokens"]
+        assert {"vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
+                "vllm:num_preemptions"} <= set(metrics)
     finally:
         out, err = stop(proc)
     assert proc.returncode == 0, err
@@ -196,10 +203,110 @@ def test_fp8_e5m2_kv_on_hopper_shows_the_triton_switch():
         wait_ready(base, proc)
         plan = requests.get(base + "/get_server_info", timeout=5).json()["memory_plan"]
         assert plan["attention_backend"] == "triton"
+        assert requests.get(base + "/metrics", timeout=5).status_code == 404  # SGLang without --enable-metrics
         assert any("Setting attention backend to triton" in note for note in plan["notes"])
     finally:
         out, _err = stop(proc)
     assert "attention backend: triton" in out
+
+
+def scrape(base: str) -> dict[str, list]:
+    """/metrics read by Prometheus' own parser: samples by family name."""
+    resp = requests.get(base + "/metrics", timeout=5)
+    assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/plain"), resp.text
+    return {f.name: f.samples for f in text_string_to_metric_families(resp.text)}
+
+
+CHAT = {"messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.mark.parametrize("body, param", [
+    ({"max_tokens": 3}, "messages"),
+    ({"messages": "hi", "max_tokens": 3}, "messages"),
+    ({**CHAT, "max_tokens": 1e400}, "max_tokens"),
+    ({**CHAT, "max_tokens": 2.5}, "max_tokens"),
+    ({**CHAT, "max_tokens": "many"}, "max_tokens"),
+    ({**CHAT, "max_tokens": 0}, "max_tokens"),
+    ({**CHAT, "max_completion_tokens": -1}, "max_completion_tokens"),
+    ({**CHAT, "stream": True, "stream_options": 5}, "stream_options"),
+    ({**CHAT, "stream": True, "stream_options": [1]}, "stream_options"),
+    ({**CHAT, "stream_options": {"include_usage": True}}, "stream_options"),
+    ({**CHAT, "stream": "yes"}, "stream"),
+], ids=["no-messages", "messages-string", "max-tokens-inf", "max-tokens-fraction", "max-tokens-string",
+        "max-tokens-zero", "max-completion-negative", "stream-options-number", "stream-options-list",
+        "stream-options-without-stream", "stream-string"])
+def test_requests_the_engine_refuses_get_400_naming_the_field(sim_server, body, param):
+    base, auth = sim_server
+    # json.dumps writes 1e400 as Infinity, which is not JSON: send the number as a client would
+    data = json.dumps(body).replace("Infinity", "1e400")
+    resp = requests.post(base + "/v1/chat/completions", data=data, headers={**auth, "Content-Type": "application/json"},
+                         timeout=10)
+    assert resp.status_code == 400, resp.text
+    error = resp.json()["error"]
+    assert (error["param"], error["type"], error["code"]) == (param, "BadRequestError", 400)
+    assert param in error["message"] and "Traceback" not in resp.text
+
+
+@pytest.mark.parametrize("body", [{"max_tokens": 3}, {"prompt": 5}, {"prompt": []}, {"prompt": [1, "x"]}])
+def test_a_completion_without_a_prompt_gets_400(sim_server, body):
+    base, auth = sim_server
+    resp = requests.post(base + "/v1/completions", json=body, headers=auth, timeout=10)
+    assert resp.status_code == 400 and resp.json()["error"]["param"] == "prompt", resp.text
+    ids = requests.post(base + "/v1/completions", json={"prompt": [1, 2, 3], "max_tokens": 2}, headers=auth, timeout=30)
+    assert ids.json()["usage"] == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+
+
+@pytest.fixture(scope="module")
+def sim_server():
+    """One SGLang-speaking server with --enable-metrics and an API key: (base URL, auth header)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start_server(*sim(), "--model-path", "m", "--served-model-name", "sim-8b", "--port", str(port),
+                        "--enable-metrics", "--api-key", "sk-metrics")
+    try:
+        wait_ready(base, proc)
+        yield base, {"Authorization": "Bearer sk-metrics"}
+    finally:
+        stop(proc)
+    assert proc.returncode == 0
+
+
+def test_sglang_metrics_count_what_was_served(sim_server):
+    base, auth = sim_server
+    before = scrape(base)  # open without the API key, as SGLang's middleware leaves it
+    assert before["sglang:num_running_reqs"][0].labels == {"model_name": "sim-8b"}
+    for tokens in (3, 5):
+        done = requests.post(base + "/v1/chat/completions", json={**CHAT, "max_tokens": tokens}, headers=auth,
+                             timeout=30).json()
+        assert done["usage"]["completion_tokens"] == tokens
+    after = scrape(base)
+    grew = {name: after[name][0].value - before[name][0].value
+            for name in ("sglang:generation_tokens", "sglang:prompt_tokens", "sglang:num_requests")}
+    assert grew == {"sglang:generation_tokens": 8, "sglang:prompt_tokens": 2 * done["usage"]["prompt_tokens"],
+                    "sglang:num_requests": 2}
+    for gauge in ("sglang:num_running_reqs", "sglang:num_queue_reqs", "sglang:num_used_tokens", "sglang:token_usage"):
+        assert after[gauge][0].value == 0  # nothing runs between requests
+    assert {"sglang:generation_tokens_total"} <= {s.name for s in after["sglang:generation_tokens"]}
+
+
+@pytest.mark.parametrize("engine, argv, message", [
+    ("sglang", ["--model-path", "m", "--served-model-name", "llama3.1:8b"],
+     "AssertionError: served_model_name cannot contain a colon (':') character."),
+    ("vllm", ["m", "--max-num-batched-tokens", "16", "--max-num-seqs", "64"],
+     "ValueError: max_num_batched_tokens (16) must be greater than or equal to max_num_seqs (64)."),
+    ("vllm", ["m", "--tensor-parallel-size", "16"],
+     "Value error, World size (16) is larger than the number of available GPUs (8) in this node."),
+    ("vllm", ["m", "--tensor-parallel-size", "3"],
+     "ValueError: Total number of attention heads (32) must be divisible by tensor parallel size (3)."),
+], ids=["sglang-colon", "vllm-batched-tokens", "vllm-world-size", "vllm-heads"])
+def test_an_argv_the_engine_refuses_ends_the_simulator_before_it_listens(engine, argv, message):
+    port = free_port()
+    done = subprocess.run([sys.executable, "-m", "autotuner.sim.server", "--sim-engine", engine,
+                           *sim(scale="1"), *argv, "--port", str(port)],
+                          cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert message in done.stderr
+    assert "HTTP listening" not in done.stdout, done.stdout
 
 
 def test_tokenizer_is_idempotent_and_loads_with_autotokenizer(tmp_path, tokenizer_dir):

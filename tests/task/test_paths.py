@@ -22,7 +22,10 @@ def task(**over) -> dict:
     return data
 
 
-def test_inputs_and_output_resolve_against_the_directories_given():
+def test_inputs_and_output_resolve_against_the_directories_given(tmp_path, monkeypatch):
+    (tmp_path / "serve.sh").write_text("#!/bin/sh\n")
+    (tmp_path / "serve.sh").chmod(0o755)
+    monkeypatch.chdir(tmp_path)  # validation looks for the program where it runs
     spec = resolve_task_paths(require_valid(task()), base=Path("/work/repo"), output_base=Path("/data"))
     assert spec.output == "/data/runs/paths"
     assert spec.model.path == "/work/repo/weights/llama"

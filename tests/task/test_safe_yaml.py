@@ -45,3 +45,23 @@ def test_size_limit_and_unusable_values():
     with pytest.raises(UnsafeYamlError, match="not valid YAML") as err:
         load_untrusted_yaml("a: [unclosed\nb: 1")
     assert err.value.where == "line 2"
+
+
+@pytest.mark.parametrize("text, where, message", [
+    ("budget:\n  trials: 16\n  gpus: 2\n  trials: 100000\n", "line 4", "budget.trials is given twice (lines 2 and 4)"),
+    ("name: a\nname: b\n", "line 2", "name is given twice (lines 1 and 2)"),
+    ('{"seed": 1, "seed": 2}', "line 1", "seed is given twice"),
+    ("search:\n  initial_configs:\n    - {tp_size: 1, tp_size: 2}\n", "line 3",
+     "search.initial_configs.0.tp_size is given twice"),
+    ("a: 1\n'a': 2\n", "line 2", "a is given twice"),
+], ids=["nested", "top", "json", "in-a-list", "quoted"])
+def test_a_key_given_twice_is_refused_naming_its_path(text, where, message):
+    with pytest.raises(UnsafeYamlError, match="given twice") as err:
+        load_untrusted_yaml(text)
+    assert err.value.where == where
+    assert message in err.value.message and err.value.field == message.split()[0]
+
+
+def test_a_merge_key_may_still_be_overridden_and_an_alias_is_not_a_duplicate():
+    text = "base: &b {x: 1, y: 2}\nfirst: {<<: *b, x: 3}\nsecond: *b\nthird: *b\n"
+    assert load_untrusted_yaml(text)["first"] == {"x": 3, "y": 2}

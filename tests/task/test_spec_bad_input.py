@@ -129,3 +129,70 @@ def test_bounds_that_would_break_a_run():
     msgs = problems_of(data)
     assert "at most" in msgs["workload.concurrency.1"]
     assert "whole-number step" in msgs["search.space.max_running_requests.step"]
+
+
+def test_a_key_given_twice_is_refused_by_validate(tmp_path):
+    text = QUICKSTART.replace("  trials: 16\n", "  trials: 16\n  gpus: 4\n  trials: 100000\n", 1)
+    text = text.replace("  gpus: 4          # logical GPU slots; trials with tp_size 2 take two\n", "", 1)
+    done = validate(tmp_path, text)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "budget.trials: null -- budget.trials is given twice" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("where, value", [
+    (("search", "space", "max_running_requests"), {"low": 4, "high": 2**70}),
+    (("search", "space", "max_running_requests"), {"choices": [64, 2**40]}),
+    (("engine", "fixed", "max_prefill_tokens"), 2**31),
+    (("search", "initial_configs", 0, "max_running_requests"), 10**20),
+], ids=["range", "choice", "fixed", "initial-config"])
+def test_integer_parameters_are_bounded(where, value):
+    data = base()
+    node = data
+    for key in where[:-1]:
+        node = node.setdefault(key, {}) if isinstance(key, str) else node[key]
+    node[where[-1]] = value
+    msgs = problems_of(data)
+    assert any("must be in [1, 2147483647]" in m for m in msgs.values()), msgs
+
+
+def test_a_model_the_simulator_does_not_know_is_refused_with_the_known_ones():
+    data = base()
+    data["model"]["name"] = "mistralai/Mistral-7B-Instruct-v0.3"
+    msgs = problems_of(data)
+    assert "the simulator models only" in msgs["model.name"]
+    assert "meta-llama/Llama-3.1-8B-Instruct" in msgs["model.name"] and "Qwen/Qwen2.5-7B-Instruct" in msgs["model.name"]
+    data["engine"]["local"]["command"] = "engine"  # a real engine serves any model
+    data["model"].update(path="/models/mistral", tokenizer="/models/mistral")
+    assert "model.name" not in problems_of(data)
+
+
+@pytest.mark.parametrize("command, path", [(["a"], "engine.local.command.0"),
+                                           (["./no-such-server.sh"], "engine.local.command.0"),
+                                           ([], "engine.local.command")])
+def test_a_server_command_that_cannot_start_is_reported_against_the_command(command, path):
+    data = base()
+    data["engine"]["local"]["command"] = command
+    data["model"]["tokenizer"] = "/models/tok"
+    msgs = problems_of(data)
+    assert set(msgs) == {path}, msgs
+    data["engine"]["local"]["command"] = [sys.executable, "-m", "my_server"]
+    assert problems_of(data) == {}
+
+
+def test_validate_reports_a_misspelt_key_and_every_other_problem(tmp_path):
+    text = QUICKSTART.replace("name: quickstart", "name: Quick_Start", 1) + "trails: 16\n"
+    done = validate(tmp_path, text)
+    assert done.returncode == 2
+    assert "trails: 16 -- unknown field" in done.stderr and 'name: "Quick_Start" -- must be' in done.stderr, done.stderr
+
+
+def test_rules_still_run_beside_field_errors_but_never_judge_a_default_that_stands_in():
+    data = base()
+    data["budget"]["gpus"] = 0  # a field error
+    data["search"]["space"]["max_running_requests"]["high"] = 2**40  # a rule's problem
+    data["engine"]["gpus_per_node"] = 100  # over its limit: the default 8 must not be judged
+    data["search"]["space"]["tp_size"] = {"choices": [16]}
+    msgs = problems_of(data)
+    assert set(msgs) == {"budget.gpus", "engine.gpus_per_node", "search.space.max_running_requests.high"}, msgs
+    data["model"] = {"name": 5}  # a required field that is bad: the rules cannot run, the field errors stand
+    assert set(problems_of(data)) == {"budget.gpus", "engine.gpus_per_node", "model.name"}

@@ -1,6 +1,7 @@
 """How the simulator models each engine it speaks: one module each (its flags, defaults and memory
 layout), over one engine core. A module provides ``ENGINE``, ``server_fields(values)``,
-``defaults(...)`` and ``plan(startup)``; add it to :data:`ENGINE_MODELS`.
+``defaults(...)``, ``check(args, gpu, model)`` (what the engine refuses before it starts) and
+``plan(startup)``; add it to :data:`ENGINE_MODELS`.
 
 >>> ENGINE_MODELS.get("vllm").ENGINE
 'vllm'

@@ -61,7 +61,8 @@ def server_fields(values: dict[str, Any]) -> dict[str, Any]:
     return {
         "model_path": values["model_path"], "tokenizer_path": values["tokenizer_path"],
         "served_model_name": values["served_model_name"], "host": values["host"], "port": values["port"],
-        "api_key": values["api_key"], "tp_size": values["tp_size"], "dp_size": values["dp_size"],
+        "api_key": values["api_key"], "enable_metrics": values["enable_metrics"],
+        "tp_size": values["tp_size"], "dp_size": values["dp_size"],
         "mem_fraction_static": values["mem_fraction_static"],
         "max_running_requests": values["max_running_requests"],
         "chunked_prefill_size": values["chunked_prefill_size"], "max_prefill_tokens": values["max_prefill_tokens"],
@@ -155,8 +156,8 @@ def defaults(args: SimServerArgs, gpu: GpuSpec, model: ModelSpec) -> dict[str, A
             "attention_backend": backend, "block_size": 1, "kv_reservation": True}
 
 
-def check(args: SimServerArgs) -> None:
-    """SGLang's argument checks that the parser leaves to ``check_server_args``."""
+def check(args: SimServerArgs, gpu: GpuSpec, model: ModelSpec) -> None:
+    """SGLang's argument checks that the parser leaves to ``check_server_args`` (before anything starts)."""
     name = args.served_model_name or ""
     if ":" in name:
         raise StartupFailure(
@@ -171,7 +172,6 @@ def check(args: SimServerArgs) -> None:
 def plan(start: Startup) -> MemoryPlan:
     """Lay out one GPU like SGLang; raise :class:`StartupFailure` where SGLang would fail."""
     args, gpu, model = start.args, start.gpu, start.model
-    check(args)
     notes = list(start.notes)
     if args.attention_backend == "triton" and args.kv_cache_dtype == "fp8_e5m2" and gpu.hopper:
         notes.append(f"attention backend triton, not fa3: {FA3_FP8_E5M2_WARNING}")

@@ -64,7 +64,7 @@ def server_fields(values: dict[str, Any]) -> dict[str, Any]:
     return {
         "model_path": values["model_tag"] or values["model"], "tokenizer_path": values["tokenizer"],
         "served_model_name": _first(values["served_model_name"]), "host": values["host"] or "0.0.0.0",
-        "port": values["port"], "api_key": _first(values["api_key"]),
+        "port": values["port"], "api_key": _first(values["api_key"]), "enable_metrics": True,
         "tp_size": values["tensor_parallel_size"], "dp_size": values["data_parallel_size"],
         "gpu_memory_utilization": values["gpu_memory_utilization"],
         "max_running_requests": values["max_num_seqs"],
@@ -115,8 +115,19 @@ def defaults(args: SimServerArgs, gpu: GpuSpec, model: ModelSpec) -> dict[str, A
             "kv_reservation": False}
 
 
-def check(args: SimServerArgs, max_model_len: int) -> None:
-    """vLLM's config checks (``SchedulerConfig.verify_max_model_len``)."""
+def check(args: SimServerArgs, gpu: GpuSpec, model: ModelSpec) -> None:
+    """vLLM's config checks, in the order ``create_engine_config`` meets them, before anything
+    starts: ``ParallelConfig`` (the world size fits the node), ``SchedulerConfig.verify_max_model_len``,
+    ``ModelConfig.verify_with_parallel_config`` (tp divides the attention heads)."""
+    world = args.tp_size  # pipeline parallel size 1; dp replicas are engines of their own
+    if world > gpu.gpus_per_node:
+        raise StartupFailure(
+            "pydantic_core._pydantic_core.ValidationError: 1 validation error for ParallelConfig\n"
+            f"  Value error, World size ({world}) is larger than the number of available GPUs "
+            f"({gpu.gpus_per_node}) in this node. If this is intentional and you are using:\n"
+            "- ray, set '--distributed-executor-backend ray'.\n"
+            "- multiprocessing, set '--nnodes' appropriately.")
+    max_model_len = int(args.context_length or model.max_context)
     tokens, seqs = int(args.max_prefill_tokens), int(args.max_running_requests)
     if tokens < max_model_len and not args.chunked_prefill_enabled:
         raise StartupFailure(
@@ -126,13 +137,15 @@ def check(args: SimServerArgs, max_model_len: int) -> None:
     if tokens < seqs:
         raise StartupFailure(f"ValueError: max_num_batched_tokens ({tokens}) must be greater than or equal to "
                              f"max_num_seqs ({seqs}).")
+    if model.num_attention_heads % args.tp_size:
+        raise StartupFailure(f"ValueError: Total number of attention heads ({model.num_attention_heads}) must be "
+                             f"divisible by tensor parallel size ({args.tp_size}).")
 
 
 def plan(start: Startup) -> MemoryPlan:
     """Lay out one GPU like vLLM; raise :class:`StartupFailure` where vLLM would fail."""
     args, gpu, model = start.args, start.gpu, start.model
     max_model_len = int(args.context_length or model.max_context)
-    check(args, max_model_len)
     tp, seqs = args.tp_size, int(args.max_running_requests)
     requested = math.ceil(gpu.memory_bytes * float(args.gpu_memory_utilization))
     if start.free_bytes < requested:
