@@ -2,8 +2,7 @@
 (ray.init costs 5-7 s on 2 cores).
 
 CI honesty: the summary always says how many tests were skipped, and with
-``AUTOTUNER_NO_SKIPS=1`` (set by .ci/run) a run that skipped any test, or ran none, fails. Tests
-marked ``shared`` read ``../shared`` (or ``$AUTOTUNER_SHARED_DIR``) and fail without it.
+``AUTOTUNER_NO_SKIPS=1`` (set by .ci/run) a run that skipped any test, or ran none, fails.
 """
 
 import contextlib
@@ -24,21 +23,8 @@ from typing import Iterator  # noqa: E402
 import psutil  # noqa: E402
 import pytest  # noqa: E402
 
-from autotuner.k8s.schema import shared_dir  # noqa: E402
-
 REPO = Path(__file__).resolve().parents[1]
-SHARED = shared_dir()
 NO_SKIPS_ENV = "AUTOTUNER_NO_SKIPS"
-
-
-def pytest_report_header() -> str:
-    return f"shared folder: {SHARED}" + ("" if SHARED.is_dir() else " (MISSING: tests that read it fail)")
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("shared") and not SHARED.is_dir():
-        pytest.fail(f"{SHARED} is missing: this test reads it (the repository's ../shared, or "
-                    "$AUTOTUNER_SHARED_DIR)", pytrace=False)
 
 
 def _counts(config: pytest.Config) -> tuple[int, int]:
