@@ -65,6 +65,15 @@ def ray_cluster():
 
 
 @pytest.fixture(scope="session")
+def genai_bench_results(tmp_path_factory):
+    """Result files of real genai-bench levels against the stub server (tests/bench/helpers.py),
+    made once per session: two normal levels, one with errors, one against a server that is down."""
+    from tests.bench.helpers import make_genai_bench_results
+
+    return make_genai_bench_results(tmp_path_factory.mktemp("genai-bench-results"))
+
+
+@pytest.fixture(scope="session")
 def tokenizer_dir(tmp_path_factory) -> Path:
     """The simulator's built-in tokenizer, built once per session."""
     from autotuner.sim.tokenizer import ensure_tokenizer
