@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 # Must be set before ray is imported.
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -18,7 +19,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no token prompts in tests
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 from pathlib import Path  # noqa: E402
-from typing import Iterator  # noqa: E402
+from typing import Callable, Iterator  # noqa: E402
 
 import psutil  # noqa: E402
 import pytest  # noqa: E402
@@ -106,6 +107,26 @@ def stop_cluster(temp_dir: str) -> None:
             p.kill()
         except psutil.NoSuchProcess:
             pass
+
+
+def machine_load() -> str:
+    """How busy this machine is, for the message of a test that ran out of time."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (5 min: {five:.1f}) on {os.cpu_count()} CPUs"
+
+
+@contextlib.contextmanager
+def phase_within(limit_s: float, what: str, progress: Callable[[], str] | None = None) -> Iterator[float]:
+    """Run one phase of a long end-to-end test whose subprocess calls time out after ``limit_s``
+    (yielded); past it, fail saying which phase was slow, after how long, how busy the machine
+    was and ``progress()`` (how far it got). The test's own @pytest.mark.timeout must exceed the
+    sum of its phases, so that this message, not the bare timeout, reports a slow machine."""
+    started = time.monotonic()
+    try:
+        yield limit_s
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{what} did not end within {limit_s:.0f}s (gave up after {time.monotonic() - started:.0f}s; "
+                    f"{machine_load()}){f'; {progress()}' if progress else ''}", pytrace=False)
 
 
 def ray_env() -> dict[str, str]:

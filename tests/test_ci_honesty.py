@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import phase_within
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -73,3 +75,27 @@ def test_the_tests_that_once_read_the_shared_folder_pass_in_a_copy_with_nothing_
     done = run_pytest(["tests/k8s/test_schema.py", "tests/k8s/test_crd_facts.py", "tests/bench/test_parse.py"],
                       env=env, timeout=240, repo=copy)
     assert done.returncode == 0 and "skipped: 0" in done.stdout, done.stdout[-3000:]
+
+
+def test_a_slow_phase_fails_saying_what_was_slow_and_how_busy_the_machine_was():
+    with pytest.raises(pytest.fail.Exception,
+                       match=r"^sleeping did not end within 1s \(gave up after \d+s; load average [\d.]+ "
+                             r"\(5 min: [\d.]+\) on \d+ CPUs\); 3 of 5 steps done$"):
+        with phase_within(1, "sleeping", lambda: "3 of 5 steps done") as limit:
+            subprocess.run(["sleep", "30"], timeout=limit)
+
+
+def test_readme_and_ci_install_with_the_same_script():
+    """README's test command and .ci/run both run scripts/setup-tests, then the same pytest."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("Run the tests"):]
+    command = section[section.index("```bash") + len("```bash"):section.index("```", section.index("```bash") + 7)]
+    assert command.strip() == "bash scripts/setup-tests && .venv/bin/python -m pytest"
+    ci = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()
+          if line.strip() and not line.lstrip().startswith("#")]
+    assert "bash scripts/setup-tests" in ci
+    assert ci[-1] == "AUTOTUNER_NO_SKIPS=1 .venv/bin/python -m pytest"
+    script = (REPO / "scripts" / "setup-tests").read_text()
+    assert '-c constraints.txt -e ".[test]"' in script and "apt-get install -y chromium" in script
+    assert "playwright install" not in script.replace("never `playwright install`", "")
+    assert subprocess.run(["bash", "-n", str(REPO / "scripts" / "setup-tests")]).returncode == 0
