@@ -1,7 +1,7 @@
 """Record the schema facts of the upstream CRDs that the tuner's manifests rely on.
 
-    python3.11 tools/crd_facts.py            # write autotuner/k8s/crd_facts.json
-    python3.11 tools/crd_facts.py --check    # exit 1 when the recording no longer matches
+    .venv/bin/python tools/crd_facts.py            # write autotuner/k8s/crd_facts.json
+    .venv/bin/python tools/crd_facts.py --check    # exit 1 when the recording no longer matches
 
 The upstream CRD files (OME's InferenceService and BenchmarkJob, KubeRay's RayCluster) are read
 from ``$AUTOTUNER_CRD_DIR`` (a folder holding them, at any depth) or else from
@@ -172,7 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true",
                         help=f"compare with {FACTS_FILE.relative_to(REPO)} instead of writing it; exit 1 on a difference")
     args = parser.parse_args(argv)
-    text = as_text(record_all())
+    try:
+        text = as_text(record_all())
+    except (FileNotFoundError, UndeclaredField) as err:
+        print(f"crd_facts: {err}", file=sys.stderr)
+        return 2
     if not args.check:
         FACTS_FILE.write_text(text)
         print(f"wrote {FACTS_FILE.relative_to(REPO)} ({len(text)} bytes)")
@@ -181,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{FACTS_FILE.relative_to(REPO)} matches the upstream CRDs")
         return 0
     print(f"{FACTS_FILE.relative_to(REPO)} no longer matches the upstream CRDs and the tuner's manifests: "
-          "run python3.11 tools/crd_facts.py and review the diff", file=sys.stderr)
+          "run .venv/bin/python tools/crd_facts.py and review the diff", file=sys.stderr)
     return 1
 
 

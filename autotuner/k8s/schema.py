@@ -1,6 +1,6 @@
 """Check an object against a CRD's openAPIV3Schema the way the Kubernetes API server does.
 
-Three kinds of problem, as the API server reports them:
+Three kinds of problem as the API server reports them, and one this recording adds:
 
 * ``invalid`` (422): types, enums, patterns, ``required``, int-or-string, embedded resources,
   label/annotation rules on ``metadata`` -- checked with ``jsonschema`` (Draft 4, the dialect of
@@ -9,7 +9,7 @@ Three kinds of problem, as the API server reports them:
   silently, or rejects it (400) under ``fieldValidation=Strict``; ``x-kubernetes-preserve-
   unknown-fields`` is honoured. :meth:`CrdSchema.prune` returns the pruned copy;
 * ``decode`` (400): a value the server cannot even decode into ``ObjectMeta`` (a numeric label);
-* ``unrecorded``: a field the CRD declares but the recording below does not describe, so it
+* ``unrecorded``: a field the CRD declares but the recording (below) does not describe, so it
   cannot be judged here.
 
 Not checked: CEL rules (``x-kubernetes-validations``), ``format`` (int32 ranges, date-time),
@@ -102,7 +102,7 @@ class CrdSchema:
             problems.append(_problem(error))
         problems += [
             SchemaProblem(path, "unknown field (not in the CRD schema: pruned by the API server, "
-                          "rejected under fieldValidation=Strict)", "unknown-field") if declared is False else
+                          "rejected under fieldValidation=Strict)", "unknown-field") if not declared else
             SchemaProblem(path, f"declared by the CRD but not recorded in {CRD_FACTS.name} (the tuner's manifests "
                           "do not use it): run tools/crd_facts.py to record it", "unrecorded")
             for path, _, _, declared in _undeclared_fields(obj, self._structure, "")
@@ -113,7 +113,7 @@ class CrdSchema:
         """A copy of ``obj`` without the fields the schema does not declare."""
         pruned = copy.deepcopy(dict(obj))
         for _, container, key, declared in list(_undeclared_fields(pruned, self._structure, "")):
-            if declared is False:
+            if not declared:
                 del container[key]
         return pruned
 
