@@ -96,7 +96,8 @@ class GenaiBenchResults:
 
 
 def make_genai_bench_results(out_dir: Path) -> GenaiBenchResults:
-    """Run the levels of :class:`GenaiBenchResults` against stub_server.py (about 30 s)."""
+    """Run the levels of :class:`GenaiBenchResults` against stub_server.py (about 15 s on an idle
+    2-core machine, genai-bench's imports included)."""
     from autotuner.bench.genai_bench import BenchmarkError, GenaiBenchLevels, GenaiBenchSettings
     from autotuner.bench.result import LevelRequest
 

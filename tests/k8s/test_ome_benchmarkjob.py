@@ -1,6 +1,6 @@
 """BenchmarkJob mode against the stand-in: the job waits for the trial's InferenceService, "runs
-genai-bench" (copies the result files of a real genai-bench level into the PVC folder) and the tuner reads
-the levels from the PVC mount; the job is deleted in every case."""
+genai-bench" (copies the result files of a real genai-bench level into the PVC folder) and the
+tuner reads the levels from the PVC mount; the job is deleted in every case."""
 
 from __future__ import annotations
 
