@@ -2,8 +2,7 @@
 (ray.init costs 5-7 s on 2 cores).
 
 CI honesty: the summary always says how many tests were skipped, and with
-``AUTOTUNER_NO_SKIPS=1`` (set by .ci/run) a run that skipped any test, or ran none, fails. Tests
-marked ``shared`` read ``../shared`` (or ``$AUTOTUNER_SHARED_DIR``) and fail without it.
+``AUTOTUNER_NO_SKIPS=1`` (set by .ci/run) a run that skipped any test, or ran none, fails.
 """
 
 import contextlib
@@ -12,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 # Must be set before ray is imported.
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -19,26 +19,13 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no token prompts in tests
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 from pathlib import Path  # noqa: E402
-from typing import Iterator  # noqa: E402
+from typing import Callable, Iterator  # noqa: E402
 
 import psutil  # noqa: E402
 import pytest  # noqa: E402
 
-from autotuner.k8s.schema import shared_dir  # noqa: E402
-
 REPO = Path(__file__).resolve().parents[1]
-SHARED = shared_dir()
 NO_SKIPS_ENV = "AUTOTUNER_NO_SKIPS"
-
-
-def pytest_report_header() -> str:
-    return f"shared folder: {SHARED}" + ("" if SHARED.is_dir() else " (MISSING: tests that read it fail)")
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("shared") and not SHARED.is_dir():
-        pytest.fail(f"{SHARED} is missing: this test reads it (the repository's ../shared, or "
-                    "$AUTOTUNER_SHARED_DIR)", pytrace=False)
 
 
 def _counts(config: pytest.Config) -> tuple[int, int]:
@@ -79,6 +66,15 @@ def ray_cluster():
 
 
 @pytest.fixture(scope="session")
+def genai_bench_results(tmp_path_factory):
+    """Result files of real genai-bench levels against the stub server (tests/bench/helpers.py),
+    made once per session: two normal levels, one with errors, one against a server that is down."""
+    from tests.bench.helpers import make_genai_bench_results
+
+    return make_genai_bench_results(tmp_path_factory.mktemp("genai-bench-results"))
+
+
+@pytest.fixture(scope="session")
 def tokenizer_dir(tmp_path_factory) -> Path:
     """The simulator's built-in tokenizer, built once per session."""
     from autotuner.sim.tokenizer import ensure_tokenizer
@@ -111,6 +107,26 @@ def stop_cluster(temp_dir: str) -> None:
             p.kill()
         except psutil.NoSuchProcess:
             pass
+
+
+def machine_load() -> str:
+    """How busy this machine is, for the message of a test that ran out of time."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (5 min: {five:.1f}) on {os.cpu_count()} CPUs"
+
+
+@contextlib.contextmanager
+def phase_within(limit_s: float, what: str, progress: Callable[[], str] | None = None) -> Iterator[float]:
+    """Run one phase of a long end-to-end test whose subprocess calls time out after ``limit_s``
+    (yielded); past it, fail saying which phase was slow, after how long, how busy the machine
+    was and ``progress()`` (how far it got). The test's own @pytest.mark.timeout must exceed the
+    sum of its phases, so that this message, not the bare timeout, reports a slow machine."""
+    started = time.monotonic()
+    try:
+        yield limit_s
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{what} did not end within {limit_s:.0f}s (gave up after {time.monotonic() - started:.0f}s; "
+                    f"{machine_load()}){f'; {progress()}' if progress else ''}", pytrace=False)
 
 
 def ray_env() -> dict[str, str]:

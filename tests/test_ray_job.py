@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from autotuner.results.folder import DONE, FAILED, REJECTED, STOPPED_EARLY, load_campaign
-from tests.conftest import REPO, ray_env, ray_head
+from tests.conftest import REPO, machine_load, phase_within, ray_env, ray_head
 from tests.campaign.test_campaign import GOOD, leftover_processes, small_task
 
 pytestmark = pytest.mark.integration
@@ -61,14 +61,32 @@ def job_logs(job_id: str) -> str:
     return JobSubmissionClient(ADDRESS).get_job_logs(job_id)
 
 
+def campaign_progress(folder: Path):
+    """How far the campaign in ``folder`` got, for the message of a phase that ran out of time."""
+
+    def progress() -> str:
+        if not (folder / "campaign.json").exists():
+            return f"no {folder}/campaign.json yet: the job's driver had not started the campaign"
+        try:
+            meta, trials, _ = load_campaign(folder)
+        except Exception as err:  # noqa: BLE001 - a file being rewritten; the message says so
+            return f"campaign files unreadable ({err})"
+        ended = sum(t.status in ENDED for t in trials)
+        return f"campaign {meta['status']}: {ended} of {len(trials)} trials ended"
+
+    return progress
+
+
+@pytest.mark.timeout(600)
 def test_ray_job_submit_runs_a_campaign(cluster, tmp_path):
     env, ray = cluster
     task = small_task(tmp_path, trials=2)
     task["search"]["initial_configs"] = [GOOD]
     task_file = tmp_path / "task.yaml"
     task_file.write_text(yaml.safe_dump(task))
-    submit = ray_job(env, "submit", "--address", ADDRESS, "--submission-id", "itest-job", "--",
-                     "autotuner", "run", str(task_file), timeout=420)
+    with phase_within(420, "`ray job submit` of a 2-trial campaign", campaign_progress(tmp_path / "campaign")) as limit:
+        submit = ray_job(env, "submit", "--address", ADDRESS, "--submission-id", "itest-job", "--",
+                         "autotuner", "run", str(task_file), timeout=limit)
     assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-3000:]
     logs = job_logs("itest-job")
     assert "level 1 D(64,16)" in logs and "campaign itest" in logs and "status: finished" in logs, logs[-3000:]
@@ -105,6 +123,7 @@ def test_a_campaign_no_node_can_place_fails_within_seconds_saying_what_to_do(tmp
             assert meta["status"] == "failed" and expected[name] in meta["error"] and trials == []
 
 
+@pytest.mark.timeout(1200)
 def test_ray_job_stop_mid_trial_then_resume(tmp_path):
     """The fault drill: a real `ray job submit` of a campaign with a relative output and
     `--working-dir`, a real `ray job stop` (SIGTERM, SIGKILL 3 s later) while trials run, a file of
@@ -130,7 +149,8 @@ def test_ray_job_stop_mid_trial_then_resume(tmp_path):
                 break
             time.sleep(0.5)
         else:
-            pytest.fail("no trial was measured while another ran: " + job_logs("drill-1")[-3000:])
+            pytest.fail(f"no trial was measured while another ran within 300s ({machine_load()}): "
+                        + job_logs("drill-1")[-3000:])
         stop = ray_job(env, "stop", "--address", ADDRESS, "drill-1", timeout=120)
         assert stop.returncode == 0, stop.stderr[-2000:]
         assert wait_for_status("drill-1", ("STOPPED",), 60) == "STOPPED"
@@ -142,8 +162,10 @@ def test_ray_job_stop_mid_trial_then_resume(tmp_path):
         assert no_leftovers_within(folder, 30)
 
         (work / "notes.txt").write_text("a changed working dir is a new Ray package\n")
-        resume = ray_job(env, "submit", "--address", ADDRESS, "--submission-id", "drill-2", "--working-dir", ".",
-                         "--", "autotuner", "run", "task.yaml", "--resume", cwd=work, timeout=600)
+        with phase_within(600, "the resumed campaign (`ray job submit ... --resume`)",
+                          campaign_progress(folder)) as limit:
+            resume = ray_job(env, "submit", "--address", ADDRESS, "--submission-id", "drill-2", "--working-dir",
+                             ".", "--", "autotuner", "run", "task.yaml", "--resume", cwd=work, timeout=limit)
         logs = job_logs("drill-2")
         assert resume.returncode == 0 and "status: finished" in logs, logs[-3000:] + resume.stderr[-2000:]
     meta, trials, levels = load_campaign(folder)
@@ -158,6 +180,7 @@ def test_ray_job_stop_mid_trial_then_resume(tmp_path):
     assert leftover_processes(tmp_path) == []
 
 
+@pytest.mark.timeout(900)
 def test_a_wider_stop_window_per_job_lets_the_driver_wind_down_by_itself(cluster, tmp_path):
     """RAY_JOB_STOP_WAIT_TIME_S in the job's runtime env reaches Ray's job supervisor (it runs in
     that env): first shown with a driver that ignores SIGTERM (SIGKILL comes only after the wider
@@ -220,11 +243,17 @@ def readme_ray_job_commands() -> list[list[str]]:
     return [shlex.split(line) for line in block.strip().splitlines()]
 
 
+@pytest.mark.timeout(1800)
 def test_the_readme_ray_job_commands_verbatim(tmp_path):
     """The README's block, run from the repository with Ray's default authentication (the
     variables that switch it off in the other tests are unset): only the ports and the session
     folder of `ray start` are this test's own (other clusters may run on the machine), and HOME is
-    a temporary one (the token and the results land there, as the README says)."""
+    a temporary one (the token and the results land there, as the README says).
+
+    The quickstart campaign takes a few minutes on an idle 2-core machine and several times that
+    on a busy one: each job has its own deadline (900 s for the campaign, 240 s for each rerun
+    that only finds it finished), and one it misses fails naming the job, the machine's load and
+    how far the campaign got."""
     token, export, start, submit, resume = readme_ray_job_commands()
     assert token == ["ray", "get-auth-token", "--generate"] and export[0] == "export"
     assert start[:3] == ["ray", "start", "--head"] and submit[:3] == resume[:3] == ["ray", "job", "submit"]
@@ -241,18 +270,20 @@ def test_the_readme_ray_job_commands_verbatim(tmp_path):
         wrong_token = ray_job({**env, "RAY_AUTH_TOKEN": "not-the-token"}, "list", "--address", ADDRESS)
         assert wrong_token.returncode != 0  # the cluster does want the token
 
-        def run(argv: list[str], job_id: str) -> str:
+        def run(argv: list[str], job_id: str, limit_s: float) -> str:
             argv = [a.replace("http://127.0.0.1:8265", ADDRESS) for a in argv]
-            done = ray_job(env, *argv[2:3], "--submission-id", job_id, *argv[3:], cwd=REPO, timeout=1200)
+            with phase_within(limit_s, f"README job {job_id} ({shlex.join(argv[:6])} ...)",
+                              campaign_progress(folder)) as limit:
+                done = ray_job(env, *argv[2:3], "--submission-id", job_id, *argv[3:], cwd=REPO, timeout=limit)
             logs = ray_job(env, "logs", "--address", ADDRESS, job_id).stdout
             assert done.returncode == 0, logs[-3000:] + done.stderr[-2000:]
             return logs
 
-        logs = run(submit, "readme-1")
+        logs = run(submit, "readme-1", 900)
         assert "status: finished" in logs, logs[-3000:]
         meta, trials, _ = load_campaign(folder)
         assert meta["status"] == "finished" and trials and (folder / "best_config.json").exists()
         assert all((folder / "trials" / t.trial_id / "timing.json").exists() for t in trials)
-        assert "already finished" in run(submit, "readme-2")
-        assert "already finished" in run(resume, "readme-3")
+        assert "already finished" in run(submit, "readme-2", 240)
+        assert "already finished" in run(resume, "readme-3", 240)
     assert load_campaign(folder)[0]["ray_job_id"] == "readme-1"

@@ -1,6 +1,6 @@
 """Check an object against a CRD's openAPIV3Schema the way the Kubernetes API server does.
 
-Three kinds of problem, as the API server reports them:
+Three kinds of problem as the API server reports them, and one this recording adds:
 
 * ``invalid`` (422): types, enums, patterns, ``required``, int-or-string, embedded resources,
   label/annotation rules on ``metadata`` -- checked with ``jsonschema`` (Draft 4, the dialect of
@@ -8,13 +8,17 @@ Three kinds of problem, as the API server reports them:
 * ``unknown-field``: a field the structural schema does not declare. The API server prunes it
   silently, or rejects it (400) under ``fieldValidation=Strict``; ``x-kubernetes-preserve-
   unknown-fields`` is honoured. :meth:`CrdSchema.prune` returns the pruned copy;
-* ``decode`` (400): a value the server cannot even decode into ``ObjectMeta`` (a numeric label).
+* ``decode`` (400): a value the server cannot even decode into ``ObjectMeta`` (a numeric label);
+* ``unrecorded``: a field the CRD declares but the recording (below) does not describe, so it
+  cannot be judged here.
 
 Not checked: CEL rules (``x-kubernetes-validations``), ``format`` (int32 ranges, date-time),
-defaulting and admission webhooks. CRDs are read from ``../shared`` next to the repository
-(``$AUTOTUNER_SHARED_DIR`` overrides), never copied into it::
+defaulting and admission webhooks. The schemas are the recording ``crd_facts.json`` next to this
+module, which ``tools/crd_facts.py`` makes from the upstream OME and KubeRay CRD files: the
+fields the tuner's manifests use, with their types, required lists and enums; every other
+declared field is marked ``x-autotuner-unrecorded``::
 
-    isvc = ome_crd("InferenceService")
+    isvc = recorded_crd("InferenceService")
     for problem in isvc.validate(manifest):
         print(problem)      # spec.runtime.runtimeParameters: unknown field (...)
 """
@@ -23,25 +27,18 @@ from __future__ import annotations
 
 import copy
 import functools
-import os
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import jsonschema
-import yaml
 
 from autotuner.k8s.names import check_label_key, check_label_value, check_object_name
 
-OME_CRD_FILES = {
-    "InferenceService": "ome.io_inferenceservices.yaml",
-    "BenchmarkJob": "ome.io_benchmarkjobs.yaml",
-    "ClusterServingRuntime": "ome.io_clusterservingruntimes.yaml",
-    "ServingRuntime": "ome.io_servingruntimes.yaml",
-    "ClusterBaseModel": "ome.io_clusterbasemodels.yaml",
-    "BaseModel": "ome.io_basemodels.yaml",
-}
-KUBERAY_CRD_FILES = {"RayCluster": "ray.io_rayclusters.yaml", "RayJob": "ray.io_rayjobs.yaml"}
+CRD_FACTS = Path(__file__).with_name("crd_facts.json")
+# Marks a field the CRD declares whose schema the recording leaves out (tools/crd_facts.py).
+UNRECORDED = "x-autotuner-unrecorded"
 
 # ObjectMeta fields a client may send (the server owns the rest but accepts them back).
 _OBJECT_META_FIELDS = {
@@ -57,16 +54,10 @@ class SchemaProblem:
 
     path: str
     message: str
-    kind: str = "invalid"  # "invalid" | "unknown-field" | "decode"
+    kind: str = "invalid"  # "invalid" | "unknown-field" | "decode" | "unrecorded"
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"
-
-
-def shared_dir() -> Path:
-    """``$AUTOTUNER_SHARED_DIR``, else ``../shared`` next to the repository."""
-    override = os.environ.get("AUTOTUNER_SHARED_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[3] / "shared"
 
 
 class CrdSchema:
@@ -111,35 +102,35 @@ class CrdSchema:
             problems.append(_problem(error))
         problems += [
             SchemaProblem(path, "unknown field (not in the CRD schema: pruned by the API server, "
-                          "rejected under fieldValidation=Strict)", "unknown-field")
-            for path, _, _ in _unknown_fields(obj, self._structure, "")
+                          "rejected under fieldValidation=Strict)", "unknown-field") if not declared else
+            SchemaProblem(path, f"declared by the CRD but not recorded in {CRD_FACTS.name} (the tuner's manifests "
+                          "do not use it): run tools/crd_facts.py to record it", "unrecorded")
+            for path, _, _, declared in _undeclared_fields(obj, self._structure, "")
         ]
         return sorted(problems, key=lambda p: (p.path, p.message))
 
     def prune(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of ``obj`` without the fields the schema does not declare."""
         pruned = copy.deepcopy(dict(obj))
-        for _, container, key in list(_unknown_fields(pruned, self._structure, "")):
-            del container[key]
+        for _, container, key, declared in list(_undeclared_fields(pruned, self._structure, "")):
+            if not declared:
+                del container[key]
         return pruned
 
 
-@functools.lru_cache(maxsize=16)
-def load_crd(path: str, version: str | None = None) -> CrdSchema:
-    """Parse a CRD file (cached per process: the OME ones are up to 1.8 MB)."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~10x faster
-    with open(path, encoding="utf-8") as f:
-        return CrdSchema(yaml.load(f, Loader=loader), version)
+@functools.lru_cache(maxsize=None)
+def _recorded_crds() -> dict[str, Any]:
+    return json.loads(CRD_FACTS.read_text(encoding="utf-8"))["kinds"]
 
 
-def ome_crd(kind: str) -> CrdSchema:
-    """The OME CRD of ``kind`` (``InferenceService``, ``BenchmarkJob`` ...) from ``../shared``."""
-    return load_crd(str(shared_dir() / "ome" / "crds" / OME_CRD_FILES[kind]))
-
-
-def kuberay_crd(kind: str, version: str = "v1") -> CrdSchema:
-    """The KubeRay CRD of ``kind`` (``RayCluster``, ``RayJob``) from ``../shared``."""
-    return load_crd(str(shared_dir() / "kuberay" / "crds" / KUBERAY_CRD_FILES[kind]), version)
+@functools.lru_cache(maxsize=None)
+def recorded_crd(kind: str) -> CrdSchema:
+    """The recorded schema of ``kind``: ``InferenceService``, ``BenchmarkJob`` (OME) or
+    ``RayCluster`` (KubeRay)."""
+    kinds = _recorded_crds()
+    if kind not in kinds:
+        raise KeyError(f"no recorded CRD of kind {kind!r}: {CRD_FACTS.name} has {', '.join(sorted(kinds))}")
+    return CrdSchema(kinds[kind]["crd"])
 
 
 def _as_json_schema(node: Any) -> Any:
@@ -149,6 +140,8 @@ def _as_json_schema(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     out = {k: _as_json_schema(v) for k, v in node.items()}
+    if out.get(UNRECORDED) is True:
+        return {}  # judged by the walk of _undeclared_fields
     if out.get("nullable") is True and isinstance(out.get("type"), str):
         out["type"] = [out["type"], "null"]
     if out.get("x-kubernetes-embedded-resource"):
@@ -157,15 +150,17 @@ def _as_json_schema(node: Any) -> Any:
     return out
 
 
-def _unknown_fields(obj: Any, schema: Mapping[str, Any], path: str) -> Iterator[tuple[str, Any, Any]]:
-    """``(path, container, key)`` of every field the structural schema does not declare."""
+def _undeclared_fields(obj: Any, schema: Mapping[str, Any], path: str
+                       ) -> Iterator[tuple[str, Any, Any, bool]]:
+    """``(path, container, key, declared)`` of every field the structural schema does not
+    declare (``declared`` False), or declares without a recorded schema (True)."""
     if obj is None or not isinstance(schema, Mapping):
         return
     if isinstance(obj, list):
         items = schema.get("items")
         if isinstance(items, Mapping):
             for i, item in enumerate(obj):
-                yield from _unknown_fields(item, items, f"{path}[{i}]")
+                yield from _undeclared_fields(item, items, f"{path}[{i}]")
         return
     if not isinstance(obj, dict) or schema.get("x-kubernetes-int-or-string"):
         return
@@ -175,16 +170,17 @@ def _unknown_fields(obj: Any, schema: Mapping[str, Any], path: str) -> Iterator[
     embedded = schema.get("x-kubernetes-embedded-resource") is True
     for key, value in obj.items():
         child = _join(path, key)
-        if key in properties:
-            yield from _unknown_fields(value, properties[key], child)
-        elif isinstance(additional, Mapping):
-            yield from _unknown_fields(value, additional, child)
+        known = properties.get(key, additional if isinstance(additional, Mapping) else None)
+        if known is not None and known.get(UNRECORDED) is True:
+            yield child, obj, key, True
+        elif known is not None:
+            yield from _undeclared_fields(value, known, child)
         elif embedded and key in ("apiVersion", "kind"):
             continue
         elif embedded and key == "metadata":
             continue  # ObjectMeta: checked by _metadata_problems via the jsonschema pass below
         elif not preserve and additional is not True:
-            yield child, obj, key
+            yield child, obj, key, False
 
 
 def _metadata_problems(meta: Any, path: str, *, top_level: bool) -> list[SchemaProblem]:

@@ -12,7 +12,7 @@ from autotuner.engines.base import DeployRequest
 from autotuner.engines.local import LocalEngineSettings, LocalProcessEngine
 from autotuner.flavors.option_table import check_argv, load_table
 from autotuner.results.best_manifest import best_inference_service
-from autotuner.k8s.schema import ome_crd
+from autotuner.k8s.schema import recorded_crd
 from autotuner.task.load import require_valid
 from tests.conftest import REPO
 
@@ -45,7 +45,7 @@ def test_its_ome_manifest_owns_the_vllm_command_line():
     task = spec()
     config = task.search.initial_configs[0]
     isvc = best_inference_service(task, config, "quickstart-vllm-abc", "t1")
-    assert ome_crd("InferenceService").validate(isvc) == []
+    assert recorded_crd("InferenceService").validate(isvc) == []
     runner = isvc["spec"]["engine"]["runner"]
     assert runner["command"] == ["vllm", "serve", "$(MODEL_PATH)", "--host", "0.0.0.0", "--port", "8080"]
     assert runner["args"][:2] == ["--tensor-parallel-size", "1"] and "--served-model-name" in runner["args"]
@@ -78,4 +78,4 @@ def test_a_vllm_trial_on_ome_sets_the_command_and_its_flags(tmp_path):
     assert runner["command"][:3] == ["vllm", "serve", "$(MODEL_PATH)"]
     assert runner["args"] == ["--tensor-parallel-size", "2", "--no-enable-prefix-caching", "--served-model-name", "llama"]
     assert runner["resources"]["requests"]["nvidia.com/gpu"] == "2"
-    assert ome_crd("InferenceService").validate(isvc) == []
+    assert recorded_crd("InferenceService").validate(isvc) == []

@@ -12,7 +12,7 @@ from autotuner.k8s.manifests import (
     render_inference_service,
     render_template,
 )
-from autotuner.k8s.schema import ome_crd, shared_dir
+from autotuner.k8s.schema import recorded_crd
 
 NASTY = [
     'quote " and \' apostrophe',
@@ -72,7 +72,7 @@ def test_command_override_extra_args_annotations_and_auto_runtime():
 @pytest.mark.parametrize("overrides", [{}, {"command": ["python3", "-m", "sglang.launch_server"], "runtime_name": None},
                                        {"api_key_secret": ("llm-api-key", "api-key")}])
 def test_rendered_inference_services_validate_against_the_crd(overrides):
-    assert ome_crd("InferenceService").validate(render(**overrides)) == []
+    assert recorded_crd("InferenceService").validate(render(**overrides)) == []
 
 
 @pytest.mark.parametrize("text", NASTY)
@@ -118,13 +118,40 @@ def test_invalid_inputs_are_rejected_with_the_field(overrides, problem):
     assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
 
 
+# A hand-written trial InferenceService (not rendered by the tuner), as a user would apply it.
+HAND_WRITTEN = """
+apiVersion: ome.io/v1beta1
+kind: InferenceService
+metadata:
+  name: tune-qwen3-8b-t0001
+  namespace: autotune
+  labels:
+    autotune/trial: "t0001"
+spec:
+  model:
+    name: qwen3-8b
+  runtime:
+    name: srt-qwen3-8b
+  engine:
+    minReplicas: 1
+    maxReplicas: 1
+    runner:
+      name: ome-container
+      args: ["--tp-size", "1", "--mem-fraction-static", "0.85", "--max-running-requests", "256",
+             "--chunked-prefill-size", "4096", "--schedule-policy", "lpm", "--cuda-graph-max-bs", "160"]
+      resources:
+        requests: {nvidia.com/gpu: "1"}
+        limits: {nvidia.com/gpu: "1"}
+"""
+
+
 def _example_isvc() -> dict:
-    path = shared_dir() / "ome" / "examples" / "isvc-sglang-args-override.yaml"
-    return next(yaml.safe_load_all(path.read_text()))
+    return yaml.safe_load(HAND_WRITTEN)
 
 
-def test_the_checker_accepts_the_upstream_example():
+def test_the_checker_and_the_crd_accept_a_hand_written_manifest():
     assert check_inference_service(_example_isvc()) == []
+    assert recorded_crd("InferenceService").validate(_example_isvc()) == []
 
 
 @pytest.mark.parametrize("breakage, problem", [
@@ -147,7 +174,7 @@ def test_the_checker_names_what_the_crd_does_not_catch(breakage, problem):
 def test_missing_runner_name_passes_the_crd_but_not_the_checker():
     isvc = _example_isvc()
     del isvc["spec"]["engine"]["runner"]["name"]
-    assert ome_crd("InferenceService").validate(isvc) == []  # upstream removed the required list
+    assert recorded_crd("InferenceService").validate(isvc) == []  # OME removed the required list
     assert check_inference_service(isvc)
 
 
@@ -156,7 +183,6 @@ def test_best_manifest_is_valid_and_survives_gc(tmp_path):
 
     from autotuner.results.best_manifest import write_best_manifest
     from autotuner.k8s.names import CAMPAIGN_LABEL
-    from autotuner.k8s.schema import ome_crd
     from autotuner.task.load import require_valid
     from tests.conftest import REPO
 
@@ -164,7 +190,7 @@ def test_best_manifest_is_valid_and_survives_gc(tmp_path):
     path = write_best_manifest(spec, {"tp_size": 2, "mem_fraction_static": 0.85}, tmp_path, "llama-1b-ome-abc123",
                                "trial_7")
     obj = _yaml.safe_load(path.read_text())
-    assert ome_crd("InferenceService").validate(obj) == []
+    assert recorded_crd("InferenceService").validate(obj) == []
     assert obj["spec"]["model"]["name"] == "llama-3-2-1b" and obj["metadata"]["namespace"] == "autotune"
     assert obj["metadata"]["labels"][CAMPAIGN_LABEL] == "llama-1b-ome-abc123-best"
     assert obj["spec"]["engine"]["runner"]["args"][:2] == ["--tp-size", "2"]

@@ -249,7 +249,7 @@ def _wait_until(condition, timeout_s: float = 5.0) -> None:
 
 def test_the_ome_example_task_maps_to_a_valid_inference_service(tmp_path):
     from autotuner.engines.backends import make_backend
-    from autotuner.k8s.schema import ome_crd
+    from autotuner.k8s.schema import recorded_crd
     from autotuner.task.load import load_spec
 
     spec, problems = load_spec(Path(__file__).resolve().parents[2] / "examples" / "ome-llama-3.2-1b.yaml")
@@ -258,7 +258,7 @@ def test_the_ome_example_task_maps_to_a_valid_inference_service(tmp_path):
     assert isinstance(engine, InferenceServiceEngine)
     manifest = engine.manifest(DeployRequest(campaign_id=spec.name, trial_id="t0001", engine_args={"tp_size": 2},
                                              served_model_name=spec.model.served_model_name, work_dir=tmp_path))
-    assert ome_crd("InferenceService").validate(manifest) == []
+    assert recorded_crd("InferenceService").validate(manifest) == []
     assert manifest["spec"]["model"]["name"] == "llama-3-2-1b"
 
 

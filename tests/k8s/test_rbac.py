@@ -23,7 +23,7 @@ from tests.k8s.conftest import (
     trial_request,
 )
 from tests.k8s.test_ome_api_key import KEY, SECRET, put_secret
-from tests.k8s.test_ome_benchmarkjob import copy_results
+from tests.k8s.test_ome_benchmarkjob import copying
 
 RBAC = Path(__file__).resolve().parents[2] / "templates" / "rbac.yaml"
 
@@ -47,11 +47,11 @@ def test_role_binding_ties_the_service_account_to_the_role():
     assert {d["metadata"]["namespace"] for d in docs.values()} == {NAMESPACE}
 
 
-def test_the_role_grants_exactly_what_the_tuner_uses(settings, apiserver, controller, tmp_path):
+def test_the_role_grants_exactly_what_the_tuner_uses(settings, apiserver, controller, tmp_path, genai_bench_results):
     # Ready trial benchmarked by a BenchmarkJob, a crashing trial (pod log), an unresolvable one
     # (events), the API key of engine.api_key.secret_name, then a sweep of the campaign.
     engine = make_engine(settings, controller)
-    controller.bench_command = copy_results
+    controller.bench_command = copying(genai_bench_results.c1)
     api = NamespacedApi(make_api_client(settings.kubeconfig), NAMESPACE)
     bench = BenchmarkJobSettings(pvc_name="results", results_mount=str(controller.pvc_root / "results"),
                                  poll_interval_s=0.05, watch_timeout_s=1)

@@ -4,7 +4,8 @@ Serves ``ome.io/v1beta1`` InferenceServices and BenchmarkJobs (create, get, list
 delete; status subresource) and core ``v1`` pods and events (get, list, watch; pod logs), with
 the real status codes and ``Status`` bodies (404, 409, 422, 400), resourceVersions, label and
 field selectors and ``?watch=true`` streams. Custom objects are validated against the OME CRD
-schemas from ``../shared`` (unknown fields pruned, or 400 under ``fieldValidation=Strict``).
+schemas recorded in ``autotuner/k8s/crd_facts.json`` (unknown fields pruned, or 400 under
+``fieldValidation=Strict``; a declared field the recording leaves out is refused with 422).
 Faults (500s, dropped connections) can be injected per verb and resource::
 
     server = FakeApiServer().start()
@@ -27,7 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from autotuner.k8s.names import OME_NAME_RE
-from autotuner.k8s.schema import CrdSchema, ome_crd
+from autotuner.k8s.schema import CrdSchema, recorded_crd
 
 from .selector_match import matches_fields, matches_labels
 from .store import ApiError, ObjectStore
@@ -84,9 +85,9 @@ class FakeApiServer:
         self._lock = threading.Lock()
         self._resources = {
             ("ome.io", "inferenceservices"): Resource("ome.io", "v1beta1", "inferenceservices", "InferenceService",
-                                                      ome_crd("InferenceService")),
+                                                      recorded_crd("InferenceService")),
             ("ome.io", "benchmarkjobs"): Resource("ome.io", "v1beta1", "benchmarkjobs", "BenchmarkJob",
-                                                  ome_crd("BenchmarkJob")),
+                                                  recorded_crd("BenchmarkJob")),
             ("", "pods"): Resource("", "v1", "pods", "Pod"),
             ("", "events"): Resource("", "v1", "events", "Event"),
             ("", "secrets"): Resource("", "v1", "secrets", "Secret"),  # tests put them in the store
@@ -287,6 +288,9 @@ class _Handler(BaseHTTPRequestHandler):
         if decode:
             raise ApiError(400, "BadRequest", f"{crd.kind} in version \"{crd.version}\" cannot be handled as a "
                            f"{crd.kind}: " + "; ".join(map(str, decode)))
+        unrecorded = [p for p in problems if p.kind == "unrecorded"]
+        if unrecorded:  # the real server would judge it; the stand-in cannot, so it says so
+            raise ApiError(422, "Invalid", "the stand-in cannot judge: " + "; ".join(map(str, unrecorded)))
         unknown = [p for p in problems if p.kind == "unknown-field"]
         if unknown and query.get("fieldValidation") == "Strict":
             raise ApiError(400, "BadRequest", "strict decoding error: " + ", ".join(
