@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autotuner.bench.fail_fast import RequestRecord, ended_level
-from autotuner.bench.level_server import STOP, exit_path, pid_path, records_path, submit, write_atomic
+from autotuner.bench.host_lag import ServerLag, judged, read_server_lag
+from autotuner.bench.level_server import STOP, exit_path, host_path, pid_path, records_path, submit, write_atomic
 from autotuner.bench.parse import (
     find_failed_level_files,
     find_level_files,
@@ -125,13 +126,16 @@ class GenaiBenchLevels:
         self.console_log = self.log_dir / "console.log"
         self.base_url: str | None = None
         self.model_name: str | None = None
+        self.simulated = False  # the server is autotuner.sim's: its lag behind its schedule is read too
         self._process: subprocess.Popen | None = None
         self._levels = 0
 
-    def connect(self, base_url: str, model_name: str) -> None:
-        """The server the next levels load (genai-bench appends /v1/chat/completions itself)."""
+    def connect(self, base_url: str, model_name: str, *, simulated: bool = False) -> None:
+        """The server the next levels load (genai-bench appends /v1/chat/completions itself);
+        ``simulated``: it is the simulator, whose ``GET /sim/lag`` each level reads."""
         self.base_url = re.sub(r"/v1/?$", "", base_url.rstrip("/"))
         self.model_name = model_name
+        self.simulated = simulated
 
     def tokenizer_path(self) -> Path | None:
         """The tokenizer as an absolute folder path, or None when it names a Hugging Face repo.
@@ -200,7 +204,8 @@ class GenaiBenchLevels:
                 cwd=self.run_dir, start_new_session=True, preexec_fn=die_with_parent())
 
     def run_level(self, request: LevelRequest) -> LevelResult:
-        """Run one level and return its result as soon as its file is complete.
+        """Run one level and return its result as soon as its file is complete, with how far the
+        host held it back (:func:`autotuner.bench.host_lag.judged`).
 
         Raises :class:`BenchmarkError` for a level in which every request failed, a hung server
         (no result within the level's time limit plus slack), a level that exited without a
@@ -212,9 +217,10 @@ class GenaiBenchLevels:
         assert self._process is not None
         self._levels += 1
         n = self._levels
+        lag_before = self._server_lag()
         submit(self.request_dir, n, self.level_argv(n, request))
         try:
-            return self._follow(n, request)
+            return self._judged(n, self._follow(n, request), lag_before)
         finally:
             self._stop_level(n)
             self.scrub_api_key()
@@ -270,6 +276,27 @@ class GenaiBenchLevels:
             if waited > self.stall_timeout_s:
                 raise BenchmarkError(f"no result for {self.stall_timeout_s:.0f}s (at {where}): server hung?")
             time.sleep(self.poll_interval_s)
+
+    def _server_lag(self) -> ServerLag | None:
+        if not self.simulated:
+            return None
+        assert self.base_url is not None
+        key = self.settings.api_key
+        return read_server_lag(self.base_url, None if key == PLACEHOLDER_API_KEY else key)
+
+    def _judged(self, n: int, level: LevelResult, lag_before: ServerLag | None) -> LevelResult:
+        """The level with the server's lag over it and its child's (``level-<n>.host.json``)."""
+        lag_after = self._server_lag() if lag_before is not None else None
+        server_lag = server_late_s = None
+        if lag_after is not None and lag_before is not None:
+            server_lag, server_late_s = lag_after.share_since(lag_before), lag_after.lateness_since(lag_before)
+        try:
+            host = json.loads(host_path(self.request_dir, n).read_text())
+            client_lag_s, client_cpu = float(host["lag_p90_s"]), host["cpu_s"] / max(host["wall_s"], 1e-9)
+        except (OSError, ValueError, KeyError, TypeError):
+            client_lag_s = client_cpu = None  # the level ended before its first write (half a second)
+        return judged(level, server_lag=server_lag, server_late_s=server_late_s, client_lag_s=client_lag_s,
+                      client_cpu=client_cpu)
 
     def _exit_code(self, n: int) -> int | None:
         try:

@@ -12,6 +12,8 @@ Protocol, in a request folder the trial owns::
     level-<n>.exit   written by the server when the child has ended: its exit code
     level-<n>.requests.jsonl  appended by the child: one line per finished request, as it
                      finishes (:mod:`autotuner.bench.fail_fast` reads it while the level runs)
+    level-<n>.host.json  rewritten by the child twice a second: how much its event loop lags
+                     and how busy its CPU is (:class:`HostMeter`, :mod:`autotuner.bench.host_lag`)
     stop             written by the trial: the server exits
 
 Nothing here imports genai-bench, so the trial and the tests can use this module.
@@ -23,10 +25,13 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
 from typing import Callable
+
+from autotuner.bench.result import percentile
 
 STOP = "stop"
 POLL_S = 0.02
@@ -46,6 +51,10 @@ def exit_path(folder: Path, n: int) -> Path:
 
 def records_path(folder: Path, n: int) -> Path:
     return folder / f"level-{n}.requests.jsonl"
+
+
+def host_path(folder: Path, n: int) -> Path:
+    return folder / f"level-{n}.host.json"
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -77,6 +86,7 @@ def serve(folder: Path, run_level: Callable[[list[str], Path], int], poll_s: flo
             argv = json.loads(request.read_text())["argv"]
             pid = os.fork()
             if pid == 0:
+                HostMeter(host_path(folder, n)).start()
                 os._exit(_child(run_level, argv, records_path(folder, n)))
             children[pid] = n
             write_atomic(pid_path(folder, n), str(pid))
@@ -86,6 +96,39 @@ def serve(folder: Path, run_level: Callable[[list[str], Path], int], poll_s: flo
     for pid in children:
         _kill(pid)
     return 0
+
+
+class HostMeter(threading.Thread):
+    """Measures, in a level's process, how late a thread that sleeps ``TICK_S`` wakes up (under
+    genai-bench's gevent patching a greenlet: the lag of the event loop the requests are read in)
+    and the process's CPU time, and rewrites ``path`` with them every ``WRITE_S``: the trial reads
+    the file once the level's result is there, and kills the process after."""
+
+    TICK_S = 0.02
+    WRITE_S = 0.5
+
+    def __init__(self, path: Path):
+        super().__init__(daemon=True, name="host-meter")
+        self.path = path
+
+    def run(self) -> None:
+        started, cpu0 = time.monotonic(), _cpu_s()
+        lags: list[float] = []
+        written = started
+        while True:
+            asked = time.monotonic()
+            time.sleep(self.TICK_S)
+            now = time.monotonic()
+            lags.append(max(0.0, now - asked - self.TICK_S))
+            if now - written >= self.WRITE_S:
+                written = now
+                write_atomic(self.path, json.dumps({"wall_s": now - started, "cpu_s": _cpu_s() - cpu0,
+                                                    "ticks": len(lags), "lag_p90_s": percentile(sorted(lags), 90)}))
+
+
+def _cpu_s() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def _child(run_level: Callable[[list[str], Path], int], argv: list[str], records: Path) -> int:
@@ -122,4 +165,4 @@ def _kill(pid: int) -> None:
         pass
 
 
-__all__ = ["STOP", "exit_path", "pid_path", "records_path", "request_path", "serve", "submit"]
+__all__ = ["STOP", "HostMeter", "exit_path", "host_path", "pid_path", "records_path", "request_path", "serve", "submit"]

@@ -410,7 +410,7 @@ def _write_answer(spec: TaskSpec, cid: str, folder: Path, trials: list[TrialReco
     and the OME manifest; None when no trial met the SLOs."""
     from autotuner.results.answer import choose, provenance, spread_block
     from autotuner.results.best_manifest import write_best_manifest
-    from autotuner.results.folder import REMEASURE
+    from autotuner.results.folder import REMEASURE, host_distorted_levels
 
     answer = choose(trials)
     if answer is None:
@@ -423,6 +423,7 @@ def _write_answer(spec: TaskSpec, cid: str, folder: Path, trials: list[TrialReco
         "candidates": [spread_block(t) for t in remeasured],
         "answer_note": _answer_note(answer.remeasured, bool(remeasured), spec.remeasure),
         "boundary": answer.search.boundary, "provenance": provenance(spec),
+        "host_distorted": host_distorted_levels(levels),
         "inference_service_manifest": str(manifest),
     }
     extra["engine_notes"] = spec.behaviour_notes(answer.search.config)
