@@ -130,8 +130,9 @@ class EngineTrial(tune.Trainable):
             return self._final(FAILED, reason, log_tail=err.log_tail)
         note = "; ".join(filter(None, (request.note, level.ended_early, distortion_note(level))))
         if refused(level):  # reported with its distortion, never scored: the trial ends at it
-            return dataclasses.replace(self._final(FAILED, refusal_reason(level, len(self.sweep.levels) + 1)),
-                                       measured=level, load_note=note)
+            k = len(self.sweep.levels) + 1
+            return dataclasses.replace(self._final(FAILED, refusal_reason(level, k)), level=k, measured=level,
+                                       load_note=note)
         self.sweep.add(level)
         self.clock.append("level_reported")
         return dataclasses.replace(self.sweep.report(), load_note=note, engine_startup_s=self._deploy_s)

@@ -9,10 +9,10 @@ and it sends the next request late, so throughput falls. Three numbers per level
 * ``server_lag``: the share of the level's wall time by which the simulated server fell behind
   its own modelled schedule for good (``GET /sim/lag``, :mod:`autotuner.sim.server`, read before
   and after the level); None for a real engine. Latencies and throughput are off by about it.
-* ``client_lag_s``: the p90 of the load generator's event-loop lag: how much later than asked a
-  greenlet that sleeps 20 ms in genai-bench's level process wakes up
-  (:mod:`autotuner.bench.genai_bench_cli`). A token that arrives is read about that late, so each
-  TTFT is measured up to that much too long.
+* ``client_lag_s``: the p90, over the level's time, of the load generator's event-loop lag: how
+  much later than asked a greenlet that sleeps 20 ms in genai-bench's level process wakes up
+  (:class:`autotuner.bench.level_server.HostMeter`). A token that arrives is read about that late,
+  so each TTFT is measured up to that much too long.
 * ``client_cpu``: the CPU time of genai-bench's level process over the level's wall time. Its
   greenlets share one core; near 1 it cannot keep up with the server, whatever its lag says.
 

@@ -31,8 +31,6 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from autotuner.bench.result import percentile
-
 STOP = "stop"
 POLL_S = 0.02
 
@@ -102,7 +100,11 @@ class HostMeter(threading.Thread):
     """Measures, in a level's process, how late a thread that sleeps ``TICK_S`` wakes up (under
     genai-bench's gevent patching a greenlet: the lag of the event loop the requests are read in)
     and the process's CPU time, and rewrites ``path`` with them every ``WRITE_S``: the trial reads
-    the file once the level's result is there, and kills the process after."""
+    the file once the level's result is there, and kills the process after.
+
+    ``lag_p90_s`` is the p90 over the level's time, not over the ticks: each tick weighs what it
+    lasted, so one stall of a second in a three-second level (every request then in flight read
+    a second late) counts for a third of the level, as it does in the level's latencies."""
 
     TICK_S = 0.02
     WRITE_S = 0.5
@@ -113,17 +115,34 @@ class HostMeter(threading.Thread):
 
     def run(self) -> None:
         started, cpu0 = time.monotonic(), _cpu_s()
-        lags: list[float] = []
+        ticks: list[tuple[float, float]] = []  # (lag, how long the tick lasted)
         written = started
         while True:
             asked = time.monotonic()
             time.sleep(self.TICK_S)
             now = time.monotonic()
-            lags.append(max(0.0, now - asked - self.TICK_S))
+            ticks.append((max(0.0, now - asked - self.TICK_S), now - asked))
             if now - written >= self.WRITE_S:
                 written = now
                 write_atomic(self.path, json.dumps({"wall_s": now - started, "cpu_s": _cpu_s() - cpu0,
-                                                    "ticks": len(lags), "lag_p90_s": percentile(sorted(lags), 90)}))
+                                                    "ticks": len(ticks), "lag_p90_s": time_weighted_p90(ticks)}))
+
+
+def time_weighted_p90(ticks: list[tuple[float, float]]) -> float:
+    """The lag that 90% of the time saw no more of: (lag, duration) pairs, each weighing its duration.
+
+    >>> time_weighted_p90([(0.001, 0.021)] * 100 + [(1.0, 1.02)])   # one 1 s stall in 3 s
+    1.0
+    >>> time_weighted_p90([(0.001, 0.021)] * 95 + [(0.005, 0.025)] * 5)
+    0.001
+    """
+    total = sum(d for _, d in ticks)
+    seen = 0.0
+    for lag, duration in sorted(ticks):
+        seen += duration
+        if seen >= 0.9 * total:
+            return lag
+    return 0.0
 
 
 def _cpu_s() -> float:
@@ -165,4 +184,4 @@ def _kill(pid: int) -> None:
         pass
 
 
-__all__ = ["STOP", "HostMeter", "exit_path", "host_path", "pid_path", "records_path", "request_path", "serve", "submit"]
+__all__ = ["STOP", "HostMeter", "exit_path", "host_path", "time_weighted_p90", "pid_path", "records_path", "request_path", "serve", "submit"]
