@@ -142,3 +142,13 @@ def test_the_report_lists_the_levels_the_host_distorted(tmp_path):
     assert "the host distorted 1 level(s) (autotuner/bench/host_lag.py); 1 refused:" in text
     assert ("trial t1 level 2 D(128,32) c=16: 3 distorted run(s), refused: not scored, the trial ended there "
             "(genai-bench's CPU was busy 97% of the level (tolerance 90%))") in text
+
+
+def test_the_load_generator_s_lag_is_a_p90_over_the_level_s_time():
+    from autotuner.bench.level_server import time_weighted_p90
+
+    quiet = [(0.001, 0.021)] * 100
+    assert time_weighted_p90(quiet) == 0.001
+    # one stall of a second in a 3 s level: every request then in flight was read a second late
+    assert time_weighted_p90([*quiet, (1.0, 1.02)]) == 1.0
+    assert time_weighted_p90([*quiet[:95], *[(0.005, 0.025)] * 5]) == 0.001  # a few ms here and there

@@ -59,6 +59,7 @@ OFFLINE_ENV = {
     "ENABLE_UI": "false",
     "PYTHONUNBUFFERED": "1",
 }
+MIN_CPU_WALL_S = 0.2  # the least time in flight over which the level process's CPU share is judged
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
 # What genai-bench makes of a failed request: connection errors are 503, timeouts 408.
 _ERROR_HINTS = {"503": "server down?", "408": "requests timed out"}
@@ -292,7 +293,9 @@ class GenaiBenchLevels:
             server_lag, server_late_s = lag_after.share_since(lag_before), lag_after.lateness_since(lag_before)
         try:
             host = json.loads(host_path(self.request_dir, n).read_text())
-            client_lag_s, client_cpu = float(host["lag_p90_s"]), host["cpu_s"] / max(host["wall_s"], 1e-9)
+            client_lag_s = float(host["lag_p90_s"])
+            # a share of too short a time says nothing (one request finished: its latency)
+            client_cpu = host["cpu_s"] / host["wall_s"] if host["wall_s"] >= MIN_CPU_WALL_S else None
         except (OSError, ValueError, KeyError, TypeError):
             client_lag_s = client_cpu = None  # the level ended before its first write (half a second)
         return judged(level, server_lag=server_lag, server_late_s=server_late_s, client_lag_s=client_lag_s,

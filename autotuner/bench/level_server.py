@@ -84,7 +84,7 @@ def serve(folder: Path, run_level: Callable[[list[str], Path], int], poll_s: flo
             argv = json.loads(request.read_text())["argv"]
             pid = os.fork()
             if pid == 0:
-                HostMeter(host_path(folder, n)).start()
+                HostMeter(host_path(folder, n), records_path(folder, n)).start()
                 os._exit(_child(run_level, argv, records_path(folder, n)))
             children[pid] = n
             write_atomic(pid_path(folder, n), str(pid))
@@ -102,30 +102,54 @@ class HostMeter(threading.Thread):
     and the process's CPU time, and rewrites ``path`` with them every ``WRITE_S``: the trial reads
     the file once the level's result is there, and kills the process after.
 
-    ``lag_p90_s`` is the p90 over the level's time, not over the ticks: each tick weighs what it
-    lasted, so one stall of a second in a three-second level (every request then in flight read
-    a second late) counts for a third of the level, as it does in the level's latencies."""
+    Only the time requests were in flight counts: from the first request sent (the first finished
+    one in ``records``, less its latency) to the last one finished. The level's set-up (arguments,
+    tokenizer, users) and its summary (statistics, the result file) delay no request. ``lag_p90_s``
+    is the p90 over that time, not over the ticks: each tick weighs what it lasted, so one stall of
+    a second in a three-second level (every request then in flight read a second late) counts for
+    a third of the level, as it does in the level's latencies."""
 
     TICK_S = 0.02
     WRITE_S = 0.5
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, records: Path):
         super().__init__(daemon=True, name="host-meter")
         self.path = path
+        self.records = records
 
     def run(self) -> None:
-        started, cpu0 = time.monotonic(), _cpu_s()
-        ticks: list[tuple[float, float]] = []  # (lag, how long the tick lasted)
-        written = started
+        ticks: list[tuple[float, float, float]] = []  # (when it started, when it ended, lag)
+        first: tuple[float, float] | None = None  # (when the first request was sent, CPU time then)
+        last: tuple[float, float] | None = None  # (when the last request so far finished, CPU time then)
+        size, written = 0, time.monotonic()
         while True:
             asked = time.monotonic()
             time.sleep(self.TICK_S)
             now = time.monotonic()
-            ticks.append((max(0.0, now - asked - self.TICK_S), now - asked))
-            if now - written >= self.WRITE_S:
+            ticks.append((asked, now, max(0.0, now - asked - self.TICK_S)))
+            grown = self._records_size()
+            if grown > size:
+                size, last = grown, (now, _cpu_s())
+                if first is None:
+                    first = (now - self._first_latency(), last[1])
+            if first is not None and last is not None and now - written >= self.WRITE_S:
                 written = now
-                write_atomic(self.path, json.dumps({"wall_s": now - started, "cpu_s": _cpu_s() - cpu0,
-                                                    "ticks": len(ticks), "lag_p90_s": time_weighted_p90(ticks)}))
+                counted = [(lag, end - start) for start, end, lag in ticks if end > first[0] and start < last[0]]
+                write_atomic(self.path, json.dumps({"wall_s": last[0] - first[0], "cpu_s": last[1] - first[1],
+                                                    "ticks": len(counted), "lag_p90_s": time_weighted_p90(counted)}))
+
+    def _records_size(self) -> int:
+        try:
+            return self.records.stat().st_size
+        except OSError:
+            return 0
+
+    def _first_latency(self) -> float:
+        try:
+            with open(self.records, encoding="utf-8") as f:
+                return float(json.loads(f.readline()).get("e2e") or 0.0)
+        except (OSError, ValueError, AttributeError):
+            return 0.0
 
 
 def time_weighted_p90(ticks: list[tuple[float, float]]) -> float:
