@@ -28,6 +28,7 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 REQUEST = LevelRequest("D(64,24)", 4, 16)
+BUSY_PRESSURE = 0.5  # some task waited for a CPU half of the time: not a quiet machine
 
 
 @pytest.fixture
@@ -69,23 +70,40 @@ def lag_counters(base: str) -> dict:
         return json.loads(resp.read())
 
 
+def cpu_pressure() -> float:
+    """The share of the last 10 s in which some task waited for a CPU (Linux PSI; 0 without it)."""
+    try:
+        fields = Path("/proc/pressure/cpu").read_text().split("\n")[0].split()[1:]
+    except OSError:
+        return 0.0
+    return float(dict(field.split("=") for field in fields)["avg10"]) / 100
+
+
 def test_a_level_on_a_quiet_host_is_measured_and_not_marked(tmp_path, tokenizer_dir, sim_server):
+    """Nothing stalls the simulator on purpose. The server's side stays unmarked even on a busy
+    machine (it sleeps most of the time, and the kernel wakes sleepers first); genai-bench's side
+    is unmarked unless the kernel says the machine was short of CPU meanwhile (a shared CI box
+    where others run too): then its mark is what this measures, and the test says so."""
     base = sim_server()
     bench = GenaiBenchLevels(GenaiBenchSettings(str(tokenizer_dir)), tmp_path)
     bench.connect(base, "sim", simulated=True)
+    pressure = cpu_pressure()
     try:
         level = measure(bench.run_level, REQUEST)
     finally:
         bench.close()
+    pressure = max(pressure, cpu_pressure())
     print(f"quiet: server_lag {level.server_lag:.4f} first tokens late {level.server_late_s * 1000:.1f} ms, "
           f"genai-bench lag p90 {level.client_lag_s * 1000:.1f} ms cpu {level.client_cpu:.2f}, "
-          f"ttft90 {level.ttft_p90_s * 1000:.0f} ms")
+          f"ttft90 {level.ttft_p90_s * 1000:.0f} ms; CPU pressure {pressure:.0%}: {level.distortion or 'not marked'}")
     assert level.num_completed >= REQUEST.max_requests and level.output_tok_s > 0
     # every measure was taken (the simulator's counters, genai-bench's level process)
     assert None not in (level.server_lag, level.server_late_s, level.client_lag_s, level.client_cpu)
     assert 0 < level.client_cpu < 1.5 and level.client_lag_s >= 0
-    assert level.distortion == "" and level.distorted_runs == 0 and not refused(level)
     assert lag_counters(base)["first_tokens"] >= REQUEST.max_requests
+    assert "the server" not in level.distortion
+    if pressure < BUSY_PRESSURE:  # else other processes held genai-bench back: its side may be marked
+        assert level.distortion == "" and level.distorted_runs == 0 and not refused(level)
 
 
 def test_a_starved_server_is_marked_run_again_and_refused(tmp_path, tokenizer_dir, sim_server):
