@@ -13,8 +13,11 @@ the engine's; then it runs each level the trial asks for in a forked child
 
 Layout under ``out_dir``: ``genai-bench/level-<n>/`` (genai-bench's experiment folder of level n:
 its result JSON and ``experiment_metadata.json``), ``genai-bench/logs/level-<n>/genai_bench.log``,
-``genai-bench/logs/console.log`` (the process's stdout and stderr) and ``genai-bench/requests/``;
-the first free ``genai-bench-<n>`` is taken when that exists.
+``genai-bench/logs/console.log`` (the process's stdout and stderr) and ``genai-bench/requests/``
+(the level server's protocol files, with each level's finished requests and its process's lag and
+CPU, :mod:`autotuner.bench.level_server`); the first free ``genai-bench-<n>`` is taken when that
+exists. Each level's result says how far the host held it back (:mod:`autotuner.bench.host_lag`):
+with ``connect(..., simulated=True)`` the simulator's ``GET /sim/lag`` is read before and after.
 
 API key: genai-bench accepts it only as ``--api-key`` (no environment variable for the
 openai/vllm/sglang backends), so it is passed in argv and is visible in the process list while

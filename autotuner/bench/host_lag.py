@@ -4,27 +4,30 @@ A level measures the engine only while the machine keeps up with both ends. The 
 sleeps its modelled step times in wall-clock time, so a starved host (other processes on the CPUs)
 stretches every step and inflates the latencies it is measured by; with a real engine the same
 happens when the load generator's CPU is the bottleneck: it reads each token late, so TTFT grows,
-and it sends the next request late, so throughput falls. Three numbers per level:
+and it sends the next request late, so throughput falls. Four numbers per level:
 
 * ``server_lag``: the share of the level's wall time by which the simulated server fell behind
   its own modelled schedule for good (``GET /sim/lag``, :mod:`autotuner.sim.server`, read before
   and after the level); None for a real engine. Latencies and throughput are off by about it.
-* ``client_lag_s``: the p90, over the level's time, of the load generator's event-loop lag: how
-  much later than asked a greenlet that sleeps 20 ms in genai-bench's level process wakes up
-  (:class:`autotuner.bench.level_server.HostMeter`). A token that arrives is read about that late,
-  so each TTFT is measured up to that much too long.
-* ``client_cpu``: the CPU time of genai-bench's level process over the level's wall time. Its
-  greenlets share one core; near 1 it cannot keep up with the server, whatever its lag says.
+* ``server_late_s``: how much later than the model had them ready the simulated server wrote the
+  level's first tokens, on average (the schedule catches up with short delays, the TTFTs do not).
+* ``client_lag_s``: the p90, over the time the level's requests were in flight, of the load
+  generator's event-loop lag: how much later than asked a greenlet that sleeps 20 ms in
+  genai-bench's level process wakes up (:class:`autotuner.bench.level_server.HostMeter`). A token
+  that arrives is read about that late, so each TTFT is measured up to that much too long.
+* ``client_cpu``: the CPU time of genai-bench's level process over that time. Its greenlets share
+  one core; near 1 it cannot keep up with the server, whatever its lag says.
 
 Tolerance (:func:`distortion`): a level is distorted when the server fell behind by more than 5%
-of the level's time, when the load generator's p90 lag is over 5% of the level's p90 TTFT (and
-over 10 ms: on an idle machine these delays are 1-5 ms, so a few ms of jitter
-under a fast TTFT is not the host), or when the load generator used more than 90% of a core.
-5% sits just above the noise the search is built for (benchmarks/BENCHMARKS.md, "Measurement
-noise": repeated identical levels vary by 0.3% in throughput, 3.8% in p90 TTFT and 1.1% in p90
-TPOT, and the answer is benchmarked to be within 3% of the true optimum): a distortion beyond it
-moves a level across the SLO line, or the answer, by more than that noise, so such a level is
-never scored silently (:mod:`autotuner.trial.host_distortion` repeats it, then refuses it).
+of the level's time; when the first tokens went out late, or the load generator's p90 lag was,
+by more than 5% of the level's p90 TTFT and more than 10 ms (on a quiet machine both are 1-5 ms:
+jitter under a fast TTFT is not the host); or when the load generator used more than 90% of a
+core. 5% sits just above the noise the search is built for (benchmarks/BENCHMARKS.md,
+"Measurement noise": repeated identical levels vary by 0.3% in throughput, 3.8% in p90 TTFT and
+1.1% in p90 TPOT, and the answer is benchmarked to be within 3% of the true optimum): a distortion
+beyond it moves a level across the SLO line, or the answer, by more than that noise, so such a
+level is never scored silently (:mod:`autotuner.trial.host_distortion` runs it again, then
+refuses it). Nothing is measured for a level run by an OME BenchmarkJob: its numbers stay None.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from dataclasses import dataclass
 from autotuner.bench.result import LevelResult
 
 SERVER_LAG_TOLERANCE = 0.05  # share of the level's wall time the server may fall behind its schedule
-LAG_TOLERANCE = 0.05  # share of the level's p90 TTFT a step's lateness or the load generator's p90 lag may reach
+LAG_TOLERANCE = 0.05  # share of the level's p90 TTFT the first tokens' lateness or genai-bench's p90 lag may reach
 LAG_FLOOR_S = 0.010  # a delay below this is an idle machine's jitter (1-5 ms seen), whatever the TTFT
 CLIENT_CPU_TOLERANCE = 0.90  # share of one core the load generator's process may use
 SIM_LAG_PATH = "/sim/lag"
