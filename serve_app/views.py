@@ -22,7 +22,8 @@ import pandas as pd
 from autotuner.results.dashboard import actor_url
 from autotuner.flavors import FLAVORS, DEFAULT_FLAVOR
 from autotuner.results.progress import describe_config
-from autotuner.results.folder import DONE, FAILED, INTERRUPTED, PENDING, REJECTED, REMEASURE, RUNNING, STOPPED_EARLY
+from autotuner.results.folder import (DONE, FAILED, INTERRUPTED, PENDING, REJECTED, REMEASURE, RUNNING, STOPPED_EARLY,
+                                      host_distorted_levels)
 from serve_app.best import best_config
 from serve_app.history import LevelRows, TrialRows
 from serve_app.importance import parameter_importance
@@ -61,6 +62,10 @@ def _level_cell(row: dict[str, Any], with_scenario: bool) -> str:
         return "-" if v is None else f"{v * 1000:.0f}"
 
     mark = "" if row.get("meets_slo") else " ✗"
+    if row.get("distortion"):
+        mark = " ⚠ host distorted, not scored"
+    elif row.get("distorted_runs"):
+        mark += f" ↻{row['distorted_runs']}"  # runs the host distorted before this one
     tok = row.get("output_tok_s_per_gpu") or 0
     load = f"{row.get('scenario')} c={row.get('concurrency')}" if with_scenario else f"c={row.get('concurrency')}"
     return f"{load}: {tok:.0f} | {ms(row.get('ttft_p90_s'))} | {ms(row.get('tpot_p90_s'))}{mark}"
@@ -276,6 +281,7 @@ class TableView:
     table: pd.DataFrame
     level_headers: dict[str, str]
     level_names: list[str]
+    host_note: str = ""  # which levels the host distorted and what was done ('' when none)
 
 
 @dataclass(frozen=True)
@@ -299,8 +305,24 @@ def table_view(snapshot: CampaignSnapshot, dashboard: str = "") -> TableView:
     if view is None:
         labels = level_labels(snapshot)
         view = snapshot.memo["table"] = TableView(trial_table(snapshot, dashboard), level_label_header(labels),
-                                                  labels)
+                                                  labels, host_distortion_note(snapshot))
     return view
+
+
+def host_distortion_note(snapshot: CampaignSnapshot, shown: int = 5) -> str:
+    """The task page's note on the levels the host distorted (autotuner/trial/host_distortion.py):
+    how many, how many were refused, and the first ``shown`` of them; '' when there are none."""
+    distorted = host_distorted_levels(lv for levels in snapshot.levels.values() for lv in levels)
+    if not distorted:
+        return ""
+    refused = sum(1 for d in distorted if d["distortion"])
+    items = [f"trial `{html.escape(d['trial_id'])}` level {d['level']} ({html.escape(d['scenario'])} "
+             f"c={d['concurrency']}): {d['distorted_runs']} distorted run(s), {html.escape(d['done'])}"
+             + (f" ({html.escape(d['distortion'])})" if d["distortion"] else "") for d in distorted[:shown]]
+    more = [f"and {len(distorted) - shown} more (levels.parquet, columns `distortion`, `distorted_runs`)"] if len(distorted) > shown else []
+    return (f"**The host distorted {len(distorted)} level(s)** (the machine held the server or genai-bench back "
+            f"beyond the tolerance): {len(distorted) - refused} ran again until undistorted (↻ in the table), "
+            f"{refused} stayed distorted and were refused, not scored (⚠).\n\n" + "\n".join(f"* {i}" for i in items + more))
 
 
 def chart_view(snapshot: CampaignSnapshot) -> ChartView:

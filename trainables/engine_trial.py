@@ -10,7 +10,8 @@ the next trial in the same worker, which saves the worker's exit, scheduling and
 Each :meth:`step` runs the next level of the trial's :class:`~autotuner.trial.sweep.TrialSweep` (the
 load search towards the config's SLO boundary, or a re-measurement) and returns the level's
 metrics with the score so far, its upper bound and its constraint violation, so the early-stopping
-rule can stop a trial that cannot beat the best one. The report is a
+rule can stop a trial that cannot beat the best one. A level the host distorted runs again and, if
+it stays distorted, ends the trial unscored (:mod:`autotuner.trial.host_distortion`). The report is a
 :class:`~autotuner.trial.report.TrialReport`, handed to Tune as a dict in :meth:`step` only.
 """
 
@@ -37,6 +38,7 @@ from autotuner.stopping import EarlyStopping
 from autotuner.stopping.load_hint import load_hint
 from autotuner.task.space import engine_args
 from autotuner.task.spec import TaskSpec
+from autotuner.trial.host_distortion import distortion_note, measure, refusal_reason, refused
 from autotuner.trial.sweep import REMEASURE, TrialSweep, final_report, plan_for_config
 from autotuner.trial.report import TrialReport
 from trainables.phase_clock import PhaseClock
@@ -120,16 +122,20 @@ class EngineTrial(tune.Trainable):
         assert request is not None  # a plan has at least one level, and the last report says done
         self.clock.mark("first_step", once=True)
         try:
-            level = self._runner.run_level(request)
+            level = measure(self._runner.run_level, request)  # a level the host distorted runs again
         except BenchmarkError as err:
             crashed = self._engine.check_alive()
             k = len(self.sweep.levels) + 1
             reason = (f"engine crashed during level {k} ({request.scenario} c={request.concurrency}): {crashed}"
                       if crashed else f"level {k}: {err.reason}")
             return self._final(FAILED, reason, log_tail=err.log_tail)
+        note = "; ".join(filter(None, (request.note, level.ended_early, distortion_note(level))))
+        if refused(level):  # reported with its distortion, never scored: the trial ends at it
+            k = len(self.sweep.levels) + 1
+            return dataclasses.replace(self._final(FAILED, refusal_reason(level, k)), level=k, measured=level,
+                                       load_note=note)
         self.sweep.add(level)
         self.clock.append("level_reported")
-        note = f"{request.note}; {level.ended_early}" if level.ended_early else request.note
         return dataclasses.replace(self.sweep.report(), load_note=note, engine_startup_s=self._deploy_s)
 
     def _final(self, status: str, reason: str, *, log_tail: str = "") -> TrialReport:

@@ -13,8 +13,11 @@ the engine's; then it runs each level the trial asks for in a forked child
 
 Layout under ``out_dir``: ``genai-bench/level-<n>/`` (genai-bench's experiment folder of level n:
 its result JSON and ``experiment_metadata.json``), ``genai-bench/logs/level-<n>/genai_bench.log``,
-``genai-bench/logs/console.log`` (the process's stdout and stderr) and ``genai-bench/requests/``;
-the first free ``genai-bench-<n>`` is taken when that exists.
+``genai-bench/logs/console.log`` (the process's stdout and stderr) and ``genai-bench/requests/``
+(the level server's protocol files, with each level's finished requests and its process's lag and
+CPU, :mod:`autotuner.bench.level_server`); the first free ``genai-bench-<n>`` is taken when that
+exists. Each level's result says how far the host held it back (:mod:`autotuner.bench.host_lag`):
+with ``connect(..., simulated=True)`` the simulator's ``GET /sim/lag`` is read before and after.
 
 API key: genai-bench accepts it only as ``--api-key`` (no environment variable for the
 openai/vllm/sglang backends), so it is passed in argv and is visible in the process list while
@@ -34,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autotuner.bench.fail_fast import RequestRecord, ended_level
-from autotuner.bench.level_server import STOP, exit_path, pid_path, records_path, submit, write_atomic
+from autotuner.bench.host_lag import ServerLag, judged, read_server_lag
+from autotuner.bench.level_server import STOP, exit_path, host_path, pid_path, records_path, submit, write_atomic
 from autotuner.bench.parse import (
     find_failed_level_files,
     find_level_files,
@@ -59,6 +63,7 @@ OFFLINE_ENV = {
     "ENABLE_UI": "false",
     "PYTHONUNBUFFERED": "1",
 }
+MIN_CPU_WALL_S = 0.2  # the least time in flight over which the level process's CPU share is judged
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
 # What genai-bench makes of a failed request: connection errors are 503, timeouts 408.
 _ERROR_HINTS = {"503": "server down?", "408": "requests timed out"}
@@ -126,13 +131,16 @@ class GenaiBenchLevels:
         self.console_log = self.log_dir / "console.log"
         self.base_url: str | None = None
         self.model_name: str | None = None
+        self.simulated = False  # the server is autotuner.sim's: its lag behind its schedule is read too
         self._process: subprocess.Popen | None = None
         self._levels = 0
 
-    def connect(self, base_url: str, model_name: str) -> None:
-        """The server the next levels load (genai-bench appends /v1/chat/completions itself)."""
+    def connect(self, base_url: str, model_name: str, *, simulated: bool = False) -> None:
+        """The server the next levels load (genai-bench appends /v1/chat/completions itself);
+        ``simulated``: it is the simulator, whose ``GET /sim/lag`` each level reads."""
         self.base_url = re.sub(r"/v1/?$", "", base_url.rstrip("/"))
         self.model_name = model_name
+        self.simulated = simulated
 
     def tokenizer_path(self) -> Path | None:
         """The tokenizer as an absolute folder path, or None when it names a Hugging Face repo.
@@ -201,7 +209,8 @@ class GenaiBenchLevels:
                 cwd=self.run_dir, start_new_session=True, preexec_fn=die_with_parent())
 
     def run_level(self, request: LevelRequest) -> LevelResult:
-        """Run one level and return its result as soon as its file is complete.
+        """Run one level and return its result as soon as its file is complete, with how far the
+        host held it back (:func:`autotuner.bench.host_lag.judged`).
 
         Raises :class:`BenchmarkError` for a level in which every request failed, a hung server
         (no result within the level's time limit plus slack), a level that exited without a
@@ -213,9 +222,10 @@ class GenaiBenchLevels:
         assert self._process is not None
         self._levels += 1
         n = self._levels
+        lag_before = self._server_lag()
         submit(self.request_dir, n, self.level_argv(n, request))
         try:
-            return self._follow(n, request)
+            return self._judged(n, self._follow(n, request), lag_before)
         finally:
             self._stop_level(n)
             self.scrub_api_key()
@@ -271,6 +281,29 @@ class GenaiBenchLevels:
             if waited > self.stall_timeout_s:
                 raise BenchmarkError(f"no result for {self.stall_timeout_s:.0f}s (at {where}): server hung?")
             time.sleep(self.poll_interval_s)
+
+    def _server_lag(self) -> ServerLag | None:
+        if not self.simulated:
+            return None
+        assert self.base_url is not None
+        key = self.settings.api_key
+        return read_server_lag(self.base_url, None if key == PLACEHOLDER_API_KEY else key)
+
+    def _judged(self, n: int, level: LevelResult, lag_before: ServerLag | None) -> LevelResult:
+        """The level with the server's lag over it and its child's (``level-<n>.host.json``)."""
+        lag_after = self._server_lag() if lag_before is not None else None
+        server_lag = server_late_s = None
+        if lag_after is not None and lag_before is not None:
+            server_lag, server_late_s = lag_after.share_since(lag_before), lag_after.lateness_since(lag_before)
+        try:
+            host = json.loads(host_path(self.request_dir, n).read_text())
+            client_lag_s = float(host["lag_p90_s"])
+            # a share of too short a time says nothing (one request finished: its latency)
+            client_cpu = host["cpu_s"] / host["wall_s"] if host["wall_s"] >= MIN_CPU_WALL_S else None
+        except (OSError, ValueError, KeyError, TypeError):
+            client_lag_s = client_cpu = None  # the level ended before its first write (half a second)
+        return judged(level, server_lag=server_lag, server_late_s=server_late_s, client_lag_s=client_lag_s,
+                      client_cpu=client_cpu)
 
     def _exit_code(self, n: int) -> int | None:
         try:

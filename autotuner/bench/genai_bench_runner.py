@@ -31,8 +31,9 @@ class GenaiBenchRunner:
 
     name = "genai-bench"
 
-    def __init__(self, levels: GenaiBenchLevels):
+    def __init__(self, levels: GenaiBenchLevels, simulated: bool = False):
         self.levels = levels
+        self.simulated = simulated  # the engine is the simulator: its lag behind its schedule is read
 
     @classmethod
     def prepare(cls, spec: TaskSpec, work_dir: Path, api_key: str | None = None) -> GenaiBenchRunner:
@@ -40,13 +41,13 @@ class GenaiBenchRunner:
         ``AUTOTUNER_GENAI_BENCH_EARLY_START=0`` defers the start to the first level (for measuring
         what the early start saves)."""
         levels = GenaiBenchLevels(genai_bench_settings(spec, api_key), work_dir)
-        runner = cls(levels)
+        runner = cls(levels, simulated=spec.engine.simulated)
         if os.environ.get(EARLY_START_ENV, "1") != "0":
             levels.start()
         return runner
 
     def connect(self, engine: RunningEngine, *, campaign_id: str, trial_id: str, gpus: int) -> None:
-        self.levels.connect(engine.base_url, engine.served_model_name)
+        self.levels.connect(engine.base_url, engine.served_model_name, simulated=self.simulated)
 
     def run_level(self, request: LevelRequest) -> LevelResult:
         return self.levels.run_level(request)

@@ -12,6 +12,8 @@ Protocol, in a request folder the trial owns::
     level-<n>.exit   written by the server when the child has ended: its exit code
     level-<n>.requests.jsonl  appended by the child: one line per finished request, as it
                      finishes (:mod:`autotuner.bench.fail_fast` reads it while the level runs)
+    level-<n>.host.json  rewritten by the child twice a second: how much its event loop lags
+                     and how busy its CPU is (:class:`HostMeter`, :mod:`autotuner.bench.host_lag`)
     stop             written by the trial: the server exits
 
 Nothing here imports genai-bench, so the trial and the tests can use this module.
@@ -23,6 +25,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -46,6 +49,10 @@ def exit_path(folder: Path, n: int) -> Path:
 
 def records_path(folder: Path, n: int) -> Path:
     return folder / f"level-{n}.requests.jsonl"
+
+
+def host_path(folder: Path, n: int) -> Path:
+    return folder / f"level-{n}.host.json"
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -77,6 +84,7 @@ def serve(folder: Path, run_level: Callable[[list[str], Path], int], poll_s: flo
             argv = json.loads(request.read_text())["argv"]
             pid = os.fork()
             if pid == 0:
+                HostMeter(host_path(folder, n), records_path(folder, n)).start()
                 os._exit(_child(run_level, argv, records_path(folder, n)))
             children[pid] = n
             write_atomic(pid_path(folder, n), str(pid))
@@ -86,6 +94,84 @@ def serve(folder: Path, run_level: Callable[[list[str], Path], int], poll_s: flo
     for pid in children:
         _kill(pid)
     return 0
+
+
+class HostMeter(threading.Thread):
+    """Measures, in a level's process, how late a thread that sleeps ``TICK_S`` wakes up (under
+    genai-bench's gevent patching a greenlet: the lag of the event loop the requests are read in)
+    and the process's CPU time, and rewrites ``path`` with them every ``WRITE_S``: the trial reads
+    the file once the level's result is there, and kills the process after.
+
+    Only the time requests were in flight counts: from the first request sent (the first finished
+    one in ``records``, less its latency) to the last one finished. The level's set-up (arguments,
+    tokenizer, users) and its summary (statistics, the result file) delay no request. ``lag_p90_s``
+    is the p90 over that time, not over the ticks: each tick weighs what it lasted, so one stall of
+    a second in a three-second level (every request then in flight read a second late) counts for
+    a third of the level, as it does in the level's latencies."""
+
+    TICK_S = 0.02
+    WRITE_S = 0.5
+
+    def __init__(self, path: Path, records: Path):
+        super().__init__(daemon=True, name="host-meter")
+        self.path = path
+        self.records = records
+
+    def run(self) -> None:
+        ticks: list[tuple[float, float, float]] = []  # (when it started, when it ended, lag)
+        first: tuple[float, float] | None = None  # (when the first request was sent, CPU time then)
+        last: tuple[float, float] | None = None  # (when the last request so far finished, CPU time then)
+        size, written = 0, time.monotonic()
+        while True:
+            asked = time.monotonic()
+            time.sleep(self.TICK_S)
+            now = time.monotonic()
+            ticks.append((asked, now, max(0.0, now - asked - self.TICK_S)))
+            grown = self._records_size()
+            if grown > size:
+                size, last = grown, (now, _cpu_s())
+                if first is None:
+                    first = (now - self._first_latency(), last[1])
+            if first is not None and last is not None and now - written >= self.WRITE_S:
+                written = now
+                counted = [(lag, end - start) for start, end, lag in ticks if end > first[0] and start < last[0]]
+                write_atomic(self.path, json.dumps({"wall_s": last[0] - first[0], "cpu_s": last[1] - first[1],
+                                                    "ticks": len(counted), "lag_p90_s": time_weighted_p90(counted)}))
+
+    def _records_size(self) -> int:
+        try:
+            return self.records.stat().st_size
+        except OSError:
+            return 0
+
+    def _first_latency(self) -> float:
+        try:
+            with open(self.records, encoding="utf-8") as f:
+                return float(json.loads(f.readline()).get("e2e") or 0.0)
+        except (OSError, ValueError, AttributeError):
+            return 0.0
+
+
+def time_weighted_p90(ticks: list[tuple[float, float]]) -> float:
+    """The lag that 90% of the time saw no more of: (lag, duration) pairs, each weighing its duration.
+
+    >>> time_weighted_p90([(0.001, 0.021)] * 100 + [(1.0, 1.02)])   # one 1 s stall in 3 s
+    1.0
+    >>> time_weighted_p90([(0.001, 0.021)] * 95 + [(0.005, 0.025)] * 5)
+    0.001
+    """
+    total = sum(d for _, d in ticks)
+    seen = 0.0
+    for lag, duration in sorted(ticks):
+        seen += duration
+        if seen >= 0.9 * total:
+            return lag
+    return 0.0
+
+
+def _cpu_s() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def _child(run_level: Callable[[list[str], Path], int], argv: list[str], records: Path) -> int:
@@ -122,4 +208,4 @@ def _kill(pid: int) -> None:
         pass
 
 
-__all__ = ["STOP", "exit_path", "pid_path", "records_path", "request_path", "serve", "submit"]
+__all__ = ["STOP", "HostMeter", "exit_path", "host_path", "time_weighted_p90", "pid_path", "records_path", "request_path", "serve", "submit"]

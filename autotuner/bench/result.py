@@ -38,6 +38,13 @@ class LevelResult:
     error_codes: dict[str, int] = field(default_factory=dict)
     all_failed: bool = False
     ended_early: str = ""  # why the level ended before its request cap (autotuner.bench.fail_fast)
+    # How far the host held the level back (autotuner.bench.host_lag); None: not measured.
+    server_lag: float | None = None  # share of the level's time the simulated server fell behind its schedule
+    server_late_s: float | None = None  # how late the simulated server's steps ended, on average
+    client_lag_s: float | None = None  # p90 event-loop lag of the load generator (genai-bench)
+    client_cpu: float | None = None  # the load generator's CPU time over the level's wall time
+    distortion: str = ""  # why the host distorted this measurement beyond the tolerance ('' when it did not)
+    distorted_runs: int = 0  # runs of this level the host distorted (autotuner.trial.host_distortion)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -195,9 +195,9 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
     """Run (or resume) a campaign to the end; returns its trials and the best config.
 
     Relative paths in ``spec`` resolve against the current directory (autotuner/task/paths.py).
-    One driver at a time holds the campaign folder (autotuner/campaign/lock.py); SIGTERM and SIGINT
+    One driver at a time holds the campaign folder (autotuner/campaign/driver/lock.py); SIGTERM and SIGINT
     stop it so that ``resume=True`` goes on without repeating finished trials
-    (autotuner/campaign/stop_signals.py).
+    (autotuner/campaign/driver/stop_signals.py).
     """
     from ray import tune
 
@@ -411,7 +411,7 @@ def _write_answer(spec: TaskSpec, cid: str, folder: Path, trials: list[TrialReco
     and the OME manifest; None when no trial met the SLOs."""
     from autotuner.results.answer import choose, provenance, spread_block
     from autotuner.results.best_manifest import write_best_manifest
-    from autotuner.results.folder import REMEASURE
+    from autotuner.results.folder import REMEASURE, host_distorted_levels
 
     answer = choose(trials)
     if answer is None:
@@ -424,6 +424,7 @@ def _write_answer(spec: TaskSpec, cid: str, folder: Path, trials: list[TrialReco
         "candidates": [spread_block(t) for t in remeasured],
         "answer_note": _answer_note(answer.remeasured, bool(remeasured), spec.remeasure),
         "boundary": answer.search.boundary, "provenance": provenance(spec),
+        "host_distorted": host_distorted_levels(levels),
         "inference_service_manifest": str(manifest),
     }
     extra["engine_notes"] = spec.behaviour_notes(answer.search.config)

@@ -3,9 +3,10 @@
 Layout of a campaign folder::
 
     campaign.json          id, name, status (the CAMPAIGN_* values), times, error
-    campaign.lock          who runs the campaign now, with a heartbeat (autotuner/campaign/lock.py)
+    campaign.lock          who runs the campaign now, with a heartbeat (autotuner/campaign/driver/lock.py)
     spec.yaml              the task as run
-    levels.parquet         one row per (trial, level): config, load, metrics, score so far
+    levels.parquet         one row per (trial, level): config, load, metrics, score so far, and
+                           how far the host held it back (autotuner/trial/host_distortion.py)
     trials.parquet         one row per trial: config, phase, status, reason, score, SLO boundary,
                            and for re-measurement trials the spread of their repeats
     best_config.json       the answer: the re-measured winner, its spread, its provenance and
@@ -38,6 +39,7 @@ LEVEL_METRICS = (
     "output_tok_s", "output_tok_s_per_gpu", "input_tok_s", "requests_per_s",
     "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "e2e_p90_s",
     "error_rate", "num_requests", "num_errors", "duration_s",
+    "server_lag", "server_late_s", "client_lag_s", "client_cpu",  # how far the host held the level back
 )
 
 # Trial statuses, as shown by the CLI and the web app.
@@ -107,12 +109,29 @@ def level_row(trial_id: str, config: dict[str, Any], report: TrialReport) -> dic
     assert level is not None, "a final report measured no level"
     row = {"trial_id": trial_id, "level": report.level, "scenario": level.scenario,
            "concurrency": level.concurrency, "load_note": report.load_note, "gpus": report.gpus,
-           "meets_slo": report.meets_slo, "score": float(report.score),
-           "feasible": report.feasible, "time": float(report.time or time.time())}
+           # a level the host distorted in every run is neither a pass nor a fail
+           "meets_slo": None if level.distortion else report.meets_slo, "score": float(report.score),
+           "feasible": report.feasible, "time": float(report.time or time.time()),
+           "distortion": level.distortion, "distorted_runs": level.distorted_runs}
     metrics = {**level.to_dict(), "output_tok_s_per_gpu": report.output_tok_s_per_gpu}
     row.update({m: _num(metrics.get(m)) for m in LEVEL_METRICS})
     row.update(config_columns(config))
     return row
+
+
+def host_distorted_levels(levels: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The levels the host distorted (levels.parquet rows) and what was done, for best_config.json."""
+    out = []
+    for r in sorted(levels, key=lambda r: (r["trial_id"], r["level"])):
+        runs = r.get("distorted_runs") or 0
+        if not runs:
+            continue
+        done = ("refused: not scored, the trial ended there" if r.get("distortion")
+                else f"run again: run {runs + 1} was undistorted and counts")
+        out.append({"trial_id": r["trial_id"], "level": r["level"], "scenario": r["scenario"],
+                    "concurrency": r["concurrency"], "distorted_runs": runs, "distortion": r.get("distortion") or "",
+                    "done": done})
+    return out
 
 
 def _num(v: Any) -> float | None:

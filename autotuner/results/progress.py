@@ -3,6 +3,7 @@
     12:01:02 trial 3f2a_00001 deploying on 1 GPU: tp=1 mem=0.85 mrr=128 chunk=4096
     12:01:09 trial 3f2a_00001 level 2 D(100,100) c=16 (grow): 1843 tok/s/GPU ttft90 41ms tpot90 9ms ok  score 1843
     12:01:15 trial 3f2a_00001 stopped early after level 3: it can reach at most 1900 ..., below the 2100 the best trial is sure of (...)
+    12:01:40 trial 3f2a_00002 level 2 D(100,100) c=32 (grow; host distorted 1 run(s) before this one: run again): ...
     12:01:15 progress: 5/12 trials ended, 4 running, best 2210 tok/s/GPU (3f2a_00004)
 """
 
@@ -40,7 +41,8 @@ def describe_level(report: TrialReport, unit: str) -> str:
     def ms(v: float | None) -> str:
         return "n/a" if v is None else f"{v * 1000:.0f}ms"
 
-    slo = "ok" if report.meets_slo else "SLO missed"
+    # a level the host distorted in every run is neither a pass nor a fail (autotuner.trial.host_distortion)
+    slo = "not scored (host distorted)" if level.distortion else "ok" if report.meets_slo else "SLO missed"
     note = f" ({report.load_note})" if report.load_note else ""
     return (f"level {report.level} {level.scenario} c={level.concurrency}{note}: "
             f"{report.output_tok_s_per_gpu:.0f} tok/s/GPU ttft90 {ms(level.ttft_p90_s)} tpot90 {ms(level.tpot_p90_s)} "

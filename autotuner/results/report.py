@@ -2,8 +2,9 @@
 
     autotuner report runs/quickstart          # prints the tables, writes runs/quickstart/report.png
 
-The chart has throughput per GPU against p90 TTFT for every level of every trial, with the TTFT
-SLO as a line and the answer marked; the best score found against trials run; and the
+The text lists the levels the host distorted and what was done about them. The chart has
+throughput per GPU against p90 TTFT for every level of every trial (grey: refused, host distorted),
+with the TTFT SLO as a line and the answer marked; the best score found against trials run; and the
 re-measurement: each candidate's search score (one measurement) beside its repeats and their mean.
 """
 
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from autotuner.results.progress import describe_config
-from autotuner.results.folder import REMEASURE, SEARCH, TrialRecord, load_campaign
+from autotuner.results.folder import REMEASURE, SEARCH, TrialRecord, host_distorted_levels, load_campaign
 
 
 def trials_table(trials: list[TrialRecord], limit: int | None = None) -> str:
@@ -57,6 +58,13 @@ def summary_text(folder: Path) -> str:
            + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), "", trials_table(trials)]
     if any(t.phase == REMEASURE for t in trials):
         out += ["", "re-measured at their SLO boundary load:", remeasure_table(trials)]
+    distorted = host_distorted_levels(levels)
+    if distorted:
+        refused = sum(1 for d in distorted if d["distortion"])
+        out += ["", f"the host distorted {len(distorted)} level(s) (autotuner/bench/host_lag.py); {refused} refused:"]
+        out += [f"  trial {d['trial_id']} level {d['level']} {d['scenario']} c={d['concurrency']}: "
+                f"{d['distorted_runs']} distorted run(s), {d['done']}" + (f" ({d['distortion']})" if d["distortion"] else "")
+                for d in distorted]
     best_path = folder / "best_config.json"
     if best_path.exists():
         best = json.loads(best_path.read_text())
@@ -99,7 +107,7 @@ def render_chart(folder: Path, out: Path | None = None) -> Path:
         xs = [(r["ttft_p90_s"] or 0) * 1000 for r in rows]
         ys = [r["output_tok_s_per_gpu"] or 0 for r in rows]
         ax.plot(xs, ys, "-", color="0.8", lw=0.8, zorder=1)
-        colors = ["tab:green" if r["meets_slo"] else "tab:red" for r in rows]
+        colors = [_level_color(r) for r in rows]
         ax.scatter(xs, ys, c=colors, s=18, zorder=2)
     if spec_slo.get("ttft_p90_s"):
         ax.axvline(spec_slo["ttft_p90_s"] * 1000, color="tab:red", ls="--", lw=1, label="p90 TTFT SLO")
@@ -111,6 +119,8 @@ def render_chart(folder: Path, out: Path | None = None) -> Path:
                        c="gold", edgecolors="black", zorder=3, label=f"best: {best.trial_id} c={r['concurrency']}")
     ax.scatter([], [], c="tab:green", s=18, label="level meets SLOs")
     ax.scatter([], [], c="tab:red", s=18, label="level misses SLOs")
+    if any(r.get("distortion") for r in levels):
+        ax.scatter([], [], c="tab:gray", s=18, label="host distorted: not scored")
     ax.set_xlabel("p90 TTFT (ms)")
     ax.set_ylabel("output tokens/s per GPU")
     ax.set_title("Every level of every trial")
@@ -141,6 +151,12 @@ def render_chart(folder: Path, out: Path | None = None) -> Path:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def _level_color(row: dict[str, Any]) -> str:
+    if row.get("distortion"):
+        return "tab:gray"  # refused: neither a pass nor a fail
+    return "tab:green" if row["meets_slo"] else "tab:red"
 
 
 def _remeasure_panel(ax: Any, trials: list[TrialRecord], folder: Path) -> None:

@@ -10,7 +10,10 @@ What the sampler learns from an ended trial (:func:`learned_value`):
 * it met the SLOs nowhere, failed at start-up or was rejected: value 0 and a positive constraint
   (how far from the SLOs, ``Trial.set_constraint``), so samplers that support constraints (TPE,
   GP) rank it below every feasible trial instead of mixing a negative number into the throughput
-  scale.
+  scale;
+* it ended at a level the host distorted in every run before any level met the SLOs
+  (:mod:`autotuner.trial.host_distortion`): nothing, as the machine decided it and not the config:
+  Optuna records a failed trial, which its samplers leave out.
 
 A config the campaign has already measured is not deployed again: when the sampler proposes one,
 Optuna is told the value that config got and asked again (at most ``MAX_REUSED`` times per
@@ -43,6 +46,12 @@ def learned_value(result: dict[str, Any]) -> tuple[float, float]:
     return 0.0, max(violation, 1e-6)
 
 
+def refused_by_host(result: dict[str, Any]) -> bool:
+    """Whether a trial's last report ends it at a level the host distorted in every run, with no
+    level that met the SLOs before (its report carries the refused level's ``distortion``)."""
+    return result.get("status") == FAILED and bool(result.get("distortion")) and not result.get("feasible")
+
+
 class ConstrainedOptunaSearch(OptunaSearch):
     """``OptunaSearch`` with constraint values, that deploys no config twice."""
 
@@ -64,6 +73,9 @@ class ConstrainedOptunaSearch(OptunaSearch):
         return config
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if result and not error and refused_by_host(result):
+            super().on_trial_complete(trial_id, None, error=True)  # a failed Optuna trial: not learned from
+            return
         if result and not error and trial_id in self._ot_trials and trial_id not in self._completed_trials:
             value, constraint = learned_value(result)
             self._ot_trials[trial_id].set_constraint(CONSTRAINT, constraint)
@@ -75,4 +87,4 @@ class ConstrainedOptunaSearch(OptunaSearch):
         return json.dumps(self._ot_trials[trial_id].params, sort_keys=True, default=str)
 
 
-__all__ = ["CONSTRAINT", "ConstrainedOptunaSearch", "learned_value"]
+__all__ = ["CONSTRAINT", "ConstrainedOptunaSearch", "learned_value", "refused_by_host"]

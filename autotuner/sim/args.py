@@ -91,6 +91,7 @@ class SimServerArgs:
     sim_seed: int = 0
     sim_noise: float = 0.02  # relative std of the multiplicative per-step time noise
     sim_stream_interval: float = 0.02  # seconds between SSE chunks of one stream (CPU saver)
+    sim_host_stall: float = 0.0  # seconds the process blocks after each step: a starved host, made on purpose
 
     def __post_init__(self) -> None:
         if not self.engine_version and self.engine in ENGINE_MODELS:
@@ -117,8 +118,8 @@ class SimServerArgs:
         if self.kv_cache_dtype not in KV_DTYPE_BYTES:
             raise ValueError(f"the simulator models kv_cache_dtype {', '.join(KV_DTYPE_BYTES)}, "
                              f"not {self.kv_cache_dtype!r}")
-        if self.sim_startup_scale < 0 or self.sim_noise < 0 or self.sim_stream_interval < 0:
-            raise ValueError("sim_startup_scale, sim_noise and sim_stream_interval must be >= 0")
+        if min(self.sim_startup_scale, self.sim_noise, self.sim_stream_interval, self.sim_host_stall) < 0:
+            raise ValueError("sim_startup_scale, sim_noise, sim_stream_interval and sim_host_stall must be >= 0")
         resolve_gpu(self.sim_gpu)
 
     def model_name(self) -> str:
@@ -175,6 +176,8 @@ def build_sim_parser() -> argparse.ArgumentParser:
     add("--sim-seed", type=int, default=d.sim_seed)
     add("--sim-noise", type=float, default=d.sim_noise)
     add("--sim-stream-interval", type=float, default=d.sim_stream_interval)
+    add("--sim-host-stall", type=float, default=d.sim_host_stall,
+        help="block the process this many seconds after each step, as a starved host would (tests)")
     return p
 
 
@@ -204,7 +207,8 @@ def parse_argv(argv: Sequence[str]) -> SimServerArgs:
     return SimServerArgs(
         engine=sim.sim_engine, engine_version=version, warnings=tuple(verdict.warnings),
         sim_gpu=sim.sim_gpu, sim_model=sim.sim_model, sim_startup_scale=sim.sim_startup_scale,
-        sim_seed=sim.sim_seed, sim_noise=sim.sim_noise, sim_stream_interval=sim.sim_stream_interval, **fields)
+        sim_seed=sim.sim_seed, sim_noise=sim.sim_noise, sim_stream_interval=sim.sim_stream_interval,
+        sim_host_stall=sim.sim_host_stall, **fields)
 
 
 __all__ = ["DEFAULT_ENGINE", "KV_DTYPE_BYTES", "SimServerArgs", "build_sim_parser", "newest_version",

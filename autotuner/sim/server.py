@@ -8,7 +8,7 @@
 The server arguments after ``--`` are checked by the engine version's recorded parser (see
 :mod:`autotuner.sim.args`). It plans memory like the engine (and exits with the engine's error when
 the config cannot start), sleeps the modelled start-up time times ``--sim-startup-scale``, then
-serves ``GET /health``, ``GET /v1/models``, ``GET /get_server_info`` (the simulator's plan),
+serves ``GET /health``, ``GET /v1/models``, ``GET /get_server_info`` (the simulator's plan), ``GET /sim/lag``,
 ``POST /v1/chat/completions`` and ``POST /v1/completions`` (streaming SSE with a usage chunk, or
 plain JSON); as SGLang, also ``GET /health_generate`` and ``GET /get_model_info``. A request the
 engine's OpenAI protocol would refuse (no ``messages``, ``max_tokens: 1e400``, ``stream_options``
@@ -20,6 +20,17 @@ steps are slept in real time. With ``--api-key`` every route but ``/health*`` an
 answers 401 without ``Authorization: Bearer <key>``, like the engines' API-key middleware.
 An argv the engine refuses before it starts (SGLang's ``check_server_args``, vLLM's config checks)
 ends the simulator the same way, before it listens.
+
+A starved host (other processes on the CPUs) makes every step end later than the model says, and
+so inflates the latencies the server is measured by. Each replica counts how far its steps fell
+behind their modelled schedule for good (``lag_s``: a step more than ``RESYNC_S`` late, the last
+step of a busy spell and the wake-up after an idle one, as they are never caught up), how much
+later than the model had them ready the first tokens of streams were written (``late_s`` over
+``first_tokens``: step lateness the schedule caught up after still delays them), and the modelled
+step time (``busy_s``); ``GET /sim/lag`` answers the totals (counters since start-up), so
+a benchmark reads them before and after a level and knows how much of the level the host took
+(:mod:`autotuner.bench.host_lag`). ``--sim-host-stall S`` blocks the process S seconds after each
+step, a starved host made on purpose (tests).
 
 Every request generates exactly ``max_tokens`` tokens (genai-bench's sglang/vllm backends send
 ``ignore_eos``). To keep CPU low on small machines a stream writes at most one SSE chunk per
@@ -194,6 +205,7 @@ class Stream:
         self.finished = False
         self.new = asyncio.Event()
         self.done = asyncio.Event()
+        self.first_due: float | None = None  # when the model had its first token ready
 
     def push(self, n: int, finished: bool) -> None:
         self.pending += n
@@ -207,20 +219,28 @@ class Stream:
 class Replica:
     """One dp replica: an EngineCore stepped in real time by an asyncio task."""
 
-    def __init__(self, plan: MemoryPlan, seed: int, on_crash: Callable[[BaseException], None]):
+    def __init__(self, plan: MemoryPlan, seed: int, on_crash: Callable[[BaseException], None],
+                 host_stall_s: float = 0.0):
         self.core = EngineCore(plan, seed=seed)
         self.on_crash = on_crash
+        self.host_stall_s = host_stall_s
         self.streams: dict[Any, Stream] = {}
         self.wake = asyncio.Event()
+        self.woken_at: float | None = None  # when the first request after an idle spell came
         self.steps = 0
         # What the engines count for /metrics.
         self.prompt_tokens = 0
         self.generated_tokens = 0
         self.finished_requests = 0
+        self.lag_s = 0.0  # how far the steps fell behind their modelled schedule, for good
+        self.late_s = 0.0  # how much later than modelled the first tokens were written, summed
+        self.first_tokens = 0
 
     def submit(self, stream: Stream) -> None:
         self.core.add(stream.req)  # may raise RequestRejected
         self.streams[stream.req.rid] = stream
+        if not self.wake.is_set():
+            self.woken_at = asyncio.get_running_loop().time()
         self.wake.set()
 
     def abort(self, rid: Any) -> None:
@@ -240,30 +260,47 @@ class Replica:
         deadline: float | None = None
         while True:
             if not self.core.has_work():
+                self._fell_behind(loop.time(), deadline)  # the last step's lateness is never caught up
                 self.wake.clear()
                 await self.wake.wait()
+                self._fell_behind(loop.time(), self.woken_at)
                 deadline = None
                 continue
             now = loop.time()
             # Start where the previous step ended on the modelled clock, so sleep overshoot does
             # not accumulate; resync when the process was starved for longer than that.
-            start = now if deadline is None or now - deadline > RESYNC_S else deadline
+            if deadline is not None and now - deadline > RESYNC_S:
+                self._fell_behind(now, deadline)
+                deadline = None
+            start = now if deadline is None else deadline
             out = self.core.step(start)
             if out is None:
                 deadline = None
                 continue
             deadline = start + out.duration
             await asyncio.sleep(max(0.0, deadline - loop.time()))
+            if self.host_stall_s:
+                time.sleep(self.host_stall_s)  # noqa: ASYNC251 - blocks the loop on purpose: a starved host
             self.steps += 1
-            self._dispatch(out)
+            self._dispatch(out, deadline)
 
-    def _dispatch(self, out: StepOutcome) -> None:
+    def first_token_written(self, late_s: float) -> None:
+        self.late_s += max(0.0, late_s)
+        self.first_tokens += 1
+
+    def _fell_behind(self, now: float, due: float | None) -> None:
+        if due is not None:
+            self.lag_s += max(0.0, now - due)
+
+    def _dispatch(self, out: StepOutcome, due: float) -> None:
         finished = set(out.finished)
         for rid, n in out.tokens.items():
             stream = self.streams.get(rid)
             if stream is not None:
                 if not stream.total:
                     self.prompt_tokens += stream.req.input_len
+                if stream.first_due is None:
+                    stream.first_due = due
                 stream.push(n, rid in finished)
             self.generated_tokens += n
         for rid in finished:
@@ -358,6 +395,7 @@ class SimServer:
         app.router.add_get("/health", self.health)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/get_server_info", self.server_info)
+        app.router.add_get("/sim/lag", self.lag)
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/completions", self.completion)
         if self.args.engine == "sglang":
@@ -369,7 +407,8 @@ class SimServer:
 
     def start_engine(self, plan: MemoryPlan) -> None:
         self.plan = plan
-        self.replicas = [Replica(plan, self.args.sim_seed * 1000 + i, self.crash) for i in range(self.args.dp_size)]
+        self.replicas = [Replica(plan, self.args.sim_seed * 1000 + i, self.crash, self.args.sim_host_stall)
+                         for i in range(self.args.dp_size)]
         self.tasks = [asyncio.create_task(r.run()) for r in self.replicas]
         self.ready = True
 
@@ -400,6 +439,15 @@ class SimServer:
                                  "kv_used": r.core.kv_used, "steps": r.steps,
                                  "retractions": r.core.stats.retractions} for r in self.replicas]
         return web.json_response(info)
+
+    async def lag(self, _request: web.Request) -> web.Response:
+        """How far the replicas fell behind their modelled schedule since start-up (seconds, summed
+        over replicas), beside the modelled step time: counters, read before and after a level."""
+        return web.json_response({"lag_s": sum(r.lag_s for r in self.replicas),
+                                  "late_s": sum(r.late_s for r in self.replicas),
+                                  "busy_s": sum(r.core.stats.busy_s for r in self.replicas),
+                                  "first_tokens": sum(r.first_tokens for r in self.replicas),
+                                  "steps": sum(r.steps for r in self.replicas), "replicas": len(self.replicas)})
 
     async def model_info(self, _request: web.Request) -> web.Response:
         return web.json_response({"model_path": self.args.model_path, "served_model_name": self.model_name,
@@ -449,7 +497,7 @@ class SimServer:
             return self._error(400, str(exc), "BadRequestError")
         try:
             if wanted.stream:
-                return await self._stream(request, stream, rid, wanted.include_usage, api)
+                return await self._stream(request, stream, rid, wanted.include_usage, api, replica)
             await stream.done.wait()
             return web.json_response(self._completion(rid, stream, api))
         finally:
@@ -468,7 +516,7 @@ class SimServer:
                 "usage": self._usage(stream)}
 
     async def _stream(self, request: web.Request, stream: Stream, rid: str, include_usage: bool,
-                      api: Api) -> web.StreamResponse:
+                      api: Api, replica: Replica) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await resp.prepare(request)
         loop = asyncio.get_running_loop()
@@ -509,6 +557,8 @@ class SimServer:
                 payload += "data: [DONE]\n\n"
             if payload:
                 await resp.write(payload.encode())
+                if last_write == -math.inf and stream.first_due is not None:
+                    replica.first_token_written(loop.time() - stream.first_due)
                 last_write = loop.time()
             if stream.finished:
                 break

@@ -95,6 +95,8 @@ def task_page(ctx: AppContext) -> pn.viewable.Viewable:
     header = Header(ctx, "Task", page=f"/task?{urlencode({'id': task_id})}")
     note = message_pane()
     summary = pn.pane.Markdown("Looking for the task ...", sizing_mode="stretch_width", css_classes=["task-summary"])
+    host_note = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width",
+                              css_classes=["host-distortion"])
     stop = pn.widgets.Button(label="Stop", button_type="danger", width=100, disabled=True)
     resume = pn.widgets.Button(label="Resume", button_type="success", width=100, disabled=True)
     spec_link = pn.pane.HTML("", margin=(12, 10))
@@ -129,6 +131,7 @@ def task_page(ctx: AppContext) -> pn.viewable.Viewable:
         view = table_view(snap, ctx.settings.browser_dashboard_url)
         table.titles = view.level_headers
         table.value = view.table
+        host_note.object, host_note.visible = view.host_note, bool(view.host_note)
         show_best(snap)
 
     def redraw_charts(snap: CampaignSnapshot | None) -> None:
@@ -201,5 +204,5 @@ def task_page(ctx: AppContext) -> pn.viewable.Viewable:
     pn.state.onload(on_load)
     pn.state.add_periodic_callback(refresh, period=REFRESH_MS)
     return pn.Column(header.layout, note, pn.Row(summary, stop, resume, spec_link, sizing_mode="stretch_width"),
-                     best_card, pn.pane.Markdown("### Trials"), table, pn.pane.Markdown("### Charts"), charts_box,
+                     host_note, best_card, pn.pane.Markdown("### Trials"), table, pn.pane.Markdown("### Charts"), charts_box,
                      sizing_mode="stretch_width")

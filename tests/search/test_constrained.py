@@ -47,6 +47,20 @@ def test_searcher_passes_constraints_to_optuna():
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
 
 
+def test_a_trial_the_host_refused_teaches_the_sampler_nothing():
+    searcher = make_searcher(spec())
+    searcher.set_search_properties("score", "max", {})
+    searcher.suggest("a")
+    searcher.on_trial_complete("a", {"feasible": False, "score": 0.0, "violation": 10.0, "status": "failed",
+                                     "done": True, "training_iteration": 1, "distortion": "the server fell 9% behind"})
+    searcher.suggest("b")  # a refused trial with a passing level before: its score counts
+    searcher.on_trial_complete("b", {"feasible": True, "score": 400.0, "status": "failed", "done": True,
+                                     "training_iteration": 2, "distortion": "the server fell 9% behind"})
+    trials = searcher.searcher._ot_study.get_trials(deepcopy=False)
+    assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
+    assert trials[1].value == 400.0
+
+
 def test_a_config_measured_before_is_answered_from_memory_not_deployed_again():
     searcher = make_searcher(require_valid({
         "name": "t", "model": {"name": "meta-llama/Llama-3.1-8B-Instruct"}, "workload": {"scenarios": ["D(100,100)"]},

@@ -122,3 +122,10 @@ def test_vllm_defaults_match_the_recorded_table(gpu):
 def test_direct_construction_targets_the_newest_recorded_version():
     assert SimServerArgs().engine_version == "0.5.23"
     assert SimServerArgs(engine="vllm").engine_version == "0.33.0"
+
+
+def test_a_host_stall_is_a_simulator_option_and_cannot_be_negative():
+    args = parse_argv(["--sim-host-stall", "0.03", "--sim-model", "Llama-3.1-8B", "--", "--model-path", "m"])
+    assert args.sim_host_stall == 0.03 and SimServerArgs().sim_host_stall == 0.0
+    with pytest.raises(ValueError, match="sim_host_stall must be >= 0"):
+        SimServerArgs(sim_host_stall=-1.0).validate()

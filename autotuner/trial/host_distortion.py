@@ -1,0 +1,70 @@
+"""What a trial does with a level the host distorted: it runs it again, then refuses it.
+
+A level is distorted when the machine held back the server or the load generator beyond the
+tolerance stated in :mod:`autotuner.bench.host_lag` (the simulated server more than 5% behind its
+modelled schedule, tokens written or read later than 5% of the level's p90 TTFT, or genai-bench's
+CPU busy over 90% of the level). Such a measurement says more about the machine than about the
+config, so it is never scored as it is. The policy:
+
+* a distorted level runs again, at the same load, up to ``MAX_RUNS`` (3) runs in all: a burst of
+  load on the machine (another trial starting, a build, a test suite) is often over by then, and a
+  level costs seconds to a minute;
+* the first undistorted run is the level's result, and ``distorted_runs`` on it says how many runs
+  before it were set aside;
+* when every run is distorted, the level is refused: it is reported with its distortion and
+  ``distorted_runs == MAX_RUNS``, but not scored (neither a pass nor a fail): the trial ends there
+  as failed, with the reason, its score resting on its undistorted levels; the load search cannot
+  go on without knowing which side of the SLO that load lies.
+
+The campaign's output says which levels the host distorted and what was done: the progress line,
+levels.parquet (``distortion``, ``distorted_runs`` and the lag numbers), best_config.json
+(``host_distorted``), the report and the web app's task page. Pure: the runs come from a callable::
+
+    level = measure(runner.run_level, request)
+    if refused(level):
+        ...  # end the trial with refusal_reason(level, k)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from autotuner.bench.request import LevelRequest
+from autotuner.bench.result import LevelResult
+
+MAX_RUNS = 3  # runs of one level, the first one included, before a distorted level is refused
+
+
+def measure(run: Callable[[LevelRequest], LevelResult], request: LevelRequest, max_runs: int = MAX_RUNS) -> LevelResult:
+    """The level's first undistorted run, else its last run (refused), with ``distorted_runs``."""
+    distorted = 0
+    while True:
+        level = run(request)
+        if level.distortion:
+            distorted += 1
+        if not level.distortion or distorted >= max_runs:
+            return dataclasses.replace(level, distorted_runs=distorted)
+
+
+def refused(level: LevelResult) -> bool:
+    """Whether the level stayed distorted in every run (it must not be scored)."""
+    return bool(level.distortion)
+
+
+def refusal_reason(level: LevelResult, number: int) -> str:
+    """Why a trial ended at a refused level (its ``number``, 1-based), in one line."""
+    return (f"host distorted level {number} ({level.scenario} c={level.concurrency}) in all {level.distorted_runs} "
+            f"runs: {level.distortion}; refused, not scored")
+
+
+def distortion_note(level: LevelResult) -> str:
+    """What the host did to a level and what was done, for the progress line ('' when nothing)."""
+    if refused(level):
+        return f"host distorted all {level.distorted_runs} runs: refused"
+    if level.distorted_runs:
+        return f"host distorted {level.distorted_runs} run(s) before this one: run again"
+    return ""
+
+
+__all__ = ["MAX_RUNS", "distortion_note", "measure", "refusal_reason", "refused"]
