@@ -38,7 +38,7 @@ from autotuner.stopping import EarlyStopping
 from autotuner.stopping.load_hint import load_hint
 from autotuner.task.space import engine_args
 from autotuner.task.spec import TaskSpec
-from autotuner.trial.host_distortion import distortion_note, measure, refusal_reason, refused
+from autotuner.trial.host_distortion import distortion_note, measure, refusal_reason, refused, runs_for
 from autotuner.trial.sweep import REMEASURE, TrialSweep, final_report, plan_for_config
 from autotuner.trial.report import TrialReport
 from trainables.phase_clock import PhaseClock
@@ -122,15 +122,16 @@ class EngineTrial(tune.Trainable):
         assert request is not None  # a plan has at least one level, and the last report says done
         self.clock.mark("first_step", once=True)
         try:
-            level = measure(self._runner.run_level, request)  # a level the host distorted runs again
+            policy = self.spec.workload.host_distortion
+            level = measure(self._runner.run_level, request, runs_for(policy))  # a distorted level may run again
         except BenchmarkError as err:
             crashed = self._engine.check_alive()
             k = len(self.sweep.levels) + 1
             reason = (f"engine crashed during level {k} ({request.scenario} c={request.concurrency}): {crashed}"
                       if crashed else f"level {k}: {err.reason}")
             return self._final(FAILED, reason, log_tail=err.log_tail)
-        note = "; ".join(filter(None, (request.note, level.ended_early, distortion_note(level))))
-        if refused(level):  # reported with its distortion, never scored: the trial ends at it
+        note = "; ".join(filter(None, (request.note, level.ended_early, distortion_note(level, policy))))
+        if refused(level, policy):  # reported with its distortion, never scored: the trial ends at it
             k = len(self.sweep.levels) + 1
             return dataclasses.replace(self._final(FAILED, refusal_reason(level, k)), level=k, measured=level,
                                        load_note=note)

@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autotuner.flavors import all_param_names
+from autotuner.trial.host_distortion import MAX_RUNS, unscored
 from autotuner.trial.report import REMEASURED_REPORT_FIELDS, TrialReport
 
 LEVEL_METRICS = (
@@ -110,7 +111,7 @@ def level_row(trial_id: str, config: dict[str, Any], report: TrialReport) -> dic
     row = {"trial_id": trial_id, "level": report.level, "scenario": level.scenario,
            "concurrency": level.concurrency, "load_note": report.load_note, "gpus": report.gpus,
            # a level the host distorted in every run is neither a pass nor a fail
-           "meets_slo": None if level.distortion else report.meets_slo, "score": float(report.score),
+           "meets_slo": None if unscored(level) else report.meets_slo, "score": float(report.score),
            "feasible": report.feasible, "time": float(report.time or time.time()),
            "distortion": level.distortion, "distorted_runs": level.distorted_runs}
     metrics = {**level.to_dict(), "output_tok_s_per_gpu": report.output_tok_s_per_gpu}
@@ -126,8 +127,12 @@ def host_distorted_levels(levels: Iterable[dict[str, Any]]) -> list[dict[str, An
         runs = r.get("distorted_runs") or 0
         if not runs:
             continue
-        done = ("refused: not scored, the trial ended there" if r.get("distortion")
-                else f"run again: run {runs + 1} was undistorted and counts")
+        if r.get("distortion") and runs < MAX_RUNS:
+            done = "scored, marked (workload.host_distortion: mark)"
+        elif r.get("distortion"):
+            done = "refused: not scored, the trial ended there"
+        else:
+            done = f"run again: run {runs + 1} was undistorted and counts"
         out.append({"trial_id": r["trial_id"], "level": r["level"], "scenario": r["scenario"],
                     "concurrency": r["concurrency"], "distorted_runs": runs, "distortion": r.get("distortion") or "",
                     "done": done})

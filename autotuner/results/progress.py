@@ -42,7 +42,7 @@ def describe_level(report: TrialReport, unit: str) -> str:
         return "n/a" if v is None else f"{v * 1000:.0f}ms"
 
     # a level the host distorted in every run is neither a pass nor a fail (autotuner.trial.host_distortion)
-    slo = "not scored (host distorted)" if level.distortion else "ok" if report.meets_slo else "SLO missed"
+    slo = "not scored (host distorted)" if unscored(level) else "ok" if report.meets_slo else "SLO missed"
     note = f" ({report.load_note})" if report.load_note else ""
     return (f"level {report.level} {level.scenario} c={level.concurrency}{note}: "
             f"{report.output_tok_s_per_gpu:.0f} tok/s/GPU ttft90 {ms(level.ttft_p90_s)} tpot90 {ms(level.tpot_p90_s)} "

@@ -16,7 +16,9 @@ config, so it is never scored as it is. The policy:
   as failed, with the reason, its score resting on its undistorted levels; the load search cannot
   go on without knowing which side of the SLO that load lies.
 
-The campaign's output says which levels the host distorted and what was done: the progress line,
+With ``workload.host_distortion: mark`` a distorted level runs once and is scored, marked as
+distorted: for a machine known to be shared, where refusing would leave nothing to compare. The
+campaign's output says which levels the host distorted and what was done, whichever the policy: the progress line,
 levels.parquet (``distortion``, ``distorted_runs`` and the lag numbers), best_config.json
 (``host_distorted``), the report and the web app's task page. Pure: the runs come from a callable::
 
@@ -47,9 +49,23 @@ def measure(run: Callable[[LevelRequest], LevelResult], request: LevelRequest, m
             return dataclasses.replace(level, distorted_runs=distorted)
 
 
-def refused(level: LevelResult) -> bool:
-    """Whether the level stayed distorted in every run (it must not be scored)."""
-    return bool(level.distortion)
+REFUSE, MARK = "refuse", "mark"  # workload.host_distortion
+
+
+def runs_for(policy: str) -> int:
+    """How many runs a level may take under ``policy``."""
+    return MAX_RUNS if policy == REFUSE else 1
+
+
+def refused(level: LevelResult, policy: str = REFUSE) -> bool:
+    """Whether the level must not be scored: under ``refuse``, it stayed distorted in every run."""
+    return policy == REFUSE and bool(level.distortion)
+
+
+def unscored(level: LevelResult) -> bool:
+    """Whether a recorded level was refused: distorted in each of its ``MAX_RUNS`` runs (a level
+    marked under ``mark`` ran once and was scored)."""
+    return bool(level.distortion) and level.distorted_runs >= MAX_RUNS
 
 
 def refusal_reason(level: LevelResult, number: int) -> str:
@@ -58,13 +74,15 @@ def refusal_reason(level: LevelResult, number: int) -> str:
             f"runs: {level.distortion}; refused, not scored")
 
 
-def distortion_note(level: LevelResult) -> str:
+def distortion_note(level: LevelResult, policy: str = REFUSE) -> str:
     """What the host did to a level and what was done, for the progress line ('' when nothing)."""
-    if refused(level):
+    if level.distortion and policy == MARK:
+        return "host distorted: scored, marked"
+    if refused(level, policy):
         return f"host distorted all {level.distorted_runs} runs: refused"
     if level.distorted_runs:
         return f"host distorted {level.distorted_runs} run(s) before this one: run again"
     return ""
 
 
-__all__ = ["MAX_RUNS", "distortion_note", "measure", "refusal_reason", "refused"]
+__all__ = ["MARK", "MAX_RUNS", "REFUSE", "distortion_note", "measure", "refusal_reason", "refused", "runs_for", "unscored"]

@@ -13,7 +13,8 @@ from autotuner.bench.result import LevelResult
 from autotuner.results.folder import TrialRecord, host_distorted_levels, level_row, write_json, write_parquet
 from autotuner.results.progress import ProgressPrinter, describe_level
 from autotuner.results.report import summary_text
-from autotuner.trial.host_distortion import MAX_RUNS, distortion_note, measure, refusal_reason, refused
+from autotuner.trial.host_distortion import (MARK, MAX_RUNS, distortion_note, measure, refusal_reason, refused, runs_for,
+                                             unscored)
 from autotuner.trial.report import TrialReport
 from serve_app.views import host_distortion_note
 
@@ -91,6 +92,17 @@ def test_a_level_distorted_in_every_run_is_refused():
     assert refusal_reason(level, 4) == ("host distorted level 4 (D(128,32) c=16) in all 3 runs: the server fell 9% "
                                         "behind; refused, not scored")
     assert distortion_note(level) == "host distorted all 3 runs: refused"
+
+
+def test_under_mark_a_distorted_level_runs_once_and_is_scored_marked():
+    run, asked = runs(True, False)
+    level = measure(run, LevelRequest("D(128,32)", 16, 64), runs_for(MARK))
+    assert len(asked) == 1 and level.distortion and level.distorted_runs == 1
+    assert not refused(level, MARK) and not unscored(level)
+    assert distortion_note(level, MARK) == "host distorted: scored, marked"
+    row = level_row("t0", {"tp_size": 1}, report_of(level, meets_slo=False))
+    assert row["meets_slo"] is False and row["distortion"]
+    assert host_distorted_levels([row])[0]["done"] == "scored, marked (workload.host_distortion: mark)"
 
 
 def report_of(level: LevelResult, meets_slo: bool = True, status: str = "running") -> TrialReport:
