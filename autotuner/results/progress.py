@@ -20,6 +20,7 @@ from autotuner.engines.base import GPU, SIMULATED_GPU
 from autotuner.flavors import short_names
 from autotuner.trial.objective import assured_score, stop_explanation
 from autotuner.task.space import engine_args
+from autotuner.trial.host_distortion import unscored
 from autotuner.trial.report import TrialReport
 
 
