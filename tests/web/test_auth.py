@@ -73,9 +73,9 @@ def test_token_file_is_private_and_reused(tmp_path, monkeypatch):
     token = ensure_token(tmp_path)
     assert stat.S_IMODE(token_path(tmp_path).stat().st_mode) == 0o600
     assert ensure_token(tmp_path) == token and len(token) >= 32
-    assert ensure_token(tmp_path, "given") == "given"
-    monkeypatch.setenv("AUTOTUNER_UI_TOKEN", "from-env")
-    assert ensure_token(tmp_path) == "from-env"
+    assert ensure_token(tmp_path, "given-0123456789abcdef") == "given-0123456789abcdef"
+    monkeypatch.setenv("AUTOTUNER_UI_TOKEN", "from-env-0123456789abcdef")
+    assert ensure_token(tmp_path) == "from-env-0123456789abcdef"
 
 
 def test_token_comparison():
