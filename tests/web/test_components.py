@@ -55,6 +55,7 @@ def test_no_schema_pages(apps, path):
     assert requests.get(local + path, timeout=30).status_code == 404
 
 
+@pytest.mark.browser
 def test_the_pages_load_nothing_from_components(apps, browser):
     """Every page, rendered and live in Chromium, asks nothing of /components/ and nothing fails."""
     local, _ = apps
