@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TextIO
 
-from autotuner.engines.api_key import ApiKeyError, api_key_for
+from autotuner.engines.api_key import ApiKeyError, api_key_for, scrub_tree
 from autotuner.campaign.runs import run_fields
 from autotuner.campaign.lock import CampaignLock, FolderInUse
 from autotuner.campaign.placement import check_cluster, trial_slots
@@ -228,6 +228,7 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
             if mode == ALREADY_FINISHED:
                 return _result(folder, 0.0, already_finished=True)
             api_key = _api_key(spec)  # the stored task's, on a resume
+            scrub_tree(folder / "trials", api_key)  # what a killed run left in clear text
             if mode == FRESH:
                 for stale in (TUNE_DIR, REMEASURE_TUNE_DIR):  # of a start that ran no trial
                     shutil.rmtree(folder / stale, ignore_errors=True)
