@@ -71,13 +71,15 @@ def test_a_campaign_killed_mid_level_then_resumed_holds_the_key_nowhere(tmp_path
 
     first = subprocess.Popen(cli, env=env, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    while not list(folder.glob("trials/*/genai-bench*/logs/level-1/genai_bench.log")):
-        assert first.poll() is None and time.monotonic() < deadline, "no level started"
-        time.sleep(0.5)
-    time.sleep(1)  # genai-bench has logged its options and written the level's metadata
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait()
+    try:
+        deadline = time.monotonic() + 240
+        while not list(folder.glob("trials/*/genai-bench*/logs/level-1/genai_bench.log")):
+            assert first.poll() is None and time.monotonic() < deadline, "no level started"
+            time.sleep(0.5)
+        time.sleep(1)  # genai-bench has logged its options and written the level's metadata
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
     metadata = next(folder.glob("trials/*/genai-bench*/level-1/experiment_metadata.json"))
     assert files_holding(folder, KEY) == []
     # what 148968d left after such a kill: genai-bench's metadata with the key in clear text

@@ -50,15 +50,16 @@ def test_a_trial_killed_mid_level_leaves_no_key_behind(tmp_path, tokenizer_dir, 
                              env={**os.environ, "TRIAL_KEY": SECRET}, cwd=REPO, start_new_session=True)
     run_dir = out / "genai-bench"
     records = records_path(run_dir / "requests", 1)
-    deadline = time.monotonic() + 180
-    while len(answered(records)) < 5:
-        assert trial.poll() is None and time.monotonic() < deadline, "the level did not get going"
-        time.sleep(0.2)
-    assert all(answered(records)), "requests failed: the server did not get the key"
-    assert processes_mentioning(SECRET) == []  # not in any command line
-
-    os.killpg(trial.pid, signal.SIGKILL)  # the whole trial, at once: nothing is scrubbed after this
-    trial.wait()
+    try:
+        deadline = time.monotonic() + 180
+        while len(answered(records)) < 5:
+            assert trial.poll() is None and time.monotonic() < deadline, "the level did not get going"
+            time.sleep(0.2)
+        assert all(answered(records)), "requests failed: the server did not get the key"
+        assert processes_mentioning(SECRET) == []  # not in any command line
+    finally:
+        os.killpg(trial.pid, signal.SIGKILL)  # the whole trial, at once: nothing is scrubbed after this
+        trial.wait()
     deadline = time.monotonic() + 30
     while processes_mentioning(str(run_dir)):  # genai-bench follows its parent (die_with_parent)
         assert time.monotonic() < deadline, "genai-bench outlived its trial"
