@@ -88,3 +88,5 @@ def test_a_campaign_killed_mid_level_then_resumed_holds_the_key_nowhere(tmp_path
     resumed = subprocess.run([*cli, "--resume"], env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     assert files_holding(folder, KEY) == [] and "***" in metadata.read_text()
+    _, _, levels = load_campaign(folder)
+    assert levels and all(level["num_errors"] == 0 for level in levels)  # the server got the key
