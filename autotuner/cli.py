@@ -119,9 +119,14 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     # By import path, as a KubeRay RayService would: autotuner never imports serve_app's code.
     launch = importlib.import_module("serve_app.launch")
-    info = launch.start_ui(launch.UiOptions(
-        workspace=Path(args.workspace), address=args.address, host=args.host, port=args.port, token=args.token,
-        num_gpus=args.num_gpus, dashboard_url=args.dashboard_url, extra_roots=tuple(args.watch or ())))
+    try:
+        info = launch.start_ui(launch.UiOptions(
+            workspace=Path(args.workspace), address=args.address, host=args.host, port=args.port, token=args.token,
+            num_gpus=args.num_gpus, dashboard_url=args.dashboard_url, extra_roots=tuple(args.watch or ()),
+            allow_commands=args.allow_commands))
+    except launch.WeakTokenError as err:  # before any cluster started
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_INVALID
     for line in launch.access_lines(info, show_token=launch.token_may_be_printed(sys.stdout)):
         print(line)
     print(f"workspace:      {Path(args.workspace).expanduser().resolve()}")
@@ -161,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-gpus", type=int, help="GPU slots of a cluster this command starts (default: the "
                                                 "machine's GPUs, or 8 logical slots without any)")
     p.add_argument("--dashboard-url", help="the Ray dashboard as browsers reach it (for links)")
+    p.add_argument("--allow-commands", action="store_true",
+                   help="let tasks from the web run any command: engine.local.command/python/env, a real "
+                        "engine's extra_args, engine.ome.command_override (the token then grants a shell on "
+                        "the cluster as the user running Ray)")
     p.set_defaults(func=cmd_ui)
     return parser
 

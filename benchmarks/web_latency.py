@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import statistics
 import sys
@@ -95,7 +96,7 @@ def main() -> int:
     campaign = json.loads((workspace / "bench" / "campaign.json").read_text())["id"]
     url = f"http://127.0.0.1:{args.port}/task?id={campaign}"
     t_deploy = time.monotonic()
-    deploy(workspace, args.port, token="bench")
+    deploy(workspace, args.port, token=secrets.token_urlsafe(24))  # the app refuses a weak one
     print(f"deployed the app in {time.monotonic() - t_deploy:.1f} s; {args.trials} trials; {url}")
     hub = get_hub(create=False)
     rng = random.Random(1)

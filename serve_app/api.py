@@ -30,7 +30,7 @@ from serve_app.actions import ActionError
 from serve_app.auth import request_token
 from serve_app.best import manifest_yaml
 from serve_app.context import AppContext
-from serve_app.gate import LOGIN_PATH, AccessGate, set_token_cookie
+from serve_app.gate import LOGIN_PATH, AccessGate, client_address, set_token_cookie, too_many_wrong_tokens
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 MAX_LOG_BYTES = 2_000_000  # the tail of larger logs
@@ -72,7 +72,8 @@ def page_after_login(target: str) -> str:
 
 def add_api(app: FastAPI, ctx: AppContext) -> None:
     """Install the gate (every route and websocket) and the API routes on ``app``."""
-    app.add_middleware(AccessGate, local_only=ctx.settings.open_viewing, authorized=ctx.authorized)
+    app.add_middleware(AccessGate, local_only=ctx.settings.open_viewing, authorized=ctx.authorized,
+                       backoff=ctx.backoff)
 
     @app.post(LOGIN_PATH)
     async def login(request: Request) -> Response:
@@ -80,8 +81,14 @@ def add_api(app: FastAPI, ctx: AppContext) -> None:
         form = parse_qs((await request.body()).decode(errors="replace"))
         token = (form.get("token") or [""])[0]
         target = page_after_login((form.get("next") or ["/"])[0])
+        client = client_address(request.scope)
+        if (wait := ctx.backoff.retry_after(client)) > 0:
+            return too_many_wrong_tokens(wait)
         if not ctx.authorized(token):
+            if token:
+                ctx.backoff.failed(client, token)
             return RedirectResponse(target + ("&" if "?" in target else "?") + "access=refused", 303)
+        ctx.backoff.succeeded(client)
         response = RedirectResponse(target, 303)
         set_token_cookie(response, token)
         return response

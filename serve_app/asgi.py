@@ -18,6 +18,7 @@ from serve_app.context import AppContext
 # and headers into the session token it embeds in the page, where any script could read them.
 PRIVATE_COOKIES = [TOKEN_COOKIE]
 PRIVATE_HEADERS = ["Cookie", "Authorization", TOKEN_HEADER.title()]
+COMPONENT_ROUTE = "/components/"
 PAGES = {"/": "Autotuner: tasks", "/new": "Autotuner: new task", "/task": "Autotuner: task"}
 
 
@@ -37,7 +38,8 @@ def build_asgi_app(ctx: AppContext) -> Any:
     from serve_app.pages.tasks import tasks_page
 
     pn.extension("tabulator", notifications=False)
-    app = FastAPI(title="SGLang autotuner")
+    # No schema pages: they would describe every route to anyone who asks.
+    app = FastAPI(title="SGLang autotuner", docs_url=None, redoc_url=None, openapi_url=None)
     add_api(app, ctx)
     favicon = Path(pn.__file__).parent / "dist" / "images" / "favicon.ico"
 
@@ -49,4 +51,8 @@ def build_asgi_app(ctx: AppContext) -> Any:
                       "/task": lambda: task_page(ctx)}, app=app, title=PAGES,
                      sign_sessions=True, secret_key=secrets.token_bytes(32),
                      exclude_cookies=PRIVATE_COOKIES, exclude_headers=PRIVATE_HEADERS)
+    # Panel's component route imports whatever module its URL names (an import can patch the whole
+    # process, as genai-bench's gevent does). The pages load every model from /static/, none from
+    # there (tests/web/test_components.py loads each page in Chromium), so it is not served at all.
+    app.router.routes = [r for r in app.router.routes if not getattr(r, "path", "").startswith(COMPONENT_ROUTE)]
     return app

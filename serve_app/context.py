@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from serve_app.actions import TaskActions
-from serve_app.auth import token_matches
+from serve_app.auth import WrongTokenBackoff, token_matches
 from serve_app.jobs import CampaignJobs
 from serve_app.live import LiveStore, RayHubReader
 from serve_app.settings import UiSettings
@@ -20,6 +20,7 @@ class AppContext:
     settings: UiSettings
     store: LiveStore
     actions: TaskActions
+    backoff: WrongTokenBackoff = field(default_factory=WrongTokenBackoff)  # wrong tokens per client
 
     @classmethod
     def create(cls, settings: UiSettings, *, start: bool = True) -> AppContext:
@@ -27,7 +28,8 @@ class AppContext:
         store = LiveStore(settings.roots, jobs=jobs, hub=RayHubReader())
         if start:
             store.start()
-        return cls(settings, store, TaskActions(settings.workspace_path, store, jobs))
+        return cls(settings, store, TaskActions(settings.workspace_path, store, jobs,
+                                                allow_commands=settings.allow_commands))
 
     def authorized(self, token: str | None) -> bool:
         return token_matches(token, self.settings.token)

@@ -43,8 +43,10 @@ class AutotunerUI:
 
 def build_app(args: dict[str, Any]) -> Any:
     """Serve application builder: ``args`` are :class:`UiSettings` fields (``serve run`` passes
-    strings: ``extra_roots`` may then be comma-separated)."""
+    strings: ``extra_roots`` may then be comma-separated, ``allow_commands`` "true")."""
     fields = dict(args)
     roots = fields.get("extra_roots", ())
     fields["extra_roots"] = tuple(r for r in (roots.split(",") if isinstance(roots, str) else roots) if r)
+    allow = fields.get("allow_commands", False)
+    fields["allow_commands"] = allow.strip().lower() == "true" if isinstance(allow, str) else bool(allow)
     return AutotunerUI.bind(UiSettings(**fields))

@@ -6,8 +6,12 @@ The rules (a pure function, :func:`decide`, applied by the ASGI middleware :clas
   another site whose name resolves to 127.0.0.1 (DNS rebinding) sends its own name and is refused.
 - **Origin.** A websocket, and any request that changes something, must come from the app's own
   origin: another site open in the same browser can neither drive a session nor post a form.
-- **Token.** When the app listens beyond localhost, every route but static files, and every
-  websocket, needs the token (cookie, ``Authorization: Bearer``, ``X-Autotuner-Token``, ``?token=``).
+- **Token.** When the app listens beyond localhost, every route but static files and the token
+  form, and every websocket, needs the token (cookie, ``Authorization: Bearer``,
+  ``X-Autotuner-Token``, ``?token=``). Panel's ``/components/`` route (it imports any module a URL
+  names) is not served at all: the pages load nothing from it (see :mod:`serve_app.asgi`).
+- **Wrong tokens.** A client address that sent several wrong tokens is answered 429 for a while,
+  longer each time (:class:`serve_app.auth.WrongTokenBackoff`): its tokens are not even compared.
 - **?token= on a page** is answered by a redirect to the same page without it, setting the cookie:
   the token leaves the address bar, the history and the Referer of every link.
 
@@ -28,9 +32,9 @@ from urllib.parse import urlencode, urlparse
 from starlette.requests import HTTPConnection
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from serve_app.auth import LOCAL_HOSTS, TOKEN_COOKIE, request_token
+from serve_app.auth import LOCAL_HOSTS, TOKEN_COOKIE, WrongTokenBackoff, request_token
 
-PUBLIC_PREFIXES = ("/static/", "/components/", "/favicon.ico")
+PUBLIC_PREFIXES = ("/static/", "/favicon.ico")
 ACCESS_HEADER = "x-autotuner-access"
 ACCESS_GRANTED = "granted"
 LOGIN_PATH = "/api/session"  # the token form posts here (see serve_app.api)
@@ -114,6 +118,18 @@ def set_token_cookie(response: Response, token: str) -> None:
     response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
 
 
+def client_address(scope: dict[str, Any]) -> str:
+    """The address a request came from (the back-off's key)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def too_many_wrong_tokens(retry_after_s: float) -> Response:
+    wait = max(1, round(retry_after_s + 0.5))
+    return JSONResponse({"detail": f"too many wrong access tokens from this address: try again in {wait} s"},
+                        status_code=429, headers={"Retry-After": str(wait)})
+
+
 def with_access_header(scope: dict[str, Any], granted: bool) -> dict[str, Any]:
     """The request as the app sees it: any access header a client sent removed, the gate's added."""
     name = ACCESS_HEADER.encode()
@@ -131,10 +147,12 @@ def access_granted(headers: dict[str, Any]) -> bool:
 class AccessGate:
     """ASGI middleware applying :func:`decide` to every HTTP request and websocket."""
 
-    def __init__(self, app: Any, *, local_only: bool, authorized: Callable[[str | None], bool]):
+    def __init__(self, app: Any, *, local_only: bool, authorized: Callable[[str | None], bool],
+                 backoff: WrongTokenBackoff):
         self.app = app
         self.local_only = local_only
         self.authorized = authorized
+        self.backoff = backoff
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -142,7 +160,18 @@ class AccessGate:
             return
         conn = HTTPConnection(scope)
         token = request_token(conn.headers, conn.cookies, conn.query_params)
+        client = client_address(scope)
+        if token and (wait := self.backoff.retry_after(client)) > 0:
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008, "reason": "too many wrong access tokens"})
+            else:
+                await too_many_wrong_tokens(wait)(scope, receive, send)
+            return
         token_ok = self.authorized(token)
+        if token_ok:
+            self.backoff.succeeded(client)
+        elif token:
+            self.backoff.failed(client, token)
         knock = Knock(kind=scope["type"], method=scope.get("method", "GET"), path=conn.url.path,
                       host=conn.headers.get("host", ""), origin=conn.headers.get("origin"), token_ok=token_ok,
                       query_token="token" in conn.query_params)

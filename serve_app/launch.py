@@ -2,7 +2,7 @@
 where it is::
 
     info = start_ui(UiOptions(workspace=Path("runs")))
-    print(info.url, info.token)
+    print(info.url, info.token)         # WeakTokenError: --token / $AUTOTUNER_UI_TOKEN too easy to guess
 
 Without an address it starts a persistent local cluster (``ray start --head``; stop it with
 ``ray stop``), because campaigns run as Ray jobs that outlive this command. On a KubeRay cluster,
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from autotuner.campaign.placement import SIMULATED_GPU
-from serve_app.auth import ensure_token, token_path
+from serve_app.auth import WeakTokenError, ensure_token, token_path  # noqa: F401 (the CLI catches it here)
 from serve_app.deployment import APP_NAME, build_app
 
 LOGICAL_GPU_SLOTS = 8  # a cluster started here: slots for simulated campaigns (and logical GPUs without GPUs)
@@ -37,6 +37,7 @@ class UiOptions:
     num_gpus: int | None = None  # only when starting a cluster
     dashboard_url: str | None = None  # the dashboard as browsers reach it, when not as this host does
     extra_roots: tuple[str, ...] = field(default_factory=tuple)
+    allow_commands: bool = False  # tasks from the web may run any command (see serve_app.actions)
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,9 @@ def start_ui(opts: UiOptions) -> UiInfo:
 
     from autotuner.results.hub import get_hub
 
+    workspace = opts.workspace.expanduser().resolve()
+    workspace.mkdir(parents=True, exist_ok=True)
+    token = ensure_token(workspace, opts.token)  # a weak one is refused before any cluster starts
     address = opts.address or os.environ.get("RAY_ADDRESS")
     started = False
     if not address:
@@ -105,14 +109,11 @@ def start_ui(opts: UiOptions) -> UiInfo:
         context = ray.init(address=address, log_to_driver=False)
     dashboard = context.dashboard_url or "127.0.0.1:8265"
     dashboard_address = dashboard if dashboard.startswith("http") else f"http://{dashboard}"
-    workspace = opts.workspace.expanduser().resolve()
-    workspace.mkdir(parents=True, exist_ok=True)
-    token = ensure_token(workspace, opts.token)
     get_hub(create=True)  # campaigns on this cluster feed it from their first trial on
     serve.start(http_options={"host": opts.host, "port": opts.port})
     serve.run(build_app({"workspace": str(workspace), "token": token, "host": opts.host,
                          "dashboard_address": dashboard_address, "dashboard_url": opts.dashboard_url or "",
-                         "extra_roots": list(opts.extra_roots)}),
+                         "extra_roots": list(opts.extra_roots), "allow_commands": opts.allow_commands}),
               name=APP_NAME, route_prefix="/", blocking=False)
     shown_host = "127.0.0.1" if opts.host in ("0.0.0.0", "::") else opts.host
     stored = token_path(workspace)

@@ -1,7 +1,7 @@
 """The web app's settings, passed from ``autotuner ui`` (or a RayService config) to the replica::
 
     settings = UiSettings(workspace="/home/me/runs", token="...", host="127.0.0.1",
-                          dashboard_address="http://127.0.0.1:8265")
+                          dashboard_address="http://127.0.0.1:8265", allow_commands=False)
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from serve_app.auth import viewing_is_open
+from serve_app.auth import WeakTokenError, token_problem, viewing_is_open
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,11 @@ class UiSettings:
     dashboard_address: str = "http://127.0.0.1:8265"  # the job API, as the replica reaches it
     dashboard_url: str = ""  # the dashboard as the browser reaches it (default: dashboard_address)
     extra_roots: tuple[str, ...] = field(default_factory=tuple)  # more folders whose campaigns are listed
+    allow_commands: bool = False  # tasks from the web may run any command (see serve_app.actions)
+
+    def __post_init__(self) -> None:
+        if (why := token_problem(self.token)) is not None:  # a RayService passes it here directly
+            raise WeakTokenError(f"the app's access token {why}")
 
     @property
     def workspace_path(self) -> Path:

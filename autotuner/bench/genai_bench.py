@@ -19,10 +19,12 @@ CPU, :mod:`autotuner.bench.level_server`); the first free ``genai-bench-<n>`` is
 exists. Each level's result says how far the host held it back (:mod:`autotuner.bench.host_lag`):
 with ``connect(..., simulated=True)`` the simulator's ``GET /sim/lag`` is read before and after.
 
-API key: genai-bench accepts it only as ``--api-key`` (no environment variable for the
-openai/vllm/sglang backends), so it is passed in argv and is visible in the process list while
-the trial runs. genai-bench writes it in clear text into ``experiment_metadata.json`` and its log;
-both are scrubbed (the key replaced by ``***``) after each level and when the process stops.
+API key: genai-bench takes it only as ``--api-key`` and writes that value in clear text into
+``experiment_metadata.json``, its log and its console output while a level runs (a hard kill
+leaves them there). So its argv carries ``***``, and the key travels in the environment variable
+:data:`API_KEY_ENV`, which this package's level server (:mod:`autotuner.bench.genai_bench_cli`)
+reads and hands to genai-bench's authentication in-process: no file genai-bench writes ever
+holds the key, nor does the process list. A ``command`` of one's own gets only ``***``.
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ from autotuner.engines.subprocesses import die_with_parent, env_with_package_on_
 API_BACKENDS = ("openai", "vllm", "sglang")
 # The key servers without authentication get; it is no secret, so nothing is scrubbed for it.
 PLACEHOLDER_API_KEY = "none"
-SCRUBBED = "***"
+SCRUBBED = "***"  # what genai-bench's --api-key says when the server has a key (see API_KEY_ENV)
+API_KEY_ENV = "AUTOTUNER_GENAI_BENCH_API_KEY"  # the key itself, read by the level server
 # Nothing may reach the Hugging Face Hub; ENABLE_UI=false gives plain log lines, not a dashboard.
 OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",
@@ -161,7 +164,7 @@ class GenaiBenchLevels:
         argv = [
             "benchmark",
             "--api-backend", s.api_backend,
-            "--api-key", s.api_key,
+            "--api-key", SCRUBBED if self._has_key() else PLACEHOLDER_API_KEY,  # the key: see env()
             # Absolute, because genai-bench runs with run_dir as its working directory.
             "--model-tokenizer", str(tokenizer_path) if tokenizer_path else s.tokenizer,
             "--task", "text-to-text",
@@ -191,8 +194,13 @@ class GenaiBenchLevels:
         return self.run_dir / f"level-{n}"
 
     def env(self) -> dict[str, str]:
-        """The child's environment: ours, offline switches, then the settings' extra variables."""
-        return env_with_package_on_path({**os.environ, **OFFLINE_ENV, **self.settings.extra_env})
+        """The child's environment: ours, offline switches, the settings' extra variables, and the
+        server's API key in :data:`API_KEY_ENV` (never in argv, where genai-bench records it)."""
+        key = {API_KEY_ENV: self.settings.api_key} if self._has_key() else {}
+        return env_with_package_on_path({**os.environ, **OFFLINE_ENV, **self.settings.extra_env, **key})
+
+    def _has_key(self) -> bool:
+        return self.settings.api_key not in ("", PLACEHOLDER_API_KEY)
 
     def start(self) -> None:
         """Start genai-bench now (its imports overlap the engine's start-up). Raises

@@ -31,6 +31,8 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
+from autotuner.engines.subprocesses import die_with_parent
+
 STOP = "stop"
 POLL_S = 0.02
 
@@ -82,8 +84,10 @@ def serve(folder: Path, run_level: Callable[[list[str], Path], int], poll_s: flo
         request = request_path(folder, n)
         if request.exists():
             argv = json.loads(request.read_text())["argv"]
+            follow_this_process = die_with_parent()  # a level must not outlive a killed trial
             pid = os.fork()
             if pid == 0:
+                follow_this_process()
                 HostMeter(host_path(folder, n), records_path(folder, n)).start()
                 os._exit(_child(run_level, argv, records_path(folder, n)))
             children[pid] = n

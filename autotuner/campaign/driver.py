@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TextIO
 
-from autotuner.engines.api_key import ApiKeyError, api_key_for
+from autotuner.engines.api_key import ApiKeyError, api_key_for, scrub_tree
 from autotuner.campaign.runs import run_fields
 from autotuner.campaign.lock import CampaignLock, FolderInUse
 from autotuner.campaign.placement import check_cluster, trial_slots
@@ -195,9 +195,9 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
     """Run (or resume) a campaign to the end; returns its trials and the best config.
 
     Relative paths in ``spec`` resolve against the current directory (autotuner/task/paths.py).
-    One driver at a time holds the campaign folder (autotuner/campaign/driver/lock.py); SIGTERM and SIGINT
+    One driver at a time holds the campaign folder (autotuner/campaign/driver/driver/lock.py); SIGTERM and SIGINT
     stop it so that ``resume=True`` goes on without repeating finished trials
-    (autotuner/campaign/driver/stop_signals.py).
+    (autotuner/campaign/driver/driver/stop_signals.py).
     """
     from ray import tune
 
@@ -229,6 +229,7 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
             if mode == ALREADY_FINISHED:
                 return _result(folder, 0.0, already_finished=True)
             api_key = _api_key(spec)  # the stored task's, on a resume
+            scrub_tree(folder / "trials", api_key)  # what a killed run left in clear text
             if mode == FRESH:
                 for stale in (TUNE_DIR, REMEASURE_TUNE_DIR):  # of a start that ran no trial
                     shutil.rmtree(folder / stale, ignore_errors=True)

@@ -8,9 +8,11 @@ starts, and hands it to the trials in memory; each trial starts its engine with 
     key = api_key_for(spec)                  # None when the server needs no key
     redact_argv(["server", "--api-key", key])          # ['server', '--api-key', '***']
 
-SGLang and genai-bench take the key only on their command line, so it is visible in the process
-list of the machine while they run; every file and message the tuner writes has it replaced by
-``***`` (engine logs are scrubbed when the engine stops).
+SGLang takes the key only on its command line, so it is visible in the process list of the
+machine while it runs; genai-bench gets it in its environment (:mod:`autotuner.bench.genai_bench`).
+Every file and message the tuner writes has it replaced by ``***`` (engine logs are scrubbed when
+the engine stops); a resumed campaign sweeps its trial folders for what a killed run left
+(:func:`scrub_tree`).
 """
 
 from __future__ import annotations
@@ -109,5 +111,16 @@ def scrub_file(path: Path, key: str | None) -> None:
         os.replace(tmp, path)
 
 
+def scrub_tree(root: Path, key: str | None) -> None:
+    """:func:`scrub_file` on every file under ``root`` (links are not followed): what a run killed
+    before it could scrub (an engine log; genai-bench's files, by versions that passed it the key
+    in argv) is cleaned when the campaign resumes with the same key."""
+    if not key or not root.is_dir():
+        return
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            scrub_file(path, key)
+
+
 __all__ = ["REDACTED", "ApiKeyError", "api_key_for", "redact", "redact_argv",
-           "redacted_start_errors", "scrub_file"]
+           "redacted_start_errors", "scrub_file", "scrub_tree"]

@@ -6,7 +6,7 @@ The part flavors share, driven by the recorded option tables, is :mod:`.table`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping, Protocol, Sequence
 
 Spelling = tuple[str, ...]  # argv items a value is written as; "--flag=value" items fix the value
 # The highest integer a parameter without its own bound may take. The engines' parsers take any
@@ -113,6 +113,8 @@ class EngineFlavor(Protocol):
     def newest_version(self) -> str: ...
     def params(self, version: str) -> dict[str, EngineParam]: ...
     def config_argv(self, config: Mapping[str, Any], version: str) -> list[str]: ...
+    def overridden_flags(self, argv: Sequence[str], version: str,
+                         params: Sequence[str]) -> list[tuple[str, str, str | None]]: ...
     def server_argv(self, model_path: str, config: Mapping[str, Any], version: str, *, host: str, port: int,
                     served_model_name: str | None = None, api_key: str | None = None,
                     tokenizer: str | None = None) -> list[str]: ...

@@ -118,6 +118,28 @@ def parsed_values(table: Mapping[str, Any], argv: Sequence[str]) -> dict[str, An
     return {**defaults, **verdict.values}
 
 
+def options_named(table: Mapping[str, Any], argv: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
+    """(argv item, option) for each item the parser reads as one of its options: exactly, as
+    ``--flag=value``, or by a prefix it expands (an ambiguous prefix, which it refuses, is left out).
+
+    >>> table = {"options": [{"dest": "host", "flags": ["--host"]}, {"dest": "port", "flags": ["--port"]}]}
+    >>> [(arg, o["dest"]) for arg, o in options_named(table, ["--hos", "0.0.0.0", "--port=1", "x"])]
+    [('--hos', 'host'), ('--port=1', 'port')]
+    """
+    parser = _Parser(table)
+    named = []
+    for arg in _flexible_preprocess(list(argv)) if parser.flexible else argv:
+        if arg == "--":
+            break
+        try:
+            found = parser.classify(arg)
+        except _ParseError:
+            continue
+        if found is not None and found[0] is not None:
+            named.append((arg, found[0]))
+    return named
+
+
 def replay(table: Mapping[str, Any], argv: Sequence[str]) -> Verdict:
     """Replay the parse of ``argv`` against ``table``: errors, deprecation warnings, values."""
     parser = _Parser(table)

@@ -16,7 +16,7 @@ import functools
 from typing import Any, Mapping, Sequence
 
 from autotuner.flavors.base import EngineParam, OmeRuntime, Spelling
-from autotuner.flavors.option_table import load_table, recorded_versions
+from autotuner.flavors.option_table import load_table, option_for, options_named, recorded_versions
 
 
 class TableFlavor:
@@ -95,6 +95,22 @@ class TableFlavor:
         if tokenizer:
             argv += [self.tokenizer_flag, tokenizer]
         return argv + self.config_argv(config, version)
+
+    def overridden_flags(self, argv: Sequence[str], version: str,
+                         params: Sequence[str]) -> list[tuple[str, str, str | None]]:
+        """(argv item, flag, parameter or None) for each item of ``argv`` (extra flags appended to
+        the launch line) that sets what the tuner writes on every launch: the model, tokenizer,
+        address, served name and API key, and the parameters ``params`` (tuned or fixed). As the
+        engine's parser reads it: ``--port=1``, an abbreviation (``--hos``) and an alias count."""
+        table = self.table(version)
+        written = [(flag, None) for flag in (self.model_flag or "--model", self.tokenizer_flag, "--host", "--port",
+                                             "--served-model-name", "--api-key")]
+        written += [(flag.split("=", 1)[0], name) for name in params if name in self.params(version)
+                    for flag in self.spelling(name, version)]
+        by_dest = {option["dest"]: (flag, name) for flag, name in written
+                   if (option := option_for(table, flag)) is not None}
+        return [(arg, *by_dest[option["dest"]]) for arg, option in options_named(table, argv)
+                if option["dest"] in by_dest]
 
     def launch_command(self, model_path: str, config: Mapping[str, Any], version: str, *,
                        served_model_name: str | None = None, python: str = "python", host: str = "0.0.0.0",

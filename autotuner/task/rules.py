@@ -20,6 +20,7 @@ from autotuner.plugins import BACKEND_RULES, RUNNER_RULES
 from autotuner.task.kubernetes_names import subdomain_problem
 from autotuner.task.scenarios import scenario_problem
 from autotuner.task.space_order import sampling_order
+from autotuner.task.api_key_names import API_KEY_FLAG
 from autotuner.task.problem import CAMPAIGN_NAME_RE, GPU_TYPES, Problem
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
         add("model.tokenizer", None, "a real server (not engine.local.command: simulator) needs the model's "
                                      "local tokenizer folder for genai-bench")
     problems.extend(_check_api_key(spec))
+    problems.extend(_check_extra_args(spec, flavor))
 
     for name, value in eng.fixed.items():
         path = f"engine.fixed.{name}"
@@ -170,6 +172,17 @@ def _check_api_key(spec: TaskSpec) -> list[Problem]:
     if not SECRET_KEY_RE.match(ref.secret_key):
         out.append(Problem("engine.api_key.secret_key", ref.secret_key, "letters, digits, '-', '_' and '.' only"))
     return out
+
+
+def _check_extra_args(spec: TaskSpec, flavor: EngineFlavor) -> list[Problem]:
+    """engine.local.extra_args may add flags, never override one the tuner sets on each launch (an
+    engine listening on 0.0.0.0, a tuned parameter silently fixed). ``--api-key`` has its own rule."""
+    eng, args = spec.engine, spec.engine.local.extra_args
+    reported = {API_KEY_FLAG} if any(a.split("=", 1)[0] == API_KEY_FLAG for a in args) else set()
+    return [Problem("engine.local.extra_args", arg, f"overrides {flag}, which the tuner sets on every launch"
+                    + (f" from {param}: tune it in search.space or set it in engine.fixed" if param else ""))
+            for arg, flag, param in flavor.overridden_flags(args, eng.version or "", [*spec.search.space, *eng.fixed])
+            if flag not in reported]
 
 
 def _non_finite(value: Any, path: str = "") -> Iterator[tuple[str, float]]:

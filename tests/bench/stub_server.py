@@ -7,6 +7,7 @@ Run as a script: ``python stub_server.py`` with these environment variables:
   STUB_ITL_MS (2)           delay between tokens
   STUB_ERROR_RATE (0.0)     share of chat requests answered with HTTP 500 (1.0: all of them)
   STUB_HANG (unset)         "1": accept chat requests but never answer them
+  STUB_API_KEY (unset)      chat requests without ``Authorization: Bearer <it>`` get HTTP 401
 
 ``/health`` and ``/v1/models`` always answer, so a hung chat endpoint looks like a server that
 started fine and then stopped making progress.
@@ -27,6 +28,7 @@ TTFT_S = float(os.environ.get("STUB_TTFT_MS", "10")) / 1000.0
 ITL_S = float(os.environ.get("STUB_ITL_MS", "2")) / 1000.0
 ERROR_RATE = float(os.environ.get("STUB_ERROR_RATE", "0.0"))
 HANG = os.environ.get("STUB_HANG") == "1"
+API_KEY = os.environ.get("STUB_API_KEY")
 
 
 async def models(_request: web.Request) -> web.Response:
@@ -49,6 +51,8 @@ def chunk(cid: str, created: int, delta: dict, finish_reason: str | None = None)
 
 async def chat(request: web.Request) -> web.StreamResponse:
     body = await request.json()
+    if API_KEY and request.headers.get("Authorization") != f"Bearer {API_KEY}":
+        return web.json_response({"error": {"message": "invalid API key"}}, status=401)
     if HANG:
         await asyncio.Event().wait()  # never set: the client waits until it gives up
     if random.random() < ERROR_RATE:

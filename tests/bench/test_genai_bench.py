@@ -29,7 +29,8 @@ def test_shared_and_level_arguments(tmp_path, tokenizer_dir):
     level = bench.level_argv(3, LevelRequest("N(100,20)/(50,10)", 16, 48))
 
     assert shared[0] == "benchmark" and values_of(shared, "--api-backend") == ["sglang"]
-    assert values_of(shared, "--api-key") == [SECRET]
+    assert values_of(shared, "--api-key") == ["***"] and SECRET not in shared  # genai-bench records its argv
+    assert bench.env()["AUTOTUNER_GENAI_BENCH_API_KEY"] == SECRET  # the level server hands it over in-process
     assert values_of(shared, "--model-tokenizer") == [str(tokenizer_dir)]
     assert values_of(shared, "--max-time-per-run") == ["2"]
     assert values_of(shared, "--warmup-ratio") == ["0.1"] and "--cooldown-ratio" not in shared
@@ -56,6 +57,7 @@ def test_environment_is_offline_and_finds_this_package(tmp_path):
     bench = GenaiBenchLevels(GenaiBenchSettings("org/model", extra_env={"HF_HUB_OFFLINE": "0"}), tmp_path)
 
     env = bench.env()
+    assert "AUTOTUNER_GENAI_BENCH_API_KEY" not in env  # no key: genai-bench's argv says "none"
     assert env["ENABLE_UI"] == "false" and env["TRANSFORMERS_OFFLINE"] == "1"
     assert env["HF_HUB_OFFLINE"] == "0"  # the settings' extra variables win
     assert str(Path(__file__).resolve().parents[2]) in env["PYTHONPATH"].split(":")

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 from urllib.parse import urlparse
 
 from tests.web.conftest import TOKEN
@@ -28,9 +28,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served_app(workspace: Path, *, host: str) -> Iterator[str]:
+def served_app(workspace: Path, *, host: str, jobs: Any = None, allow_commands: bool = False) -> Iterator[str]:
     """The whole app (pages and API) over ``workspace`` on uvicorn at 127.0.0.1; ``host`` is the
-    address the app believes it listens on (it decides whether viewing needs the token)."""
+    address the app believes it listens on (it decides whether viewing needs the token); ``jobs``
+    stands in for the Ray job API (tests.web.conftest.FakeJobs)."""
     import uvicorn
 
     from serve_app.actions import TaskActions
@@ -39,10 +40,11 @@ def served_app(workspace: Path, *, host: str) -> Iterator[str]:
     from serve_app.live import LiveStore
     from serve_app.settings import UiSettings
 
-    settings = UiSettings(workspace=str(workspace), token=TOKEN, host=host)
-    store = LiveStore(settings.roots)
+    settings = UiSettings(workspace=str(workspace), token=TOKEN, host=host, allow_commands=allow_commands)
+    store = LiveStore(settings.roots, jobs=jobs)
     store.refresh_catalog()
-    ctx = AppContext(settings, store, TaskActions(settings.workspace_path, store, jobs=None))
+    ctx = AppContext(settings, store, TaskActions(settings.workspace_path, store, jobs=jobs,
+                                                  allow_commands=settings.allow_commands))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(build_asgi_app(ctx), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -1,13 +1,17 @@
-"""The access token: 401 and no change without it or with a wrong one; 0600 token file."""
+"""The access token: 401 and no change without it or with a wrong one; 0600 token file; a weak
+token refused; a client that guesses locked out for a while."""
 
 import io
 import stat
+import time
 
 import pytest
+import requests
 
-from serve_app.auth import ensure_token, token_matches, token_path
+from serve_app.auth import TOKEN_COOKIE, WeakTokenError, ensure_token, token_matches, token_path
 from serve_app.launch import UiInfo, access_lines, token_may_be_printed
 from tests.web.conftest import TOKEN
+from tests.web.doors import served_app
 from tests.web.synthetic import write_synthetic_campaign
 
 TASK = """
@@ -73,9 +77,9 @@ def test_token_file_is_private_and_reused(tmp_path, monkeypatch):
     token = ensure_token(tmp_path)
     assert stat.S_IMODE(token_path(tmp_path).stat().st_mode) == 0o600
     assert ensure_token(tmp_path) == token and len(token) >= 32
-    assert ensure_token(tmp_path, "given") == "given"
-    monkeypatch.setenv("AUTOTUNER_UI_TOKEN", "from-env")
-    assert ensure_token(tmp_path) == "from-env"
+    assert ensure_token(tmp_path, "given-0123456789abcdef") == "given-0123456789abcdef"
+    monkeypatch.setenv("AUTOTUNER_UI_TOKEN", "from-env-0123456789abcdef")
+    assert ensure_token(tmp_path) == "from-env-0123456789abcdef"
 
 
 def test_token_comparison():
@@ -98,3 +102,80 @@ def test_the_token_is_printed_to_a_terminal_only(tmp_path, monkeypatch):
     assert token_may_be_printed(Terminal()) and not token_may_be_printed(io.StringIO())
     monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", '{"metadata": {"job_submission_id": "raysubmit_1"}}')
     assert not token_may_be_printed(Terminal())  # `ray job submit -- autotuner ui`: the job's logs keep it
+
+
+# -- a token too weak to guard the app, and a client that guesses --
+
+@pytest.mark.parametrize(("args", "env", "said"), [
+    (["--token", "a"], {}, "--token is 1 characters long"),
+    ([], {"AUTOTUNER_UI_TOKEN": "short-token"}, "$AUTOTUNER_UI_TOKEN is 11 characters long"),
+    (["--token", "ab" * 12], {}, "repeats a few characters"),
+])
+def test_a_weak_token_is_refused_before_anything_starts(tmp_path, args, env, said):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    autotuner = str(Path(sys.executable).parent / "autotuner")
+    # an address where no cluster runs: the refusal must come before any attempt to reach one
+    out = subprocess.run([autotuner, "ui", "--workspace", str(tmp_path / "ws"), "--address", "127.0.0.1:9", *args],
+                         env={**os.environ, "AUTOTUNER_UI_TOKEN": "", **env}, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert said in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_weak_token_file_is_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv("AUTOTUNER_UI_TOKEN", raising=False)
+    token_path(tmp_path).parent.mkdir(parents=True)
+    token_path(tmp_path).write_text("a\n")
+    with pytest.raises(WeakTokenError, match="token file"):
+        ensure_token(tmp_path)
+
+
+def _get(url: str, token: str, source: str = "127.0.0.1") -> tuple[int, int]:
+    """GET ``url`` with ``token`` from the local address ``source`` (any 127.x.y.z is this machine):
+    the status and the seconds Retry-After asks for (0 when it asks for none)."""
+    import http.client
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30, source_address=(source, 0))
+    conn.request("GET", parsed.path, headers={"Authorization": f"Bearer {token}", "Host": parsed.netloc})
+    answer = conn.getresponse()
+    answer.read()
+    conn.close()
+    return answer.status, int(answer.getheader("Retry-After") or 0)
+
+
+def test_guessing_tokens_gets_a_client_locked_out(tmp_path):
+    with served_app(tmp_path, host="0.0.0.0") as url:
+        api = url + "/api/tasks"
+        statuses = [_get(api, f"guess-{i:04d}-xxxxxxxxxx")[0] for i in range(30)]
+        assert statuses[:5] == [401] * 5 and set(statuses[5:]) == {429}, statuses
+        status, retry_after = _get(api, TOKEN)
+        assert status == 429 and retry_after >= 1  # the right token is not even compared
+        # through the token form, too
+        form = requests.post(url + "/api/session", data={"token": TOKEN, "next": "/"}, allow_redirects=False,
+                             timeout=30)
+        assert form.status_code == 429
+        # another client is not held up
+        assert _get(api, TOKEN, source="127.0.0.2")[0] == 200
+        # the lock-out ends; the right token then resets the count
+        time.sleep(retry_after)
+        while (answer := _get(api, TOKEN))[0] == 429:  # a lock grown longer while the test ran
+            time.sleep(answer[1])
+        assert answer[0] == 200
+        assert [_get(api, f"again-{i}-xxxxxxxxxxxx")[0] for i in range(4)] == [401] * 4
+
+
+def test_a_stale_cookie_counts_once(tmp_path):
+    """A token cookie from an earlier run of the app rides on every request of a page: one mistake."""
+    with served_app(tmp_path, host="0.0.0.0") as url:
+        stale = {TOKEN_COOKIE: "token-of-an-earlier-run-0123"}
+        assert {requests.get(url + "/api/tasks", cookies=stale, timeout=30).status_code for _ in range(20)} == {401}
+        login = requests.post(url + "/api/session", data={"token": TOKEN, "next": "/"}, cookies=stale,
+                              allow_redirects=False, timeout=30)
+        assert login.status_code == 303 and "refused" not in login.headers["location"]
