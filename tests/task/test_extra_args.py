@@ -12,7 +12,7 @@ import yaml
 
 from autotuner.task.load import load_spec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def task_file(tmp_path: Path, example: str, extra_args: list[str]) -> Path:
