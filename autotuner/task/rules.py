@@ -20,7 +20,7 @@ from autotuner.plugins import BACKEND_RULES, RUNNER_RULES
 from autotuner.task.kubernetes_names import subdomain_problem
 from autotuner.task.scenarios import scenario_problem
 from autotuner.task.space_order import sampling_order
-from autotuner.task.api_key_names import API_KEY_FLAG
+from autotuner.flavors.api_key_names import API_KEY_FLAG
 from autotuner.task.problem import CAMPAIGN_NAME_RE, GPU_TYPES, Problem
 
 if TYPE_CHECKING:

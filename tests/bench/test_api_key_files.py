@@ -26,7 +26,7 @@ SECRET = "sk-never-on-disk-7c3f19"
 TRIAL = """
 import os, sys
 from autotuner.bench.genai_bench import GenaiBenchLevels, GenaiBenchSettings
-from autotuner.bench.result import LevelRequest
+from autotuner.bench.request import LevelRequest
 bench = GenaiBenchLevels(GenaiBenchSettings(sys.argv[1], api_key=os.environ.pop("TRIAL_KEY")), sys.argv[2])
 bench.connect(sys.argv[3] + "/v1", "stub-model")
 bench.run_level(LevelRequest("D(20,10)", 2, 2000))
