@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from autotuner.results.folder import REMEASURE, TrialRecord, pick_best, pick_remeasured
+from autotuner.results.folder import REMEASURE, TrialRecord, has_valid_score, pick_best, pick_remeasured
 from autotuner.task.space import engine_args
 from autotuner.task.spec import RemeasureSpec, TaskSpec
 from autotuner.trial.sweep import REMEASURE as REMEASURE_KEY
@@ -28,10 +28,11 @@ REMEASURE_OF = "remeasure_of"  # config key naming the search trial a re-measure
 
 
 def remeasure_candidates(trials: list[TrialRecord], configs: int) -> list[TrialRecord]:
-    """The best ``configs`` feasible search trials with distinct configs and a known boundary."""
+    """The best ``configs`` search trials with a valid score (never a failed one), distinct configs
+    and a known boundary."""
     chosen: list[TrialRecord] = []
     seen: set[str] = set()
-    ranked = sorted((t for t in trials if t.phase != REMEASURE and t.feasible and t.boundary and t.score is not None),
+    ranked = sorted((t for t in trials if t.phase != REMEASURE and has_valid_score(t) and t.boundary),
                     key=lambda t: t.score, reverse=True)
     for trial in ranked:
         key = json.dumps(trial.config, sort_keys=True)

@@ -161,11 +161,16 @@ class TrialRecord:
                    boundary=json.loads(row.get("boundary_json") or "{}"), **fields)
 
 
+def has_valid_score(trial: TrialRecord) -> bool:
+    """Whether a trial's score may stand for its config: it met the SLOs somewhere and its engine
+    did not fail (a score measured before an engine died mid-level recommends a config that crashes)."""
+    return trial.feasible and trial.score is not None and trial.status not in (FAILED, REJECTED)
+
+
 def pick_best(trials: Iterable[TrialRecord]) -> TrialRecord | None:
-    """The search's best: the feasible trial with the highest score, preferring ones whose load
-    search ran to the end."""
-    feasible = [t for t in trials if t.phase == SEARCH and t.feasible and t.score is not None
-                and t.status != REJECTED]
+    """The search's best: the trial with the highest valid score (:func:`has_valid_score`),
+    preferring ones whose load search ran to the end."""
+    feasible = [t for t in trials if t.phase == SEARCH and has_valid_score(t)]
     complete = [t for t in feasible if t.status == DONE]
     pool = complete or feasible
     return max(pool, key=lambda t: t.score) if pool else None
