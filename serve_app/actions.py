@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from autotuner.campaign.folder_guard import SUBMITTED_TASK_FILE
 from autotuner.task.spec import Problem, TaskSpec, parse_spec, parse_spec_text
 from serve_app.jobs import CampaignJobs
 from serve_app.live import LiveStore
 
-TASK_FILE = "task.yaml"
+TASK_FILE = SUBMITTED_TASK_FILE  # the tuner accepts a new campaign folder that holds it
 
 
 class ActionError(Exception):

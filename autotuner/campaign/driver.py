@@ -27,12 +27,14 @@ from typing import Any, Callable, Iterator, Sequence, TextIO
 
 from autotuner.engines.api_key import ApiKeyError, api_key_for
 from autotuner.campaign.runs import run_fields
+from autotuner.campaign.folder_guard import guard_output
 from autotuner.campaign.lock import CampaignLock, FolderInUse
 from autotuner.campaign.placement import check_cluster, trial_slots
 from autotuner.task.ray_job import current_ray_job
 from autotuner.results.folder import (CAMPAIGN_FAILED, CAMPAIGN_FINISHED, CAMPAIGN_INTERRUPTED, CAMPAIGN_RUNNING,
-                               CAMPAIGN_STARTING, CAMPAIGN_STOPPED, INTERRUPTED, META_FILE, SEARCH, TrialRecord,
-                               load_campaign, read_meta, read_rows, update_meta, write_best, write_json, write_text)
+                               CAMPAIGN_STARTING, CAMPAIGN_STOPPED, INTERRUPTED, SEARCH, TrialRecord,
+                               load_campaign, read_meta, read_rows, update_meta, write_best, write_meta,
+                               write_text)
 from autotuner.task.spec import SpecError, TaskSpec, load_spec, require_valid
 from autotuner.campaign.stop_signals import CampaignStopped, StopSignals
 from autotuner.task.paths import resolve_here
@@ -206,6 +208,7 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
     job_id = job.submission_id if job else None
     owned = False  # once campaign.json is this run's, a stop signal is recorded in it at once
     _api_key(spec)  # before anything is created: a missing key is the user's to fix
+    guard_output(folder)  # FolderError before anything is written: what the folder may be (folder_guard.py)
 
     def record_stop(signal_name: str) -> None:
         if owned:
@@ -239,7 +242,7 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
                           objective=spec.objective.kind, error=None, cleanup_error=None, stop_signal=None,
                           **run_fields(read_meta(folder), ray_job_id=job_id, resume=mode == RESTORE, now=time.time()))
             if mode == FRESH:
-                write_json(folder / META_FILE, fields)
+                write_meta(folder, fields)
             else:
                 update_meta(folder, **fields)
             owned = True
@@ -408,7 +411,7 @@ def _write_answer(spec: TaskSpec, cid: str, folder: Path, trials: list[TrialReco
                   unit: str) -> dict[str, Any] | None:
     """best_config.json (the re-measured answer, its spread and provenance), the launch command
     and the OME manifest; None when no trial met the SLOs."""
-    from autotuner.results.answer import choose, provenance, spread_block
+    from autotuner.results.answer import choose, launch_command_comment, provenance, spread_block
     from autotuner.results.best_manifest import write_best_manifest
     from autotuner.results.folder import REMEASURE
 
@@ -428,7 +431,8 @@ def _write_answer(spec: TaskSpec, cid: str, folder: Path, trials: list[TrialReco
     extra["engine_notes"] = spec.behaviour_notes(answer.search.config)
     return write_best(folder, answer.search, levels, launch_command=spec.launch_command(answer.search.config),
                       objective_unit=unit,
-                      api_key_env=spec.engine.api_key.env if spec.engine.api_key else None, extra=extra)
+                      api_key_env=spec.engine.api_key.env if spec.engine.api_key else None, extra=extra,
+                      comment=launch_command_comment(spec))
 
 
 def _answer_note(remeasured: bool, remeasure_ran: bool, settings: Any) -> str:
