@@ -13,6 +13,7 @@ CLI, ``ray job submit`` and the web app all go through :func:`run_campaign`::
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -307,7 +308,7 @@ def _run(spec: TaskSpec, cid: str, api_key: str | None, restore: bool, stop: Sto
         _collect_garbage(spec, cid)
         recorder = ResultsRecorder(str(folder), objective.unit)
         hint_feed = [IncumbentFeed(recorder, cid)] if EarlyStopping.from_spec(spec).uses_load_hint else []
-        callbacks = [recorder, ProgressPrinter(spec.budget.trials, objective.unit, stream=stream),
+        callbacks = [recorder, ProgressPrinter(spec.budget.trials, objective.unit, stream=stream, folder=str(folder)),
                      HubFeed(recorder, cid), *hint_feed, *callbacks]
         trainable = _trainable(spec, cid, api_key)
         update_meta(folder, status=CAMPAIGN_RUNNING)
@@ -363,6 +364,7 @@ def _experiment(spec: TaskSpec, trainable: Any, path: Path, resume: bool, callba
     rule stops) or the re-measurement of ``configs`` (each run as given, none stopped)."""
     from ray import tune
 
+    from autotuner.results.standing import assured_best_in
     from autotuner.search import make_searcher
     from autotuner.stopping import EarlyStopping
     from autotuner.search.fixed import FixedConfigs
@@ -379,7 +381,10 @@ def _experiment(spec: TaskSpec, trainable: Any, path: Path, resume: bool, callba
                                   resume_errored=False, restart_errored=False)
     if search:
         tune_config = tune.TuneConfig(metric="score", mode="max", search_alg=make_searcher(spec),
-                                      scheduler=EarlyStopping.from_spec(spec).scheduler(), num_samples=spec.budget.trials,
+                                      # on a resume, the rule starts from the trials ended before
+                                      scheduler=EarlyStopping.from_spec(spec).scheduler(
+                                          seed=functools.partial(assured_best_in, str(path.parent))),
+                                      num_samples=spec.budget.trials,
                                       time_budget_s=spec.budget.wall_time_s, reuse_actors=True)
     else:
         tune_config = tune.TuneConfig(metric="score", mode="max", num_samples=len(configs), reuse_actors=True,
