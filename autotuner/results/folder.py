@@ -240,9 +240,9 @@ def write_meta(folder: Path, meta: dict[str, Any]) -> None:
     except OSError as err:
         if err.errno != errno.ENOSPC or not path.exists() or path.stat().st_size < len(text.encode()):
             raise
+        data = text.encode()  # ends with a newline
         with open(path, "r+b") as f:  # no new blocks: the file already holds this many bytes
-            data = text.encode()
-            f.write(data + b" " * (path.stat().st_size - len(data) - 1) + b"\n")
+            f.write(data[:-1] + b" " * (path.stat().st_size - len(data)) + b"\n")
             f.flush()
             os.fsync(f.fileno())
 
