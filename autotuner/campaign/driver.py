@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TextIO
 
 from autotuner.engines.api_key import ApiKeyError, api_key_for
-from autotuner.campaign.runs import run_fields
+from autotuner.campaign.runs import idle_run_fields, run_fields
 from autotuner.campaign.folder_guard import guard_output
 from autotuner.campaign.lock import CampaignLock, FolderInUse
 from autotuner.campaign.placement import check_cluster, trial_slots
@@ -230,6 +230,8 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
                     raise CampaignError(f"nothing to resume in {folder}: no valid spec.yaml")
                 spec = stored or spec
             if mode == ALREADY_FINISHED:
+                if job_id:  # the web app lists this job as the campaign's, not as a task that ran nothing
+                    update_meta(folder, **idle_run_fields(read_meta(folder), ray_job_id=job_id, now=time.time()))
                 return _result(folder, 0.0, already_finished=True)
             api_key = _api_key(spec)  # the stored task's, on a resume
             if mode == FRESH:
