@@ -46,9 +46,11 @@ def campaign_folder(folder: Path, *, status="stopped", tune_ran=True, trials=Tru
     (folder / "spec.yaml").write_text(QUICKSTART.read_text())
     write_meta(folder, {"id": "quickstart-abc123", "name": "quickstart", "status": status,
                         "runs": [{"started": 1.0, "ray_job_id": None, "resume": False}]})
+    write_parquet(folder / "levels.parquet", [{"trial_id": "t1", "level": 1}])
     if trials:
         write_parquet(folder / "trials.parquet", [{"trial_id": "t1", "status": "done", "score": 10.0}])
-    write_parquet(folder / "levels.parquet", [{"trial_id": "t1", "level": 1}])
+    else:  # a start that ran no trial wrote no table
+        (folder / "levels.parquet").unlink()
     if tune_ran:
         (folder / "tune").mkdir()
         (folder / "tune" / "tuner.pkl").write_bytes(b"state")
@@ -86,13 +88,14 @@ def test_a_folder_that_is_not_a_campaigns_is_refused_before_anything_is_written(
 
 
 def test_new_empty_and_campaign_folders_are_accepted(tmp_path):
-    assert guard_output(tmp_path / "new" / "deeper").meta == {}
+    guard_output(tmp_path / "new" / "deeper")
     (tmp_path / "empty").mkdir()
-    assert guard_output(tmp_path / "empty").meta == {}
+    guard_output(tmp_path / "empty")
     (tmp_path / "empty" / "task.yaml").write_text("name: q\n")  # as the web app submits it
-    assert guard_output(tmp_path / "empty").meta == {}
-    contents = guard_output(campaign_folder(tmp_path / "c"))
-    assert contents.meta["name"] == "quickstart" and contents.trial_rows == 1
+    guard_output(tmp_path / "empty")
+    guard_output(campaign_folder(tmp_path / "c"))
+    guard_output(campaign_folder(tmp_path / "started-no-trial", tune_ran=False, trials=False))
+    assert not (tmp_path / "new").exists()
 
 
 def test_resume_without_trials_parquet_stops_and_changes_nothing(tmp_path):

@@ -8,8 +8,7 @@ so a mistyped ``--output`` never loses a file. A campaign folder whose tables ca
 whose Tune state says trials ran while ``trials.parquet`` is gone, is refused too: starting over
 would replace what is left of it::
 
-    contents = guard_output(Path("runs/quickstart"))     # FolderError (one line) when refused
-    contents.meta, contents.trial_rows
+    guard_output(Path("runs/quickstart"))     # FolderError (one line) when refused
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +46,6 @@ class DamagedCampaign(FolderError):
 
 class IncompleteCampaign(FolderError):
     """A campaign folder that lacks a file its history says it wrote."""
-
-
-@dataclass(frozen=True)
-class FolderContents:
-    """What a usable output folder holds: campaign.json ({} for a new or empty folder) and the
-    number of trials in trials.parquet."""
-
-    meta: dict[str, Any] = field(default_factory=dict)
-    trial_rows: int = 0
 
 
 def check_output_text(output: str | None) -> None:
@@ -118,12 +107,12 @@ def tune_ran(tune_dir: Path) -> bool:
     return tune_dir.is_dir() and any(tune_dir.glob("experiment_state*.json"))
 
 
-def guard_output(folder: Path, *, tune_dirs: tuple[str, ...] = ("tune", "tune-remeasure")) -> FolderContents:
-    """What ``folder`` holds, once it is known to be one the tuner may write into; a
-    :class:`FolderError` otherwise. Reads only: nothing is created, changed or deleted."""
+def guard_output(folder: Path, *, tune_dirs: tuple[str, ...] = ("tune", "tune-remeasure")) -> None:
+    """A :class:`FolderError` unless ``folder`` is one the tuner may write into (see the module's
+    docstring). Reads only: nothing is created, changed or deleted."""
     check_output_path(folder)
     if not folder.exists():
-        return FolderContents()
+        return
     try:
         names = [p.name for p in folder.iterdir()]
     except OSError as err:
@@ -144,7 +133,7 @@ def guard_output(folder: Path, *, tune_dirs: tuple[str, ...] = ("tune", "tune-re
             raise NotACampaignFolder(
                 f"{folder} is not empty and is not a campaign folder (no {META_FILE} of autotuner; it holds "
                 f"{shown}): nothing was written there; set a new or empty folder as output")
-        return FolderContents()
+        return
     rows = {name: table_rows(folder / name) for name in TABLES}
     missing = [name for name, count in rows.items() if count is None]
     ran = [d for d in tune_dirs if tune_ran(folder / d)]
@@ -155,7 +144,6 @@ def guard_output(folder: Path, *, tune_dirs: tuple[str, ...] = ("tune", "tune-re
     if len(missing) == 1:
         raise IncompleteCampaign(f"{folder} has {TABLES[1 - TABLES.index(missing[0])]} but lacks {missing[0]}: "
                                  "nothing was changed; restore it from a backup, or set another output folder")
-    return FolderContents(meta=meta, trial_rows=rows["trials.parquet"] or 0)
 
 
 def describe_os_error(err: OSError) -> str:
@@ -173,6 +161,6 @@ def _short(err: BaseException) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-__all__ = ["CAMPAIGN_STATUSES", "DamagedCampaign", "FolderContents", "FolderError", "IncompleteCampaign",
+__all__ = ["CAMPAIGN_STATUSES", "DamagedCampaign", "FolderError", "IncompleteCampaign",
            "MARKER_FIELDS", "NotACampaignFolder", "SUBMITTED_TASK_FILE", "check_output_path", "check_output_text", "describe_os_error", "guard_output",
            "read_marker", "table_rows", "tune_ran"]
