@@ -49,6 +49,7 @@ def test_on_a_full_disk_the_last_status_is_written_and_the_tables_stay_whole(sma
     assert read_meta(folder)["status"] == "failed" and "No space left" in read_meta(folder)["error"]
 
 
+@pytest.mark.integration
 def test_a_campaign_that_fills_the_disk_ends_failed_with_one_line_and_can_be_resumed(small_disk):
     task = small_task(small_disk, trials=2)
     task["search"]["initial_configs"] = [GOOD]
