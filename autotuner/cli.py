@@ -102,9 +102,16 @@ def _run(args: argparse.Namespace, spec: TaskSpec) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from autotuner.results.report import render_chart, summary_text
 
+    from autotuner.campaign.folder_guard import FolderError, require_readable
+
     folder = Path(args.folder)
     if not (folder / "campaign.json").exists():
         print(f"error: {folder} is not a campaign folder (no campaign.json)", file=sys.stderr)
+        return 1
+    try:
+        require_readable(folder)
+    except FolderError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 1
     print(summary_text(folder))
     print(f"\nchart: {render_chart(folder, Path(args.chart) if args.chart else None)}")

@@ -134,6 +134,10 @@ def test_a_damaged_campaign_folder_gets_one_line_and_keeps_its_files(tmp_path, d
         done = run_cli("--output", str(folder), *extra, cwd=tmp_path)
         one_error_line(done, str(folder))
         assert snapshot(folder) == before
+    report = subprocess.run([sys.executable, "-m", "autotuner.cli", "report", str(folder)], capture_output=True,
+                            text=True, cwd=tmp_path, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    one_error_line(report, str(folder))
+    assert snapshot(folder) == before
 
 
 def test_an_output_that_is_a_file_or_holds_a_nul_gets_one_line(tmp_path):

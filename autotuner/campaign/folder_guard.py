@@ -101,6 +101,13 @@ def table_rows(path: Path) -> int | None:
                               "backup, or set another output folder") from None
 
 
+def require_readable(folder: Path) -> dict[str, int | None]:
+    """The rows of each campaign table (None: not written yet), once campaign.json and the tables
+    are known to be readable; :class:`DamagedCampaign` otherwise."""
+    read_marker(folder)
+    return {name: table_rows(folder / name) for name in TABLES}
+
+
 def tune_ran(tune_dir: Path) -> bool:
     """Whether Tune saved the state of a started experiment there (it does so only after the
     campaign's recorder was set up, which writes trials.parquet first)."""
@@ -134,7 +141,7 @@ def guard_output(folder: Path, *, tune_dirs: tuple[str, ...] = ("tune", "tune-re
                 f"{folder} is not empty and is not a campaign folder (no {META_FILE} of autotuner; it holds "
                 f"{shown}): nothing was written there; set a new or empty folder as output")
         return
-    rows = {name: table_rows(folder / name) for name in TABLES}
+    rows = require_readable(folder)
     missing = [name for name, count in rows.items() if count is None]
     ran = [d for d in tune_dirs if tune_ran(folder / d)]
     if ran and missing:
@@ -163,4 +170,4 @@ def _short(err: BaseException) -> str:
 
 __all__ = ["CAMPAIGN_STATUSES", "DamagedCampaign", "FolderError", "IncompleteCampaign",
            "MARKER_FIELDS", "NotACampaignFolder", "SUBMITTED_TASK_FILE", "check_output_path", "check_output_text", "describe_os_error", "guard_output",
-           "read_marker", "table_rows", "tune_ran"]
+           "read_marker", "require_readable", "table_rows", "tune_ran"]
