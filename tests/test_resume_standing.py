@@ -21,7 +21,8 @@ def stopped_campaign(folder):
     """trials.parquet of a campaign stopped after 3 of its trials ended and one was interrupted."""
     trials = [TrialRecord("a", {"tp_size": 1}, status=DONE, score=300.0, feasible=True, boundary={"D(1,1)": 10}),
               TrialRecord("b", {"tp_size": 2}, status=STOPPED_EARLY, score=100.0, feasible=True, boundary={"D(1,1)": 4}),
-              TrialRecord("c", {"tp_size": 4}, status=FAILED, reason="engine killed"),
+              TrialRecord("c", {"tp_size": 4}, status=FAILED, score=900.0, feasible=True, boundary={"D(1,1)": 40},
+                          reason="engine killed mid-level"),  # a config that crashes is no reference
               TrialRecord("d", {"tp_size": 1}, status=INTERRUPTED, score=50.0),
               TrialRecord("r", {"tp_size": 1}, phase=REMEASURE, status=DONE, remeasure_of="a", remeasured_mean=290.0)]
     folder.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterable
 
 from autotuner.results.folder import (DONE, FAILED, REJECTED, REMEASURE, SEARCH, STOPPED_EARLY, TrialRecord,
-                                      read_rows)
+                                      has_valid_score, read_rows)
 from autotuner.stopping.bound import assured_score
 
 ENDED_STATUSES = (DONE, STOPPED_EARLY, FAILED, REJECTED)  # a restored run does not run these again
@@ -38,7 +38,7 @@ def standing(trials: Iterable[TrialRecord]) -> Standing:
     trials = list(trials)
     ended = frozenset(t.trial_id for t in trials if t.phase == SEARCH and t.status in ENDED_STATUSES)
     remeasured = frozenset(t.trial_id for t in trials if t.phase == REMEASURE and t.status == DONE)
-    feasible = [t for t in trials if t.phase == SEARCH and t.feasible and t.score is not None]
+    feasible = [t for t in trials if t.phase == SEARCH and has_valid_score(t)]  # never a failed trial
     best = max(((float(t.score), t.trial_id) for t in feasible if t.score is not None), default=None)
     assured = max((assured_score(float(t.score), t.boundary.items()) for t in feasible if t.score is not None),
                   default=None)
