@@ -169,3 +169,18 @@ def test_a_read_only_campaign_folder_gets_one_line(tmp_path):
         one_error_line(run_cli("--output", str(mount / "new"), cwd=tmp_path), "cannot write in")
     finally:
         subprocess.run(["umount", "--lazy", str(mount)], check=False)  # detached even while a file is open
+
+
+def test_system_folders_are_refused_and_nothing_outside_a_campaign_folder_is_deleted(tmp_path):
+    with pytest.raises(NotACampaignFolder):
+        guard_output(Path("/etc"))
+    # A campaign folder whose start ran no trial is started over (its tune/ removed), but a tune/
+    # that is a symlink to another folder is never followed.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "data.txt").write_text("keep")
+    folder = campaign_folder(tmp_path / "c", status="failed", tune_ran=False, trials=False)
+    (folder / "tune").symlink_to(outside, target_is_directory=True)
+    done = run_cli("--output", str(folder), cwd=tmp_path)
+    assert done.returncode == 1 and "cannot reach the Ray cluster" in done.stderr, done.stderr[-2000:]
+    assert (outside / "data.txt").read_text() == "keep"
