@@ -6,6 +6,10 @@
     autotuner report runs/quickstart                  # tables + report.png
     autotuner gc runs/llama-1b-ome                    # delete what a crashed OME campaign left behind
     autotuner ui                                      # the web app on Ray Serve: prints its URL and token
+
+``run`` exits 0 with an answer; 1 on an error (one line: the output folder refused, Ray unreachable,
+a full disk); 2 on an invalid task; 3 when the campaign stopped before its end; 4 when it ended
+without an answer (no config met the SLOs, or every trial failed).
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ import sys
 from pathlib import Path
 
 from autotuner.task.load import load_spec
-from autotuner.task.spec import Problem
+from autotuner.task.spec import Problem, TaskSpec
 
 EXIT_INVALID = 2
+EXIT_UNFINISHED = 3  # stopped or interrupted: --resume goes on
+EXIT_NO_ANSWER = 4  # finished, but no config met the SLOs (or every trial failed)
 
 
 def _print_problems(path: str, problems: list[Problem]) -> None:
@@ -44,6 +50,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     if args.output:
         spec = spec.model_copy(update={"output": args.output})
+    from autotuner.campaign.folder_guard import FolderError, check_output_text, describe_os_error
+
+    try:
+        check_output_text(spec.output)  # before a path with a NUL is resolved
+        return _run(args, spec)
+    except FolderError as err:  # the output folder is refused: nothing was written there
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # a full disk, a folder that became read-only
+        print(f"error: {describe_os_error(err)}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace, spec: TaskSpec) -> int:
     from autotuner.task.paths import OUTPUT_BASE_VAR, is_ray_temporary, resolve_here
 
     spec = resolve_here(spec)  # once, here: Ray runs trials (and --working-dir jobs) in folders of its own
@@ -51,6 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"warning: the campaign folder {spec.output_dir} is in Ray's temporary folders, which Ray deletes: "
               f"set an absolute output (--output), or ${OUTPUT_BASE_VAR}", file=sys.stderr, flush=True)
     from autotuner.campaign.driver import CampaignError, run_campaign
+    from autotuner.results.answer import why_no_answer
     from autotuner.results.report import render_chart, summary_text
 
     print(f"campaign {spec.name}: {spec.budget.trials} trials, {spec.budget.gpus} GPU slots, "
@@ -72,16 +93,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.status != "finished":
         again = ["autotuner", "run", args.file, "--resume", *(["--output", args.output] if args.output else [])]
         print(f"resume with: {shlex.join(again)}")
-        return 3
+        return EXIT_UNFINISHED
+    if result.best is None:  # a script (or a Ray job's status) must tell this from an answer
+        print(f"error: no answer: {why_no_answer(result.trials)}", file=sys.stderr)
+        return EXIT_NO_ANSWER
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from autotuner.results.report import render_chart, summary_text
 
+    from autotuner.campaign.folder_guard import FolderError, require_readable
+
     folder = Path(args.folder)
     if not (folder / "campaign.json").exists():
         print(f"error: {folder} is not a campaign folder (no campaign.json)", file=sys.stderr)
+        return 1
+    try:
+        require_readable(folder)
+    except FolderError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 1
     print(summary_text(folder))
     print(f"\nchart: {render_chart(folder, Path(args.chart) if args.chart else None)}")

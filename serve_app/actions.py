@@ -15,12 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from autotuner.campaign.folder_guard import SUBMITTED_TASK_FILE
 from autotuner.task.load import load_spec, parse_spec, parse_spec_text
 from autotuner.task.spec import Problem, TaskSpec
 from serve_app.jobs import CampaignJobs
 from serve_app.live import LiveStore
 
-TASK_FILE = "task.yaml"
+TASK_FILE = SUBMITTED_TASK_FILE  # the tuner accepts a new campaign folder that holds it
 ALLOW_COMMANDS_HINT = ("the app was started without --allow-commands, so a task from the web may run only the "
                        "simulator or the engine's own entry point (command: simulator | engine)")
 

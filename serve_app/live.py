@@ -24,7 +24,7 @@ from typing import Any, Mapping, Protocol
 
 from autotuner.campaign.runs import job_ids, resumes
 from autotuner.campaign.lock import read_owner
-from autotuner.results.folder import ACTIVE_CAMPAIGN_STATUSES, DONE, FAILED, REJECTED, STOPPED_EARLY
+from autotuner.results.folder import ACTIVE_CAMPAIGN_STATUSES, DONE, FAILED, REJECTED, REMEASURE, STOPPED_EARLY
 from autotuner.task.load import load_spec
 from autotuner.task.spec import TaskSpec
 from serve_app.best import best_config
@@ -87,7 +87,8 @@ class CampaignSnapshot:
 
     @property
     def trials_ended(self) -> int:
-        return sum(1 for t in self.trials.values() if t.get("status") in ENDED)
+        """Search trials that ended, out of the budget's (the re-measurement's trials are extra)."""
+        return sum(1 for t in self.trials.values() if t.get("status") in ENDED and t.get("phase") != REMEASURE)
 
     @property
     def best_score(self) -> float | None:

@@ -13,6 +13,7 @@ CLI, ``ray job submit`` and the web app all go through :func:`run_campaign`::
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -26,14 +27,16 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TextIO
 
 from autotuner.engines.api_key import ApiKeyError, api_key_for, scrub_tree
-from autotuner.campaign.runs import run_fields
+from autotuner.campaign.runs import idle_run_fields, run_fields
+from autotuner.campaign.folder_guard import guard_output
 from autotuner.campaign.lock import CampaignLock, FolderInUse
 from autotuner.campaign.placement import check_cluster, trial_slots
 from autotuner.task.ray_job import current_ray_job
 from autotuner.results.folder import (CAMPAIGN_FAILED, CAMPAIGN_FINISHED, CAMPAIGN_INTERRUPTED, CAMPAIGN_RUNNING,
-                               CAMPAIGN_STARTING, CAMPAIGN_STOPPED, INTERRUPTED, META_FILE, SEARCH, TrialRecord,
-                               load_campaign, read_meta, read_rows, update_meta, write_best, write_json, write_text)
-from autotuner.task.load import load_spec, require_valid, SpecError
+                               CAMPAIGN_STARTING, CAMPAIGN_STOPPED, INTERRUPTED, SEARCH, TrialRecord,
+                               load_campaign, read_meta, read_rows, update_meta, write_best, write_meta,
+                               write_text)
+from autotuner.task.load import SpecError, load_spec, require_valid
 from autotuner.task.spec import TaskSpec
 from autotuner.campaign.stop_signals import CampaignStopped, StopSignals
 from autotuner.task.paths import resolve_here
@@ -195,9 +198,9 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
     """Run (or resume) a campaign to the end; returns its trials and the best config.
 
     Relative paths in ``spec`` resolve against the current directory (autotuner/task/paths.py).
-    One driver at a time holds the campaign folder (autotuner/campaign/driver/driver/lock.py); SIGTERM and SIGINT
+    One driver at a time holds the campaign folder (autotuner/campaign/driver/driver/driver/lock.py); SIGTERM and SIGINT
     stop it so that ``resume=True`` goes on without repeating finished trials
-    (autotuner/campaign/driver/driver/stop_signals.py).
+    (autotuner/campaign/driver/driver/driver/stop_signals.py).
     """
     from ray import tune
 
@@ -207,6 +210,7 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
     job_id = job.submission_id if job else None
     owned = False  # once campaign.json is this run's, a stop signal is recorded in it at once
     _api_key(spec)  # before anything is created: a missing key is the user's to fix
+    guard_output(folder)  # FolderError before anything is written: what the folder may be (folder_guard.py)
 
     def record_stop(signal_name: str) -> None:
         if owned:
@@ -227,6 +231,8 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
                     raise CampaignError(f"nothing to resume in {folder}: no valid spec.yaml")
                 spec = stored or spec
             if mode == ALREADY_FINISHED:
+                if job_id:  # the web app lists this job as the campaign's, not as a task that ran nothing
+                    update_meta(folder, **idle_run_fields(read_meta(folder), ray_job_id=job_id, now=time.time()))
                 return _result(folder, 0.0, already_finished=True)
             api_key = _api_key(spec)  # the stored task's, on a resume
             scrub_tree(folder / "trials", api_key)  # what a killed run left in clear text
@@ -241,7 +247,7 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
                           objective=spec.objective.kind, error=None, cleanup_error=None, stop_signal=None,
                           **run_fields(read_meta(folder), ray_job_id=job_id, resume=mode == RESTORE, now=time.time()))
             if mode == FRESH:
-                write_json(folder / META_FILE, fields)
+                write_meta(folder, fields)
             else:
                 update_meta(folder, **fields)
             owned = True
@@ -306,7 +312,7 @@ def _run(spec: TaskSpec, cid: str, api_key: str | None, restore: bool, stop: Sto
         _collect_garbage(spec, cid)
         recorder = ResultsRecorder(str(folder), objective.unit)
         hint_feed = [IncumbentFeed(recorder, cid)] if EarlyStopping.from_spec(spec).uses_load_hint else []
-        callbacks = [recorder, ProgressPrinter(spec.budget.trials, objective.unit, stream=stream),
+        callbacks = [recorder, ProgressPrinter(spec.budget.trials, objective.unit, stream=stream, folder=str(folder)),
                      HubFeed(recorder, cid), *hint_feed, *callbacks]
         trainable = _trainable(spec, cid, api_key)
         update_meta(folder, status=CAMPAIGN_RUNNING)
@@ -362,6 +368,7 @@ def _experiment(spec: TaskSpec, trainable: Any, path: Path, resume: bool, callba
     rule stops) or the re-measurement of ``configs`` (each run as given, none stopped)."""
     from ray import tune
 
+    from autotuner.results.standing import assured_best_in
     from autotuner.search import make_searcher
     from autotuner.stopping import EarlyStopping
     from autotuner.search.fixed import FixedConfigs
@@ -378,7 +385,10 @@ def _experiment(spec: TaskSpec, trainable: Any, path: Path, resume: bool, callba
                                   resume_errored=False, restart_errored=False)
     if search:
         tune_config = tune.TuneConfig(metric="score", mode="max", search_alg=make_searcher(spec),
-                                      scheduler=EarlyStopping.from_spec(spec).scheduler(), num_samples=spec.budget.trials,
+                                      # on a resume, the rule starts from the trials ended before
+                                      scheduler=EarlyStopping.from_spec(spec).scheduler(
+                                          seed=functools.partial(assured_best_in, str(path.parent))),
+                                      num_samples=spec.budget.trials,
                                       time_budget_s=spec.budget.wall_time_s, reuse_actors=True)
     else:
         tune_config = tune.TuneConfig(metric="score", mode="max", num_samples=len(configs), reuse_actors=True,
@@ -410,7 +420,7 @@ def _write_answer(spec: TaskSpec, cid: str, folder: Path, trials: list[TrialReco
                   unit: str) -> dict[str, Any] | None:
     """best_config.json (the re-measured answer, its spread and provenance), the launch command
     and the OME manifest; None when no trial met the SLOs."""
-    from autotuner.results.answer import choose, provenance, spread_block
+    from autotuner.results.answer import choose, launch_command_comment, provenance, spread_block
     from autotuner.results.best_manifest import write_best_manifest
     from autotuner.results.folder import REMEASURE, host_distorted_levels
 
@@ -431,7 +441,8 @@ def _write_answer(spec: TaskSpec, cid: str, folder: Path, trials: list[TrialReco
     extra["engine_notes"] = spec.behaviour_notes(answer.search.config)
     return write_best(folder, answer.search, levels, launch_command=spec.launch_command(answer.search.config),
                       objective_unit=unit,
-                      api_key_env=spec.engine.api_key.env if spec.engine.api_key else None, extra=extra)
+                      api_key_env=spec.engine.api_key.env if spec.engine.api_key else None, extra=extra,
+                      comment=launch_command_comment(spec))
 
 
 def _answer_note(remeasured: bool, remeasure_ran: bool, settings: Any) -> str:

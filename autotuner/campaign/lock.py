@@ -226,7 +226,8 @@ class CampaignLock:
             try:
                 tmp.write_text(self.owner.to_json())
                 os.replace(tmp, self.path)
-            except OSError:  # a volume hiccup: the next beat tries again
+            except OSError:  # a volume hiccup or a full disk: the next beat tries again
+                tmp.unlink(missing_ok=True)
                 continue
 
 

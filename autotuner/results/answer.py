@@ -15,11 +15,12 @@ that met the SLOs in most repeats, and it is shown with its spread::
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from autotuner.results.folder import REMEASURE, TrialRecord, pick_best, pick_remeasured
+from autotuner.results.folder import FAILED, REJECTED, REMEASURE, TrialRecord, has_valid_score, pick_best, pick_remeasured
 from autotuner.task.space import engine_args
 from autotuner.task.spec import RemeasureSpec, TaskSpec
 from autotuner.trial.sweep import REMEASURE as REMEASURE_KEY
@@ -28,10 +29,11 @@ REMEASURE_OF = "remeasure_of"  # config key naming the search trial a re-measure
 
 
 def remeasure_candidates(trials: list[TrialRecord], configs: int) -> list[TrialRecord]:
-    """The best ``configs`` feasible search trials with distinct configs and a known boundary."""
+    """The best ``configs`` search trials with a valid score (never a failed one), distinct configs
+    and a known boundary."""
     chosen: list[TrialRecord] = []
     seen: set[str] = set()
-    ranked = sorted((t for t in trials if t.phase != REMEASURE and t.feasible and t.boundary and t.score is not None),
+    ranked = sorted((t for t in trials if t.phase != REMEASURE and has_valid_score(t) and t.boundary),
                     key=lambda t: t.score, reverse=True)
     for trial in ranked:
         key = json.dumps(trial.config, sort_keys=True)
@@ -76,6 +78,18 @@ def choose(trials: list[TrialRecord]) -> Answer | None:
     return Answer(best, best) if best else None
 
 
+def why_no_answer(trials: list[TrialRecord]) -> str:
+    """Why a campaign that ran has no config to recommend, from its search trials' statuses."""
+    searched = [t for t in trials if t.phase != REMEASURE]
+    if not searched:
+        return "no trial ran"
+    counts = Counter(t.status for t in searched)
+    head = ("every trial failed or was rejected" if set(counts) <= {FAILED, REJECTED}
+            else "no config met the SLOs at any load")
+    return (f"{head} ({len(searched)} trials: {', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}); "
+            "see each trial's reason, then loosen the SLOs or change the search space")
+
+
 def spread_block(record: TrialRecord) -> dict[str, Any]:
     """The re-measurement of one config, as best_config.json shows it."""
     return {"trial_id": record.trial_id, "of_trial": record.remeasure_of, "config": engine_args(record.config),
@@ -109,6 +123,15 @@ def provenance(spec: TaskSpec) -> dict[str, Any]:
     }
 
 
+def launch_command_comment(spec: TaskSpec) -> str | None:
+    """The comment above best_launch_command.txt's command when its numbers come from the simulator."""
+    if not spec.engine.simulated:
+        return None
+    title = spec.engine.engine_flavor.title
+    return (f"found on the simulator (autotuner/sim), not on {title}: its numbers are modelled; "
+            f"measure this command on {title} before relying on it")
+
+
 def _tuner_version() -> str:
     try:
         return metadata.version("sglang-autotuner")
@@ -116,5 +139,5 @@ def _tuner_version() -> str:
         return "unknown"
 
 
-__all__ = ["Answer", "REMEASURE_OF", "choose", "provenance", "remeasure_candidates", "remeasure_configs",
-           "spread_block"]
+__all__ = ["Answer", "REMEASURE_OF", "choose", "launch_command_comment", "provenance", "remeasure_candidates", "remeasure_configs",
+           "spread_block", "why_no_answer"]

@@ -3,7 +3,7 @@
 Layout of a campaign folder::
 
     campaign.json          id, name, status (the CAMPAIGN_* values), times, error
-    campaign.lock          who runs the campaign now, with a heartbeat (autotuner/campaign/driver/lock.py)
+    campaign.lock          who runs the campaign now, with a heartbeat (autotuner/campaign/driver/driver/lock.py)
     spec.yaml              the task as run
     levels.parquet         one row per (trial, level): config, load, metrics, score so far, and
                            how far the host held it back (autotuner/trial/host_distortion.py)
@@ -21,6 +21,7 @@ writer; each write goes to a temporary file that is renamed over the old one.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shlex
@@ -85,8 +86,12 @@ def write_json(path: Path, data: Any) -> None:
 def write_parquet(path: Path, rows: list[dict[str, Any]]) -> None:
     """Write rows as a Parquet table atomically."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(pa.Table.from_pylist(rows) if rows else pa.table({}), tmp)
-    os.replace(tmp, path)
+    try:
+        pq.write_table(pa.Table.from_pylist(rows) if rows else pa.table({}), tmp)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: the old table stays, without a half-written copy beside it
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -185,11 +190,16 @@ class TrialRecord:
                    boundary=json.loads(row.get("boundary_json") or "{}"), **fields)
 
 
+def has_valid_score(trial: TrialRecord) -> bool:
+    """Whether a trial's score may stand for its config: it met the SLOs somewhere and its engine
+    did not fail (a score measured before an engine died mid-level recommends a config that crashes)."""
+    return trial.feasible and trial.score is not None and trial.status not in (FAILED, REJECTED)
+
+
 def pick_best(trials: Iterable[TrialRecord]) -> TrialRecord | None:
-    """The search's best: the feasible trial with the highest score, preferring ones whose load
-    search ran to the end."""
-    feasible = [t for t in trials if t.phase == SEARCH and t.feasible and t.score is not None
-                and t.status != REJECTED]
+    """The search's best: the trial with the highest valid score (:func:`has_valid_score`),
+    preferring ones whose load search ran to the end."""
+    feasible = [t for t in trials if t.phase == SEARCH and has_valid_score(t)]
     complete = [t for t in feasible if t.status == DONE]
     pool = complete or feasible
     return max(pool, key=lambda t: t.score) if pool else None
@@ -204,11 +214,11 @@ def pick_remeasured(trials: Iterable[TrialRecord]) -> TrialRecord | None:
 
 def write_best(folder: Path, best: TrialRecord, levels: list[dict[str, Any]], *, launch_command: list[str],
                objective_unit: str, api_key_env: str | None = None,
-               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+               extra: dict[str, Any] | None = None, comment: str | None = None) -> dict[str, Any]:
     """best_config.json and best_launch_command.txt for the winning trial, whose engine starts with
     ``launch_command`` (the flavor's, :meth:`autotuner.task.spec.TaskSpec.launch_command`). ``api_key_env``:
     the variable holding the server's API key; the command reads it (``--api-key "$VAR"``), it never
-    contains the key."""
+    contains the key. ``comment``: a line written above the command, as a shell comment."""
     argv = list(launch_command)
     line = shlex.join(argv)
     if api_key_env:  # a variable name (checked by the spec), expanded by the shell that runs the line
@@ -222,7 +232,7 @@ def write_best(folder: Path, best: TrialRecord, levels: list[dict[str, Any]], *,
         "launch_command": argv, "launch_command_line": line, **(extra or {}),
     }
     write_json(folder / "best_config.json", data)
-    write_text(folder / "best_launch_command.txt", line + "\n")
+    write_text(folder / "best_launch_command.txt", (f"# {comment}\n" if comment else "") + line + "\n")
     return data
 
 
@@ -235,8 +245,30 @@ def read_meta(folder: Path) -> dict[str, Any]:
 def update_meta(folder: Path, **fields: Any) -> dict[str, Any]:
     """Merge ``fields`` into campaign.json (atomically); returns the new content."""
     meta = {**read_meta(folder), **fields}
-    write_json(folder / META_FILE, meta)
+    write_meta(folder, meta)
     return meta
+
+
+META_RESERVE_BYTES = 4096  # campaign.json's size on disk at least: room for its last update on a full disk
+
+
+def write_meta(folder: Path, meta: dict[str, Any]) -> None:
+    """Write campaign.json atomically, padded (JSON allows trailing blanks) to reserve its space:
+    when the disk is full, the update that records how the campaign ended is written over the old
+    bytes in place, so the status never stays "running" for want of a few bytes."""
+    text = json.dumps(meta, indent=2, default=str)
+    text += " " * max(0, META_RESERVE_BYTES - len(text.encode()) - 1) + "\n"
+    path = folder / META_FILE
+    try:
+        write_text(path, text)
+    except OSError as err:
+        if err.errno != errno.ENOSPC or not path.exists() or path.stat().st_size < len(text.encode()):
+            raise
+        data = text.encode()  # ends with a newline
+        with open(path, "r+b") as f:  # no new blocks: the file already holds this many bytes
+            f.write(data[:-1] + b" " * (path.stat().st_size - len(data)) + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def load_campaign(folder: Path) -> tuple[dict[str, Any], list[TrialRecord], list[dict[str, Any]]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 from ray.tune import Callback
@@ -18,6 +19,7 @@ from ray.tune import Callback
 from autotuner.results.dashboard import actor_url, dashboard_url, trial_actor_id
 from autotuner.engines.base import GPU, SIMULATED_GPU
 from autotuner.flavors import short_names
+from autotuner.results.standing import read_standing
 from autotuner.trial.objective import assured_score, stop_explanation
 from autotuner.task.space import engine_args
 from autotuner.trial.host_distortion import unscored
@@ -53,9 +55,10 @@ def describe_level(report: TrialReport, unit: str) -> str:
 class ProgressPrinter(Callback):
     """Prints trial events as they happen (for the CLI; the web app has its own view)."""
 
-    def __init__(self, num_trials: int, unit: str, stream: TextIO | None = None):
+    def __init__(self, num_trials: int, unit: str, stream: TextIO | None = None, folder: str | None = None):
         self.num_trials = num_trials
         self.unit = unit
+        self.folder = folder  # the campaign's: a resumed run counts on from its trials.parquet
         self._stream = stream
         self._ended: set[str] = set()  # search trials
         self._remeasured: set[str] = set()
@@ -65,10 +68,23 @@ class ProgressPrinter(Callback):
         self._actor_links: dict[str, str] = {}
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"num_trials": self.num_trials, "unit": self.unit}
+        return {"num_trials": self.num_trials, "unit": self.unit, "folder": self.folder}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)
+
+    def setup(self, **info: Any) -> None:
+        """Start from the trials that ended before (a resume, or the re-measurement after a
+        resumed search, whose printer Tune restored apart from this one)."""
+        if self.folder is None:
+            return
+        before = read_standing(Path(self.folder))
+        self._ended |= before.ended
+        self._remeasured |= before.remeasured
+        if before.best is not None and (self._best is None or before.best[0] > self._best[0]):
+            self._best = before.best
+        if before.assured_best is not None:
+            self._assured_best = max(self._assured_best or before.assured_best, before.assured_best)
 
     def _print(self, text: str) -> None:
         out = self._stream or sys.stdout

@@ -19,7 +19,8 @@ from autotuner.results.answer import REMEASURE_OF
 from autotuner.results.dashboard import trial_actor_id
 from autotuner.results.folder import (DEPLOYING, FAILED, INTERRUPTED, REMEASURE, REMEASURED_FIELDS, RUNNING, SEARCH,
                                STOPPED_EARLY, TrialRecord, level_row, read_rows, write_parquet)
-from autotuner.trial.objective import assured_score, stop_explanation
+from autotuner.results.standing import standing
+from autotuner.trial.objective import stop_explanation
 from autotuner.task.space import engine_args
 from autotuner.trial.sweep import REMEASURE as REMEASURE_KEY
 from autotuner.trial.report import TrialReport
@@ -50,6 +51,9 @@ class ResultsRecorder(Callback):
 
     def setup(self, **info: Any) -> None:
         self._load()
+        # The tables exist before Tune saves any state: a folder whose Tune state outlived them
+        # was damaged, not started (autotuner/campaign/driver/folder_guard.py).
+        self.flush(force=True)
 
     def _load(self) -> None:
         if self._loaded:
@@ -76,9 +80,7 @@ class ResultsRecorder(Callback):
     def best_assured_score(self) -> float | None:
         """What the best feasible trial of the search so far is sure of (the early-stopping rule's
         reference, :func:`~autotuner.stopping.bound.assured_score`)."""
-        scores = [assured_score(t.score, t.boundary.items()) for t in self._trials.values()
-                  if t.phase == SEARCH and t.feasible and t.score is not None]
-        return max(scores, default=None)
+        return standing(self._trials.values()).assured_best
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._load()

@@ -15,19 +15,25 @@ from pathlib import Path
 from typing import Any
 
 from autotuner.results.progress import describe_config
-from autotuner.results.folder import REMEASURE, SEARCH, TrialRecord, host_distorted_levels, load_campaign
+from autotuner.results.folder import REMEASURE, SEARCH, STOPPED_EARLY, TrialRecord, host_distorted_levels, load_campaign
 
 
 def trials_table(trials: list[TrialRecord], limit: int | None = None) -> str:
     """Search trials sorted by score (best first) as a fixed-width table."""
     rows = sorted((t for t in trials if t.phase == SEARCH), key=lambda t: (not t.feasible, -(t.score or 0)))
-    lines = [f"{'trial':<14} {'status':<14} {'gpus':>4} {'lvls':>4} {'score':>10}  {'boundary':<10} config / reason"]
+    lines = [f"{'trial':<14} {'status':<14} {'gpus':>4} {'lvls':>4} {'score':>13}  {'boundary':<10} config / reason"]
     for t in rows[:limit]:
-        score = "-" if t.score is None else (f"{t.score:.4g}" if t.feasible else "infeasible")
+        score = "-" if t.score is None else (f"{t.score:.4g}" if t.feasible else unscored(t))
         boundary = ",".join(f"c={load}" for load in t.boundary.values()) or "-"
         extra = describe_config(t.config) + (f"  [{t.reason}]" if t.reason else "")
-        lines.append(f"{t.trial_id:<14} {t.status:<14} {t.gpus:>4} {t.levels_run:>4} {score:>10}  {boundary:<10} {extra}")
+        lines.append(f"{t.trial_id:<14} {t.status:<14} {t.gpus:>4} {t.levels_run:>4} {score:>13}  {boundary:<10} {extra}")
     return "\n".join(lines)
+
+
+def unscored(trial: TrialRecord) -> str:
+    """The score column of a trial that met the SLOs at no level: a stopped trial may have met them
+    higher up, so it is not called infeasible."""
+    return "stopped early" if trial.status == STOPPED_EARLY else "infeasible"
 
 
 def remeasure_table(trials: list[TrialRecord]) -> str:

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from autotuner.task.spec import TaskSpec
@@ -47,15 +47,16 @@ class EarlyStopping:
         (:func:`autotuner.trial.sweep.fail_fast_for` gives the limits)."""
         return self.on
 
-    def scheduler(self) -> Any:
-        """The Tune scheduler: the bound rule, or FIFO (no stopping)."""
+    def scheduler(self, seed: Callable[[], float | None] | None = None) -> Any:
+        """The Tune scheduler: the bound rule (``seed``: what it starts from on a resume,
+        :class:`~autotuner.stopping.bound.BoundStoppingScheduler`), or FIFO (no stopping)."""
         from ray.tune.schedulers import FIFOScheduler
 
         from autotuner.stopping.bound import BoundStoppingScheduler
 
         if not self.on or not self.bounds_scores:
             return FIFOScheduler()
-        return BoundStoppingScheduler(margin=self.margin)
+        return BoundStoppingScheduler(margin=self.margin, seed=seed)
 
 
 __all__ = ["EarlyStopping"]

@@ -26,7 +26,7 @@ the bound then rests on the passing level's throughput, not on the failing level
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
@@ -35,12 +35,20 @@ from autotuner.trial.objective import assured_score
 
 class BoundStoppingScheduler(FIFOScheduler):
     """Stops trials whose ``score_bound`` is below the best trial's :func:`assured_score` by more
-    than ``margin``."""
+    than ``margin``.
 
-    def __init__(self, margin: float = 0.05):
+    ``seed`` gives the best assured score of the trials that ended before this run started: Tune
+    restores a scheduler as it was pickled when the campaign's first run began, so on a resume it
+    would otherwise start from nothing and stop less. It is asked once, at the first report.
+    """
+
+    seed: Callable[[], float | None] | None = None  # also for schedulers pickled before it existed
+
+    def __init__(self, margin: float = 0.05, seed: Callable[[], float | None] | None = None):
         super().__init__()
         self.margin = margin
         self.best: float | None = None  # the best assured score so far
+        self.seed = seed
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         self._observe(result)
@@ -52,6 +60,10 @@ class BoundStoppingScheduler(FIFOScheduler):
         self._observe(result or {})
 
     def _observe(self, result: dict) -> None:
+        if self.seed is not None:
+            seeded, self.seed = self.seed(), None
+            if seeded is not None and (self.best is None or seeded > self.best):
+                self.best = seeded
         if result.get("feasible"):
             value = assured_score(result["score"], result.get("boundary") or ())
             if self.best is None or value > self.best:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import html
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +54,18 @@ def folder_label(folder: str | None, roots: list[Path]) -> str:
     return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
 
 
+def task_labels(rows: list[TaskRow]) -> list[str]:
+    """Each row's name; rows that share one also say where they are (their whole folder, or
+    their job when no folder is known), so that four tasks named quickstart are told apart."""
+    counts = Counter(r.name for r in rows)
+    return [r.name if counts[r.name] == 1 else
+            f"{r.name} ({folder_label(r.folder, []) if r.folder else f'job {r.job_id or r.id}'})" for r in rows]
+
+
 def tasks_frame(rows: list[TaskRow], roots: list[Path] = ()) -> pd.DataFrame:
     """The table behind the page, newest task first."""
     records = [{
-        "task": f'<a href="/task?id={html.escape(r.id)}">{html.escape(r.name)}</a>',
+        "task": f'<a href="/task?id={html.escape(r.id)}">{html.escape(label)}</a>',
         "action": f'<button class="task-{_action(r)}">{_action(r)}</button>' if _action(r) else "",
         "status": status_text(r),
         "progress": f"{r.trials_ended}/{r.budget_trials}" if r.budget_trials else "",
@@ -64,7 +73,7 @@ def tasks_frame(rows: list[TaskRow], roots: list[Path] = ()) -> pd.DataFrame:
         "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started)) if r.started else "",
         "folder": folder_label(r.folder, list(roots)), "source": r.source, "ray job": r.job_id or "",
         "id": r.id, "do": _action(r),
-    } for r in rows]
+    } for r, label in zip(rows, task_labels(rows))]
     return pd.DataFrame(records, columns=COLUMNS)
 
 

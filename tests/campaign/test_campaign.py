@@ -92,6 +92,8 @@ def test_small_campaign_end_to_end(ray_cluster, tmp_path):
     assert again.remeasured_repeats == 2 and best["remeasured"]["repeats"] == 2
     assert best["remeasured"]["min"] <= best["score"] <= best["remeasured"]["max"]
     assert best["provenance"]["engine"]["simulated"] and best["provenance"]["gpu"] == "H100"
+    comment, command = (result.folder / "best_launch_command.txt").read_text().splitlines()
+    assert comment.startswith("# found on the simulator") and command == best["launch_command_line"]
     assert (result.folder / "trials" / failed.trial_id / "engine.log").exists()
     assert leftover_processes(tmp_path) == []
 
@@ -168,4 +170,9 @@ def test_ctrl_c_then_resume_does_not_repeat_finished_trials_and_a_second_driver_
         assert rows == sorted(set(rows))
     for tid in finished_before:
         assert f"trial {tid} deploying" not in resumed.stdout
+    # the progress line counts on from the trials that ended before the stop, to 5/5, and the
+    # re-measurement knows the search's best (issue 25 item 11)
+    progress = [line.split("progress: ")[1] for line in resumed.stdout.splitlines() if "progress: " in line]
+    assert progress and int(progress[0].split("/")[0]) > len(finished_before), progress
+    assert progress[-1].startswith("5/5 trials ended, 1 re-measured") and "no feasible trial yet" not in progress[-1]
     assert leftover_processes(tmp_path) == []

@@ -47,3 +47,19 @@ def test_provenance_says_plainly_when_the_engine_is_simulated():
     assert facts["gpu"] == "H100" and facts["model"] == "meta-llama/Llama-3.1-8B-Instruct"
     assert facts["slo"]["ttft_p90_s"] == 1.0 and facts["remeasure"] == {"configs": 3, "repeats": 3}
     assert facts["workload"]["load"]["max"] == 512 and facts["tuner_version"]
+
+
+def test_a_trial_whose_engine_failed_mid_level_is_never_remeasured_nor_the_answer(tmp_path):
+    """Issue 25 item 7: the engine of the highest-scoring trial was killed after a passing level;
+    its row (as the recorder writes it) says failed, feasible, with a score and a boundary."""
+    from autotuner.results.folder import FAILED, REJECTED, load_campaign, write_parquet
+
+    rows = [search("killed", 1500, {"tp_size": 1}, status=FAILED).to_row(),
+            search("refused", 1400, {"tp_size": 4}, status=REJECTED).to_row(),
+            search("ok", 900, {"tp_size": 2}).to_row()]
+    write_parquet(tmp_path / "trials.parquet", rows)
+    _, trials, _ = load_campaign(tmp_path)
+    assert [t.trial_id for t in remeasure_candidates(trials, 3)] == ["ok"]
+    assert [c[REMEASURE_OF] for c in remeasure_configs(trials, RemeasureSpec(configs=2, repeats=2))] == ["ok"]
+    assert choose(trials).search.trial_id == "ok"
+    assert choose(trials[:2]) is None

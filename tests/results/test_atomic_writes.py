@@ -42,8 +42,11 @@ results.write_best(folder, best, [], launch_command=spec.launch_command(best.con
 from autotuner.results.best_manifest import write_best_manifest
 write_best_manifest(spec, best.config, folder, "cid", best.trial_id)
 """,
+    # A campaign folder of a start that ran no trial (the tuner writes only into its own folders).
     "spec.yaml": """
+import json
 from autotuner.campaign.driver import run_campaign
+(folder / "campaign.json").write_text(json.dumps({"id": "q-1", "name": "quickstart", "status": "failed"}))
 run_campaign(spec)
 """,
 }
