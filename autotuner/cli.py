@@ -50,6 +50,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"warning: the campaign folder {spec.output_dir} is in Ray's temporary folders, which Ray deletes: "
               f"set an absolute output (--output), or ${OUTPUT_BASE_VAR}", file=sys.stderr, flush=True)
     from autotuner.campaign.driver import CampaignError, run_campaign
+    from autotuner.results.folder import CampaignFolder
+    from autotuner.results.records import CampaignStatus
     from autotuner.results.report import render_chart, summary_text
 
     print(f"campaign {spec.name}: {spec.budget.trials} trials, {spec.budget.gpus} GPU slots, "
@@ -63,12 +65,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{result.folder} holds this campaign, already finished: nothing to run "
               "(to run it again, choose another output folder)")
     if result.trials:
+        folder = CampaignFolder(result.folder)
         print()
         print(summary_text(result.folder))
         chart = render_chart(result.folder)
-        print(f"\nchart: {chart}\nresults: {result.folder / 'levels.parquet'}, {result.folder / 'trials.parquet'}")
+        print(f"\nchart: {chart}\nresults: {folder.levels_path}, {folder.trials_path}")
     print(f"wall time: {result.wall_s:.0f} s, status: {result.status}")
-    if result.status != "finished":
+    if result.status != CampaignStatus.FINISHED:
         again = ["autotuner", "run", args.file, "--resume", *(["--output", args.output] if args.output else [])]
         print(f"resume with: {shlex.join(again)}")
         return 3
@@ -76,11 +79,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from autotuner.results.folder import CampaignFolder
     from autotuner.results.report import render_chart, summary_text
 
     folder = Path(args.folder)
-    if not (folder / "campaign.json").exists():
-        print(f"error: {folder} is not a campaign folder (no campaign.json)", file=sys.stderr)
+    if not CampaignFolder(folder).is_campaign():
+        print(f"error: {folder} is not a campaign folder (no {CampaignFolder.META})", file=sys.stderr)
         return 1
     print(summary_text(folder))
     print(f"\nchart: {render_chart(folder, Path(args.chart) if args.chart else None)}")
@@ -89,19 +93,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_gc(args: argparse.Namespace) -> int:
     """Delete the Kubernetes objects a crashed run of a campaign left behind."""
-    import json
-
     from autotuner.campaign.driver import campaign_id
+    from autotuner.results.folder import CampaignFolder
 
     target = Path(args.campaign)
-    folder = target if target.is_dir() else None
-    spec_file = folder / "spec.yaml" if folder else target
+    folder = CampaignFolder(target) if target.is_dir() else None
+    spec_file = folder.spec_path if folder else target
     spec, problems = load_spec(spec_file)
     if spec is None or problems:
         _print_problems(str(spec_file), problems)
         return EXIT_INVALID
-    meta_path = (folder or spec.output_dir) / "campaign.json"
-    cid = json.loads(meta_path.read_text())["id"] if meta_path.exists() else campaign_id(spec)
+    meta = (folder or CampaignFolder(spec.output_dir)).read_meta()
+    cid = meta.id if meta is not None else campaign_id(spec)
     from autotuner.engines.backends import backend_class
 
     removed = backend_class(spec.engine.backend).collect_garbage(spec, cid)

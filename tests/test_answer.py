@@ -1,12 +1,12 @@
 """The answer: which configs are re-measured, which one is recommended, and its provenance."""
 
 from autotuner.results.answer import REMEASURE_OF, choose, provenance, remeasure_candidates, remeasure_configs
-from autotuner.results.folder import DONE, REMEASURE, STOPPED_EARLY, TrialRecord
+from autotuner.results.records import Phase, TrialRecord, TrialStatus
 from autotuner.task.spec import RemeasureSpec, require_valid
 from autotuner.trial.sweep import REMEASURE as REMEASURE_KEY
 
 
-def search(trial_id, score, config, boundary=None, feasible=True, status=DONE):
+def search(trial_id, score, config, boundary=None, feasible=True, status=TrialStatus.DONE):
     return TrialRecord(trial_id, config, status=status, score=score, feasible=feasible,
                        boundary={"D(1,1)": 32} if boundary is None else boundary)
 
@@ -14,7 +14,7 @@ def search(trial_id, score, config, boundary=None, feasible=True, status=DONE):
 def test_candidates_are_the_best_distinct_configs_with_a_boundary():
     trials = [search("a", 900, {"tp_size": 1}), search("b", 950, {"tp_size": 1}),  # same config as a
               search("c", 800, {"tp_size": 2}), search("d", 990, {"tp_size": 4}, boundary={}),
-              search("e", 700, {"tp_size": 8}, status=STOPPED_EARLY), search("f", 0, {"tp_size": 16}, feasible=False)]
+              search("e", 700, {"tp_size": 8}, status=TrialStatus.STOPPED_EARLY), search("f", 0, {"tp_size": 16}, feasible=False)]
     assert [t.trial_id for t in remeasure_candidates(trials, 3)] == ["b", "c", "e"]
     configs = remeasure_configs(trials, RemeasureSpec(configs=2, repeats=4))
     assert configs == [{"tp_size": 1, REMEASURE_KEY: {"loads": {"D(1,1)": 32}, "repeats": 4}, REMEASURE_OF: "b"},
@@ -24,8 +24,8 @@ def test_candidates_are_the_best_distinct_configs_with_a_boundary():
 
 def test_the_best_mean_wins_over_the_luckiest_search_score():
     lucky, steady = search("a", 1000, {"tp_size": 1}), search("b", 900, {"tp_size": 2})
-    again = [TrialRecord("r1", {"tp_size": 1}, phase=REMEASURE, remeasure_of="a", remeasured_mean=850.0),
-             TrialRecord("r2", {"tp_size": 2}, phase=REMEASURE, remeasure_of="b", remeasured_mean=880.0)]
+    again = [TrialRecord("r1", {"tp_size": 1}, phase=Phase.REMEASURE, remeasure_of="a", remeasured_mean=850.0),
+             TrialRecord("r2", {"tp_size": 2}, phase=Phase.REMEASURE, remeasure_of="b", remeasured_mean=880.0)]
     answer = choose([lucky, steady, *again])
     assert answer.search.trial_id == "b" and answer.record.trial_id == "r2" and answer.value == 880.0
     assert answer.remeasured

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from autotuner.results.folder import DONE, load_campaign
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import TrialStatus
 from autotuner.task.spec import require_valid
 from tests.test_campaign import GOOD, small_task
 
@@ -30,9 +31,9 @@ def test_a_keyed_server_is_benchmarked_and_the_key_is_written_nowhere(ray_cluste
     task["workload"]["concurrency"] = [2]
     result = run_campaign(require_valid(task))
 
-    _, trials, levels = load_campaign(result.folder)
+    _, trials, levels = CampaignFolder(result.folder).load()
     [trial] = [t for t in trials if t.phase == "search"]
-    assert trial.status == DONE and levels[0]["num_errors"] == 0, trial.reason
+    assert trial.status == TrialStatus.DONE and levels[0].num_errors == 0, trial.reason
     trial_dir = result.folder / "trials" / trial.trial_id
     assert "'--api-key', '***'" in (trial_dir / "engine.log").read_text()
     assert "TEST_CAMPAIGN_ENGINE_KEY" in (result.folder / "spec.yaml").read_text()

@@ -6,14 +6,15 @@ from pathlib import Path
 import pytest
 
 from autotuner.campaign.driver import ALREADY_FINISHED, FRESH, RESTORE, CampaignError, settled_status, start_mode
-from autotuner.results.folder import DONE, INTERRUPTED, TrialRecord
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import CampaignMeta, CampaignStatus, TrialRecord, TrialStatus
 from autotuner.task.spec import require_valid
 
-FOLDER = Path("/runs/q")
+FOLDER = CampaignFolder(Path("/runs/q"))
 
 
 def mode(status: str | None, *, started=True, restorable=True, resume=False, same=True) -> str:
-    meta = {"status": status} if status else {}
+    meta = CampaignMeta(status=CampaignStatus(status)) if status else None
     return start_mode(FOLDER, meta, trials_started=started, can_restore=restorable, resume=resume, same_task=same)
 
 
@@ -49,11 +50,11 @@ def test_the_status_after_tune_returns():
     spec = require_valid({"name": "s", "model": {"name": "meta-llama/Llama-3.2-1B-Instruct"},
                           "search": {"space": {"max_running_requests": {"low": 8, "high": 64}}},
                           "budget": {"trials": 2}})
-    done = [TrialRecord("a", {}, status=DONE), TrialRecord("b", {}, status=DONE)]
+    done = [TrialRecord("a", {}, status=TrialStatus.DONE), TrialRecord("b", {}, status=TrialStatus.DONE)]
     assert settled_status(done, spec, None) == "finished"
     assert settled_status(done, spec, "SIGTERM") == "finished"  # the stop came after the last trial
     assert settled_status(done[:1], spec, "SIGTERM") == "stopped"
-    assert settled_status([done[0], TrialRecord("b", {}, status=INTERRUPTED)], spec, None) == "interrupted"
+    assert settled_status([done[0], TrialRecord("b", {}, status=TrialStatus.INTERRUPTED)], spec, None) == "interrupted"
     timed = spec.model_copy(update={"budget": spec.budget.model_copy(update={"wall_time_s": 60})})
     assert settled_status(done[:1], timed, None) == "finished"  # the wall-time budget ran out
     assert settled_status(done[:1], timed, "SIGINT") == "stopped"

@@ -31,7 +31,8 @@ from autotuner.engines.backends import make_backend
 from autotuner.trial.feasibility import model_facts, reject_reason
 from autotuner.trial.objective import objective_from_spec
 from autotuner.results.progress import describe_config
-from autotuner.results.folder import FAILED, REJECTED
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import TrialStatus
 from autotuner.stopping import EarlyStopping
 from autotuner.stopping.load_hint import load_hint
 from autotuner.task.space import engine_args
@@ -73,7 +74,7 @@ class EngineTrial(tune.Trainable):
         hint = load_hint(self.campaign_id) if EarlyStopping.from_spec(self.spec).uses_load_hint and REMEASURE not in config else {}
         self.sweep = TrialSweep(plan_for_config(self.spec, config, self.gpus, objective.slo, hint), objective,
                                 self.gpus)
-        self.work_dir = self.spec.output_dir / "trials" / self.trial_id
+        self.work_dir = CampaignFolder(self.spec.output_dir).trial_dir(self.trial_id)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._stack = contextlib.ExitStack()
         self._engine: RunningEngine | None = None
@@ -84,7 +85,7 @@ class EngineTrial(tune.Trainable):
         why = reject_reason(self.engine_args, gpus_per_node=self.spec.engine.gpus_per_node,
                             slots=self.spec.budget.gpus, **model_facts(self.spec))
         if why:
-            self._ending = self._final(REJECTED, why)
+            self._ending = self._final(TrialStatus.REJECTED, why)
             return
         # Made before the engine deploys: genai-bench's imports overlap the engine's start-up.
         runner = runner_class(self.spec.workload.runner).prepare(self.spec, self.work_dir, self._api_key)
@@ -98,7 +99,7 @@ class EngineTrial(tune.Trainable):
                 gpu_ids=[str(g) for g in _gpu_ids()])))
         except EngineStartError as err:
             self._stack.close()
-            self._ending = self._final(FAILED, f"start-up failed: {err.reason}", log_tail=err.log_tail)
+            self._ending = self._final(TrialStatus.FAILED, f"start-up failed: {err.reason}", log_tail=err.log_tail)
             return
         self._deploy_s = time.monotonic() - t0
         self.clock.mark("engine_ready")
@@ -125,7 +126,7 @@ class EngineTrial(tune.Trainable):
             k = len(self.sweep.levels) + 1
             reason = (f"engine crashed during level {k} ({request.scenario} c={request.concurrency}): {crashed}"
                       if crashed else f"level {k}: {err.reason}")
-            return self._final(FAILED, reason, log_tail=err.log_tail)
+            return self._final(TrialStatus.FAILED, reason, log_tail=err.log_tail)
         self.sweep.add(level)
         self.clock.append("level_reported")
         note = f"{request.note}; {level.ended_early}" if level.ended_early else request.note

@@ -3,5 +3,5 @@
 The driver (:mod:`~autotuner.campaign.driver`) holds the folder's lock
 (:mod:`~autotuner.campaign.lock`), reacts to stop signals (:mod:`~autotuner.campaign.stop_signals`),
 reaches Ray and checks that trials can be placed (:mod:`~autotuner.campaign.placement`), and
-records each run of the campaign (:mod:`~autotuner.campaign.runs`).
+reads and writes the campaign folder through :class:`~autotuner.results.folder.CampaignFolder`.
 """

@@ -7,14 +7,14 @@ CLI, ``ray job submit`` and the web app all go through :func:`run_campaign`::
 
     spec = require_valid(yaml.safe_load(open("examples/quickstart.yaml")))
     result = run_campaign(spec)
-    print(result.best["launch_command_line"])
+    print(result.best.launch_command_line)
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -26,27 +26,21 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TextIO
 
 from autotuner.engines.api_key import ApiKeyError, api_key_for
-from autotuner.campaign.runs import run_fields
 from autotuner.campaign.lock import CampaignLock, FolderInUse
 from autotuner.campaign.placement import check_cluster, trial_slots
 from autotuner.task.ray_job import current_ray_job
-from autotuner.results.folder import (CAMPAIGN_FAILED, CAMPAIGN_FINISHED, CAMPAIGN_INTERRUPTED, CAMPAIGN_RUNNING,
-                               CAMPAIGN_STARTING, CAMPAIGN_STOPPED, INTERRUPTED, META_FILE, SEARCH, TrialRecord,
-                               load_campaign, read_meta, read_rows, update_meta, write_best, write_json, write_text)
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import BestAnswer, CampaignMeta, CampaignStatus, LevelRow, Phase, Spread, TrialRecord, TrialStatus
 from autotuner.task.spec import SpecError, TaskSpec, load_spec, require_valid
 from autotuner.campaign.stop_signals import CampaignStopped, StopSignals
 from autotuner.task.paths import resolve_here
 
-TUNE_DIR = "tune"
-REMEASURE_TUNE_DIR = "tune-remeasure"
-
-
 @dataclass
 class CampaignResult:
     folder: Path
-    status: str  # finished | stopped | interrupted
+    status: CampaignStatus  # finished | stopped | interrupted
     trials: list[TrialRecord]
-    best: dict[str, Any] | None
+    best: BestAnswer | None
     wall_s: float
     already_finished: bool = False  # the folder held this campaign, finished: nothing was run
 
@@ -143,50 +137,50 @@ def _trainable(spec: TaskSpec, cid: str, api_key: str | None):
 FRESH, RESTORE, ALREADY_FINISHED = "fresh", "restore", "already finished"
 
 
-def start_mode(folder: Path, meta: dict[str, Any], *, trials_started: bool, can_restore: bool, resume: bool,
-               same_task: bool) -> str:
+def start_mode(folder: CampaignFolder, meta: CampaignMeta | None, *, trials_started: bool, can_restore: bool,
+               resume: bool, same_task: bool) -> str:
     """How to run a campaign in ``folder``: FRESH, RESTORE (Tune's state) or ALREADY_FINISHED;
     :class:`CampaignError` when the folder holds something that this run must not overwrite.
 
     A campaign that started no trial (Ray unreachable, stopped or failed while starting) has
     nothing to lose or repeat: it is run again from the start, also with ``--resume``.
     """
-    if not meta:
+    if meta is None:
         if resume:
-            raise CampaignError(f"nothing to resume in {folder}: no campaign there")
+            raise CampaignError(f"nothing to resume in {folder.path}: no campaign there")
         return FRESH
     if not trials_started:
         return FRESH
-    status = meta.get("status")
-    if status == CAMPAIGN_FINISHED:
+    status = meta.status
+    if status == CampaignStatus.FINISHED:
         if resume or same_task:
             return ALREADY_FINISHED
-        raise CampaignError(f"{folder} holds a finished campaign of another task: set another output folder")
+        raise CampaignError(f"{folder.path} holds a finished campaign of another task: set another output folder")
     if not resume:
-        raise CampaignError(f"{folder} holds an unfinished campaign ({status}): resume it with --resume, "
+        raise CampaignError(f"{folder.path} holds an unfinished campaign ({status}): resume it with --resume, "
                             f"or set another output folder")
     if not can_restore:
-        raise CampaignError(f"nothing to resume in {folder / TUNE_DIR}: no Tune experiment state")
+        raise CampaignError(f"nothing to resume in {folder.tune_dir}: no Tune experiment state")
     return RESTORE
 
 
 def settled_status(trials: Sequence[TrialRecord], spec: TaskSpec, stop_signal: str | None) -> str:
     """The campaign's status once Tune returned."""
-    unfinished = any(t.status == INTERRUPTED for t in trials)
+    unfinished = any(t.status == TrialStatus.INTERRUPTED for t in trials)
     # Without a wall-time budget, the search ends early only when it was stopped.
-    searched = sum(t.phase == SEARCH for t in trials)
+    searched = sum(t.phase == Phase.SEARCH for t in trials)
     short = searched < spec.budget.trials and (stop_signal is not None or not spec.budget.wall_time_s)
     if unfinished or short:
-        return CAMPAIGN_STOPPED if stop_signal else CAMPAIGN_INTERRUPTED
-    return CAMPAIGN_FINISHED
+        return CampaignStatus.STOPPED if stop_signal else CampaignStatus.INTERRUPTED
+    return CampaignStatus.FINISHED
 
 
-def _stored_spec(folder: Path) -> TaskSpec | None:
+def _stored_spec(folder: CampaignFolder) -> TaskSpec | None:
     """The task a campaign folder was run with (its paths resolved, its output the folder)."""
-    stored, problems = load_spec(folder / "spec.yaml")
+    stored, problems = folder.read_spec()
     if stored is None or problems:
         return None
-    return resolve_here(stored).model_copy(update={"output": str(folder)})
+    return resolve_here(stored).model_copy(update={"output": str(folder.path)})
 
 
 def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None = None,
@@ -201,7 +195,7 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
     from ray import tune
 
     spec = resolve_here(require_valid(spec))
-    folder = spec.output_dir
+    folder = CampaignFolder(spec.output_dir)
     job = current_ray_job()
     job_id = job.submission_id if job else None
     owned = False  # once campaign.json is this run's, a stop signal is recorded in it at once
@@ -209,45 +203,43 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
 
     def record_stop(signal_name: str) -> None:
         if owned:
-            update_meta(folder, status=CAMPAIGN_STOPPED, stop_signal=signal_name)
+            folder.update_meta(status=CampaignStatus.STOPPED, stop_signal=signal_name)
 
     def lost_lock() -> None:
-        print(f"error: another run took over {folder}: stopping this one", file=sys.stderr, flush=True)
+        print(f"error: another run took over {folder.path}: stopping this one", file=sys.stderr, flush=True)
         os.kill(os.getpid(), signal.SIGTERM)
 
     with StopSignals(on_stop=record_stop) as stop, _folder_lock(folder, job_id, on_lost=lost_lock):
         try:
             stored = _stored_spec(folder)
-            mode = start_mode(folder, read_meta(folder), trials_started=bool(read_rows(folder / "trials.parquet")),
-                              can_restore=tune.Tuner.can_restore(str(folder / TUNE_DIR)), resume=resume,
+            mode = start_mode(folder, folder.read_meta(), trials_started=folder.has_trials(),
+                              can_restore=tune.Tuner.can_restore(str(folder.tune_dir)), resume=resume,
                               same_task=stored is not None and stored == spec)
             if resume or mode == ALREADY_FINISHED:
                 if stored is None and mode != FRESH:
-                    raise CampaignError(f"nothing to resume in {folder}: no valid spec.yaml")
+                    raise CampaignError(f"nothing to resume in {folder.path}: no valid {folder.SPEC}")
                 spec = stored or spec
             if mode == ALREADY_FINISHED:
                 return _result(folder, 0.0, already_finished=True)
             api_key = _api_key(spec)  # the stored task's, on a resume
             if mode == FRESH:
-                for stale in (TUNE_DIR, REMEASURE_TUNE_DIR):  # of a start that ran no trial
-                    shutil.rmtree(folder / stale, ignore_errors=True)
-                write_text(folder / "spec.yaml", spec.to_yaml())
+                for stale in (folder.tune_dir, folder.remeasure_tune_dir):  # of a start that ran no trial
+                    shutil.rmtree(stale, ignore_errors=True)
+                folder.write_spec(spec)
             spec = prepare_spec(spec)
             cid = campaign_id(spec)
-            fields = dict(id=cid, name=spec.name, status=CAMPAIGN_STARTING, ended=None,
-                          host=socket.gethostname(), ray_job_id=job_id, budget_trials=spec.budget.trials,
-                          objective=spec.objective.kind, error=None, cleanup_error=None, stop_signal=None,
-                          **run_fields(read_meta(folder), ray_job_id=job_id, resume=mode == RESTORE, now=time.time()))
-            if mode == FRESH:
-                write_json(folder / META_FILE, fields)
-            else:
-                update_meta(folder, **fields)
+            before = CampaignMeta() if mode == FRESH else folder.read_meta() or CampaignMeta()
+            meta = dataclasses.replace(
+                before, id=cid, name=spec.name, status=CampaignStatus.STARTING, ended=None, host=socket.gethostname(),
+                ray_job_id=job_id, budget_trials=spec.budget.trials, objective=spec.objective.kind, error=None,
+                cleanup_error=None, stop_signal=None)
+            folder.write_meta(meta.with_run(ray_job_id=job_id, resume=mode == RESTORE, now=time.time()))
             owned = True
             return _run(spec, cid, api_key, mode == RESTORE, stop, stream, callbacks)
         except CampaignStopped as stopped:  # before _run took over: nothing ran
             if owned:
-                update_meta(folder, status=CAMPAIGN_STOPPED, ended=time.time(), stop_signal=stopped.signal_name)
-            return CampaignResult(folder, CAMPAIGN_STOPPED, [], None, 0.0)
+                folder.update_meta(status=CampaignStatus.STOPPED, ended=time.time(), stop_signal=stopped.signal_name)
+            return CampaignResult(folder.path, CampaignStatus.STOPPED, [], None, 0.0)
 
 
 def _api_key(spec: TaskSpec) -> str | None:
@@ -259,9 +251,9 @@ def _api_key(spec: TaskSpec) -> str | None:
 
 
 @contextlib.contextmanager
-def _folder_lock(folder: Path, job_id: str | None, on_lost: Callable[[], None]) -> Iterator[CampaignLock]:
+def _folder_lock(folder: CampaignFolder, job_id: str | None, on_lost: Callable[[], None]) -> Iterator[CampaignLock]:
     """Hold the campaign folder's lock; :class:`CampaignError` when another driver holds it."""
-    lock = CampaignLock(folder, ray_job_id=job_id, on_lost=on_lost)
+    lock = CampaignLock(folder.path, ray_job_id=job_id, on_lost=on_lost)
     try:
         lock.acquire()
     except FolderInUse as err:
@@ -272,10 +264,10 @@ def _folder_lock(folder: Path, job_id: str | None, on_lost: Callable[[], None]) 
         lock.release()
 
 
-def _result(folder: Path, wall_s: float, already_finished: bool = False) -> CampaignResult:
-    meta, trials, _ = load_campaign(folder)
-    best = json.loads((folder / "best_config.json").read_text()) if meta.get("best_trial") else None
-    return CampaignResult(folder, meta["status"], trials, best, wall_s, already_finished)
+def _result(folder: CampaignFolder, wall_s: float, already_finished: bool = False) -> CampaignResult:
+    meta, trials, _ = folder.load()
+    best = folder.read_best() if meta.best_trial else None
+    return CampaignResult(folder.path, meta.status, trials, best, wall_s, already_finished)
 
 
 def _run(spec: TaskSpec, cid: str, api_key: str | None, restore: bool, stop: StopSignals, stream: TextIO | None,
@@ -290,11 +282,10 @@ def _run(spec: TaskSpec, cid: str, api_key: str | None, restore: bool, stop: Sto
     from autotuner.stopping import EarlyStopping
     from autotuner.stopping.load_hint import IncumbentFeed
 
-    folder = spec.output_dir
-    tune_path = folder / TUNE_DIR
+    folder = CampaignFolder(spec.output_dir)
     objective = objective_from_spec(spec.objective)
     t0 = time.monotonic()
-    status, error, tuned = CAMPAIGN_FAILED, None, False
+    status, error, tuned = CampaignStatus.FAILED, None, False
     try:
         connect_ray(spec)
         stop.reinstall()  # ray.init installed its own SIGTERM handler
@@ -302,19 +293,19 @@ def _run(spec: TaskSpec, cid: str, api_key: str | None, restore: bool, stop: Sto
         if problem:
             raise CampaignError(problem)
         _collect_garbage(spec, cid)
-        recorder = ResultsRecorder(str(folder), objective.unit)
+        recorder = ResultsRecorder(str(folder.path), objective.unit)
         hint_feed = [IncumbentFeed(recorder, cid)] if EarlyStopping.from_spec(spec).uses_load_hint else []
         callbacks = [recorder, ProgressPrinter(spec.budget.trials, objective.unit, stream=stream),
                      HubFeed(recorder, cid), *hint_feed, *callbacks]
         trainable = _trainable(spec, cid, api_key)
-        update_meta(folder, status=CAMPAIGN_RUNNING)
+        folder.update_meta(status=CampaignStatus.RUNNING)
         with stop.tuning():
-            _experiment(spec, trainable, tune_path, restore, callbacks, search=True).fit()
-            if settled_status(load_campaign(folder)[1], spec, stop.received) == CAMPAIGN_FINISHED:
+            _experiment(spec, trainable, folder.tune_dir, restore, callbacks, search=True).fit()
+            if settled_status(folder.read_trials(), spec, stop.received) == CampaignStatus.FINISHED:
                 _remeasure(spec, trainable, folder, callbacks)
         tuned = True
     except CampaignStopped:
-        status = CAMPAIGN_STOPPED
+        status = CampaignStatus.STOPPED
     except BaseException as err:
         error = str(err) if isinstance(err, CampaignError) else f"{type(err).__name__}: {err}"
         raise
@@ -326,7 +317,7 @@ def _run(spec: TaskSpec, cid: str, api_key: str | None, restore: bool, stop: Sto
     return _result(folder, time.monotonic() - t0)
 
 
-def _wrap_up(spec: TaskSpec, cid: str, objective_unit: str, folder: Path, status: str, error: str | None,
+def _wrap_up(spec: TaskSpec, cid: str, objective_unit: str, folder: CampaignFolder, status: str, error: str | None,
              tuned: bool, stop_signal: str | None) -> Exception | None:
     """Sweep leftovers, write the best config and the final campaign.json. Returns (instead of
     raising) the first failure, which the caller raises only when nothing else went wrong."""
@@ -339,7 +330,7 @@ def _wrap_up(spec: TaskSpec, cid: str, objective_unit: str, folder: Path, status
         cleanup_error = f"{type(err).__name__}: {err}"
     best = None
     try:
-        _, trials, levels = load_campaign(folder)
+        _, trials, levels = folder.load()
         if tuned:
             status = settled_status(trials, spec, stop_signal)
         best = _write_answer(spec, cid, folder, trials, levels, objective_unit)
@@ -347,8 +338,8 @@ def _wrap_up(spec: TaskSpec, cid: str, objective_unit: str, folder: Path, status
         failures.append(err)
         error = error or f"writing the results failed: {type(err).__name__}: {err}"
     try:
-        update_meta(folder, status=status, ended=time.time(), error=error, cleanup_error=cleanup_error,
-                    best_trial=best["trial_id"] if best else None, best_score=best["score"] if best else None)
+        folder.update_meta(status=status, ended=time.time(), error=error, cleanup_error=cleanup_error,
+                           best_trial=best.trial_id if best else None, best_score=best.score if best else None)
     except Exception as err:
         failures.append(err)
     return failures[0] if failures else None
@@ -360,6 +351,7 @@ def _experiment(spec: TaskSpec, trainable: Any, path: Path, resume: bool, callba
     rule stops) or the re-measurement of ``configs`` (each run as given, none stopped)."""
     from ray import tune
 
+    from autotuner.campaign.moved_modules import alias_moved_modules
     from autotuner.search import make_searcher
     from autotuner.stopping import EarlyStopping
     from autotuner.search.fixed import FixedConfigs
@@ -372,6 +364,7 @@ def _experiment(spec: TaskSpec, trainable: Any, path: Path, resume: bool, callba
     callbacks = [*callbacks, JsonLoggerCallback()]
 
     if resume:
+        alias_moved_modules()  # a folder of an older version names the old modules
         return tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
                                   resume_errored=False, restart_errored=False)
     if search:
@@ -389,46 +382,44 @@ def _experiment(spec: TaskSpec, trainable: Any, path: Path, resume: bool, callba
                                   checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)))
 
 
-def _remeasure(spec: TaskSpec, trainable: Any, folder: Path, callbacks: Sequence[Any]) -> None:
+def _remeasure(spec: TaskSpec, trainable: Any, folder: CampaignFolder, callbacks: Sequence[Any]) -> None:
     """Run the best configs again at their boundary load (resuming an interrupted re-measurement)."""
     from ray import tune
 
     from autotuner.results.answer import remeasure_configs
 
-    path = folder / REMEASURE_TUNE_DIR
+    path = folder.remeasure_tune_dir
     if tune.Tuner.can_restore(str(path)):
         _experiment(spec, trainable, path, True, callbacks, search=False).fit()
         return
-    configs = remeasure_configs(load_campaign(folder)[1], spec.remeasure)
+    configs = remeasure_configs(folder.read_trials(), spec.remeasure)
     if configs:
         _experiment(spec, trainable, path, False, callbacks, search=False, configs=configs).fit()
 
 
-def _write_answer(spec: TaskSpec, cid: str, folder: Path, trials: list[TrialRecord], levels: list[dict[str, Any]],
-                  unit: str) -> dict[str, Any] | None:
+def _write_answer(spec: TaskSpec, cid: str, folder: CampaignFolder, trials: list[TrialRecord],
+                  levels: list[LevelRow], unit: str) -> BestAnswer | None:
     """best_config.json (the re-measured answer, its spread and provenance), the launch command
     and the OME manifest; None when no trial met the SLOs."""
-    from autotuner.results.answer import choose, provenance, spread_block
+    from autotuner.results.answer import choose, provenance
     from autotuner.results.best_manifest import write_best_manifest
-    from autotuner.results.folder import REMEASURE
 
     answer = choose(trials)
     if answer is None:
         return None
-    manifest = write_best_manifest(spec, answer.search.config, folder, cid, answer.search.trial_id)
-    remeasured = [t for t in trials if t.phase == REMEASURE]
-    extra = {
-        "score": answer.value, "search_score": answer.search.score,
-        "remeasured": spread_block(answer.record) if answer.remeasured else None,
-        "candidates": [spread_block(t) for t in remeasured],
-        "answer_note": _answer_note(answer.remeasured, bool(remeasured), spec.remeasure),
-        "boundary": answer.search.boundary, "provenance": provenance(spec),
-        "inference_service_manifest": str(manifest),
-    }
-    extra["engine_notes"] = spec.behaviour_notes(answer.search.config)
-    return write_best(folder, answer.search, levels, launch_command=spec.launch_command(answer.search.config),
-                      objective_unit=unit,
-                      api_key_env=spec.engine.api_key.env if spec.engine.api_key else None, extra=extra)
+    manifest = write_best_manifest(spec, answer.search.config, folder.path, cid, answer.search.trial_id)
+    remeasured = [t for t in trials if t.phase == Phase.REMEASURE]
+    best = BestAnswer.of(
+        answer.search, levels, launch_command=spec.launch_command(answer.search.config), objective_unit=unit,
+        api_key_env=spec.engine.api_key.env if spec.engine.api_key else None,
+        score=answer.value, search_score=answer.search.score,
+        remeasured=Spread.of(answer.record) if answer.remeasured else None,
+        candidates=[Spread.of(t) for t in remeasured],
+        answer_note=_answer_note(answer.remeasured, bool(remeasured), spec.remeasure),
+        boundary=answer.search.boundary, provenance=provenance(spec), inference_service_manifest=str(manifest),
+        engine_notes=spec.behaviour_notes(answer.search.config))
+    folder.write_best(best)
+    return best
 
 
 def _answer_note(remeasured: bool, remeasure_ran: bool, settings: Any) -> str:

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from autotuner.results.folder import REMEASURE, TrialRecord, pick_best, pick_remeasured
-from autotuner.task.space import engine_args
+from autotuner.results.records import Phase, TrialRecord, pick_best, pick_remeasured
 from autotuner.task.spec import RemeasureSpec, TaskSpec
 from autotuner.trial.sweep import REMEASURE as REMEASURE_KEY
 
@@ -31,7 +30,7 @@ def remeasure_candidates(trials: list[TrialRecord], configs: int) -> list[TrialR
     """The best ``configs`` feasible search trials with distinct configs and a known boundary."""
     chosen: list[TrialRecord] = []
     seen: set[str] = set()
-    ranked = sorted((t for t in trials if t.phase != REMEASURE and t.feasible and t.boundary and t.score is not None),
+    ranked = sorted((t for t in trials if t.phase != Phase.REMEASURE and t.feasible and t.boundary and t.score is not None),
                     key=lambda t: t.score, reverse=True)
     for trial in ranked:
         key = json.dumps(trial.config, sort_keys=True)
@@ -76,14 +75,6 @@ def choose(trials: list[TrialRecord]) -> Answer | None:
     return Answer(best, best) if best else None
 
 
-def spread_block(record: TrialRecord) -> dict[str, Any]:
-    """The re-measurement of one config, as best_config.json shows it."""
-    return {"trial_id": record.trial_id, "of_trial": record.remeasure_of, "config": engine_args(record.config),
-            "mean": record.remeasured_mean, "min": record.remeasured_min, "max": record.remeasured_max,
-            "stdev": record.remeasured_stdev, "repeats": record.remeasured_repeats,
-            "passed": record.remeasured_passed, "loads": record.boundary}
-
-
 def provenance(spec: TaskSpec) -> dict[str, Any]:
     """Where the answer's numbers come from: engine (or the simulator, said plainly), GPU, model,
     workload, SLOs, tuner version and how the answer was re-measured."""
@@ -116,5 +107,4 @@ def _tuner_version() -> str:
         return "unknown"
 
 
-__all__ = ["Answer", "REMEASURE_OF", "choose", "provenance", "remeasure_candidates", "remeasure_configs",
-           "spread_block"]
+__all__ = ["Answer", "REMEASURE_OF", "choose", "provenance", "remeasure_candidates", "remeasure_configs"]

@@ -25,7 +25,7 @@ from typing import Any
 
 from ray.tune.search.optuna import OptunaSearch
 
-from autotuner.results.folder import DONE, FAILED, REJECTED
+from autotuner.results.records import TrialStatus
 
 CONSTRAINT = "slo"  # the constraint's name in Optuna: > 0 when the trial met the SLOs nowhere
 MAX_REUSED = 20  # proposals of measured configs answered per suggestion (a small space runs out of new ones)
@@ -37,7 +37,7 @@ def learned_value(result: dict[str, Any]) -> tuple[float, float]:
         return float(result["score"]), 0.0
     bound = result.get("score_bound")
     violation = float(result.get("violation") or 0.0)
-    stopped_early = result.get("status") not in (DONE, FAILED, REJECTED) and not result.get("done")
+    stopped_early = result.get("status") not in (TrialStatus.DONE, TrialStatus.FAILED, TrialStatus.REJECTED) and not result.get("done")
     if stopped_early and bound is not None:
         return 0.5 * (float(bound) + float(result.get("score") or 0.0)), 0.0
     return 0.0, max(violation, 1e-6)

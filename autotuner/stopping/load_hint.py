@@ -27,7 +27,7 @@ import ray
 from ray.tune import Callback
 
 from autotuner.results.hub import HUB_NAMESPACE
-from autotuner.results.folder import SEARCH
+from autotuner.results.records import Phase
 from autotuner.trial.sweep import REMEASURE
 
 ASK_TIMEOUT_S = 10.0  # a trial that cannot ask in this time starts without the hint
@@ -104,7 +104,7 @@ class IncumbentFeed(Callback):
             log.warning("no load hint board for campaign %s: %s", self.campaign_id, err)
             return
         for rec in self.recorder.trials.values():
-            if rec.phase == SEARCH and rec.feasible and rec.boundary and rec.score is not None:
+            if rec.phase == Phase.SEARCH and rec.feasible and rec.boundary and rec.score is not None:
                 self._board.offer.remote(rec.score, list(rec.boundary.items()), rec.gpus)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:

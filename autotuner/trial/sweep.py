@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Protocol, Sequence
 
 from autotuner.bench.fail_fast import FailFast
-from autotuner.bench.result import LevelRequest, LevelResult
+from autotuner.bench.result import AVERAGED_METRICS, LevelRequest, LevelResult
 from autotuner.trial.loadsearch import LoadBounds, Probe, boundary, next_load
 from autotuner.trial.objective import SLO, Objective, Score
 from autotuner.task.spec import TaskSpec
@@ -167,9 +167,7 @@ def mean_level(levels: Sequence[LevelResult]) -> LevelResult:
         values = [getattr(lv, name) for lv in levels]
         return None if any(v is None for v in values) else statistics.fmean(values)
 
-    averaged = {name: mean(name) for name in ("output_tok_s", "input_tok_s", "requests_per_s", "error_rate",
-                                              "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s",
-                                              "tpot_p99_s", "e2e_p90_s", "duration_s")}
+    averaged = {name: mean(name) for name in AVERAGED_METRICS}
     return dataclasses.replace(levels[0], all_failed=any(lv.all_failed for lv in levels), **averaged)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from autotuner.results.folder import TrialRecord, load_campaign
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import TrialRecord
 from autotuner.stopping.load_hint import Incumbent, IncumbentFeed, load_hint
 from autotuner.task.spec import require_valid
 from autotuner.trial.sweep import REMEASURE
@@ -57,9 +58,9 @@ def test_a_trial_that_waited_for_gpus_starts_at_the_boundary_of_the_trial_that_h
         "objective": {"slo": {"ttft_p90_s": 2.0, "tpot_p90_s": 0.03}},
         "budget": {"trials": 2, "gpus": 4}, "seed": 1, "output": str(tmp_path / "campaign")})
 
-    _, trials, levels = load_campaign(run_campaign(spec).folder)
+    _, trials, levels = CampaignFolder(run_campaign(spec).folder).load()
 
     first, waited = sorted(trials, key=lambda t: t.started)
     assert first.config["tp_size"] == 4 and first.feasible and waited.started >= first.ended
-    first_load = next(r for r in levels if r["trial_id"] == waited.trial_id)["concurrency"]
+    first_load = next(r for r in levels if r.trial_id == waited.trial_id).concurrency
     assert first_load == max(1, round(first.boundary[SCENARIO] / 4)) != 2
