@@ -49,7 +49,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if is_ray_temporary(spec.output_dir):
         print(f"warning: the campaign folder {spec.output_dir} is in Ray's temporary folders, which Ray deletes: "
               f"set an absolute output (--output), or ${OUTPUT_BASE_VAR}", file=sys.stderr, flush=True)
-    from autotuner.campaign.driver import CampaignError, run_campaign
+    from autotuner.campaign.driver import run_campaign
+    from autotuner.campaign.errors import CampaignError
     from autotuner.results.folder import CampaignFolder
     from autotuner.results.records import CampaignStatus
     from autotuner.results.report import render_chart, summary_text
@@ -93,7 +94,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_gc(args: argparse.Namespace) -> int:
     """Delete the Kubernetes objects a crashed run of a campaign left behind."""
-    from autotuner.campaign.driver import campaign_id
+    from autotuner.campaign.gc import collect_garbage
+    from autotuner.campaign.start import campaign_id
     from autotuner.results.folder import CampaignFolder
 
     target = Path(args.campaign)
@@ -105,9 +107,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     meta = (folder or CampaignFolder(spec.output_dir)).read_meta()
     cid = meta.id if meta is not None else campaign_id(spec)
-    from autotuner.engines.backends import backend_class
-
-    removed = backend_class(spec.engine.backend).collect_garbage(spec, cid)
+    removed = collect_garbage(spec, cid)
     if removed is None:
         print(f"{spec.name}: backend {spec.engine.backend!r} leaves nothing on a cluster; nothing to do")
         return 0

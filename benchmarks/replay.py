@@ -31,15 +31,16 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
-from autotuner.results.answer import REMEASURE_OF, Answer, choose, remeasure_configs
+from autotuner.results.answer import Answer, choose, remeasure_configs
 from autotuner.bench.fail_fast import RequestRecord, ended_level
 from autotuner.bench.result import LevelRequest, LevelResult
 from autotuner.trial.objective import objective_from_spec
-from autotuner.results.records import REMEASURED_FIELDS, Phase, TrialRecord, TrialStatus
+from autotuner.results.records import REMEASURED_FIELDS, TrialRecord, TrialStatus
+from autotuner.trial.directive import Phase, TrialDirective
 from autotuner.stopping.load_hint import Incumbent
 from autotuner.task.space import engine_args
 from autotuner.task.spec import TaskSpec
-from autotuner.trial.sweep import TrialSweep, final_report, plan_for_config
+from autotuner.trial.sweep import TrialSweep, final_report, plan_for_trial
 from benchmarks.ground_truth import OK, GroundTruth
 from benchmarks.ground_truth import REJECTED as OUTCOME_REJECTED
 from benchmarks.noise import NoiseModel
@@ -101,6 +102,10 @@ class TrialRun:
     def feasible(self) -> bool:
         return bool(self.last.get("feasible"))
 
+    @property
+    def directive(self) -> TrialDirective:
+        return TrialDirective.of_config(self.config)
+
     def gpu_seconds(self) -> float:
         return self.gpus * (self.end_s - self.start_s)
 
@@ -111,7 +116,7 @@ class TrialRun:
         """The trial as the campaign's results table would hold it."""
         rec = TrialRecord(self.trial_id, engine_args(self.config), phase=self.phase, status=self.status, gpus=self.gpus,
                           levels_run=self.levels_run, score=self.score, feasible=self.feasible,
-                          boundary=dict(self.last.get("boundary") or []), remeasure_of=self.config.get(REMEASURE_OF),
+                          boundary=dict(self.last.get("boundary") or []), remeasure_of=self.directive.remeasure_of,
                           started=self.start_s, ended=self.end_s)
         for name in REMEASURED_FIELDS:
             setattr(rec, name, self.last.get(name))
@@ -193,7 +198,7 @@ class _Campaign:
         elif truth.status != OK or run.start_only:
             self.push(now + truth.startup_s, index)
         else:
-            run.sweep = TrialSweep(plan_for_config(self.spec, run.config, run.gpus, self.objective.slo, hint),
+            run.sweep = TrialSweep(plan_for_trial(self.spec, run.directive, run.gpus, self.objective.slo, hint),
                                    self.objective, run.gpus)
             run.bench_start_s = now + first_level_at(truth.startup_s)
             self.schedule_level(run, index, run.bench_start_s)
@@ -215,7 +220,7 @@ class _Campaign:
         if run.sweep is None:
             if run.start_only and truth.status == OK:
                 return {"training_iteration": 1, "score": 0.0, "feasible": False, "done": True, "status": READY}
-            sweep = TrialSweep(plan_for_config(self.spec, run.config, run.gpus, self.objective.slo), self.objective,
+            sweep = TrialSweep(plan_for_trial(self.spec, run.directive, run.gpus, self.objective.slo), self.objective,
                                run.gpus)
             status = TrialStatus.REJECTED if truth.status == OUTCOME_REJECTED else TrialStatus.FAILED
             return {**final_report(sweep, status, truth.reason).to_tune(), "training_iteration": 1}

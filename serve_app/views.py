@@ -21,7 +21,8 @@ import pandas as pd
 from autotuner.results.dashboard import actor_url
 from autotuner.flavors import DEFAULT_FLAVOR, get_flavor
 from autotuner.results.progress import describe_config
-from autotuner.results.records import LevelRow, Phase, TrialRecord, TrialStatus
+from autotuner.results.records import LevelRow, TrialRecord, TrialStatus
+from autotuner.trial.directive import Phase
 from serve_app.best import best_config
 from serve_app.history import LevelRows, TrialRows
 from serve_app.importance import parameter_importance

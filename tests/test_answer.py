@@ -1,9 +1,10 @@
 """The answer: which configs are re-measured, which one is recommended, and its provenance."""
 
-from autotuner.results.answer import REMEASURE_OF, choose, provenance, remeasure_candidates, remeasure_configs
-from autotuner.results.records import Phase, TrialRecord, TrialStatus
+from autotuner.results.answer import choose, provenance, remeasure_candidates, remeasure_configs
+from autotuner.results.records import TrialRecord, TrialStatus
+from autotuner.task.space import engine_args
 from autotuner.task.spec import RemeasureSpec, require_valid
-from autotuner.trial.sweep import REMEASURE as REMEASURE_KEY
+from autotuner.trial.directive import Phase, TrialDirective
 
 
 def search(trial_id, score, config, boundary=None, feasible=True, status=TrialStatus.DONE):
@@ -17,8 +18,10 @@ def test_candidates_are_the_best_distinct_configs_with_a_boundary():
               search("e", 700, {"tp_size": 8}, status=TrialStatus.STOPPED_EARLY), search("f", 0, {"tp_size": 16}, feasible=False)]
     assert [t.trial_id for t in remeasure_candidates(trials, 3)] == ["b", "c", "e"]
     configs = remeasure_configs(trials, RemeasureSpec(configs=2, repeats=4))
-    assert configs == [{"tp_size": 1, REMEASURE_KEY: {"loads": {"D(1,1)": 32}, "repeats": 4}, REMEASURE_OF: "b"},
-                       {"tp_size": 2, REMEASURE_KEY: {"loads": {"D(1,1)": 32}, "repeats": 4}, REMEASURE_OF: "c"}]
+    directives = [TrialDirective.of_config(c) for c in configs]
+    assert directives == [TrialDirective(Phase.REMEASURE, (("D(1,1)", 32),), 4, "b"),
+                          TrialDirective(Phase.REMEASURE, (("D(1,1)", 32),), 4, "c")]
+    assert [engine_args(c) for c in configs] == [{"tp_size": 1}, {"tp_size": 2}]
     assert remeasure_configs(trials, RemeasureSpec(configs=0)) == []
 
 
@@ -46,3 +49,14 @@ def test_provenance_says_plainly_when_the_engine_is_simulated():
     assert facts["gpu"] == "H100" and facts["model"] == "meta-llama/Llama-3.1-8B-Instruct"
     assert facts["slo"]["ttft_p90_s"] == 1.0 and facts["remeasure"] == {"configs": 3, "repeats": 3}
     assert facts["workload"]["load"]["max"] == 512 and facts["tuner_version"]
+
+
+def test_a_directive_travels_in_tunes_config_as_one_value_and_old_configs_still_read():
+    directive = TrialDirective.remeasure("s7", {"D(1,1)": 32, "D(9,9)": 4}, repeats=3)
+    config = directive.into({"tp_size": 2})
+    assert set(config) == {"tp_size", TrialDirective.KEY} and isinstance(config[TrialDirective.KEY], str)
+    assert TrialDirective.of_config(config) == directive and directive.remeasures
+    assert TrialDirective.of_config({"tp_size": 2}) == TrialDirective() and TrialDirective().into({"a": 1}) == {"a": 1}
+    # a re-measurement trial restored from a folder of 148968d
+    old = {"tp_size": 2, "remeasure": {"loads": {"D(1,1)": 32, "D(9,9)": 4}, "repeats": 3}, "remeasure_of": "s7"}
+    assert TrialDirective.of_config(old) == directive

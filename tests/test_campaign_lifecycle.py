@@ -78,7 +78,7 @@ def test_ctrl_c_during_start_up_leaves_a_stopped_folder_that_can_be_rerun(tmp_pa
     out, _ = proc.communicate(timeout=90)
     assert proc.returncode == 3 and "stopped" in out, out[-2000:]
     meta = json.loads(meta_path.read_text())
-    assert meta.status == "stopped" and meta.ended, meta
+    assert meta["status"] == "stopped" and meta["ended"], meta
     assert not (tmp_path / "campaign" / "campaign.lock").exists()
     again = run_cli(task_file, env_over={"RAY_ADDRESS": f"127.0.0.1:{closed_port()}"})
     assert "cannot reach the Ray cluster" in again.stderr, again.stderr[-2000:]
@@ -100,7 +100,7 @@ def test_a_tuner_that_raises_leaves_a_failed_folder_that_can_be_rerun(ray_cluste
         with pytest.raises(RuntimeError, match="tuner broke"):
             run_campaign(spec)
         meta = json.loads((tmp_path / "campaign" / "campaign.json").read_text())
-        assert meta.status == "failed" and "tuner broke" in meta.error
+        assert meta["status"] == "failed" and "tuner broke" in meta["error"]
         assert not (tmp_path / "campaign" / "campaign.lock").exists()
 
 
@@ -115,8 +115,8 @@ def test_a_failing_cleanup_does_not_hide_the_original_error(tmp_path):
     done = run_cli(task_file, env_over={"RAY_ADDRESS": f"127.0.0.1:{closed_port()}"})
     assert done.returncode == 1 and "cannot reach the Ray cluster" in done.stderr, done.stderr[-2000:]
     meta = json.loads((tmp_path / "campaign" / "campaign.json").read_text())
-    assert meta.status == "failed" and "cannot reach the Ray cluster" in meta.error
-    assert "kube-config" in meta.cleanup_error
+    assert meta["status"] == "failed" and "cannot reach the Ray cluster" in meta["error"]
+    assert "kube-config" in meta["cleanup_error"]
 
 
 def test_the_cli_warns_when_the_campaign_folder_is_in_rays_temporary_folders(tmp_path):

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from autotuner.results.folder import CampaignFolder
-from autotuner.results.records import CampaignStatus, Phase, TrialStatus
+from autotuner.results.records import CampaignStatus, TrialStatus
+from autotuner.trial.directive import Phase
 from autotuner.results.report import summary_text
 from serve_app.best import best_config
 from serve_app.live import LiveStore
@@ -65,7 +66,7 @@ def test_a_stopped_folder_of_148968d_shows_as_resumable_and_its_tune_state_resto
 
     from ray import tune
 
-    from autotuner.campaign.driver import RESTORE, start_mode
+    from autotuner.campaign.start import StartMode, start_mode
     from autotuner.campaign.moved_modules import alias_moved_modules
     from autotuner.results.recorder import ResultsRecorder
 
@@ -80,7 +81,7 @@ def test_a_stopped_folder_of_148968d_shows_as_resumable_and_its_tune_state_resto
     snap = store.campaign(row.id)
     assert {t.status for t in snap.trials.values()} <= {TrialStatus.DONE, TrialStatus.INTERRUPTED}
     assert start_mode(folder, meta, trials_started=folder.has_trials(), resume=True, same_task=True,
-                      can_restore=tune.Tuner.can_restore(str(folder.tune_dir))) == RESTORE
+                      can_restore=tune.Tuner.can_restore(str(folder.tune_dir))) == StartMode.RESTORE
     alias_moved_modules()
     state = pickle.loads((folder.tune_dir / "tuner.pkl").read_bytes())
     assert any(isinstance(c, ResultsRecorder) for c in state["_run_config"].callbacks)

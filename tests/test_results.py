@@ -6,8 +6,8 @@ import shlex
 from autotuner.bench.result import LevelResult
 from autotuner.flavors import get_flavor
 from autotuner.results.folder import CampaignFolder, read_rows
-from autotuner.results.records import (BestAnswer, CampaignMeta, CampaignStatus, LevelRow, Phase, TrialRecord,
-                                       TrialStatus, pick_best, pick_remeasured)
+from autotuner.results.records import BestAnswer, CampaignMeta, CampaignStatus, LevelRow, TrialRecord, TrialStatus, pick_best, pick_remeasured
+from autotuner.trial.directive import Phase
 from autotuner.trial.report import TrialReport
 
 

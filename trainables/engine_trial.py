@@ -37,14 +37,15 @@ from autotuner.stopping import EarlyStopping
 from autotuner.stopping.load_hint import load_hint
 from autotuner.task.space import engine_args
 from autotuner.task.spec import TaskSpec
-from autotuner.trial.sweep import REMEASURE, TrialSweep, final_report, plan_for_config
+from autotuner.trial.directive import TrialDirective
+from autotuner.trial.sweep import TrialSweep, final_report, plan_for_trial
 from autotuner.trial.report import TrialReport
 from trainables.phase_clock import PhaseClock
 
 
 class EngineTrial(tune.Trainable):
-    """One trial of a campaign. Config: engine parameters (plus the campaign's directives, see
-    :func:`~autotuner.trial.sweep.plan_for_config`); ``spec_json`` (the task), ``campaign_id`` and
+    """One trial of a campaign. Config: engine parameters (plus a re-measurement's
+    :class:`~autotuner.trial.directive.TrialDirective`); ``spec_json`` (the task), ``campaign_id`` and
     ``api_key`` (the key the task's engine.api_key names, in memory only) come
     through ``tune.with_parameters``."""
 
@@ -71,8 +72,10 @@ class EngineTrial(tune.Trainable):
         if note:
             print(f"trial {self.trial_id}: engine note: {note}", flush=True)
         objective = objective_from_spec(self.spec.objective)
-        hint = load_hint(self.campaign_id) if EarlyStopping.from_spec(self.spec).uses_load_hint and REMEASURE not in config else {}
-        self.sweep = TrialSweep(plan_for_config(self.spec, config, self.gpus, objective.slo, hint), objective,
+        directive = TrialDirective.of_config(config)
+        hint = (load_hint(self.campaign_id) if EarlyStopping.from_spec(self.spec).uses_load_hint
+                and not directive.remeasures else {})
+        self.sweep = TrialSweep(plan_for_trial(self.spec, directive, self.gpus, objective.slo, hint), objective,
                                 self.gpus)
         self.work_dir = CampaignFolder(self.spec.output_dir).trial_dir(self.trial_id)
         self.work_dir.mkdir(parents=True, exist_ok=True)

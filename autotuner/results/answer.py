@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from autotuner.results.records import Phase, TrialRecord, pick_best, pick_remeasured
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import BestAnswer, LevelRow, Spread, TrialRecord, pick_best, pick_remeasured
+from autotuner.trial.directive import Phase, TrialDirective
 from autotuner.task.spec import RemeasureSpec, TaskSpec
-from autotuner.trial.sweep import REMEASURE as REMEASURE_KEY
-
-REMEASURE_OF = "remeasure_of"  # config key naming the search trial a re-measurement measures again
 
 
 def remeasure_candidates(trials: list[TrialRecord], configs: int) -> list[TrialRecord]:
@@ -41,9 +40,8 @@ def remeasure_candidates(trials: list[TrialRecord], configs: int) -> list[TrialR
 
 
 def remeasure_configs(trials: list[TrialRecord], settings: RemeasureSpec) -> list[dict[str, Any]]:
-    """The configs of the re-measurement trials (engine parameters plus what to repeat where)."""
-    return [{**t.config, REMEASURE_KEY: {"loads": dict(t.boundary), "repeats": settings.repeats},
-             REMEASURE_OF: t.trial_id}
+    """The Tune configs of the re-measurement trials: engine parameters plus their directive."""
+    return [TrialDirective.remeasure(t.trial_id, t.boundary, settings.repeats).into(t.config)
             for t in remeasure_candidates(trials, settings.configs)]
 
 
@@ -73,6 +71,41 @@ def choose(trials: list[TrialRecord]) -> Answer | None:
         return Answer(winner, by_id[winner.remeasure_of])
     best = pick_best(trials)
     return Answer(best, best) if best else None
+
+
+def write_answer(spec: TaskSpec, campaign_id: str, folder: CampaignFolder, trials: list[TrialRecord],
+                 levels: list[LevelRow], unit: str) -> BestAnswer | None:
+    """best_config.json (the re-measured answer, its spread and provenance), the launch command
+    and the OME manifest; None when no trial met the SLOs."""
+    from autotuner.results.best_manifest import write_best_manifest
+
+    answer = choose(trials)
+    if answer is None:
+        return None
+    manifest = write_best_manifest(spec, answer.search.config, folder.path, campaign_id, answer.search.trial_id)
+    remeasured = [t for t in trials if t.phase == Phase.REMEASURE]
+    best = BestAnswer.of(
+        answer.search, levels, launch_command=spec.launch_command(answer.search.config), objective_unit=unit,
+        api_key_env=spec.engine.api_key.env if spec.engine.api_key else None,
+        score=answer.value, search_score=answer.search.score,
+        remeasured=Spread.of(answer.record) if answer.remeasured else None,
+        candidates=[Spread.of(t) for t in remeasured],
+        answer_note=_answer_note(answer.remeasured, bool(remeasured), spec.remeasure),
+        boundary=answer.search.boundary, provenance=provenance(spec), inference_service_manifest=str(manifest),
+        engine_notes=spec.behaviour_notes(answer.search.config))
+    folder.write_best(best)
+    return best
+
+
+def _answer_note(remeasured: bool, remeasure_ran: bool, settings: RemeasureSpec) -> str:
+    if remeasured:
+        return (f"the best mean of the {settings.configs} best configs, each run {settings.repeats} times "
+                "at its SLO boundary load")
+    if remeasure_ran:
+        return "no re-measured config met the SLOs in most repeats: the search's best, measured once"
+    if settings.configs:
+        return "not re-measured (the campaign ended before): the search's best, measured once"
+    return "the search's best, measured once (re-measurement switched off)"
 
 
 def provenance(spec: TaskSpec) -> dict[str, Any]:
@@ -107,4 +140,4 @@ def _tuner_version() -> str:
         return "unknown"
 
 
-__all__ = ["Answer", "REMEASURE_OF", "choose", "provenance", "remeasure_candidates", "remeasure_configs"]
+__all__ = ["Answer", "choose", "provenance", "remeasure_candidates", "remeasure_configs", "write_answer"]

@@ -14,13 +14,12 @@ from typing import Any
 
 from ray.tune import Callback
 
-from autotuner.results.answer import REMEASURE_OF
 from autotuner.results.dashboard import trial_actor_id
 from autotuner.results.folder import CampaignFolder
-from autotuner.results.records import REMEASURED_FIELDS, LevelRow, Phase, TrialRecord, TrialStatus
+from autotuner.results.records import REMEASURED_FIELDS, LevelRow, TrialRecord, TrialStatus
+from autotuner.trial.directive import Phase, TrialDirective
 from autotuner.stopping.bound import assured_score, stop_explanation
 from autotuner.task.space import engine_args
-from autotuner.trial.sweep import REMEASURE as REMEASURE_KEY
 from autotuner.trial.report import TrialReport
 
 
@@ -64,11 +63,10 @@ class ResultsRecorder(Callback):
     def _record(self, trial: Any) -> TrialRecord:
         rec = self._trials.get(trial.trial_id)
         if rec is None:
-            remeasure = REMEASURE_KEY in trial.config
+            directive = TrialDirective.of_config(trial.config)
             rec = self._trials[trial.trial_id] = TrialRecord(
-                trial.trial_id, engine_args(trial.config), phase=Phase.REMEASURE if remeasure else Phase.SEARCH,
-                remeasure_of=trial.config.get(REMEASURE_OF),
-                boundary=dict(trial.config[REMEASURE_KEY]["loads"]) if remeasure else {})
+                trial.trial_id, engine_args(trial.config), phase=directive.phase, remeasure_of=directive.remeasure_of,
+                boundary=dict(directive.loads))
         return rec
 
     def best_assured_score(self) -> float | None:

@@ -21,6 +21,7 @@ from typing import Any, Iterable
 
 from autotuner.bench.result import AVERAGED_METRICS
 from autotuner.flavors import all_param_names
+from autotuner.trial.directive import Phase
 from autotuner.trial.report import REMEASURED_REPORT_FIELDS, TrialReport
 
 
@@ -52,13 +53,6 @@ class TrialStatus(StrEnum):
     FAILED = "failed"
     REJECTED = "rejected"
     INTERRUPTED = "interrupted"
-
-
-class Phase(StrEnum):
-    """The campaign phase a trial belongs to: the search, then the re-measurement of the best configs."""
-
-    SEARCH = "search"
-    REMEASURE = "remeasure"
 
 
 # What trials.parquet keeps of a re-measurement's report (its loads are in levels.parquet).
@@ -381,5 +375,5 @@ class BestAnswer:
 
 
 __all__ = ["ACTIVE_CAMPAIGN_STATUSES", "BestAnswer", "CampaignMeta", "CampaignRun", "CampaignStatus", "LEVEL_METRICS",
-           "LevelRow", "Phase", "REMEASURED_FIELDS", "RESUMABLE_CAMPAIGN_STATUSES", "Spread", "TrialRecord",
+           "LevelRow", "REMEASURED_FIELDS", "RESUMABLE_CAMPAIGN_STATUSES", "Spread", "TrialRecord",
            "TrialStatus", "config_columns", "pick_best", "pick_remeasured"]

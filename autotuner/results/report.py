@@ -14,7 +14,8 @@ from typing import Any
 
 from autotuner.results.progress import describe_config
 from autotuner.results.folder import CampaignFolder
-from autotuner.results.records import LevelRow, Phase, TrialRecord
+from autotuner.results.records import LevelRow, TrialRecord
+from autotuner.trial.directive import Phase
 
 
 def trials_table(trials: list[TrialRecord], limit: int | None = None) -> str:

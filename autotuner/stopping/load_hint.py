@@ -27,8 +27,7 @@ import ray
 from ray.tune import Callback
 
 from autotuner.results.hub import HUB_NAMESPACE
-from autotuner.results.records import Phase
-from autotuner.trial.sweep import REMEASURE
+from autotuner.trial.directive import Phase, TrialDirective
 
 ASK_TIMEOUT_S = 10.0  # a trial that cannot ask in this time starts without the hint
 
@@ -108,7 +107,7 @@ class IncumbentFeed(Callback):
                 self._board.offer.remote(rec.score, list(rec.boundary.items()), rec.gpus)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        if self._board is not None and REMEASURE not in trial.config:
+        if self._board is not None and not TrialDirective.of_config(trial.config).remeasures:
             self._board.offer_report.remote(result)
 
 

@@ -26,6 +26,7 @@ from typing import Any, Mapping, Protocol, Sequence
 
 from autotuner.bench.fail_fast import FailFast
 from autotuner.bench.result import AVERAGED_METRICS, LevelRequest, LevelResult
+from autotuner.trial.directive import TrialDirective
 from autotuner.trial.loadsearch import LoadBounds, Probe, boundary, next_load
 from autotuner.trial.objective import SLO, Objective, Score
 from autotuner.task.spec import TaskSpec
@@ -200,19 +201,13 @@ def fail_fast_for(slo: SLO) -> FailFast | None:
     return FailFast(limits) if limits else None
 
 
-# The key the campaign adds to a re-measurement trial's config besides the engine parameters.
-REMEASURE = "remeasure"  # {"loads": {scenario: load}, "repeats": n}: a re-measurement trial
-
-
-def plan_for_config(spec: TaskSpec, config: dict[str, Any], gpus: int, slo: SLO,
-                    hint: Mapping[str, float] | None = None) -> LevelPlan:
-    """The plan of one trial against the objective's ``slo``: a re-measurement, or the task's plan
-    started where ``hint`` (the best trial's boundary load per GPU, per scenario:
-    :mod:`autotuner.stopping.load_hint`) puts this config's GPUs."""
-    remeasure = config.get(REMEASURE)
-    if remeasure:
-        return RepeatPlan(tuple(sorted(remeasure["loads"].items())), int(remeasure["repeats"]), sizing_for(spec),
-                          slo, spec.workload.load.resolution)
+def plan_for_trial(spec: TaskSpec, directive: TrialDirective, gpus: int, slo: SLO,
+                   hint: Mapping[str, float] | None = None) -> LevelPlan:
+    """The plan of one trial against the objective's ``slo``: the re-measurement ``directive`` asks
+    for, or the task's plan started where ``hint`` (the best trial's boundary load per GPU, per
+    scenario: :mod:`autotuner.stopping.load_hint`) puts this config's GPUs."""
+    if directive.remeasures:
+        return RepeatPlan(directive.loads, directive.repeats, sizing_for(spec), slo, spec.workload.load.resolution)
     return plan_for(spec, slo, {scenario: max(1, round(per_gpu * gpus)) for scenario, per_gpu in (hint or {}).items()})
 
 
@@ -297,6 +292,6 @@ def remeasure_summary(plan: RepeatPlan, levels: Sequence[LevelResult], gpus: int
     return summary
 
 
-__all__ = ["FixedSweepPlan", "LevelPlan", "LoadSearchPlan", "REMEASURE", "RepeatPlan",
-           "RequestSizing", "TrialSweep", "fail_fast_for", "final_report", "mean_level", "plan_for", "plan_for_config", "remeasure_summary",
+__all__ = ["FixedSweepPlan", "LevelPlan", "LoadSearchPlan", "RepeatPlan",
+           "RequestSizing", "TrialSweep", "fail_fast_for", "final_report", "mean_level", "plan_for", "plan_for_trial", "remeasure_summary",
            "sizing_for"]

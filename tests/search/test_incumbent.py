@@ -8,7 +8,7 @@ from autotuner.results.folder import CampaignFolder
 from autotuner.results.records import TrialRecord
 from autotuner.stopping.load_hint import Incumbent, IncumbentFeed, load_hint
 from autotuner.task.spec import require_valid
-from autotuner.trial.sweep import REMEASURE
+from autotuner.trial.directive import TrialDirective
 
 SCENARIO = "D(64,16)"
 
@@ -34,7 +34,7 @@ def test_the_feed_seeds_the_board_from_a_resumed_campaign_and_offers_search_repo
     assert load_hint("test-incumbent-feed") == {SCENARIO: 4.0}
 
     better = {"feasible": True, "score": 700.0, "boundary": [(SCENARIO, 6)], "gpus": 1}
-    feed.on_trial_result(0, [], SimpleNamespace(config={REMEASURE: {"loads": {}, "repeats": 2}}), better)
+    feed.on_trial_result(0, [], SimpleNamespace(config=TrialDirective.remeasure("a", {}, 2).into({})), better)
     assert load_hint("test-incumbent-feed") == {SCENARIO: 4.0}
     feed.on_trial_result(0, [], SimpleNamespace(config={"tp_size": 1}), better)
     assert load_hint("test-incumbent-feed") == {SCENARIO: 6.0}

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from autotuner.campaign.driver import campaign_id
+from autotuner.campaign.start import campaign_id
 from autotuner.campaign.lock import LockOwner
 from autotuner.bench.result import LevelResult
 from autotuner.results.folder import CampaignFolder
