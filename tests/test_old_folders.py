@@ -85,3 +85,21 @@ def test_a_stopped_folder_of_148968d_shows_as_resumable_and_its_tune_state_resto
     alias_moved_modules()
     state = pickle.loads((folder.tune_dir / "tuner.pkl").read_bytes())
     assert any(isinstance(c, ResultsRecorder) for c in state["_run_config"].callbacks)
+
+
+def test_a_stopped_folder_of_148968d_resumes_to_the_end_where_it_now_lies(ray_cluster, tmp_path):
+    """Copied away from where it ran: the resumed run writes this folder, not the one its saved
+    Tune state names."""
+    from autotuner.campaign.driver import run_campaign_file
+
+    folder = CampaignFolder(shutil.copytree(DATA / "old-stopped", tmp_path / "old-stopped"))
+    [done] = folder.read_trials()
+    result = run_campaign_file(folder.spec_path, resume=True, output=str(folder.path))
+    meta, trials, levels = folder.load()
+    assert result.status is CampaignStatus.FINISHED and meta.status is CampaignStatus.FINISHED
+    assert [run.resume for run in meta.runs] == [False, True]  # its id is this folder's (a hash of its path)
+    searched = [t for t in trials if t.phase == Phase.SEARCH]
+    assert len(searched) == 4 and all(t.status in (TrialStatus.DONE, TrialStatus.STOPPED_EARLY) for t in searched)
+    assert next(t for t in trials if t.trial_id == done.trial_id).levels_run == done.levels_run  # not run again
+    assert result.best is not None and result.best == folder.read_best()
+    assert {lv.trial_id for lv in levels} == {t.trial_id for t in trials}

@@ -108,8 +108,12 @@ def _experiment(spec: TaskSpec, trainable: Any, path: Path, resume: bool, callba
 
     if resume:
         alias_moved_modules()  # a folder of an older version names the old modules
-        return tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
-                                  resume_errored=False, restart_errored=False)
+        tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
+                                   resume_errored=False, restart_errored=False)
+        # Tune restores the callbacks it saved, which name the folder where the campaign ran then
+        # (a folder may have moved since) and miss this run's: hand it this run's (no public API).
+        tuner._local_tuner.get_run_config().callbacks = list(callbacks)
+        return tuner
     if search:
         tune_config = tune.TuneConfig(metric="score", mode="max", search_alg=make_searcher(spec),
                                       scheduler=EarlyStopping.from_spec(spec).scheduler(), num_samples=spec.budget.trials,
