@@ -68,8 +68,9 @@ class TrialTimes:
 def read_trial_times(folder: Path) -> list[TrialTimes]:
     """The trials of a campaign folder that ran their sweep, in start order."""
     out = []
-    for trial_dir in sorted(CampaignFolder(folder).trials_dir.iterdir()):
-        timing_path = trial_dir / "timing.json"
+    campaign = CampaignFolder(folder)
+    for trial_dir in sorted(campaign.trials_dir.iterdir()):
+        timing_path = campaign.trial_timing_path(trial_dir.name)
         if not timing_path.exists():
             continue
         t = json.loads(timing_path.read_text())

@@ -138,7 +138,8 @@ class EngineTrial(tune.Trainable):
     def _final(self, status: str, reason: str, *, log_tail: str = "") -> TrialReport:
         """The last report of a trial that cannot go on (rejected, start-up failure, crash)."""
         tail = "\n".join(log_tail.splitlines()[-5:])
-        (self.work_dir / "reason.txt").write_text(reason + ("\n\n" + log_tail if log_tail else "") + "\n")
+        reason_file = self.work_dir / CampaignFolder.TRIAL_REASON
+        reason_file.write_text(reason + ("\n\n" + log_tail if log_tail else "") + "\n")
         return dataclasses.replace(final_report(self.sweep, status, reason), log_tail=tail,
                                    engine_startup_s=self._deploy_s)
 
@@ -159,7 +160,9 @@ class EngineTrial(tune.Trainable):
         self.clock.mark("cleanup_started")
         self._stack.close()
         self.clock.mark("cleanup_ended")
-        self.clock.write(self.work_dir / "timing.json", gpu_ids=[str(g) for g in _gpu_ids()], pid=os.getpid())
+        # work_dir, not trial_id: when Tune reuses this worker, it has set the next trial's id by now
+        self.clock.write(self.work_dir / CampaignFolder.TRIAL_TIMING, gpu_ids=[str(g) for g in _gpu_ids()],
+                         pid=os.getpid())
 
 
 def _gpu_ids() -> list[Any]:

@@ -29,7 +29,8 @@ def remeasure_candidates(trials: list[TrialRecord], configs: int) -> list[TrialR
     """The best ``configs`` feasible search trials with distinct configs and a known boundary."""
     chosen: list[TrialRecord] = []
     seen: set[str] = set()
-    ranked = sorted((t for t in trials if t.phase != Phase.REMEASURE and t.feasible and t.boundary and t.score is not None),
+    ranked = sorted((t for t in trials
+                     if t.phase != Phase.REMEASURE and t.feasible and t.boundary and t.score is not None),
                     key=lambda t: t.score, reverse=True)
     for trial in ranked:
         key = json.dumps(trial.config, sort_keys=True)

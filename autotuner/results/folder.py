@@ -14,7 +14,7 @@ Layout (the names live here only)::
     best_inferenceservice.yaml   the answer as an OME InferenceService
     report.png             the chart of `autotuner report`
     task.yaml              the task as the web app received it (submitted there)
-    trials/<trial_id>/     engine.log, genai-bench output
+    trials/<trial_id>/     timing.json, reason.txt, and the engine's log and genai-bench's output
     tune/, tune-remeasure/ Ray Tune's experiment state of the search and of the re-measurement
 
 ::
@@ -90,6 +90,8 @@ class CampaignFolder:
     REPORT = "report.png"
     SUBMITTED_TASK = "task.yaml"  # the task as the web app received it, before the run wrote spec.yaml
     TRIAL_DIRS = "trials"
+    TRIAL_TIMING = "timing.json"  # in a trial's folder: its phase times (trainables/phase_clock.py)
+    TRIAL_REASON = "reason.txt"  # in a trial's folder: why it could not go on
     TUNE = "tune"
     REMEASURE_TUNE = "tune-remeasure"
     # The files whose changes a reader of a running campaign follows (the web app).
@@ -158,6 +160,9 @@ class CampaignFolder:
 
     def trial_dir(self, trial_id: str) -> Path:
         return self.trials_dir / trial_id
+
+    def trial_timing_path(self, trial_id: str) -> Path:
+        return self.trial_dir(trial_id) / self.TRIAL_TIMING
 
     @property
     def tune_dir(self) -> Path:

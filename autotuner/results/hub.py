@@ -170,7 +170,8 @@ class HubFeed(Callback):
         rec = self.recorder.trials.get(trial.trial_id)
         report = TrialReport.from_tune(result)
         if report.measured is not None and rec is not None:
-            self._levels.setdefault(trial.trial_id, []).append(LevelRow.from_report(trial.trial_id, rec.config, report).to_row())
+            row = LevelRow.from_report(trial.trial_id, rec.config, report).to_row()
+            self._levels.setdefault(trial.trial_id, []).append(row)
         self._push(trial.trial_id)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

@@ -37,7 +37,8 @@ def learned_value(result: dict[str, Any]) -> tuple[float, float]:
         return float(result["score"]), 0.0
     bound = result.get("score_bound")
     violation = float(result.get("violation") or 0.0)
-    stopped_early = result.get("status") not in (TrialStatus.DONE, TrialStatus.FAILED, TrialStatus.REJECTED) and not result.get("done")
+    ended = (TrialStatus.DONE, TrialStatus.FAILED, TrialStatus.REJECTED)
+    stopped_early = result.get("status") not in ended and not result.get("done")
     if stopped_early and bound is not None:
         return 0.5 * (float(bound) + float(result.get("score") or 0.0)), 0.0
     return 0.0, max(violation, 1e-6)

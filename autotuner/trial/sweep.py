@@ -292,6 +292,6 @@ def remeasure_summary(plan: RepeatPlan, levels: Sequence[LevelResult], gpus: int
     return summary
 
 
-__all__ = ["FixedSweepPlan", "LevelPlan", "LoadSearchPlan", "RepeatPlan",
-           "RequestSizing", "TrialSweep", "fail_fast_for", "final_report", "mean_level", "plan_for", "plan_for_trial", "remeasure_summary",
+__all__ = ["FixedSweepPlan", "LevelPlan", "LoadSearchPlan", "RepeatPlan", "RequestSizing", "TrialSweep",
+           "fail_fast_for", "final_report", "mean_level", "plan_for", "plan_for_trial", "remeasure_summary",
            "sizing_for"]
