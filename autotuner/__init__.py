@@ -4,7 +4,7 @@ The campaign API (imported on first use, so that ``import autotuner.task`` stays
 
     from autotuner import run_campaign_file
     result = run_campaign_file("examples/quickstart.yaml")
-    print(result.best["launch_command_line"])
+    print(result.best.launch_command_line)
 
 The package is one folder per concern, layered bottom-up (docs/architecture.md): ``facts``,
 ``flavors``, ``task``, then ``bench``, ``engines``, ``sim`` and ``k8s``, then ``trial``,
@@ -20,7 +20,7 @@ _CAMPAIGN_API = ("CampaignError", "CampaignResult", "run_campaign", "run_campaig
 
 def __getattr__(name: str) -> Any:
     if name in _CAMPAIGN_API:
-        from autotuner.campaign import driver
+        from autotuner.campaign.driver import driver
 
         return getattr(driver, name)
     raise AttributeError(f"module 'autotuner' has no attribute {name!r}")

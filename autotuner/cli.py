@@ -70,8 +70,11 @@ def _run(args: argparse.Namespace, spec: TaskSpec) -> int:
     if is_ray_temporary(spec.output_dir):
         print(f"warning: the campaign folder {spec.output_dir} is in Ray's temporary folders, which Ray deletes: "
               f"set an absolute output (--output), or ${OUTPUT_BASE_VAR}", file=sys.stderr, flush=True)
-    from autotuner.campaign.driver import CampaignError, run_campaign
+    from autotuner.campaign.driver import run_campaign
+    from autotuner.campaign.errors import CampaignError
     from autotuner.results.answer import why_no_answer
+    from autotuner.results.folder import CampaignFolder
+    from autotuner.results.records import CampaignStatus
     from autotuner.results.report import render_chart, summary_text
 
     print(f"campaign {spec.name}: {spec.budget.trials} trials, {spec.budget.gpus} GPU slots, "
@@ -85,12 +88,13 @@ def _run(args: argparse.Namespace, spec: TaskSpec) -> int:
         print(f"{result.folder} holds this campaign, already finished: nothing to run "
               "(to run it again, choose another output folder)")
     if result.trials:
+        folder = CampaignFolder(result.folder)
         print()
         print(summary_text(result.folder))
         chart = render_chart(result.folder)
-        print(f"\nchart: {chart}\nresults: {result.folder / 'levels.parquet'}, {result.folder / 'trials.parquet'}")
+        print(f"\nchart: {chart}\nresults: {folder.levels_path}, {folder.trials_path}")
     print(f"wall time: {result.wall_s:.0f} s, status: {result.status}")
-    if result.status != "finished":
+    if result.status != CampaignStatus.FINISHED:
         again = ["autotuner", "run", args.file, "--resume", *(["--output", args.output] if args.output else [])]
         print(f"resume with: {shlex.join(again)}")
         return EXIT_UNFINISHED
@@ -101,13 +105,14 @@ def _run(args: argparse.Namespace, spec: TaskSpec) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from autotuner.results.folder import CampaignFolder
     from autotuner.results.report import render_chart, summary_text
 
     from autotuner.campaign.folder_guard import FolderError, require_readable
 
     folder = Path(args.folder)
-    if not (folder / "campaign.json").exists():
-        print(f"error: {folder} is not a campaign folder (no campaign.json)", file=sys.stderr)
+    if not CampaignFolder(folder).is_campaign():
+        print(f"error: {folder} is not a campaign folder (no {CampaignFolder.META})", file=sys.stderr)
         return 1
     try:
         require_readable(folder)
@@ -121,22 +126,20 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_gc(args: argparse.Namespace) -> int:
     """Delete the Kubernetes objects a crashed run of a campaign left behind."""
-    import json
-
-    from autotuner.campaign.driver import campaign_id
+    from autotuner.campaign.gc import collect_garbage
+    from autotuner.campaign.start import campaign_id
+    from autotuner.results.folder import CampaignFolder
 
     target = Path(args.campaign)
-    folder = target if target.is_dir() else None
-    spec_file = folder / "spec.yaml" if folder else target
+    folder = CampaignFolder(target) if target.is_dir() else None
+    spec_file = folder.spec_path if folder else target
     spec, problems = load_spec(spec_file)
     if spec is None or problems:
         _print_problems(str(spec_file), problems)
         return EXIT_INVALID
-    meta_path = (folder or spec.output_dir) / "campaign.json"
-    cid = json.loads(meta_path.read_text())["id"] if meta_path.exists() else campaign_id(spec)
-    from autotuner.plugins import BACKENDS
-
-    removed = BACKENDS.get(spec.engine.backend).collect_garbage(spec, cid)
+    meta = (folder or CampaignFolder(spec.output_dir)).read_meta()
+    cid = meta.id if meta is not None else campaign_id(spec)
+    removed = collect_garbage(spec, cid)
     if removed is None:
         print(f"{spec.name}: backend {spec.engine.backend!r} leaves nothing on a cluster; nothing to do")
         return 0

@@ -55,7 +55,7 @@ CACHE_DIR = Path(__file__).resolve().parent / "cache"
 CACHE_FORMAT = 2
 LADDER_STEP = 1.2  # the ladder of loads the true score is taken over, below the boundary
 
-# Outcome of a config before any load level (trial statuses of autotuner.results.folder, for the search).
+# Outcome of a config before any load level (trial statuses of autotuner.results.records, for the search).
 OK, STARTUP_FAILED, REJECTED = "ok", "startup failed", "rejected"
 _LEVEL_FIELDS = [f.name for f in fields(LevelResult) if f.name != "error_codes"]
 

@@ -15,7 +15,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from autotuner.results.folder import FAILED, REJECTED, STOPPED_EARLY, pick_best
+from autotuner.results.records import pick_best, TrialStatus
 from benchmarks.ground_truth import GroundTruth
 from benchmarks.replay import CampaignReplay, TrialRun
 
@@ -116,9 +116,9 @@ def summarise(truth: GroundTruth, strategy: str, seed: int | None, campaign: Cam
     runs = campaign.search
     points = trajectory(truth, runs)
     last = points[-1] if points else Point(0, 0.0, 0.0, 0.0, None, 1.0)
-    failed = [r for r in runs if r.status == FAILED]
+    failed = [r for r in runs if r.status == TrialStatus.FAILED]
     optimal = [truth.configs[r.key].score >= (1 - NEAR_OPTIMUM) * truth.optimum for r in runs]
-    stopped = [r.status == STOPPED_EARLY for r in runs]
+    stopped = [r.status == TrialStatus.STOPPED_EARLY for r in runs]
     behind = [n == 0 or points[n - 1].gap > NEAR_OPTIMUM for n in range(len(runs))]  # best so far before it ended
     total = last.gpu_h + sum(r.gpu_seconds() for r in campaign.remeasure) / 3600
     answer = campaign.answer
@@ -132,7 +132,7 @@ def summarise(truth: GroundTruth, strategy: str, seed: int | None, campaign: Cam
         optimum_stopped_any=sum(o and s for o, s in zip(optimal, stopped)), optimum_trials=sum(optimal),
         stopped_trials=sum(stopped),
         startup_failed_trials=len(failed), startup_failed_gpu_h=sum(r.gpu_seconds() for r in failed) / 3600,
-        rejected_trials=sum(r.status == REJECTED for r in runs),
+        rejected_trials=sum(r.status == TrialStatus.REJECTED for r in runs),
     ), points
 
 

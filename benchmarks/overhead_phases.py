@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Sequence
 
 from autotuner.bench.parse import find_level_files, parse_level_file
+from autotuner.results.folder import CampaignFolder
 
 PHASES = ("ray", "setup", "engine", "engine+", "to_step", "bench_start", "load", "gaps", "stop", "teardown")
 PHASE_NAMES = {
@@ -67,8 +68,9 @@ class TrialTimes:
 def read_trial_times(folder: Path) -> list[TrialTimes]:
     """The trials of a campaign folder that ran their sweep, in start order."""
     out = []
-    for trial_dir in sorted((folder / "trials").iterdir()):
-        timing_path = trial_dir / "timing.json"
+    campaign = CampaignFolder(folder)
+    for trial_dir in sorted(campaign.trials_dir.iterdir()):
+        timing_path = campaign.trial_timing_path(trial_dir.name)
         if not timing_path.exists():
             continue
         t = json.loads(timing_path.read_text())

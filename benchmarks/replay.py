@@ -31,16 +31,17 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
-from autotuner.results.answer import REMEASURE_OF, Answer, choose, remeasure_configs
+from autotuner.results.answer import Answer, choose, remeasure_configs
 from autotuner.bench.fail_fast import RequestRecord, ended_level
 from autotuner.bench.request import LevelRequest
 from autotuner.bench.result import LevelResult
 from autotuner.trial.objective import objective_from_spec
-from autotuner.results.folder import DONE, FAILED, REJECTED, REMEASURE, SEARCH, STOPPED_EARLY, TrialRecord
+from autotuner.results.records import REMEASURED_FIELDS, TrialRecord, TrialStatus
+from autotuner.trial.directive import Phase, TrialDirective
 from autotuner.stopping.load_hint import Incumbent
 from autotuner.task.space import engine_args
 from autotuner.task.spec import TaskSpec
-from autotuner.trial.sweep import TrialSweep, final_report, plan_for_config
+from autotuner.trial.sweep import TrialSweep, final_report, plan_for_trial
 from benchmarks.ground_truth import OK, GroundTruth
 from benchmarks.ground_truth import REJECTED as OUTCOME_REJECTED
 from benchmarks.noise import NoiseModel
@@ -81,7 +82,7 @@ class TrialRun:
     config: dict[str, Any]  # as proposed, with the campaign's directives (load hint, re-measurement)
     gpus: int
     start_only: bool
-    phase: str = SEARCH
+    phase: str = Phase.SEARCH
     start_s: float = -1.0
     end_s: float = -1.0
     bench_start_s: float = -1.0  # when its first level began (its engine was up)
@@ -102,6 +103,10 @@ class TrialRun:
     def feasible(self) -> bool:
         return bool(self.last.get("feasible"))
 
+    @property
+    def directive(self) -> TrialDirective:
+        return TrialDirective.of_config(self.config)
+
     def gpu_seconds(self) -> float:
         return self.gpus * (self.end_s - self.start_s)
 
@@ -112,10 +117,9 @@ class TrialRun:
         """The trial as the campaign's results table would hold it."""
         rec = TrialRecord(self.trial_id, engine_args(self.config), phase=self.phase, status=self.status, gpus=self.gpus,
                           levels_run=self.levels_run, score=self.score, feasible=self.feasible,
-                          boundary=dict(self.last.get("boundary") or []), remeasure_of=self.config.get(REMEASURE_OF),
+                          boundary=dict(self.last.get("boundary") or []), remeasure_of=self.directive.remeasure_of,
                           started=self.start_s, ended=self.end_s)
-        for name in ("remeasured_mean", "remeasured_min", "remeasured_max", "remeasured_stdev",
-                     "remeasured_repeats", "remeasured_passed"):
+        for name in REMEASURED_FIELDS:
             setattr(rec, name, self.last.get(name))
         return rec
 
@@ -195,7 +199,7 @@ class _Campaign:
         elif truth.status != OK or run.start_only:
             self.push(now + truth.startup_s, index)
         else:
-            run.sweep = TrialSweep(plan_for_config(self.spec, run.config, run.gpus, self.objective.slo, hint),
+            run.sweep = TrialSweep(plan_for_trial(self.spec, run.directive, run.gpus, self.objective.slo, hint),
                                    self.objective, run.gpus)
             run.bench_start_s = now + first_level_at(truth.startup_s)
             self.schedule_level(run, index, run.bench_start_s)
@@ -217,9 +221,9 @@ class _Campaign:
         if run.sweep is None:
             if run.start_only and truth.status == OK:
                 return {"training_iteration": 1, "score": 0.0, "feasible": False, "done": True, "status": READY}
-            sweep = TrialSweep(plan_for_config(self.spec, run.config, run.gpus, self.objective.slo), self.objective,
+            sweep = TrialSweep(plan_for_trial(self.spec, run.directive, run.gpus, self.objective.slo), self.objective,
                                run.gpus)
-            status = REJECTED if truth.status == OUTCOME_REJECTED else FAILED
+            status = TrialStatus.REJECTED if truth.status == OUTCOME_REJECTED else TrialStatus.FAILED
             return {**final_report(sweep, status, truth.reason).to_tune(), "training_iteration": 1}
         assert run.pending is not None
         run.sweep.add(run.pending)
@@ -228,7 +232,7 @@ class _Campaign:
 
 
 def replay_campaign(truth: GroundTruth, searcher: Searcher, scheduler: Scheduler, *, slots: int, budget: int,
-                    noise: NoiseModel, seed: int, start_s: float = 0.0, phase: str = SEARCH,
+                    noise: NoiseModel, seed: int, start_s: float = 0.0, phase: str = Phase.SEARCH,
                     load_hint: bool = False) -> list[TrialRun]:
     """Run an experiment of at most ``budget`` trials on ``slots`` GPUs, from ``start_s``; the
     trials in end order."""
@@ -279,7 +283,7 @@ def replay_campaign(truth: GroundTruth, searcher: Searcher, scheduler: Scheduler
             scheduler.on_trial_complete(None, handle, result)
             searcher.on_trial_complete(run.trial_id, result)
             run.end_s = now
-            run.status = result["status"] if result.get("done") else STOPPED_EARLY
+            run.status = result["status"] if result.get("done") else TrialStatus.STOPPED_EARLY
             free += run.gpus
             live -= 1
             ended.append(run)
@@ -317,7 +321,7 @@ def replay_with_answer(truth: GroundTruth, searcher: Searcher, scheduler: Schedu
     if configs:
         end = max(run.end_s for run in search)
         remeasure = replay_campaign(truth, FixedConfigs(configs), FIFOScheduler(), slots=slots, budget=len(configs),
-                                    noise=noise, seed=seed, start_s=end, phase=REMEASURE)
+                                    noise=noise, seed=seed, start_s=end, phase=Phase.REMEASURE)
     answer = choose(records + [run.record() for run in remeasure])
     return CampaignReplay(search, remeasure, answer)
 

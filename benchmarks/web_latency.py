@@ -88,12 +88,13 @@ def main() -> int:
     from ray import serve
 
     from autotuner.results.hub import get_hub
-    from autotuner.results.folder import DEPLOYING, RUNNING, TrialRecord, level_row
+    from autotuner.results.folder import CampaignFolder
+    from autotuner.results.records import LevelRow, TrialRecord, TrialStatus
 
     workspace = Path(tempfile.mkdtemp(prefix="weblat-"))
-    spec = write_synthetic_campaign(workspace / "bench", trials=args.trials, running=4, status="running",
+    write_synthetic_campaign(workspace / "bench", trials=args.trials, running=4, status="running",
                                     pid=os.getpid(), name="bench")
-    campaign = json.loads((workspace / "bench" / "campaign.json").read_text())["id"]
+    campaign = CampaignFolder(workspace / "bench").read_meta().id
     url = f"http://127.0.0.1:{args.port}/task?id={campaign}"
     t_deploy = time.monotonic()
     deploy(workspace, args.port, token=secrets.token_urlsafe(24))  # the app refuses a weak one
@@ -123,11 +124,11 @@ def main() -> int:
                 config = {"tp_size": 1, "mem_fraction_static": 0.8, "max_running_requests": 64,
                           "schedule_policy": "fcfs"}
                 # Newest trials sort first, so each one lands on the page shown.
-                record = TrialRecord(trial_id, config, status=DEPLOYING, gpus=1, started=time.time() + 1e6)
+                record = TrialRecord(trial_id, config, status=TrialStatus.DEPLOYING, gpus=1, started=time.time() + 1e6)
                 levels: list = []
                 if i % 2:
-                    record.status, record.levels_run = RUNNING, 1
-                    levels = [level_row(trial_id, config, synthetic_report(rng, 1, 1, config))]
+                    record.status, record.levels_run = TrialStatus.RUNNING, 1
+                    levels = [LevelRow.from_report(trial_id, config, synthetic_report(rng, 1, 1, config)).to_row()]
                 expected = "deploying" if i % 2 == 0 else "loading level 2"
                 row = page.locator(".tabulator-row", has_text=trial_id).filter(has_text=expected)
                 t0 = time.monotonic()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autotuner.campaign.folder_guard import SUBMITTED_TASK_FILE
+from autotuner.results.folder import CampaignFolder
 from autotuner.task.load import load_spec, parse_spec, parse_spec_text
 from autotuner.task.spec import Problem, TaskSpec
 from serve_app.jobs import CampaignJobs
@@ -91,14 +92,14 @@ class TaskActions:
     def submit_spec(self, spec: TaskSpec) -> Submitted:
         self._check_commands(spec)
         folder = (self.workspace / spec.name).resolve()
-        if (folder / "campaign.json").exists():
+        if CampaignFolder(folder).is_campaign():
             raise ActionError(409, f"a campaign named {spec.name!r} already exists in {self.workspace}: "
                                    "resume it from its page, or choose another name",
                               [Problem("name", spec.name, "a campaign with this name already exists")])
         if any(r.folder == str(folder) and r.can_stop for r in self.store.tasks()):
             raise ActionError(409, f"a job for {spec.name!r} is already queued or running")
         folder.mkdir(parents=True, exist_ok=True)
-        task_file = folder / TASK_FILE
+        task_file = CampaignFolder(folder).submitted_task_path
         task_file.write_text(spec.model_copy(update={"output": str(folder)}).to_yaml())
         job_id = self.jobs.submit(task_file, name=spec.name, folder=folder)
         return Submitted(job_id=job_id, folder=folder, name=spec.name)

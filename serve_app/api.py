@@ -25,6 +25,7 @@ from urllib.parse import parse_qs
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
+from autotuner.results.folder import CampaignFolder
 from autotuner.task.safe_yaml import MAX_BYTES as MAX_TASK_BYTES
 from serve_app.actions import ActionError
 from serve_app.auth import request_token
@@ -44,7 +45,7 @@ def trial_file(folder: Path, trial_id: str, name: str) -> Path:
     """A file of one trial's folder, refusing any id that could leave ``folder/trials``."""
     if not SAFE_ID.match(trial_id) or ".." in trial_id:
         raise HTTPException(400, "bad trial id")
-    base = (folder / "trials").resolve()
+    base = CampaignFolder(folder).trials_dir.resolve()
     path = (base / trial_id / name).resolve()
     if not path.is_relative_to(base) or not path.is_file():
         raise HTTPException(404, f"no {name} for trial {trial_id}")
@@ -121,8 +122,9 @@ def add_api(app: FastAPI, ctx: AppContext) -> None:
         if row is None:
             raise HTTPException(404, f"no task {task_id!r}")
         snap = ctx.store.campaign(task_id)
-        trials = list(snap.trials.values()) if snap else []
-        return {**row.__dict__, "trials": trials, "best": snap.best if snap else None}
+        trials = [t.to_row() for t in snap.trials.values()] if snap else []
+        best = snap.best.to_json() if snap and snap.best else None
+        return {**row.__dict__, "trials": trials, "best": best}
 
     @app.get("/api/tasks/{task_id}/trials/{trial_id}/engine.log")
     def engine_log(task_id: str, trial_id: str, request: Request) -> Response:
@@ -158,12 +160,12 @@ def add_api(app: FastAPI, ctx: AppContext) -> None:
         if text is None:
             raise HTTPException(404, "no best config yet")
         return PlainTextResponse(text, media_type="application/yaml", headers={
-            "Content-Disposition": f'attachment; filename="{snap.meta.get("name", "best")}-inferenceservice.yaml"'})
+            "Content-Disposition": f'attachment; filename="{snap.meta.name or "best"}-inferenceservice.yaml"'})
 
     @app.get("/api/tasks/{task_id}/spec.yaml")
     def spec_yaml(task_id: str, request: Request) -> Response:
         require_token(request)
-        path = folder_of(task_id) / "spec.yaml"
+        path = CampaignFolder(folder_of(task_id)).spec_path
         if not path.is_file():
-            raise HTTPException(404, "no spec.yaml yet")
+            raise HTTPException(404, f"no {path.name} yet")
         return PlainTextResponse(path.read_text(), media_type="application/yaml")

@@ -17,9 +17,10 @@ import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from autotuner.results.best_manifest import FILE_NAME, best_inference_service
+from autotuner.results.best_manifest import best_inference_service
 from autotuner.k8s.manifests import dump_manifest
-from autotuner.results.folder import TrialRecord, pick_best
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import Spread, pick_best
 
 if TYPE_CHECKING:
     from serve_app.live import CampaignSnapshot
@@ -33,18 +34,13 @@ class BestConfig:
     gpus: int
     launch_command_line: str
     final: bool  # from best_config.json (no run is live), not the best so far
-    remeasured: dict[str, Any] = field(default_factory=dict)  # mean, min, max, stdev, repeats of the score
+    remeasured: Spread | None = None  # mean, min, max, stdev, repeats of the score
     provenance: dict[str, Any] = field(default_factory=dict)  # engine, GPU, model, workload, SLOs, tuner
     engine_notes: list[str] = field(default_factory=list)  # what the engine changes behind a flag
 
     def spread_text(self) -> str:
         """The re-measured score as ``mean 1012 [985-1040] over 3 repeats``; empty without one."""
-        r = self.remeasured
-        if not r or r.get("mean") is None:
-            return ""
-        spread = f" [{r['min']:.4g}-{r['max']:.4g}]" if r.get("min") is not None and r.get("max") is not None else ""
-        repeats = f" over {r['repeats']} repeats" if r.get("repeats") else ""
-        return f"mean {r['mean']:.4g}{spread}{repeats}"
+        return self.remeasured.text() if self.remeasured else ""
 
     @property
     def simulated(self) -> bool:
@@ -66,9 +62,9 @@ def best_config(snap: CampaignSnapshot) -> BestConfig | None:
 def _best_config(snap: CampaignSnapshot) -> BestConfig | None:
     if snap.best and not snap.live:  # a live resume's best_config.json is the previous run's
         b = snap.best
-        return BestConfig(b["trial_id"], b["score"], b["engine_args"], b.get("gpus", 0), b["launch_command_line"],
-                          True, b.get("remeasured") or {}, b.get("provenance") or {}, b.get("engine_notes") or [])
-    best = pick_best(TrialRecord.from_row(row) for row in snap.trials.values())
+        return BestConfig(b.trial_id, b.score, b.engine_args, b.gpus, b.launch_command_line, True, b.remeasured,
+                          b.provenance, b.engine_notes)
+    best = pick_best(snap.trials.values())
     if best is None or snap.spec is None:
         return None
     argv = snap.spec.launch_command(best.config)
@@ -79,13 +75,13 @@ def _best_config(snap: CampaignSnapshot) -> BestConfig | None:
 def manifest_yaml(snap: CampaignSnapshot) -> str | None:
     """The InferenceService the campaign wrote for its best config, or one rendered from the best
     config so far (None when there is no feasible config yet)."""
-    written = snap.folder / FILE_NAME
+    written = CampaignFolder(snap.folder).manifest_path
     best = best_config(snap)
     if best is not None and best.final and written.is_file():
         return written.read_text()
     if best is None or snap.spec is None:
         return None
-    return dump_manifest(best_inference_service(snap.spec, best.engine_args, snap.meta.get("id", snap.task_id),
+    return dump_manifest(best_inference_service(snap.spec, best.engine_args, snap.meta.id or snap.task_id,
                                                 best.trial_id))
 
 

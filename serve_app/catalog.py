@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from autotuner.results.folder import RESUMABLE_CAMPAIGN_STATUSES
+from autotuner.results.records import RESUMABLE_CAMPAIGN_STATUSES
 from autotuner.task.load import load_spec
 from serve_app.jobs import SOURCE_CLI, SOURCE_RAY_JOB, SOURCE_WEB, JobInfo, parse_run_command
 

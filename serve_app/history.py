@@ -10,72 +10,74 @@ Rows of a run that is no longer alive (driver killed, cluster restarted) never s
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from autotuner.campaign.lock import LockOwner
-from autotuner.results.folder import (ACTIVE_CAMPAIGN_STATUSES, CAMPAIGN_INTERRUPTED, CAMPAIGN_STOPPED, DEPLOYING,
-                               INTERRUPTED, PENDING, RUNNING, read_rows)
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import CampaignMeta, CampaignStatus, LevelRow, TrialRecord, TrialStatus
 
-TrialRows = dict[str, dict[str, Any]]
-LevelRows = dict[str, list[dict[str, Any]]]
+TrialRows = dict[str, TrialRecord]
+LevelRows = dict[str, list[LevelRow]]
 
-UNFINISHED = (PENDING, DEPLOYING, RUNNING)
+UNFINISHED = (TrialStatus.PENDING, TrialStatus.DEPLOYING, TrialStatus.RUNNING)
 ACTIVE_JOB_STATES = ("PENDING", "RUNNING")
 INTERRUPTED_REASON = "the campaign stopped before this trial finished"
 
 
 def read_tables(folder: Path) -> tuple[TrialRows, LevelRows]:
-    """trials.parquet by trial id, and levels.parquet grouped by trial id in level order."""
-    trials = {row["trial_id"]: row for row in read_rows(folder / "trials.parquet")}
+    """The folder's trials by trial id, and its levels grouped by trial id in level order."""
+    campaign = CampaignFolder(folder)
+    trials = {t.trial_id: t for t in campaign.read_trials()}
     levels: LevelRows = {}
-    for row in read_rows(folder / "levels.parquet"):
-        levels.setdefault(row["trial_id"], []).append(row)
+    for row in campaign.read_levels():
+        levels.setdefault(row.trial_id, []).append(row)
     for rows in levels.values():
-        rows.sort(key=lambda r: r["level"])
+        rows.sort(key=lambda r: r.level)
     return trials, levels
 
 
 def apply_hub_entries(trials: TrialRows, levels: LevelRows, entries: Iterable[dict[str, Any]]) -> None:
-    """Overlay hub entries in place; an entry without levels keeps the levels already known."""
+    """Overlay hub entries (table rows, :class:`autotuner.results.hub.HubState`) in place; an entry
+    without levels keeps the levels already known."""
     for entry in entries:
-        trial = entry["trial"]
-        trials[trial["trial_id"]] = trial
+        trial = TrialRecord.from_row(entry["trial"])
+        trials[trial.trial_id] = trial
         if entry["levels"] is not None:
-            levels[trial["trial_id"]] = sorted(entry["levels"], key=lambda r: r["level"])
+            levels[trial.trial_id] = sorted((LevelRow.from_row(r) for r in entry["levels"]), key=lambda r: r.level)
 
 
-def campaign_is_live(meta: dict[str, Any], job_statuses: Mapping[str, str] | None,
+def campaign_is_live(meta: CampaignMeta, job_statuses: Mapping[str, str] | None,
                      lock_owner: LockOwner | None) -> bool:
     """Whether the run that writes this campaign folder is still going.
 
     When campaign.json names a Ray job and the job list is known (``job_statuses``: submission id
     -> status), the job decides; a job the cluster does not know (restarted cluster) is gone.
-    Otherwise the folder's lock decides (autotuner/campaign/lock.py): its owner's process when it
+    Otherwise the folder's lock decides (autotuner/campaign/driver/lock.py): its owner's process when it
     runs on this host, its heartbeat when it runs elsewhere (a pod sharing the volume).
     """
-    if meta.get("status") not in ACTIVE_CAMPAIGN_STATUSES:
+    if not meta.active:
         return False
-    job_id = meta.get("ray_job_id")
+    job_id = meta.ray_job_id
     if job_id and job_statuses is not None:
         return job_statuses.get(job_id) in ACTIVE_JOB_STATES
     return lock_owner is not None and lock_owner.is_alive()
 
 
-def campaign_status(meta: dict[str, Any], live: bool, job_status: str | None) -> str:
+def campaign_status(meta: CampaignMeta, live: bool, job_status: str | None) -> str:
     """The status to show: campaign.json's, except that a starting or running campaign whose run
     is gone is "stopped" when its Ray job was stopped (SIGKILLed before it could say so itself),
     else "interrupted"."""
-    status = meta.get("status") or "unknown"
-    if status in ACTIVE_CAMPAIGN_STATUSES and not live:
-        return CAMPAIGN_STOPPED if job_status == "STOPPED" else CAMPAIGN_INTERRUPTED
-    return status
+    if meta.active and not live:
+        return CampaignStatus.STOPPED if job_status == "STOPPED" else CampaignStatus.INTERRUPTED
+    return meta.status or "unknown"
 
 
 def settle_trials(trials: TrialRows, live: bool) -> TrialRows:
     """When the run is gone, its unfinished trials show as interrupted (copies; input untouched)."""
     if live:
         return trials
-    return {tid: ({**row, "status": INTERRUPTED, "reason": row.get("reason") or INTERRUPTED_REASON}
-                  if row.get("status") in UNFINISHED else row)
-            for tid, row in trials.items()}
+    return {tid: (dataclasses.replace(t, status=TrialStatus.INTERRUPTED, reason=t.reason or INTERRUPTED_REASON)
+                  if t.status in UNFINISHED else t)
+            for tid, t in trials.items()}

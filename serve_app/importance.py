@@ -10,10 +10,10 @@ top trials apart from the rest": the importance of reaching the top ``target_qua
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any, Iterable
 
+from autotuner.results.records import TrialRecord
 from autotuner.task.spec import ParamSpace, TaskSpec
 
 MIN_TRIALS = 10  # fewer scored trials say too little
@@ -39,7 +39,7 @@ def target_quantile(n: int) -> float:
     return min(0.5, max(0.1, TOP_TRIALS / n))
 
 
-def parameter_importance(spec: TaskSpec | None, trials: Iterable[dict[str, Any]]) -> list[tuple[str, float]]:
+def parameter_importance(spec: TaskSpec | None, trials: Iterable[TrialRecord]) -> list[tuple[str, float]]:
     """(parameter, importance) of the searched parameters, least important first, importances
     summing to 1; empty below :data:`MIN_TRIALS` scored trials or with nothing searched."""
     if spec is None or not spec.search.space:
@@ -52,10 +52,10 @@ def parameter_importance(spec: TaskSpec | None, trials: Iterable[dict[str, Any]]
     dists = {name: distribution(ps, catalogue[name].kind == "int") for name, ps in spec.search.space.items()}
     frozen = []
     for t in trials:
-        score = t.get("score")
+        score = t.score
         if score is None or not math.isfinite(score):
             continue
-        config = json.loads(t.get("config_json") or "{}")
+        config = t.config
         params = {k: config[k] for k in dists if k in config}
         try:
             frozen.append(create_trial(params=params, distributions={k: dists[k] for k in params}, value=score))

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autotuner.results.folder import CampaignFolder
+
 SOURCE_WEB = "web"
 SOURCE_RAY_JOB = "ray job"
 SOURCE_CLI = "cli"
@@ -99,7 +101,7 @@ class CampaignJobs:
 
     def resume(self, folder: Path, *, name: str) -> str:
         """Continue the campaign in ``folder`` with ``autotuner run FOLDER/spec.yaml --resume``."""
-        entrypoint = shlex.join([autotuner_executable(), "run", str(folder / "spec.yaml"),
+        entrypoint = shlex.join([autotuner_executable(), "run", str(CampaignFolder(folder).spec_path),
                                  "--resume", "--output", str(folder)])
         return self._submit(entrypoint=entrypoint, submission_id=_new_submission_id(name, "resume"),
                             metadata={"autotuner_task": name, "campaign_folder": str(folder), "source": SOURCE_WEB})

@@ -14,18 +14,17 @@ most every second); the results hub adds what happened since, within a quarter o
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
-from autotuner.campaign.runs import job_ids, resumes
 from autotuner.campaign.lock import read_owner
-from autotuner.results.folder import ACTIVE_CAMPAIGN_STATUSES, DONE, FAILED, REJECTED, REMEASURE, STOPPED_EARLY
-from autotuner.task.load import load_spec
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import BestAnswer, CampaignMeta, TrialStatus
+from autotuner.trial.directive import Phase
 from autotuner.task.spec import TaskSpec
 from serve_app.best import best_config
 from serve_app.catalog import (
@@ -48,8 +47,7 @@ from serve_app.jobs import CampaignJobs, JobInfo
 
 log = logging.getLogger(__name__)
 
-ENDED = (DONE, STOPPED_EARLY, FAILED, REJECTED)
-WATCHED_FILES = ("campaign.json", "trials.parquet", "levels.parquet", "best_config.json", "spec.yaml")
+ENDED = (TrialStatus.DONE, TrialStatus.STOPPED_EARLY, TrialStatus.FAILED, TrialStatus.REJECTED)
 
 HubChanges = dict[str, tuple[int, int, list[dict[str, Any]]]]  # campaign id -> (epoch, seq, new entries)
 
@@ -70,13 +68,13 @@ class CampaignSnapshot:
     task_id: str
     folder: Path
     version: int
-    meta: dict[str, Any]
+    meta: CampaignMeta
     spec: TaskSpec | None
     status: str
     live: bool
     trials: TrialRows
     levels: LevelRows
-    best: dict[str, Any] | None
+    best: BestAnswer | None
     memo: dict[str, Any] = field(default_factory=dict, compare=False)  # views computed once per snapshot
     row_cache: dict[str, Any] = field(default_factory=dict, compare=False)  # table rows, shared across snapshots
 
@@ -88,7 +86,7 @@ class CampaignSnapshot:
     @property
     def trials_ended(self) -> int:
         """Search trials that ended, out of the budget's (the re-measurement's trials are extra)."""
-        return sum(1 for t in self.trials.values() if t.get("status") in ENDED and t.get("phase") != REMEASURE)
+        return sum(1 for t in self.trials.values() if t.status in ENDED and t.phase != Phase.REMEASURE)
 
     @property
     def best_score(self) -> float | None:
@@ -139,9 +137,10 @@ class CampaignCache:
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self.meta: dict[str, Any] = {}
+        self.files = CampaignFolder(folder)
+        self.meta: CampaignMeta | None = None
         self.spec: TaskSpec | None = None
-        self.best: dict[str, Any] | None = None
+        self.best: BestAnswer | None = None
         self.version = 0
         self.hub_epoch, self.hub_seq = 0, 0
         self._hub_entries: dict[str, dict[str, Any]] = {}
@@ -154,14 +153,14 @@ class CampaignCache:
 
     @property
     def campaign_id(self) -> str:
-        return self.meta.get("id") or self.folder.name
+        return (self.meta.id if self.meta else "") or self.folder.name
 
     def refresh_files(self) -> None:
         """Re-read whichever of the folder's files changed since last time."""
         changed = set()
-        for name in WATCHED_FILES:
+        for name in CampaignFolder.WATCHED:
             try:
-                mtime = (self.folder / name).stat().st_mtime_ns
+                mtime = self.files.file(name).stat().st_mtime_ns
             except FileNotFoundError:
                 continue
             if self._mtimes.get(name) != mtime:
@@ -169,18 +168,19 @@ class CampaignCache:
                 changed.add(name)
         if not changed:
             return
-        if "campaign.json" in changed:
-            self.meta = _read_json(self.folder / "campaign.json") or self.meta
-        if "spec.yaml" in changed:
-            self.spec, _ = load_spec(self.folder / "spec.yaml")
-        if "best_config.json" in changed:
-            self.best = _read_json(self.folder / "best_config.json")
-        if changed & {"trials.parquet", "levels.parquet"}:
+        files = self.files
+        if files.META in changed:
+            self.meta = _read(files.read_meta) or self.meta
+        if files.SPEC in changed:
+            self.spec, _ = files.read_spec()
+        if files.BEST in changed:
+            self.best = _read(files.read_best)
+        if changed & {files.TRIALS, files.LEVELS}:
             try:
                 self._trials, self._levels = read_tables(self.folder)
             except OSError as err:  # a table replaced while read: next round
                 log.info("cannot read %s yet: %s", self.folder, err)
-                self._mtimes.pop("trials.parquet", None)
+                self._mtimes.pop(files.TRIALS, None)
         self.version += 1
 
     def apply_hub(self, epoch: int, seq: int, entries: list[dict[str, Any]]) -> None:
@@ -199,11 +199,12 @@ class CampaignCache:
     @property
     def active(self) -> bool:
         """campaign.json says a driver is at work (whether it still is, the job or the lock tell)."""
-        return self.meta.get("status") in ACTIVE_CAMPAIGN_STATUSES
+        return self.meta is not None and self.meta.active
 
     def snapshot(self, task_id: str, job_statuses: Mapping[str, str] | None) -> CampaignSnapshot:
-        job_status = (job_statuses or {}).get(self.meta.get("ray_job_id") or "")
-        live = campaign_is_live(self.meta, job_statuses, read_owner(self.folder) if self.active else None)
+        meta = self.meta or CampaignMeta()
+        job_status = (job_statuses or {}).get(meta.ray_job_id or "")
+        live = campaign_is_live(meta, job_statuses, read_owner(self.folder) if self.active else None)
         key = (self.version, live, job_status, task_id)
         if self._snapshot is not None and self._snapshot_key == key:
             return self._snapshot
@@ -214,8 +215,8 @@ class CampaignCache:
         self._snapshot_key = key
         self._snapshot = CampaignSnapshot(
             # A run that ends changes what is shown (interrupted rows) without a new file version.
-            task_id=task_id, folder=self.folder, version=self.version * 2 + int(live), meta=dict(self.meta),
-            spec=self.spec, status=campaign_status(self.meta, live, job_status), live=live,
+            task_id=task_id, folder=self.folder, version=self.version * 2 + int(live), meta=meta,
+            spec=self.spec, status=campaign_status(meta, live, job_status), live=live,
             trials=settle_trials(trials, live), levels=levels, best=self.best, row_cache=self._row_cache)
         return self._snapshot
 
@@ -298,13 +299,13 @@ class LiveStore:
         # hub (each run announces its folder, e.g. `ray job submit --working-dir .` + runs/<name>).
         announced = [Path(f) for f in self.hub.folders().values()] if self.hub else []
         elsewhere = [f for f in [*folder_of_job.values(), *announced] if f is not None]
-        folders |= {f for f in elsewhere if (f / "campaign.json").exists()}
+        folders |= {f for f in elsewhere if CampaignFolder(f).is_campaign()}
         with self._lock:
             self._job_list, self._job_statuses, self._folder_of_job = jobs, statuses, folder_of_job
             for folder in folders:
                 self._caches.setdefault(folder, CampaignCache(folder))
             for folder in list(self._caches):
-                if folder not in folders and not (folder / "campaign.json").exists():
+                if folder not in folders and not CampaignFolder(folder).is_campaign():
                     del self._caches[folder]  # deleted campaign
             for cache in self._caches.values():
                 cache.refresh_files()
@@ -350,15 +351,15 @@ class LiveStore:
     def _rebuild_rows(self) -> None:
         summaries = []
         for folder, cache in self._caches.items():
-            if not cache.meta:
+            meta = cache.meta
+            if meta is None:
                 continue
             snap = cache.snapshot(cache.campaign_id, self._job_statuses)
             summaries.append(CampaignSummary(
-                folder=folder, campaign_id=cache.campaign_id, name=cache.meta.get("name", folder.name),
-                status=snap.status, started=cache.meta.get("started"), job_id=cache.meta.get("ray_job_id"),
-                budget_trials=int(cache.meta.get("budget_trials") or 0), trials_ended=snap.trials_ended,
-                best_score=snap.best_score, job_ids=job_ids(cache.meta),
-                resumes=resumes(cache.meta)))
+                folder=folder, campaign_id=cache.campaign_id, name=meta.name or folder.name,
+                status=snap.status, started=meta.started, job_id=meta.ray_job_id,
+                budget_trials=meta.budget_trials, trials_ended=snap.trials_ended,
+                best_score=snap.best_score, job_ids=meta.job_ids, resumes=meta.resumes))
         rows = build_task_rows(summaries, self._job_list, self._folder_of_job)
         if rows != self._rows:
             self._rows = rows
@@ -371,8 +372,9 @@ class LiveStore:
         return next((r for r in self._rows if r.folder == str(folder)), None)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _read(reader: Callable[[], Any]) -> Any:
+    """What ``reader`` reads of a file, or None while it cannot (half-replaced, not yet valid)."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        return reader()
+    except (OSError, ValueError, TypeError):
         return None

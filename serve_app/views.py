@@ -11,7 +11,6 @@ report within a second or two), the charts separately (sessions redraw them less
 from __future__ import annotations
 
 import html
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -22,8 +21,8 @@ import pandas as pd
 from autotuner.results.dashboard import actor_url
 from autotuner.flavors import FLAVORS, DEFAULT_FLAVOR
 from autotuner.results.progress import describe_config
-from autotuner.results.folder import (DONE, FAILED, INTERRUPTED, PENDING, REJECTED, REMEASURE, RUNNING, STOPPED_EARLY,
-                                      host_distorted_levels)
+from autotuner.results.records import LevelRow, TrialRecord, TrialStatus, host_distorted_levels
+from autotuner.trial.directive import Phase
 from serve_app.best import best_config
 from serve_app.history import LevelRows, TrialRows
 from serve_app.importance import parameter_importance
@@ -34,21 +33,21 @@ MAX_PROGRESS_POINTS = 1000
 CURVE_TRIALS = 10
 
 
-def trial_status_text(row: dict[str, Any]) -> str:
+def trial_status_text(trial: TrialRecord) -> str:
     """A trial's status in words: deploying, loading level k, stopped early at level k (why) ..."""
-    status, k = row.get("status"), int(row.get("levels_run") or 0)
-    if status == RUNNING:
+    status, k = trial.status, int(trial.levels_run or 0)
+    if status == TrialStatus.RUNNING:
         return f"loading level {k + 1}"
-    if status == STOPPED_EARLY:
-        return row.get("reason") or f"stopped early after level {k}"
-    if status in (FAILED, REJECTED):
-        return f"{status}: {row.get('reason') or 'no reason recorded'}"
-    if status == INTERRUPTED:
+    if status == TrialStatus.STOPPED_EARLY:
+        return trial.reason or f"stopped early after level {k}"
+    if status in (TrialStatus.FAILED, TrialStatus.REJECTED):
+        return f"{status}: {trial.reason or 'no reason recorded'}"
+    if status == TrialStatus.INTERRUPTED:
         return f"interrupted at level {k}" if k else "interrupted"
-    if row.get("phase") == REMEASURE and row.get("remeasured_mean") is not None:
-        return (f"re-measured: mean {row['remeasured_mean']:.0f} [{row['remeasured_min']:.0f}-"
-                f"{row['remeasured_max']:.0f}] over {row['remeasured_repeats']} repeats")
-    return str(status or PENDING)
+    if trial.phase == Phase.REMEASURE and trial.remeasured_mean is not None:
+        return (f"re-measured: mean {trial.remeasured_mean:.0f} [{trial.remeasured_min:.0f}-"
+                f"{trial.remeasured_max:.0f}] over {trial.remeasured_repeats} repeats")
+    return str(status)
 
 
 def level_labels(snapshot: CampaignSnapshot) -> list[str]:
@@ -57,49 +56,50 @@ def level_labels(snapshot: CampaignSnapshot) -> list[str]:
     return [f"level {k}" for k in range(1, snapshot.num_levels + 1)]
 
 
-def _level_cell(row: dict[str, Any], with_scenario: bool) -> str:
+def _level_cell(row: LevelRow, with_scenario: bool) -> str:
     def ms(v: Any) -> str:
         return "-" if v is None else f"{v * 1000:.0f}"
 
-    mark = "" if row.get("meets_slo") else " ✗"
-    if row.get("distortion"):
+    mark = "" if row.meets_slo else " ✗"
+    if row.meets_slo is None and row.distortion:
         mark = " ⚠ host distorted, not scored"
-    elif row.get("distorted_runs"):
-        mark += f" ↻{row['distorted_runs']}"  # runs the host distorted before this one
-    tok = row.get("output_tok_s_per_gpu") or 0
-    load = f"{row.get('scenario')} c={row.get('concurrency')}" if with_scenario else f"c={row.get('concurrency')}"
-    return f"{load}: {tok:.0f} | {ms(row.get('ttft_p90_s'))} | {ms(row.get('tpot_p90_s'))}{mark}"
+    elif row.distortion:
+        mark += " ⚠ host distorted"
+    elif row.distorted_runs:
+        mark += f" ↻{row.distorted_runs}"  # runs the host distorted before this one
+    tok = row.output_tok_s_per_gpu or 0
+    load = f"{row.scenario} c={row.concurrency}" if with_scenario else f"c={row.concurrency}"
+    return f"{load}: {tok:.0f} | {ms(row.ttft_p90_s)} | {ms(row.tpot_p90_s)}{mark}"
 
 
-def trial_links(task_id: str, trial: dict[str, Any], dashboard: str) -> str:
+def trial_links(task_id: str, trial: TrialRecord, dashboard: str) -> str:
     """Where to read more about a trial: its engine log (token needed) and its Ray actor's page in
     the dashboard (state and the trainable's logs)."""
-    tid = html.escape(trial["trial_id"])
+    tid = html.escape(trial.trial_id)
     links = [f'<a href="api/tasks/{html.escape(task_id)}/trials/{tid}/engine.log" target="_blank">engine.log</a>']
-    if dashboard and trial.get("actor_id"):
-        links.append(f'<a href="{html.escape(actor_url(dashboard, trial["actor_id"]))}" target="_blank" '
+    if dashboard and trial.actor_id:
+        links.append(f'<a href="{html.escape(actor_url(dashboard, trial.actor_id))}" target="_blank" '
                      'rel="noreferrer" class="actor-link">Ray actor</a>')
     return " · ".join(links)
 
 
-def table_row(task_id: str, trial: dict[str, Any], levels: list[dict[str, Any]], labels: list[str],
+def table_row(task_id: str, trial: TrialRecord, levels: list[LevelRow], labels: list[str],
               dashboard: str = "", flavor: str = DEFAULT_FLAVOR) -> dict[str, Any]:
     """A trial's row of the table: status, slots, score, config, each level's metrics, links.
     ``flavor``: the task's engine, which says how many GPUs a config takes before the trial does."""
-    tid = trial["trial_id"]
-    config = json.loads(trial.get("config_json") or "{}")
-    scored = trial.get("score") is not None
-    row = {"trial": tid, "status": trial_status_text(trial),
-           "slots": trial.get("gpus") or FLAVORS.get(flavor).gpus_needed(config), "score": _round(trial.get("score")),
-           "feasible": ("yes" if trial.get("feasible") else "no") if scored else "",
-           "config": describe_config(config), "started": _clock(trial.get("started"))}
-    many = len({lv.get("scenario") for lv in levels}) > 1
+    config = trial.config
+    scored = trial.score is not None
+    row = {"trial": trial.trial_id, "status": trial_status_text(trial),
+           "slots": trial.gpus or FLAVORS.get(flavor).gpus_needed(config), "score": _round(trial.score),
+           "feasible": ("yes" if trial.feasible else "no") if scored else "",
+           "config": describe_config(config), "started": _clock(trial.started)}
+    many = len({lv.scenario for lv in levels}) > 1
     for lv in levels:
-        k = int(lv["level"])
+        k = int(lv.level)
         if 1 <= k <= len(labels):
             row[labels[k - 1]] = _level_cell(lv, many)
     row["log"] = trial_links(task_id, trial, dashboard)
-    row["_started"] = trial.get("started") or 0.0
+    row["_started"] = trial.started or 0.0
     return row
 
 
@@ -152,31 +152,31 @@ def scatter_points(levels: LevelRows) -> tuple[Points, Points]:
     """Every level as (p90 TTFT ms, p90 TPOT ms, tok/s/GPU, meets SLO), downsampled, and the
     Pareto front of the levels that meet the SLOs (more throughput for less TTFT)."""
     rows = [lv for lvs in levels.values() for lv in lvs
-            if lv.get("ttft_p90_s") is not None and lv.get("output_tok_s_per_gpu") is not None]
+            if lv.ttft_p90_s is not None and lv.output_tok_s_per_gpu is not None]
     front = pareto_front(rows)
     front_ids = {id(r) for r in front}
     shown = downsample(rows, MAX_SCATTER_POINTS, keep={i for i, r in enumerate(rows) if id(r) in front_ids})
     scatter = Points({
-        "ttft_ms": [r["ttft_p90_s"] * 1000 for r in shown],
-        "tpot_ms": [(r.get("tpot_p90_s") or 0) * 1000 for r in shown],
-        "tok_s_gpu": [r["output_tok_s_per_gpu"] for r in shown],
-        "trial": [r["trial_id"] for r in shown],
-        "concurrency": [r["concurrency"] for r in shown],
-        "color": ["#2ca02c" if r.get("meets_slo") else "#d62728" for r in shown],
+        "ttft_ms": [r.ttft_p90_s * 1000 for r in shown],
+        "tpot_ms": [(r.tpot_p90_s or 0) * 1000 for r in shown],
+        "tok_s_gpu": [r.output_tok_s_per_gpu for r in shown],
+        "trial": [r.trial_id for r in shown],
+        "concurrency": [r.concurrency for r in shown],
+        "color": ["#2ca02c" if r.meets_slo else "#d62728" for r in shown],
     })
-    pareto = Points({"ttft_ms": [r["ttft_p90_s"] * 1000 for r in front],
-                     "tok_s_gpu": [r["output_tok_s_per_gpu"] for r in front]})
+    pareto = Points({"ttft_ms": [r.ttft_p90_s * 1000 for r in front],
+                     "tok_s_gpu": [r.output_tok_s_per_gpu for r in front]})
     return scatter, pareto
 
 
-def pareto_front(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def pareto_front(rows: Iterable[LevelRow]) -> list[LevelRow]:
     """Levels meeting the SLOs that no other such level beats on both TTFT and throughput."""
     front, best = [], -math.inf
-    met = (r for r in rows if r.get("meets_slo"))
-    for r in sorted(met, key=lambda r: (r["ttft_p90_s"], -r["output_tok_s_per_gpu"])):
-        if r["output_tok_s_per_gpu"] > best:
+    met = (r for r in rows if r.meets_slo)
+    for r in sorted(met, key=lambda r: (r.ttft_p90_s, -r.output_tok_s_per_gpu)):
+        if r.output_tok_s_per_gpu > best:
             front.append(r)
-            best = r["output_tok_s_per_gpu"]
+            best = r.output_tok_s_per_gpu
     return front
 
 
@@ -185,32 +185,33 @@ def best_over_time(trials: TrialRows, started: float | None) -> tuple[Points, Po
     the campaign's own rule as each trial ended (:func:`autotuner.results.folder.pick_best`: complete
     trials first), and each ended feasible trial's score (downsampled). Minutes count from the
     campaign's first start, or its earliest trial if that is earlier: never negative."""
-    ended = sorted((t for t in trials.values() if t.get("ended") and t.get("score") is not None
-                    and t.get("status") in (DONE, STOPPED_EARLY, FAILED)), key=lambda t: t["ended"])
-    earliest = min((t.get("started") or t["ended"] for t in ended), default=None)
+    ended = sorted((t for t in trials.values() if t.ended and t.score is not None
+                    and t.status in (TrialStatus.DONE, TrialStatus.STOPPED_EARLY, TrialStatus.FAILED)),
+                   key=lambda t: t.ended)
+    earliest = min((t.started or t.ended for t in ended), default=None)
     t0 = min(x for x in (started, earliest, time.time()) if x is not None)
     xs, ys = [], []
     best_done: float | None = None
     best_any: float | None = None
     for t in ended:
-        if not t.get("feasible"):
+        if not t.feasible:
             continue
-        if t.get("status") == DONE:
-            best_done = t["score"] if best_done is None else max(best_done, t["score"])
-        best_any = t["score"] if best_any is None else max(best_any, t["score"])
+        if t.status == TrialStatus.DONE:
+            best_done = t.score if best_done is None else max(best_done, t.score)
+        best_any = t.score if best_any is None else max(best_any, t.score)
         best = best_done if best_done is not None else best_any
         if not ys or best != ys[-1]:
-            xs.append((t["ended"] - t0) / 60)
+            xs.append((t.ended - t0) / 60)
             ys.append(best)
     if xs and ended:
-        xs.append((ended[-1]["ended"] - t0) / 60)
+        xs.append((ended[-1].ended - t0) / 60)
         ys.append(ys[-1])
-    feasible = [t for t in ended if t.get("feasible")]
-    top = max(range(len(feasible)), key=lambda i: feasible[i]["score"], default=None)
+    feasible = [t for t in ended if t.feasible]
+    top = max(range(len(feasible)), key=lambda i: feasible[i].score, default=None)
     feasible = downsample(feasible, MAX_PROGRESS_POINTS, keep=set() if top is None else {top})
     return (Points({"minutes": xs, "best": ys}),
-            Points({"minutes": [(t["ended"] - t0) / 60 for t in feasible], "score": [t["score"] for t in feasible],
-                    "trial": [t["trial_id"] for t in feasible]}))
+            Points({"minutes": [(t.ended - t0) / 60 for t in feasible], "score": [t.score for t in feasible],
+                    "trial": [t.trial_id for t in feasible]}))
 
 
 @dataclass(frozen=True)
@@ -247,26 +248,26 @@ def axis_limit(values: list[float], slo: float | None) -> AxisLimit:
 
 def trial_curves(snapshot: CampaignSnapshot, best_trial: str | None) -> Points:
     """tok/s/GPU over the load levels of the best ``CURVE_TRIALS`` trials (the best one first)."""
-    measured = (t for tid, t in snapshot.trials.items() if t.get("score") is not None and snapshot.levels.get(tid))
-    scored = sorted(measured, key=lambda t: (t["trial_id"] != best_trial, -(t["score"] or 0)))[:CURVE_TRIALS]
+    measured = (t for tid, t in snapshot.trials.items() if t.score is not None and snapshot.levels.get(tid))
+    scored = sorted(measured, key=lambda t: (t.trial_id != best_trial, -(t.score or 0)))[:CURVE_TRIALS]
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                "#bcbd22", "#17becf"]
     xs, ys, names, colors, widths = [], [], [], [], []
     for i, t in enumerate(scored):
-        lvs = snapshot.levels[t["trial_id"]]
-        xs.append([lv["level"] for lv in lvs])
-        ys.append([lv.get("output_tok_s_per_gpu") or 0 for lv in lvs])
-        names.append(t["trial_id"])
-        colors.append("gold" if t["trial_id"] == best_trial else palette[i % len(palette)])
-        widths.append(4 if t["trial_id"] == best_trial else 1.5)
+        lvs = snapshot.levels[t.trial_id]
+        xs.append([lv.level for lv in lvs])
+        ys.append([lv.output_tok_s_per_gpu or 0 for lv in lvs])
+        names.append(t.trial_id)
+        colors.append("gold" if t.trial_id == best_trial else palette[i % len(palette)])
+        widths.append(4 if t.trial_id == best_trial else 1.5)
     return Points({"xs": xs, "ys": ys, "trial": names, "color": colors, "width": widths})
 
 
 def importance_points(snapshot: CampaignSnapshot) -> Points:
     """Parameter importance over the campaign's ended trials (see :mod:`serve_app.importance`),
     recomputed only when a trial ends (kept with the campaign's table rows between snapshots)."""
-    ended = [t for t in snapshot.trials.values() if t.get("status") in ENDED and t.get("score") is not None]
-    key = tuple(sorted((t["trial_id"], t["score"]) for t in ended))
+    ended = [t for t in snapshot.trials.values() if t.status in ENDED and t.score is not None]
+    key = tuple(sorted((t.trial_id, t.score) for t in ended))
     cached = snapshot.row_cache.get("importance")
     if cached is None or cached[0] != key:
         cached = snapshot.row_cache["importance"] = (key, parameter_importance(snapshot.spec, ended))
@@ -315,14 +316,14 @@ def host_distortion_note(snapshot: CampaignSnapshot, shown: int = 5) -> str:
     distorted = host_distorted_levels(lv for levels in snapshot.levels.values() for lv in levels)
     if not distorted:
         return ""
-    refused = sum(1 for d in distorted if d["distortion"])
-    items = [f"trial `{html.escape(d['trial_id'])}` level {d['level']} ({html.escape(d['scenario'])} "
-             f"c={d['concurrency']}): {d['distorted_runs']} distorted run(s), {html.escape(d['done'])}"
-             + (f" ({html.escape(d['distortion'])})" if d["distortion"] else "") for d in distorted[:shown]]
+    refused = sum(1 for d in distorted if d.distortion)
+    items = [f"trial `{html.escape(d.trial_id)}` level {d.level} ({html.escape(d.scenario)} "
+             f"c={d.concurrency}): {d.distorted_runs} distorted run(s), {html.escape(d.done)}"
+             + (f" ({html.escape(d.distortion)})" if d.distortion else "") for d in distorted[:shown]]
     more = [f"and {len(distorted) - shown} more (levels.parquet, columns `distortion`, `distorted_runs`)"] if len(distorted) > shown else []
     return (f"**The host distorted {len(distorted)} level(s)** (the machine held the server or genai-bench back "
             f"beyond the tolerance): {len(distorted) - refused} ran again until undistorted (↻ in the table), "
-            f"{refused} stayed distorted and were refused, not scored (⚠).\n\n" + "\n".join(f"* {i}" for i in items + more))
+            f"{refused} stayed distorted: refused, not scored, or scored and marked (⚠).\n\n" + "\n".join(f"* {i}" for i in items + more))
 
 
 def chart_view(snapshot: CampaignSnapshot) -> ChartView:
@@ -330,7 +331,7 @@ def chart_view(snapshot: CampaignSnapshot) -> ChartView:
     view = snapshot.memo.get("charts")
     if view is None:
         scatter, pareto = scatter_points(snapshot.levels)
-        best_line, trial_scores = best_over_time(snapshot.trials, snapshot.meta.get("started"))
+        best_line, trial_scores = best_over_time(snapshot.trials, snapshot.meta.started)
         best = best_config(snapshot)
         slo = snapshot.spec.objective.slo if snapshot.spec else None
         view = snapshot.memo["charts"] = ChartView(

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autotuner.results.folder import DONE, FAILED, REJECTED, STOPPED_EARLY, load_campaign
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import TrialStatus
 from tests.conftest import REPO, machine_load, phase_within, ray_env, ray_head
 from tests.campaign.test_campaign import GOOD, leftover_processes, small_task
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.integration
 GCS_PORT, DASHBOARD_PORT, CLIENT_PORT, AGENT_PORT = 6391, 8276, 20041, 52408
 ADDRESS = f"http://127.0.0.1:{DASHBOARD_PORT}"
 RAY = str(Path(sys.executable).parent / "ray")
-ENDED = (DONE, STOPPED_EARLY, FAILED, REJECTED)
+ENDED = (TrialStatus.DONE, TrialStatus.STOPPED_EARLY, TrialStatus.FAILED, TrialStatus.REJECTED)
 
 
 @pytest.fixture
@@ -65,14 +66,14 @@ def campaign_progress(folder: Path):
     """How far the campaign in ``folder`` got, for the message of a phase that ran out of time."""
 
     def progress() -> str:
-        if not (folder / "campaign.json").exists():
+        if not CampaignFolder(folder).is_campaign():
             return f"no {folder}/campaign.json yet: the job's driver had not started the campaign"
         try:
-            meta, trials, _ = load_campaign(folder)
+            meta, trials, _ = CampaignFolder(folder).load()
         except Exception as err:  # noqa: BLE001 - a file being rewritten; the message says so
             return f"campaign files unreadable ({err})"
         ended = sum(t.status in ENDED for t in trials)
-        return f"campaign {meta['status']}: {ended} of {len(trials)} trials ended"
+        return f"campaign {meta.status}: {ended} of {len(trials)} trials ended"
 
     return progress
 
@@ -90,9 +91,9 @@ def test_ray_job_submit_runs_a_campaign(cluster, tmp_path):
     assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-3000:]
     logs = job_logs("itest-job")
     assert "level 1 D(64,16)" in logs and "campaign itest" in logs and "status: finished" in logs, logs[-3000:]
-    meta, trials, levels = load_campaign(tmp_path / "campaign")
+    meta, trials, levels = CampaignFolder(tmp_path / "campaign").load()
     searched = [t for t in trials if t.phase == "search"]
-    assert meta["status"] == "finished" and meta["ray_job_id"] == "itest-job" and len(searched) == 2
+    assert meta.status == "finished" and meta.ray_job_id == "itest-job" and len(searched) == 2
     assert shutil.which("autotuner", path=env["PATH"])
 
 
@@ -119,8 +120,8 @@ def test_a_campaign_no_node_can_place_fails_within_seconds_saying_what_to_do(tmp
             logs = job_logs(f"unplaceable-{name}")
             assert status == "FAILED" and expected[name] in logs, (status, logs[-3000:])
             assert waited < 60, waited  # the driver's start-up included
-            meta, trials, _ = load_campaign(tmp_path / name / "campaign")
-            assert meta["status"] == "failed" and expected[name] in meta["error"] and trials == []
+            meta, trials, _ = CampaignFolder(tmp_path / name / "campaign").load()
+            assert meta.status == "failed" and expected[name] in meta.error and trials == []
 
 
 @pytest.mark.timeout(1200)
@@ -143,7 +144,7 @@ def test_ray_job_stop_mid_trial_then_resume(tmp_path):
         assert submit.returncode == 0, submit.stderr[-2000:]
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            _, trials, _ = load_campaign(folder) if (folder / "campaign.json").exists() else ({}, [], [])
+            _, trials, _ = CampaignFolder(folder).load() if (folder / "campaign.json").exists() else ({}, [], [])
             measured = [t for t in trials if t.status in ENDED and t.levels_run]
             if measured and any(t.status == "running" for t in trials):  # one measured, one mid-sweep
                 break
@@ -154,9 +155,9 @@ def test_ray_job_stop_mid_trial_then_resume(tmp_path):
         stop = ray_job(env, "stop", "--address", ADDRESS, "drill-1", timeout=120)
         assert stop.returncode == 0, stop.stderr[-2000:]
         assert wait_for_status("drill-1", ("STOPPED",), 60) == "STOPPED"
-        meta, trials, levels = load_campaign(folder)
-        assert meta["status"] == "stopped" and meta["stop_signal"] == "SIGTERM", meta
-        finished = {t.trial_id: [r["level"] for r in levels if r["trial_id"] == t.trial_id]
+        meta, trials, levels = CampaignFolder(folder).load()
+        assert meta.status == "stopped" and meta.stop_signal == "SIGTERM", meta
+        finished = {t.trial_id: [r.level for r in levels if r.trial_id == t.trial_id]
                     for t in trials if t.status in ENDED}
         assert any(finished.values())
         assert no_leftovers_within(folder, 30)
@@ -168,12 +169,12 @@ def test_ray_job_stop_mid_trial_then_resume(tmp_path):
                              ".", "--", "autotuner", "run", "task.yaml", "--resume", cwd=work, timeout=limit)
         logs = job_logs("drill-2")
         assert resume.returncode == 0 and "status: finished" in logs, logs[-3000:] + resume.stderr[-2000:]
-    meta, trials, levels = load_campaign(folder)
-    assert meta["status"] == "finished" and meta["ray_job_id"] == "drill-2"
+    meta, trials, levels = CampaignFolder(folder).load()
+    assert meta.status == "finished" and meta.ray_job_id == "drill-2"
     assert [t.phase for t in trials].count("search") == 6
     for trial_id, before in finished.items():  # 0 finished trials repeated
         assert f"trial {trial_id} deploying" not in logs
-        assert [r["level"] for r in levels if r["trial_id"] == trial_id] == before
+        assert [r.level for r in levels if r.trial_id == trial_id] == before
     for trial in trials:  # every trial folder under runs/<name>/trials/
         assert (folder / "trials" / trial.trial_id / "timing.json").exists(), trial.trial_id
     assert not list(work.rglob("trials"))
@@ -212,15 +213,15 @@ def test_a_wider_stop_window_per_job_lets_the_driver_wind_down_by_itself(cluster
     assert submit.returncode == 0, submit.stderr[-2000:]
     folder = tmp_path / "campaign"
     deadline = time.monotonic() + 300
-    while not ((folder / "trials.parquet").exists() and any(t.status == "running" for t in load_campaign(folder)[1])):
+    while not ((folder / "trials.parquet").exists() and any(t.status == "running" for t in CampaignFolder(folder).load()[1])):
         assert time.monotonic() < deadline, job_logs("wide-1")[-3000:]
         time.sleep(0.5)
     assert ray_job(env, "stop", "--address", ADDRESS, "wide-1", timeout=180).returncode == 0
     assert wait_for_status("wide-1", ("STOPPED",), 150) == "STOPPED"
     logs = job_logs("wide-1")
     assert "status: stopped" in logs and "resume with: autotuner run" in logs, logs[-3000:]
-    meta, trials, _ = load_campaign(folder)
-    assert meta["status"] == "stopped" and meta["ended"] and not (folder / "campaign.lock").exists()
+    meta, trials, _ = CampaignFolder(folder).load()
+    assert meta.status == "stopped" and meta.ended and not (folder / "campaign.lock").exists()
     assert all(t.status not in ("deploying", "running") for t in trials)
     assert leftover_processes(folder) == []
 
@@ -281,9 +282,9 @@ def test_the_readme_ray_job_commands_verbatim(tmp_path):
 
         logs = run(submit, "readme-1", 900)
         assert "status: finished" in logs, logs[-3000:]
-        meta, trials, _ = load_campaign(folder)
+        meta, trials, _ = CampaignFolder(folder).load()
         assert meta["status"] == "finished" and trials and (folder / "best_config.json").exists()
         assert all((folder / "trials" / t.trial_id / "timing.json").exists() for t in trials)
         assert "already finished" in run(submit, "readme-2", 240)
         assert "already finished" in run(resume, "readme-3", 240)
-    assert load_campaign(folder)[0]["ray_job_id"] == "readme-1"
+    assert CampaignFolder(folder).load()[0].ray_job_id == "readme-1"

@@ -33,20 +33,22 @@ from autotuner.engines.backends import make_backend
 from autotuner.trial.feasibility import model_facts, reject_reason
 from autotuner.trial.objective import objective_from_spec
 from autotuner.results.progress import describe_config
-from autotuner.results.folder import FAILED, REJECTED
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import TrialStatus
 from autotuner.stopping import EarlyStopping
 from autotuner.stopping.load_hint import load_hint
 from autotuner.task.space import engine_args
 from autotuner.task.spec import TaskSpec
+from autotuner.trial.directive import TrialDirective
 from autotuner.trial.host_distortion import distortion_note, measure, refusal_reason, refused, runs_for
-from autotuner.trial.sweep import REMEASURE, TrialSweep, final_report, plan_for_config
+from autotuner.trial.sweep import TrialSweep, final_report, plan_for_trial
 from autotuner.trial.report import TrialReport
 from trainables.phase_clock import PhaseClock
 
 
 class EngineTrial(tune.Trainable):
-    """One trial of a campaign. Config: engine parameters (plus the campaign's directives, see
-    :func:`~autotuner.trial.sweep.plan_for_config`); ``spec_json`` (the task), ``campaign_id`` and
+    """One trial of a campaign. Config: engine parameters (plus a re-measurement's
+    :class:`~autotuner.trial.directive.TrialDirective`); ``spec_json`` (the task), ``campaign_id`` and
     ``api_key`` (the key the task's engine.api_key names, in memory only) come
     through ``tune.with_parameters``."""
 
@@ -73,10 +75,12 @@ class EngineTrial(tune.Trainable):
         if note:
             print(f"trial {self.trial_id}: engine note: {note}", flush=True)
         objective = objective_from_spec(self.spec.objective)
-        hint = load_hint(self.campaign_id) if EarlyStopping.from_spec(self.spec).uses_load_hint and REMEASURE not in config else {}
-        self.sweep = TrialSweep(plan_for_config(self.spec, config, self.gpus, objective.slo, hint), objective,
+        directive = TrialDirective.of_config(config)
+        hint = (load_hint(self.campaign_id) if EarlyStopping.from_spec(self.spec).uses_load_hint
+                and not directive.remeasures else {})
+        self.sweep = TrialSweep(plan_for_trial(self.spec, directive, self.gpus, objective.slo, hint), objective,
                                 self.gpus)
-        self.work_dir = self.spec.output_dir / "trials" / self.trial_id
+        self.work_dir = CampaignFolder(self.spec.output_dir).trial_dir(self.trial_id)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._stack = contextlib.ExitStack()
         self._engine: RunningEngine | None = None
@@ -87,7 +91,7 @@ class EngineTrial(tune.Trainable):
         why = reject_reason(self.engine_args, gpus_per_node=self.spec.engine.gpus_per_node,
                             slots=self.spec.budget.gpus, **model_facts(self.spec))
         if why:
-            self._ending = self._final(REJECTED, why)
+            self._ending = self._final(TrialStatus.REJECTED, why)
             return
         # Made before the engine deploys: genai-bench's imports overlap the engine's start-up.
         runner = RUNNERS.get(self.spec.workload.runner).prepare(self.spec, self.work_dir, self._api_key)
@@ -101,7 +105,7 @@ class EngineTrial(tune.Trainable):
                 gpu_ids=[str(g) for g in _gpu_ids()])))
         except EngineStartError as err:
             self._stack.close()
-            self._ending = self._final(FAILED, f"start-up failed: {err.reason}", log_tail=err.log_tail)
+            self._ending = self._final(TrialStatus.FAILED, f"start-up failed: {err.reason}", log_tail=err.log_tail)
             return
         self._deploy_s = time.monotonic() - t0
         self.clock.mark("engine_ready")
@@ -129,12 +133,12 @@ class EngineTrial(tune.Trainable):
             k = len(self.sweep.levels) + 1
             reason = (f"engine crashed during level {k} ({request.scenario} c={request.concurrency}): {crashed}"
                       if crashed else f"level {k}: {err.reason}")
-            return self._final(FAILED, reason, log_tail=err.log_tail)
+            return self._final(TrialStatus.FAILED, reason, log_tail=err.log_tail)
         note = "; ".join(filter(None, (request.note, level.ended_early, distortion_note(level, policy))))
         if refused(level, policy):  # reported with its distortion, never scored: the trial ends at it
             k = len(self.sweep.levels) + 1
-            return dataclasses.replace(self._final(FAILED, refusal_reason(level, k)), level=k, measured=level,
-                                       load_note=note)
+            return dataclasses.replace(self._final(TrialStatus.FAILED, refusal_reason(level, k)), level=k,
+                                       measured=level, load_note=note)
         self.sweep.add(level)
         self.clock.append("level_reported")
         return dataclasses.replace(self.sweep.report(), load_note=note, engine_startup_s=self._deploy_s)
@@ -142,7 +146,8 @@ class EngineTrial(tune.Trainable):
     def _final(self, status: str, reason: str, *, log_tail: str = "") -> TrialReport:
         """The last report of a trial that cannot go on (rejected, start-up failure, crash)."""
         tail = "\n".join(log_tail.splitlines()[-5:])
-        (self.work_dir / "reason.txt").write_text(reason + ("\n\n" + log_tail if log_tail else "") + "\n")
+        reason_file = self.work_dir / CampaignFolder.TRIAL_REASON
+        reason_file.write_text(reason + ("\n\n" + log_tail if log_tail else "") + "\n")
         return dataclasses.replace(final_report(self.sweep, status, reason), log_tail=tail,
                                    engine_startup_s=self._deploy_s)
 
@@ -163,7 +168,9 @@ class EngineTrial(tune.Trainable):
         self.clock.mark("cleanup_started")
         self._stack.close()
         self.clock.mark("cleanup_ended")
-        self.clock.write(self.work_dir / "timing.json", gpu_ids=[str(g) for g in _gpu_ids()], pid=os.getpid())
+        # work_dir, not trial_id: when Tune reuses this worker, it has set the next trial's id by now
+        self.clock.write(self.work_dir / CampaignFolder.TRIAL_TIMING, gpu_ids=[str(g) for g in _gpu_ids()],
+                         pid=os.getpid())
 
 
 def _gpu_ids() -> list[Any]:

@@ -50,6 +50,11 @@ class LevelResult:
         return asdict(self)
 
 
+# The metrics of a level that the repeats of one level average (a re-measurement's mean level).
+AVERAGED_METRICS = ("output_tok_s", "input_tok_s", "requests_per_s", "error_rate", "ttft_p50_s", "ttft_p90_s",
+                    "ttft_p99_s", "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "e2e_p90_s", "duration_s")
+
+
 def percentile(sorted_values: Sequence[float], q: float) -> float:
     """numpy's default (linear) percentile of already sorted values, as genai-bench computes its
     stats; nan when empty."""

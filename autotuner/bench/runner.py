@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Protocol
 from autotuner.bench.request import LevelRequest
 from autotuner.bench.result import LevelResult
 from autotuner.engines.base import RunningEngine
-from autotuner.task.problem import Problem
 
 if TYPE_CHECKING:
     from autotuner.task.spec import TaskSpec

@@ -19,17 +19,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from autotuner.campaign.lock import LOCK_FILE, FolderInUse, read_owner
-from autotuner.results.folder import (CAMPAIGN_FAILED, CAMPAIGN_FINISHED, CAMPAIGN_INTERRUPTED, CAMPAIGN_RUNNING,
-                                      CAMPAIGN_STARTING, CAMPAIGN_STOPPED, META_FILE)
+from autotuner.campaign.lock import FolderInUse, read_owner
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import CampaignStatus
 
-CAMPAIGN_STATUSES = (CAMPAIGN_STARTING, CAMPAIGN_RUNNING, CAMPAIGN_FINISHED, CAMPAIGN_STOPPED, CAMPAIGN_INTERRUPTED,
-                     CAMPAIGN_FAILED)
 MARKER_FIELDS = ("id", "name", "status")  # what makes a campaign.json the tuner's
 # The task file a submitter (the web app) puts in a new campaign folder before starting the job
 # that runs it; the tuner never writes it, so a folder holding only it may be used.
-SUBMITTED_TASK_FILE = "task.yaml"
-TABLES = ("trials.parquet", "levels.parquet")
+SUBMITTED_TASK_FILE = CampaignFolder.SUBMITTED_TASK
+TABLES = (CampaignFolder.TRIALS, CampaignFolder.LEVELS)
 
 
 class FolderError(RuntimeError):
@@ -66,14 +64,14 @@ def check_output_path(folder: Path) -> None:
 
 
 def is_lock_file(name: str) -> bool:
-    """The campaign lock and its records (autotuner/campaign/driver/lock.py), written before campaign.json."""
-    return name == LOCK_FILE or name.startswith(f".{LOCK_FILE}.")
+    """The campaign lock and its records (autotuner/campaign/lock.py), written before campaign.json."""
+    return name == CampaignFolder.LOCK or name.startswith(f".{CampaignFolder.LOCK}.")
 
 
 def read_marker(folder: Path) -> dict[str, Any] | None:
     """campaign.json when it is the tuner's (None when there is none); :class:`DamagedCampaign` when
     it cannot be read or is not the tuner's."""
-    path = folder / META_FILE
+    path = CampaignFolder(folder).meta_path
     if not path.exists():
         return None
     try:
@@ -81,7 +79,7 @@ def read_marker(folder: Path) -> dict[str, Any] | None:
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise DamagedCampaign(f"{path} cannot be read ({_short(err)}): it is left as it is; restore it from a "
                               "backup, or set another output folder") from None
-    if not isinstance(meta, dict) or any(k not in meta for k in MARKER_FIELDS) or meta["status"] not in CAMPAIGN_STATUSES:
+    if not isinstance(meta, dict) or any(k not in meta for k in MARKER_FIELDS) or meta["status"] not in CampaignStatus._value2member_map_:
         raise DamagedCampaign(f"{path} is not a campaign record of autotuner (it needs {', '.join(MARKER_FIELDS)} "
                               "and a campaign status): set another output folder")
     return meta
@@ -114,7 +112,7 @@ def tune_ran(tune_dir: Path) -> bool:
     return tune_dir.is_dir() and any(tune_dir.glob("experiment_state*.json"))
 
 
-def guard_output(folder: Path, *, tune_dirs: tuple[str, ...] = ("tune", "tune-remeasure")) -> None:
+def guard_output(folder: Path, *, tune_dirs: tuple[str, ...] = (CampaignFolder.TUNE, CampaignFolder.REMEASURE_TUNE)) -> None:
     """A :class:`FolderError` unless ``folder`` is one the tuner may write into (see the module's
     docstring). Reads only: nothing is created, changed or deleted."""
     check_output_path(folder)
@@ -133,12 +131,12 @@ def guard_output(folder: Path, *, tune_dirs: tuple[str, ...] = ("tune", "tune-re
         written = [n for n in TABLES if n in others] + [f"{d}/" for d in tune_dirs if tune_ran(folder / d)]
         if written:
             raise IncompleteCampaign(f"{folder} holds what a campaign writes ({', '.join(written)}) but no "
-                                     f"{META_FILE}: nothing was changed; restore it from a backup, or set another "
+                                     f"{CampaignFolder.META}: nothing was changed; restore it from a backup, or set another "
                                      "output folder")
         if others:
             shown = ", ".join(others[:4]) + (", ..." if len(others) > 4 else "")
             raise NotACampaignFolder(
-                f"{folder} is not empty and is not a campaign folder (no {META_FILE} of autotuner; it holds "
+                f"{folder} is not empty and is not a campaign folder (no {CampaignFolder.META} of autotuner; it holds "
                 f"{shown}): nothing was written there; set a new or empty folder as output")
         return
     rows = require_readable(folder)
@@ -168,6 +166,6 @@ def _short(err: BaseException) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-__all__ = ["CAMPAIGN_STATUSES", "DamagedCampaign", "FolderError", "IncompleteCampaign",
+__all__ = ["DamagedCampaign", "FolderError", "IncompleteCampaign",
            "MARKER_FIELDS", "NotACampaignFolder", "SUBMITTED_TASK_FILE", "check_output_path", "check_output_text", "describe_os_error", "guard_output",
            "read_marker", "require_readable", "table_rows", "tune_ran"]

@@ -35,7 +35,8 @@ from typing import Callable
 
 import psutil
 
-LOCK_FILE = "campaign.lock"
+from autotuner.results.folder import CampaignFolder
+
 HEARTBEAT_S = 5.0
 STALE_AFTER_S = 30.0
 
@@ -112,7 +113,7 @@ class FolderInUse(RuntimeError):
 def read_owner(folder: Path) -> LockOwner | None:
     """The lock's owner, or None when the folder is not locked (or the file is not a lock)."""
     try:
-        return LockOwner.from_json((folder / LOCK_FILE).read_text())
+        return LockOwner.from_json(CampaignFolder(folder).lock_path.read_text())
     except (OSError, ValueError, TypeError):
         return None
 
@@ -127,7 +128,7 @@ class CampaignLock:
     def __init__(self, folder: Path, *, ray_job_id: str | None = None, heartbeat_s: float = HEARTBEAT_S,
                  stale_after_s: float = STALE_AFTER_S, on_lost: Callable[[], None] | None = None):
         self.folder = folder
-        self.path = folder / LOCK_FILE
+        self.path = CampaignFolder(folder).lock_path
         self.ray_job_id = ray_job_id
         self.heartbeat_s = heartbeat_s
         self.stale_after_s = stale_after_s
@@ -171,7 +172,7 @@ class CampaignLock:
         self.owner = None
 
     def _create(self, owner: LockOwner) -> bool:
-        record = self.folder / f".{LOCK_FILE}.{owner.token}"
+        record = self.path.with_name(f".{self.path.name}.{owner.token}")
         record.write_text(owner.to_json())
         try:
             os.link(record, self.path)
@@ -189,7 +190,7 @@ class CampaignLock:
 
     def _break(self, seen: LockOwner | None) -> None:
         """Remove a dead owner's lock, unless it changed since it was judged dead."""
-        moved = self.folder / f".{LOCK_FILE}.stale.{uuid.uuid4().hex}"
+        moved = self.path.with_name(f".{self.path.name}.stale.{uuid.uuid4().hex}")
         try:
             os.rename(self.path, moved)
         except FileNotFoundError:
@@ -222,7 +223,7 @@ class CampaignLock:
                 return
             assert self.owner is not None
             self.owner = replace(self.owner, heartbeat=time.time())
-            tmp = self.folder / f".{LOCK_FILE}.{self.owner.token}"
+            tmp = self.path.with_name(f".{self.path.name}.{self.owner.token}")
             try:
                 tmp.write_text(self.owner.to_json())
                 os.replace(tmp, self.path)
@@ -231,4 +232,4 @@ class CampaignLock:
                 continue
 
 
-__all__ = ["CampaignLock", "FolderInUse", "LOCK_FILE", "LockOwner", "read_owner"]
+__all__ = ["CampaignLock", "FolderInUse", "LockOwner", "read_owner"]

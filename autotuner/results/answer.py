@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from autotuner.results.folder import FAILED, REJECTED, REMEASURE, TrialRecord, has_valid_score, pick_best, pick_remeasured
-from autotuner.task.space import engine_args
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import (BestAnswer, LevelRow, Spread, TrialRecord, TrialStatus, has_valid_score,
+                                       host_distorted_levels, pick_best, pick_remeasured)
+from autotuner.trial.directive import Phase, TrialDirective
 from autotuner.task.spec import RemeasureSpec, TaskSpec
-from autotuner.trial.sweep import REMEASURE as REMEASURE_KEY
-
-REMEASURE_OF = "remeasure_of"  # config key naming the search trial a re-measurement measures again
 
 
 def remeasure_candidates(trials: list[TrialRecord], configs: int) -> list[TrialRecord]:
@@ -33,7 +32,7 @@ def remeasure_candidates(trials: list[TrialRecord], configs: int) -> list[TrialR
     and a known boundary."""
     chosen: list[TrialRecord] = []
     seen: set[str] = set()
-    ranked = sorted((t for t in trials if t.phase != REMEASURE and has_valid_score(t) and t.boundary),
+    ranked = sorted((t for t in trials if t.phase != Phase.REMEASURE and has_valid_score(t) and t.boundary),
                     key=lambda t: t.score, reverse=True)
     for trial in ranked:
         key = json.dumps(trial.config, sort_keys=True)
@@ -44,9 +43,8 @@ def remeasure_candidates(trials: list[TrialRecord], configs: int) -> list[TrialR
 
 
 def remeasure_configs(trials: list[TrialRecord], settings: RemeasureSpec) -> list[dict[str, Any]]:
-    """The configs of the re-measurement trials (engine parameters plus what to repeat where)."""
-    return [{**t.config, REMEASURE_KEY: {"loads": dict(t.boundary), "repeats": settings.repeats},
-             REMEASURE_OF: t.trial_id}
+    """The Tune configs of the re-measurement trials: engine parameters plus their directive."""
+    return [TrialDirective.remeasure(t.trial_id, t.boundary, settings.repeats).into(t.config)
             for t in remeasure_candidates(trials, settings.configs)]
 
 
@@ -80,22 +78,50 @@ def choose(trials: list[TrialRecord]) -> Answer | None:
 
 def why_no_answer(trials: list[TrialRecord]) -> str:
     """Why a campaign that ran has no config to recommend, from its search trials' statuses."""
-    searched = [t for t in trials if t.phase != REMEASURE]
+    searched = [t for t in trials if t.phase != Phase.REMEASURE]
     if not searched:
         return "no trial ran"
-    counts = Counter(t.status for t in searched)
-    head = ("every trial failed or was rejected" if set(counts) <= {FAILED, REJECTED}
+    counts = Counter(str(t.status) for t in searched)
+    head = ("every trial failed or was rejected" if set(counts) <= {TrialStatus.FAILED, TrialStatus.REJECTED}
             else "no config met the SLOs at any load")
     return (f"{head} ({len(searched)} trials: {', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}); "
             "see each trial's reason, then loosen the SLOs or change the search space")
 
 
-def spread_block(record: TrialRecord) -> dict[str, Any]:
-    """The re-measurement of one config, as best_config.json shows it."""
-    return {"trial_id": record.trial_id, "of_trial": record.remeasure_of, "config": engine_args(record.config),
-            "mean": record.remeasured_mean, "min": record.remeasured_min, "max": record.remeasured_max,
-            "stdev": record.remeasured_stdev, "repeats": record.remeasured_repeats,
-            "passed": record.remeasured_passed, "loads": record.boundary}
+def write_answer(spec: TaskSpec, campaign_id: str, folder: CampaignFolder, trials: list[TrialRecord],
+                 levels: list[LevelRow], unit: str) -> BestAnswer | None:
+    """best_config.json (the re-measured answer, its spread and provenance), the launch command
+    and the OME manifest; None when no trial met the SLOs."""
+    from autotuner.results.best_manifest import write_best_manifest
+
+    answer = choose(trials)
+    if answer is None:
+        return None
+    manifest = write_best_manifest(spec, answer.search.config, folder.path, campaign_id, answer.search.trial_id)
+    remeasured = [t for t in trials if t.phase == Phase.REMEASURE]
+    best = BestAnswer.of(
+        answer.search, levels, launch_command=spec.launch_command(answer.search.config), objective_unit=unit,
+        api_key_env=spec.engine.api_key.env if spec.engine.api_key else None,
+        score=answer.value, search_score=answer.search.score,
+        remeasured=Spread.of(answer.record) if answer.remeasured else None,
+        candidates=[Spread.of(t) for t in remeasured],
+        answer_note=_answer_note(answer.remeasured, bool(remeasured), spec.remeasure),
+        boundary=answer.search.boundary, provenance=provenance(spec), inference_service_manifest=str(manifest),
+        engine_notes=spec.behaviour_notes(answer.search.config), host_distorted=host_distorted_levels(levels),
+        launch_comment=launch_command_comment(spec))
+    folder.write_best(best)
+    return best
+
+
+def _answer_note(remeasured: bool, remeasure_ran: bool, settings: RemeasureSpec) -> str:
+    if remeasured:
+        return (f"the best mean of the {settings.configs} best configs, each run {settings.repeats} times "
+                "at its SLO boundary load")
+    if remeasure_ran:
+        return "no re-measured config met the SLOs in most repeats: the search's best, measured once"
+    if settings.configs:
+        return "not re-measured (the campaign ended before): the search's best, measured once"
+    return "the search's best, measured once (re-measurement switched off)"
 
 
 def provenance(spec: TaskSpec) -> dict[str, Any]:
@@ -139,5 +165,5 @@ def _tuner_version() -> str:
         return "unknown"
 
 
-__all__ = ["Answer", "REMEASURE_OF", "choose", "launch_command_comment", "provenance", "remeasure_candidates", "remeasure_configs",
-           "spread_block", "why_no_answer"]
+__all__ = ["Answer", "choose", "launch_command_comment", "provenance", "remeasure_candidates", "remeasure_configs",
+           "why_no_answer", "write_answer"]

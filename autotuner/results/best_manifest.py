@@ -12,11 +12,8 @@ from typing import Any, Mapping
 
 from autotuner.k8s.manifests import dump_manifest, render_inference_service
 from autotuner.k8s.names import MAX_ISVC_NAME_LEN, slug
-from autotuner.results.folder import write_text
+from autotuner.results.folder import CampaignFolder
 from autotuner.task.spec import TaskSpec
-
-FILE_NAME = "best_inferenceservice.yaml"
-
 
 def best_inference_service(spec: TaskSpec, engine_args: Mapping[str, Any], campaign_id: str,
                            trial_id: str) -> dict[str, Any]:
@@ -39,6 +36,5 @@ def best_inference_service(spec: TaskSpec, engine_args: Mapping[str, Any], campa
 
 def write_best_manifest(spec: TaskSpec, engine_args: Mapping[str, Any], folder: Path, campaign_id: str,
                         trial_id: str) -> Path:
-    path = folder / FILE_NAME
-    write_text(path, dump_manifest(best_inference_service(spec, engine_args, campaign_id, trial_id)))
-    return path
+    return CampaignFolder(folder).write_manifest(
+        dump_manifest(best_inference_service(spec, engine_args, campaign_id, trial_id)))

@@ -22,7 +22,7 @@ import ray
 from ray.tune import Callback
 
 from autotuner.results.recorder import ResultsRecorder
-from autotuner.results.folder import INTERRUPTED, level_row
+from autotuner.results.records import LevelRow, TrialStatus
 from autotuner.trial.report import TrialReport
 
 HUB_NAME = "results_hub"
@@ -170,7 +170,8 @@ class HubFeed(Callback):
         rec = self.recorder.trials.get(trial.trial_id)
         report = TrialReport.from_tune(result)
         if report.measured is not None and rec is not None:
-            self._levels.setdefault(trial.trial_id, []).append(level_row(trial.trial_id, rec.config, report))
+            row = LevelRow.from_report(trial.trial_id, rec.config, report).to_row()
+            self._levels.setdefault(trial.trial_id, []).append(row)
         self._push(trial.trial_id)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -181,7 +182,7 @@ class HubFeed(Callback):
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         for trial_id, rec in self.recorder.trials.items():
-            if rec.status == INTERRUPTED:
+            if rec.status == TrialStatus.INTERRUPTED:
                 self._push(trial_id)
 
 

@@ -23,6 +23,7 @@ from autotuner.results.standing import read_standing
 from autotuner.trial.objective import assured_score, stop_explanation
 from autotuner.task.space import engine_args
 from autotuner.trial.host_distortion import unscored
+from autotuner.trial.directive import TrialDirective
 from autotuner.trial.report import TrialReport
 
 
@@ -110,7 +111,7 @@ class ProgressPrinter(Callback):
         report = TrialReport.from_tune(result)
         if report.measured is not None:
             self._print(f"trial {trial.trial_id} {describe_level(report, self.unit)}")
-        remeasure = report.remeasured_repeats is not None or "remeasure" in trial.config
+        remeasure = report.remeasured_repeats is not None or TrialDirective.of_config(trial.config).remeasures
         if not remeasure and report.feasible and (self._best is None or report.score > self._best[0]):
             self._best = (report.score, trial.trial_id)
         if not remeasure and report.feasible:
@@ -134,7 +135,8 @@ class ProgressPrinter(Callback):
         elif last is not None and last.status == "done":
             self._print(f"trial {trial.trial_id} done: score {last.score:.4g}"
                         + ("" if last.feasible else f" (infeasible: {last.reason})"))
-        (self._remeasured if "remeasure" in trial.config else self._ended).add(trial.trial_id)
+        remeasured = TrialDirective.of_config(trial.config).remeasures
+        (self._remeasured if remeasured else self._ended).add(trial.trial_id)
         self._summary(trials)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

@@ -10,19 +10,17 @@ bound its levels proved and the best score it could not reach.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
 
-from autotuner.results.answer import REMEASURE_OF
 from autotuner.results.dashboard import trial_actor_id
-from autotuner.results.folder import (DEPLOYING, FAILED, INTERRUPTED, REMEASURE, REMEASURED_FIELDS, RUNNING, SEARCH,
-                               STOPPED_EARLY, TrialRecord, level_row, read_rows, write_parquet)
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import REMEASURED_FIELDS, LevelRow, TrialRecord, TrialStatus
 from autotuner.results.standing import standing
+from autotuner.trial.directive import Phase, TrialDirective
 from autotuner.trial.objective import stop_explanation
 from autotuner.task.space import engine_args
-from autotuner.trial.sweep import REMEASURE as REMEASURE_KEY
 from autotuner.trial.report import TrialReport
 
 
@@ -34,7 +32,7 @@ class ResultsRecorder(Callback):
         self.unit = unit
         self.flush_interval_s = flush_interval_s
         self._trials: dict[str, TrialRecord] = {}
-        self._levels: list[dict[str, Any]] = []
+        self._levels: list[LevelRow] = []
         self._loaded = False
         self._last_flush = 0.0
 
@@ -52,29 +50,27 @@ class ResultsRecorder(Callback):
     def setup(self, **info: Any) -> None:
         self._load()
         # The tables exist before Tune saves any state: a folder whose Tune state outlived them
-        # was damaged, not started (autotuner/campaign/driver/folder_guard.py).
+        # was damaged, not started (autotuner/campaign/driver/driver/folder_guard.py).
         self.flush(force=True)
 
     def _load(self) -> None:
         if self._loaded:
             return
         self._loaded = True
-        folder = Path(self.folder)
-        for row in read_rows(folder / "trials.parquet"):
-            rec = TrialRecord.from_row(row)
-            if rec.status in (DEPLOYING, RUNNING):
-                rec.status, rec.reason = INTERRUPTED, rec.reason or "campaign interrupted"
+        folder = CampaignFolder(self.folder)
+        for rec in folder.read_trials():
+            if rec.status in (TrialStatus.DEPLOYING, TrialStatus.RUNNING):
+                rec.status, rec.reason = TrialStatus.INTERRUPTED, rec.reason or "campaign interrupted"
             self._trials[rec.trial_id] = rec
-        self._levels = read_rows(folder / "levels.parquet")
+        self._levels = folder.read_levels()
 
     def _record(self, trial: Any) -> TrialRecord:
         rec = self._trials.get(trial.trial_id)
         if rec is None:
-            remeasure = REMEASURE_KEY in trial.config
+            directive = TrialDirective.of_config(trial.config)
             rec = self._trials[trial.trial_id] = TrialRecord(
-                trial.trial_id, engine_args(trial.config), phase=REMEASURE if remeasure else SEARCH,
-                remeasure_of=trial.config.get(REMEASURE_OF),
-                boundary=dict(trial.config[REMEASURE_KEY]["loads"]) if remeasure else {})
+                trial.trial_id, engine_args(trial.config), phase=directive.phase, remeasure_of=directive.remeasure_of,
+                boundary=dict(directive.loads))
         return rec
 
     def best_assured_score(self) -> float | None:
@@ -86,8 +82,8 @@ class ResultsRecorder(Callback):
         self._load()
         rec = self._record(trial)
         # A restarted trial runs its sweep from the beginning: forget what it reported before.
-        self._levels = [r for r in self._levels if r["trial_id"] != trial.trial_id]
-        rec.status, rec.reason, rec.levels_run, rec.score, rec.feasible = DEPLOYING, "", 0, None, False
+        self._levels = [r for r in self._levels if r.trial_id != trial.trial_id]
+        rec.status, rec.reason, rec.levels_run, rec.score, rec.feasible = TrialStatus.DEPLOYING, "", 0, None, False
         rec.started, rec.ended = time.time(), None
         rec.actor_id = trial_actor_id(trial)
         self.flush(force=True)
@@ -102,7 +98,7 @@ class ResultsRecorder(Callback):
         rec.feasible = report.feasible
         rec.best_level = report.best_level
         rec.engine_startup_s = report.engine_startup_s
-        if rec.phase == SEARCH:
+        if rec.phase == Phase.SEARCH:
             rec.boundary = dict(report.boundary or rec.boundary)
         rec.status = report.status
         rec.reason = report.reason
@@ -111,29 +107,29 @@ class ResultsRecorder(Callback):
             if getattr(report, name) is not None:
                 setattr(rec, name, getattr(report, name))
         if report.measured is not None:
-            self._levels.append(level_row(trial.trial_id, rec.config, report))
-        self.flush(force=rec.status != RUNNING)
+            self._levels.append(LevelRow.from_report(trial.trial_id, rec.config, report))
+        self.flush(force=rec.status != TrialStatus.RUNNING)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         rec = self._record(trial)
         rec.ended = time.time()
-        if rec.status == RUNNING:
-            rec.status = STOPPED_EARLY
+        if rec.status == TrialStatus.RUNNING:
+            rec.status = TrialStatus.STOPPED_EARLY
             rec.reason = stop_reason(rec, self.best_assured_score(), self.unit)
         self.flush(force=True)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         rec = self._record(trial)
         rec.ended = time.time()
-        rec.status = FAILED
+        rec.status = TrialStatus.FAILED
         err = getattr(trial, "error_file", None) or ""
         rec.reason = rec.reason or f"trial raised an error (see {err})"
         self.flush(force=True)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         for rec in self._trials.values():
-            if rec.status in (DEPLOYING, RUNNING):
-                rec.status, rec.reason = INTERRUPTED, "campaign ended before the trial finished"
+            if rec.status in (TrialStatus.DEPLOYING, TrialStatus.RUNNING):
+                rec.status, rec.reason = TrialStatus.INTERRUPTED, "campaign ended before the trial finished"
         self.flush(force=True)
 
     def flush(self, force: bool = False) -> None:
@@ -141,9 +137,9 @@ class ResultsRecorder(Callback):
         if not force and now - self._last_flush < self.flush_interval_s:
             return
         self._last_flush = now
-        folder = Path(self.folder)
-        write_parquet(folder / "levels.parquet", self._levels)
-        write_parquet(folder / "trials.parquet", [t.to_row() for t in self._trials.values()])
+        folder = CampaignFolder(self.folder)
+        folder.write_levels(self._levels)
+        folder.write_trials(list(self._trials.values()))
 
 
 def stop_reason(rec: TrialRecord, assured_best: float | None, unit: str) -> str:

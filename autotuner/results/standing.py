@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from autotuner.results.folder import (DONE, FAILED, REJECTED, REMEASURE, SEARCH, STOPPED_EARLY, TrialRecord,
-                                      has_valid_score, read_rows)
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import TrialRecord, TrialStatus, has_valid_score
+from autotuner.trial.directive import Phase
 from autotuner.trial.objective import assured_score
 
-ENDED_STATUSES = (DONE, STOPPED_EARLY, FAILED, REJECTED)  # a restored run does not run these again
+# a restored run does not run these again
+ENDED_STATUSES = (TrialStatus.DONE, TrialStatus.STOPPED_EARLY, TrialStatus.FAILED, TrialStatus.REJECTED)
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,9 @@ class Standing:
 def standing(trials: Iterable[TrialRecord]) -> Standing:
     """Where the campaign of ``trials`` stands."""
     trials = list(trials)
-    ended = frozenset(t.trial_id for t in trials if t.phase == SEARCH and t.status in ENDED_STATUSES)
-    remeasured = frozenset(t.trial_id for t in trials if t.phase == REMEASURE and t.status == DONE)
-    feasible = [t for t in trials if t.phase == SEARCH and has_valid_score(t)]  # never a failed trial
+    ended = frozenset(t.trial_id for t in trials if t.phase == Phase.SEARCH and t.status in ENDED_STATUSES)
+    remeasured = frozenset(t.trial_id for t in trials if t.phase == Phase.REMEASURE and t.status == TrialStatus.DONE)
+    feasible = [t for t in trials if t.phase == Phase.SEARCH and has_valid_score(t)]  # never a failed trial
     best = max(((float(t.score), t.trial_id) for t in feasible if t.score is not None), default=None)
     assured = max((assured_score(float(t.score), t.boundary.items()) for t in feasible if t.score is not None),
                   default=None)
@@ -47,7 +49,7 @@ def standing(trials: Iterable[TrialRecord]) -> Standing:
 
 def read_standing(folder: Path) -> Standing:
     """Where the campaign in ``folder`` stands (nothing ended when it has no trials.parquet yet)."""
-    return standing(TrialRecord.from_row(row) for row in read_rows(folder / "trials.parquet"))
+    return standing(CampaignFolder(folder).read_trials())
 
 
 def assured_best_in(folder: str) -> float | None:

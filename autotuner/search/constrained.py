@@ -28,7 +28,7 @@ from typing import Any
 
 from ray.tune.search.optuna import OptunaSearch
 
-from autotuner.results.folder import DONE, FAILED, REJECTED
+from autotuner.results.records import TrialStatus
 
 CONSTRAINT = "slo"  # the constraint's name in Optuna: > 0 when the trial met the SLOs nowhere
 MAX_REUSED = 20  # proposals of measured configs answered per suggestion (a small space runs out of new ones)
@@ -40,7 +40,8 @@ def learned_value(result: dict[str, Any]) -> tuple[float, float]:
         return float(result["score"]), 0.0
     bound = result.get("score_bound")
     violation = float(result.get("violation") or 0.0)
-    stopped_early = result.get("status") not in (DONE, FAILED, REJECTED) and not result.get("done")
+    ended = (TrialStatus.DONE, TrialStatus.FAILED, TrialStatus.REJECTED)
+    stopped_early = result.get("status") not in ended and not result.get("done")
     if stopped_early and bound is not None:
         return 0.5 * (float(bound) + float(result.get("score") or 0.0)), 0.0
     return 0.0, max(violation, 1e-6)
@@ -49,7 +50,7 @@ def learned_value(result: dict[str, Any]) -> tuple[float, float]:
 def refused_by_host(result: dict[str, Any]) -> bool:
     """Whether a trial's last report ends it at a level the host distorted in every run, with no
     level that met the SLOs before (its report carries the refused level's ``distortion``)."""
-    return result.get("status") == FAILED and bool(result.get("distortion")) and not result.get("feasible")
+    return result.get("status") == TrialStatus.FAILED and bool(result.get("distortion")) and not result.get("feasible")
 
 
 class ConstrainedOptunaSearch(OptunaSearch):

@@ -27,8 +27,8 @@ import ray
 from ray.tune import Callback
 
 from autotuner.results.hub import HUB_NAMESPACE
-from autotuner.results.folder import SEARCH, has_valid_score
-from autotuner.trial.sweep import REMEASURE
+from autotuner.results.records import has_valid_score
+from autotuner.trial.directive import Phase, TrialDirective
 
 ASK_TIMEOUT_S = 10.0  # a trial that cannot ask in this time starts without the hint
 
@@ -104,11 +104,11 @@ class IncumbentFeed(Callback):
             log.warning("no load hint board for campaign %s: %s", self.campaign_id, err)
             return
         for rec in self.recorder.trials.values():
-            if rec.phase == SEARCH and has_valid_score(rec) and rec.boundary:
+            if rec.phase == Phase.SEARCH and has_valid_score(rec) and rec.boundary:
                 self._board.offer.remote(rec.score, list(rec.boundary.items()), rec.gpus)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        if self._board is not None and REMEASURE not in trial.config:
+        if self._board is not None and not TrialDirective.of_config(trial.config).remeasures:
             self._board.offer_report.remote(result)
 
 

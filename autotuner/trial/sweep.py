@@ -26,7 +26,8 @@ from typing import Any, Mapping, Protocol, Sequence
 
 from autotuner.bench.fail_fast import FailFast
 from autotuner.bench.request import LevelRequest
-from autotuner.bench.result import LevelResult
+from autotuner.bench.result import AVERAGED_METRICS, LevelResult
+from autotuner.trial.directive import TrialDirective
 from autotuner.trial.loadsearch import LoadBounds, Probe, boundary, next_load
 from autotuner.trial.objective import SLO, Objective, Score
 from autotuner.task.spec import TaskSpec
@@ -168,9 +169,7 @@ def mean_level(levels: Sequence[LevelResult]) -> LevelResult:
         values = [getattr(lv, name) for lv in levels]
         return None if any(v is None for v in values) else statistics.fmean(values)
 
-    averaged = {name: mean(name) for name in ("output_tok_s", "input_tok_s", "requests_per_s", "error_rate",
-                                              "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s",
-                                              "tpot_p99_s", "e2e_p90_s", "duration_s")}
+    averaged = {name: mean(name) for name in AVERAGED_METRICS}
     return dataclasses.replace(levels[0], all_failed=any(lv.all_failed for lv in levels), **averaged)
 
 
@@ -203,19 +202,13 @@ def fail_fast_for(slo: SLO) -> FailFast | None:
     return FailFast(limits) if limits else None
 
 
-# The key the campaign adds to a re-measurement trial's config besides the engine parameters.
-REMEASURE = "remeasure"  # {"loads": {scenario: load}, "repeats": n}: a re-measurement trial
-
-
-def plan_for_config(spec: TaskSpec, config: dict[str, Any], gpus: int, slo: SLO,
-                    hint: Mapping[str, float] | None = None) -> LevelPlan:
-    """The plan of one trial against the objective's ``slo``: a re-measurement, or the task's plan
-    started where ``hint`` (the best trial's boundary load per GPU, per scenario:
-    :mod:`autotuner.stopping.load_hint`) puts this config's GPUs."""
-    remeasure = config.get(REMEASURE)
-    if remeasure:
-        return RepeatPlan(tuple(sorted(remeasure["loads"].items())), int(remeasure["repeats"]), sizing_for(spec),
-                          slo, spec.workload.load.resolution)
+def plan_for_trial(spec: TaskSpec, directive: TrialDirective, gpus: int, slo: SLO,
+                   hint: Mapping[str, float] | None = None) -> LevelPlan:
+    """The plan of one trial against the objective's ``slo``: the re-measurement ``directive`` asks
+    for, or the task's plan started where ``hint`` (the best trial's boundary load per GPU, per
+    scenario: :mod:`autotuner.stopping.load_hint`) puts this config's GPUs."""
+    if directive.remeasures:
+        return RepeatPlan(directive.loads, directive.repeats, sizing_for(spec), slo, spec.workload.load.resolution)
     return plan_for(spec, slo, {scenario: max(1, round(per_gpu * gpus)) for scenario, per_gpu in (hint or {}).items()})
 
 
@@ -300,6 +293,6 @@ def remeasure_summary(plan: RepeatPlan, levels: Sequence[LevelResult], gpus: int
     return summary
 
 
-__all__ = ["FixedSweepPlan", "LevelPlan", "LoadSearchPlan", "REMEASURE", "RepeatPlan",
-           "RequestSizing", "TrialSweep", "fail_fast_for", "final_report", "mean_level", "plan_for", "plan_for_config", "remeasure_summary",
+__all__ = ["FixedSweepPlan", "LevelPlan", "LoadSearchPlan", "RepeatPlan", "RequestSizing", "TrialSweep",
+           "fail_fast_for", "final_report", "mean_level", "plan_for", "plan_for_trial", "remeasure_summary",
            "sizing_for"]

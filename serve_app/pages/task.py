@@ -18,6 +18,7 @@ from panel.io import hold
 
 from autotuner.trial.objective import objective_from_spec
 from autotuner.results.progress import describe_config
+from autotuner.results.records import TrialStatus
 from serve_app.actions import ActionError
 from serve_app.best import BestConfig, best_config
 from serve_app.catalog import TaskRow
@@ -61,7 +62,7 @@ def summary_markdown(row: TaskRow, snap: CampaignSnapshot | None, dashboard_url:
     if row.resumes:
         parts.append("**resumed:** " + ", ".join(_clock(t) for t in row.resumes))
     if snap is not None:
-        running = sum(1 for t in snap.trials.values() if t.get("status") in ("deploying", "running"))
+        running = sum(1 for t in snap.trials.values() if t.status in (TrialStatus.DEPLOYING, TrialStatus.RUNNING))
         parts.append(f"**in flight:** {running}")
     if row.job_id:
         parts.append(f'**Ray job:** <a href="{html.escape(dashboard_url)}/#/jobs/{html.escape(row.job_id)}" '

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from ray.tune.schedulers import FIFOScheduler
 
-from autotuner.results.folder import DONE, FAILED, STOPPED_EARLY
+from autotuner.results.records import TrialStatus
 from benchmarks.baselines import AutoTuneSearcher, GridSearcher
 from benchmarks.ground_truth import STARTUP_FAILED, ConfigTruth
 from benchmarks.metrics import trajectory
@@ -41,9 +41,9 @@ def test_a_worse_config_is_stopped_at_the_best_trials_boundary_load(quick_surfac
                                   load_hint=True)
 
     [(_, found)] = best.last["boundary"]
-    assert best.status == DONE and 40 / 1.1 <= found <= 40 and best.levels_run > 3  # located to 10%
+    assert best.status == TrialStatus.DONE and 40 / 1.1 <= found <= 40 and best.levels_run > 3  # located to 10%
     # B starts at A's boundary, breaks the SLO there making 60 tok/s per user where A made 100: one level
-    assert worse.status == STOPPED_EARLY and worse.levels_run == 1
+    assert worse.status == TrialStatus.STOPPED_EARLY and worse.levels_run == 1
     assert [lv.concurrency for lv in worse.sweep.levels] == [found]
 
 
@@ -76,7 +76,7 @@ def test_a_better_config_is_never_stopped(quick_surface):
                                     load_hint=True)
 
     [(_, found)] = better.last["boundary"]
-    assert better.status == DONE and 40 / 1.1 <= found <= 40 and better.score == pytest.approx(100 * found)
+    assert better.status == TrialStatus.DONE and 40 / 1.1 <= found <= 40 and better.score == pytest.approx(100 * found)
 
 
 def test_a_trial_that_waited_for_gpus_starts_at_the_best_load_known_when_it_gets_them(quick_surface):
@@ -90,7 +90,7 @@ def test_a_trial_that_waited_for_gpus_starts_at_the_best_load_known_when_it_gets
     [(_, found)] = first.last["boundary"]
     assert waited.start_s == first.end_s
     assert waited.sweep.levels[0].concurrency == round(found / 2)
-    assert waited.status == STOPPED_EARLY and waited.levels_run == 1
+    assert waited.status == TrialStatus.STOPPED_EARLY and waited.levels_run == 1
 
 
 def test_levels_follow_their_measured_time_and_a_trial_waits_for_its_gpus(quick_surface):
@@ -111,7 +111,7 @@ def test_the_answer_is_the_best_mean_after_the_remeasurement(quick_surface):
     campaign = replay_with_answer(truth, GridSearcher([A, B, C]), FIFOScheduler(), slots=2, budget=3,
                                   noise=NoiseModel(), seed=1)
 
-    assert len(campaign.remeasure) == 3 and all(r.status == DONE for r in campaign.remeasure)
+    assert len(campaign.remeasure) == 3 and all(r.status == TrialStatus.DONE for r in campaign.remeasure)
     assert all(r.last["remeasured_repeats"] == 3 for r in campaign.remeasure)
     answer = next(r for r in campaign.search if r.trial_id == campaign.answer.search.trial_id)
     assert answer.key == truth.best_keys()[0] and campaign.answer.remeasured
@@ -136,7 +136,7 @@ def test_auto_tune_lowers_the_memory_until_a_server_starts_then_sweeps(quick_sur
 
     # The probes use the largest values: 0.96 cannot hold 16384-token prefill activations.
     assert [(r.config["mem_fraction_static"], r.start_only, r.status) for r in runs[:2]] == [
-        (0.96, True, FAILED), (0.92, True, READY)]
+        (0.96, True, TrialStatus.FAILED), (0.92, True, READY)]
     assert [(r.config["max_running_requests"], r.config["chunked_prefill_size"]) for r in runs[2:]] == [
         (32, 4096), (32, 16384), (128, 4096), (128, 16384)]
     assert all(r.config["mem_fraction_static"] == 0.92 and not r.start_only for r in runs[2:])
@@ -149,7 +149,7 @@ def test_auto_tune_gives_up_when_no_fraction_starts():
     for _ in range(2):
         proposal = searcher.suggest("t")
         assert isinstance(proposal, StartOnly) and searcher.suggest("u") is None
-        searcher.on_trial_complete("t", {"status": FAILED})
+        searcher.on_trial_complete("t", {"status": TrialStatus.FAILED})
     assert searcher.suggest("t") == "FINISHED"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from autotuner.results.folder import DONE, STOPPED_EARLY
+from autotuner.results.records import TrialStatus
 from benchmarks.noise import NO_NOISE
 from benchmarks.replay import replay_campaign
 from benchmarks.stopping_ceiling import OracleStopping, main
@@ -19,8 +19,8 @@ def test_the_oracle_stops_a_truly_worse_config_after_one_level_and_keeps_one_wit
     best, close, worse = replay_campaign(truth, searcher, OracleStopping(truth), slots=1, budget=3, noise=NO_NOISE,
                                          seed=0, load_hint=True)
 
-    assert best.status == DONE and close.status == DONE and close.levels_run > 1
-    assert worse.status == STOPPED_EARLY and worse.levels_run == 1
+    assert best.status == TrialStatus.DONE and close.status == TrialStatus.DONE and close.levels_run > 1
+    assert worse.status == TrialStatus.STOPPED_EARLY and worse.levels_run == 1
 
 
 def test_the_oracle_never_stops_a_config_better_than_the_best_so_far(quick_surface):
@@ -30,7 +30,7 @@ def test_the_oracle_never_stops_a_config_better_than_the_best_so_far(quick_surfa
     runs = replay_campaign(truth, searcher, OracleStopping(truth), slots=1, budget=2, noise=NO_NOISE, seed=0,
                            load_hint=True)
 
-    assert [run.status for run in runs] == [DONE, DONE]
+    assert [run.status for run in runs] == [TrialStatus.DONE, TrialStatus.DONE]
 
 
 def test_the_command_prints_each_rule_with_its_saving(capsys):

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from autotuner.results.folder import DONE, load_campaign
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import TrialStatus
 from autotuner.task.load import require_valid
 from tests.campaign.test_campaign import GOOD, small_task
 
@@ -30,9 +31,9 @@ def test_a_keyed_server_is_benchmarked_and_the_key_is_written_nowhere(ray_cluste
     task["workload"]["concurrency"] = [2]
     result = run_campaign(require_valid(task))
 
-    _, trials, levels = load_campaign(result.folder)
+    _, trials, levels = CampaignFolder(result.folder).load()
     [trial] = [t for t in trials if t.phase == "search"]
-    assert trial.status == DONE and levels[0]["num_errors"] == 0, trial.reason
+    assert trial.status == TrialStatus.DONE and levels[0].num_errors == 0, trial.reason
     trial_dir = result.folder / "trials" / trial.trial_id
     assert "'--api-key', '***'" in (trial_dir / "engine.log").read_text()
     assert "TEST_CAMPAIGN_ENGINE_KEY" in (result.folder / "spec.yaml").read_text()
@@ -88,5 +89,5 @@ def test_a_campaign_killed_mid_level_then_resumed_holds_the_key_nowhere(tmp_path
     resumed = subprocess.run([*cli, "--resume"], env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     assert files_holding(folder, KEY) == [] and "***" in metadata.read_text()
-    _, _, levels = load_campaign(folder)
-    assert levels and all(level["num_errors"] == 0 for level in levels)  # the server got the key
+    _, _, levels = CampaignFolder(folder).load()
+    assert levels and all(level.num_errors == 0 for level in levels)  # the server got the key

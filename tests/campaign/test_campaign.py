@@ -11,7 +11,8 @@ import psutil
 import pytest
 import yaml
 
-from autotuner.results.folder import DONE, FAILED, REJECTED, STOPPED_EARLY, load_campaign
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import TrialStatus
 from autotuner.task.load import require_valid
 from tests.conftest import REPO
 
@@ -68,22 +69,22 @@ def test_small_campaign_end_to_end(ray_cluster, tmp_path):
 
     spec = require_valid(small_task(tmp_path))
     result = run_campaign(spec)
-    meta, trials, levels = load_campaign(result.folder)
+    meta, trials, levels = CampaignFolder(result.folder).load()
     by_cfg = {(t.config["tp_size"], round(t.config["mem_fraction_static"], 2)): t for t in trials
               if t.phase == "search"}
 
     searched = [t for t in trials if t.phase == "search"]
-    assert meta["status"] == "finished" and len(searched) == 4
+    assert meta.status == "finished" and len(searched) == 4
     assert all(t.actor_id for t in trials)  # each trial's actor, for its page in the dashboard
     good = by_cfg[(1, 0.85)]
-    assert good.status in (DONE, STOPPED_EARLY) and good.feasible, (good.status, good.reason)
+    assert good.status in (TrialStatus.DONE, TrialStatus.STOPPED_EARLY) and good.feasible, (good.status, good.reason)
     failed = by_cfg[(1, 0.99)]
-    assert failed.status == FAILED and "start-up failed" in failed.reason and not failed.feasible
+    assert failed.status == TrialStatus.FAILED and "start-up failed" in failed.reason and not failed.feasible
     rejected = by_cfg[(8, 0.8)]
-    assert rejected.status == REJECTED and "GPU slots" in rejected.reason
+    assert rejected.status == TrialStatus.REJECTED and "GPU slots" in rejected.reason
     # every level of every measured trial is in the table, with real genai-bench numbers
-    good_levels = [r for r in levels if r["trial_id"] == good.trial_id]
-    assert [r["concurrency"] for r in good_levels][:2] == [2, 4] and good_levels[0]["output_tok_s"] > 0
+    good_levels = [r for r in levels if r.trial_id == good.trial_id]
+    assert [r.concurrency for r in good_levels][:2] == [2, 4] and good_levels[0].output_tok_s > 0
     assert good.boundary  # its load search located its SLO boundary
     best = json.loads((result.folder / "best_config.json").read_text())
     assert best["launch_command"][:3] == ["python", "-m", "sglang.launch_server"]
@@ -116,11 +117,11 @@ def test_relative_paths_resolve_against_the_directory_the_user_ran_from(ray_clus
     result = run_campaign_file("task.yaml")
     folder = tmp_path / "runs" / "itest"
     assert result.folder == folder
-    _, trials, _ = load_campaign(folder)
+    _, trials, _ = CampaignFolder(folder).load()
     assert [t.phase for t in trials].count("search") == 2
     for trial in trials:
         assert (folder / "trials" / trial.trial_id / "timing.json").exists(), trial.trial_id
-    measured = next(t for t in trials if t.status != REJECTED)
+    measured = next(t for t in trials if t.status != TrialStatus.REJECTED)
     assert (folder / "trials" / measured.trial_id / "engine.log").exists()
     spec = yaml.safe_load((folder / "spec.yaml").read_text())
     assert spec["output"] == str(folder) and spec["model"]["tokenizer"] == str(tmp_path / "tok")
@@ -149,24 +150,24 @@ def test_ctrl_c_then_resume_does_not_repeat_finished_trials_and_a_second_driver_
     out, _ = proc.communicate(timeout=60)
     lines.append(out)
     folder = tmp_path / "campaign"
-    meta, trials, _ = load_campaign(folder)
-    finished_before = {t.trial_id for t in trials if t.status in (DONE, STOPPED_EARLY, FAILED, REJECTED)}
+    meta, trials, _ = CampaignFolder(folder).load()
+    finished_before = {t.trial_id for t in trials if t.status in (TrialStatus.DONE, TrialStatus.STOPPED_EARLY, TrialStatus.FAILED, TrialStatus.REJECTED)}
     assert finished_before, "".join(lines)
-    assert meta["status"] == "stopped" and meta["stop_signal"] == "SIGINT", "".join(lines)
+    assert meta.status == "stopped" and meta.stop_signal == "SIGINT", "".join(lines)
     assert proc.returncode == 3 and "--resume" in "".join(lines)
-    first_start = meta["started"]
+    first_start = meta.started
     assert not (folder / "campaign.lock").exists()
 
     resumed = subprocess.run(cli + ["--resume"], capture_output=True, text=True, env=env, cwd=REPO, timeout=400)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    meta, trials, levels = load_campaign(folder)
-    assert meta["status"] == "finished" and sum(t.phase == "search" for t in trials) == 5
+    meta, trials, levels = CampaignFolder(folder).load()
+    assert meta.status == "finished" and sum(t.phase == "search" for t in trials) == 5
     # the campaign's start is kept (time axes start there); each run is listed
-    assert meta["started"] == first_start and [r["resume"] for r in meta["runs"]] == [False, True]
-    assert meta["runs"][1]["started"] > first_start
+    assert meta.started == first_start and [r.resume for r in meta.runs] == [False, True]
+    assert meta.runs[1].started > first_start
     # finished trials were not run again: each has exactly its own levels, once
     for tid in finished_before:
-        rows = [r["level"] for r in levels if r["trial_id"] == tid]
+        rows = [r.level for r in levels if r.trial_id == tid]
         assert rows == sorted(set(rows))
     for tid in finished_before:
         assert f"trial {tid} deploying" not in resumed.stdout

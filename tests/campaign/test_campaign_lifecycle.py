@@ -14,7 +14,7 @@ import time
 import pytest
 import yaml
 
-from autotuner.results.folder import load_campaign
+from autotuner.results.folder import CampaignFolder
 from tests.conftest import REPO
 from tests.campaign.test_campaign import small_task
 
@@ -47,8 +47,8 @@ def test_unreachable_ray_fails_fast_and_the_folder_can_be_rerun_and_resumed(tmp_
     first = run_cli(task_file, env_over=env)
     assert time.monotonic() - t0 < 60
     assert first.returncode == 1 and "cannot reach the Ray cluster" in first.stderr, first.stderr[-2000:]
-    meta, trials, _ = load_campaign(tmp_path / "campaign")
-    assert meta["status"] == "failed" and "cannot reach the Ray cluster" in meta["error"] and trials == []
+    meta, trials, _ = CampaignFolder(tmp_path / "campaign").load()
+    assert meta.status == "failed" and "cannot reach the Ray cluster" in meta.error and trials == []
     assert not (tmp_path / "campaign" / "campaign.lock").exists()
     # Nothing ran, so nothing is in the way of running it again or of --resume: both get as far
     # as Ray again (and fail there again, for the same reason).

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from autotuner.campaign.lock import LOCK_FILE, CampaignLock, FolderInUse, LockOwner, read_owner
+from autotuner.campaign.lock import CampaignLock, FolderInUse, LockOwner, read_owner
+from autotuner.results.folder import CampaignFolder
 from tests.conftest import REPO
 
 HOLD = """
@@ -39,7 +40,7 @@ def foreign_lock(folder, heartbeat_age_s: float) -> LockOwner:
     owner = LockOwner(token="t-other", host="other-pod", pid_namespace="pid:[1]", pid=1, pid_started=None,
                       ray_job_id="job-b", acquired=now - 600, heartbeat=now - heartbeat_age_s)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / LOCK_FILE).write_text(owner.to_json())
+    CampaignFolder(folder).lock_path.write_text(owner.to_json())
     return owner
 
 
@@ -52,7 +53,7 @@ def test_a_second_driver_is_refused_until_the_first_dies(tmp_path):
     first.wait()
     with CampaignLock(tmp_path) as lock:  # same host, dead pid: taken over at once
         assert read_owner(tmp_path).token == lock.owner.token
-    assert not (tmp_path / LOCK_FILE).exists()
+    assert not CampaignFolder(tmp_path).lock_path.exists()
 
 
 def test_the_heartbeat_advances_and_release_removes_only_the_own_lock(tmp_path):
@@ -61,7 +62,7 @@ def test_the_heartbeat_advances_and_release_removes_only_the_own_lock(tmp_path):
         time.sleep(0.5)
         assert read_owner(tmp_path).heartbeat > first
         assert read_owner(tmp_path).token == lock.owner.token
-    assert not (tmp_path / LOCK_FILE).exists()
+    assert not CampaignFolder(tmp_path).lock_path.exists()
 
 
 def test_a_lock_of_another_host_holds_while_its_heartbeat_is_fresh(tmp_path):
@@ -88,4 +89,4 @@ def test_a_driver_learns_that_its_lock_was_taken_over(tmp_path):
     with CampaignLock(tmp_path, heartbeat_s=0.1, on_lost=lost.set):
         foreign_lock(tmp_path, heartbeat_age_s=0)  # e.g. this driver stalled past stale_after_s
         assert lost.wait(5)
-    assert json.loads((tmp_path / LOCK_FILE).read_text())["token"] == "t-other"  # not removed
+    assert json.loads(CampaignFolder(tmp_path).lock_path.read_text())["token"] == "t-other"  # not removed

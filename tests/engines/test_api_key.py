@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from autotuner.engines.api_key import ApiKeyError, api_key_for, redact, redact_argv, scrub_file
-from autotuner.results.folder import DONE, TrialRecord, write_best
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import BestAnswer, TrialRecord, TrialStatus
 from autotuner.task.load import parse_spec, require_valid
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,11 +91,12 @@ def test_redaction_helpers(tmp_path):
 
 
 def test_the_best_launch_command_reads_the_key_from_the_variable(tmp_path):
-    best = TrialRecord("t1", {"tp_size": 1}, status=DONE, gpus=1, score=1.0, feasible=True)
-    data = write_best(tmp_path, best, [], launch_command=["vllm", "serve", "/models/m"], objective_unit="tok/s",
-                      api_key_env="SGLANG_API_KEY")
+    best = TrialRecord("t1", {"tp_size": 1}, status=TrialStatus.DONE, gpus=1, score=1.0, feasible=True)
+    answer = BestAnswer.of(best, [], launch_command=["vllm", "serve", "/models/m"], objective_unit="tok/s",
+                           api_key_env="SGLANG_API_KEY")
+    CampaignFolder(tmp_path).write_best(answer)
     line = (tmp_path / "best_launch_command.txt").read_text().strip()
-    assert line.endswith(' --api-key "$SGLANG_API_KEY"') and data["launch_command_line"] == line
+    assert line.endswith(' --api-key "$SGLANG_API_KEY"') and answer.launch_command_line == line
     assert shlex.split(line)[-2:] == ["--api-key", "$SGLANG_API_KEY"]
 
 

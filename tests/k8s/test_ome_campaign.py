@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from autotuner.results.folder import DONE, FAILED, STOPPED_EARLY, load_campaign
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import TrialStatus
 from autotuner.task.load import require_valid
 from tests.k8s.conftest import NAMESPACE
 from tests.k8s.standin import FakeApiServer, FakeOmeController, genai_bench_job_command, simulator_command
@@ -42,16 +43,16 @@ def test_ome_campaign_end_to_end(ray_cluster, tmp_path, tokenizer_dir):
     try:
         kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", NAMESPACE)
         result = run_campaign(require_valid(ome_task(tmp_path, kubeconfig, tokenizer_dir)))
-        meta, trials, levels = load_campaign(result.folder)
-        assert meta["status"] == "finished" and [t.phase for t in trials].count("search") == 3
-        assert all(t.status in (DONE, STOPPED_EARLY) for t in trials), [(t.status, t.reason) for t in trials]
+        meta, trials, levels = CampaignFolder(result.folder).load()
+        assert meta.status == "finished" and [t.phase for t in trials].count("search") == 3
+        assert all(t.status in (TrialStatus.DONE, TrialStatus.STOPPED_EARLY) for t in trials), [(t.status, t.reason) for t in trials]
         # every trial (3 of the search, 1 re-measurement) created its own InferenceService, got
         # Ready, was measured and was deleted
         created = [c for c in api.calls("create", "inferenceservices") if c.code == 201]
         assert len(created) == 4
         assert len(api.calls("delete", "inferenceservices")) >= 4
-        assert {r["trial_id"] for r in levels} == {t.trial_id for t in trials}
-        assert all(r["output_tok_s"] > 0 for r in levels)
+        assert {r.trial_id for r in levels} == {t.trial_id for t in trials}
+        assert all(r.output_tok_s > 0 for r in levels)
         spans = sorted((t.started, t.ended) for t in trials)
         assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), "trials should overlap"
         # nothing left behind: no InferenceService, no BenchmarkJob, no engine process
@@ -78,8 +79,8 @@ def test_failed_trial_reason_reaches_the_table(ray_cluster, tmp_path, tokenizer_
         task["search"]["initial_configs"] = [{"mem_fraction_static": 0.999, "max_running_requests": 16}]
         task["budget"]["trials"] = 1
         result = run_campaign(require_valid(task))
-        _, trials, _ = load_campaign(result.folder)
-        assert trials[0].status == FAILED and "start-up failed" in trials[0].reason
+        _, trials, _ = CampaignFolder(result.folder).load()
+        assert trials[0].status == TrialStatus.FAILED and "start-up failed" in trials[0].reason
         assert "failed to load (BlockedByFailedLoad)" in trials[0].reason, trials[0].reason
         assert api.objects("inferenceservices", NAMESPACE) == [] and ome.running_processes() == []
     finally:
@@ -104,9 +105,9 @@ def test_benchmarkjob_mode_campaign(ray_cluster, tmp_path, tokenizer_dir):
         task["budget"]["trials"] = 2
         task["remeasure"] = {"configs": 0}
         result = run_campaign(require_valid(task))
-        _, trials, levels = load_campaign(result.folder)
-        assert all(t.status in (DONE, STOPPED_EARLY) for t in trials), [(t.status, t.reason) for t in trials]
-        assert sorted(r["concurrency"] for r in levels if r["trial_id"] == trials[0].trial_id)[:1] == [1]
+        _, trials, levels = CampaignFolder(result.folder).load()
+        assert all(t.status in (TrialStatus.DONE, TrialStatus.STOPPED_EARLY) for t in trials), [(t.status, t.reason) for t in trials]
+        assert sorted(r.concurrency for r in levels if r.trial_id == trials[0].trial_id)[:1] == [1]
         # one BenchmarkJob per level: the load search decides each level from the last
         assert len([c for c in api.calls("create", "benchmarkjobs") if c.code == 201]) == len(levels)
         assert api.objects("benchmarkjobs", NAMESPACE) == [] and api.objects("inferenceservices", NAMESPACE) == []

@@ -1,13 +1,14 @@
 """The answer: which configs are re-measured, which one is recommended, and its provenance."""
 
-from autotuner.results.answer import REMEASURE_OF, choose, provenance, remeasure_candidates, remeasure_configs
-from autotuner.results.folder import DONE, REMEASURE, STOPPED_EARLY, TrialRecord
+from autotuner.results.answer import choose, provenance, remeasure_candidates, remeasure_configs
+from autotuner.results.records import TrialRecord, TrialStatus
+from autotuner.task.space import engine_args
 from autotuner.task.load import require_valid
 from autotuner.task.spec import RemeasureSpec
-from autotuner.trial.sweep import REMEASURE as REMEASURE_KEY
+from autotuner.trial.directive import Phase, TrialDirective
 
 
-def search(trial_id, score, config, boundary=None, feasible=True, status=DONE):
+def search(trial_id, score, config, boundary=None, feasible=True, status=TrialStatus.DONE):
     return TrialRecord(trial_id, config, status=status, score=score, feasible=feasible,
                        boundary={"D(1,1)": 32} if boundary is None else boundary)
 
@@ -15,18 +16,20 @@ def search(trial_id, score, config, boundary=None, feasible=True, status=DONE):
 def test_candidates_are_the_best_distinct_configs_with_a_boundary():
     trials = [search("a", 900, {"tp_size": 1}), search("b", 950, {"tp_size": 1}),  # same config as a
               search("c", 800, {"tp_size": 2}), search("d", 990, {"tp_size": 4}, boundary={}),
-              search("e", 700, {"tp_size": 8}, status=STOPPED_EARLY), search("f", 0, {"tp_size": 16}, feasible=False)]
+              search("e", 700, {"tp_size": 8}, status=TrialStatus.STOPPED_EARLY), search("f", 0, {"tp_size": 16}, feasible=False)]
     assert [t.trial_id for t in remeasure_candidates(trials, 3)] == ["b", "c", "e"]
     configs = remeasure_configs(trials, RemeasureSpec(configs=2, repeats=4))
-    assert configs == [{"tp_size": 1, REMEASURE_KEY: {"loads": {"D(1,1)": 32}, "repeats": 4}, REMEASURE_OF: "b"},
-                       {"tp_size": 2, REMEASURE_KEY: {"loads": {"D(1,1)": 32}, "repeats": 4}, REMEASURE_OF: "c"}]
+    directives = [TrialDirective.of_config(c) for c in configs]
+    assert directives == [TrialDirective(Phase.REMEASURE, (("D(1,1)", 32),), 4, "b"),
+                          TrialDirective(Phase.REMEASURE, (("D(1,1)", 32),), 4, "c")]
+    assert [engine_args(c) for c in configs] == [{"tp_size": 1}, {"tp_size": 2}]
     assert remeasure_configs(trials, RemeasureSpec(configs=0)) == []
 
 
 def test_the_best_mean_wins_over_the_luckiest_search_score():
     lucky, steady = search("a", 1000, {"tp_size": 1}), search("b", 900, {"tp_size": 2})
-    again = [TrialRecord("r1", {"tp_size": 1}, phase=REMEASURE, remeasure_of="a", remeasured_mean=850.0),
-             TrialRecord("r2", {"tp_size": 2}, phase=REMEASURE, remeasure_of="b", remeasured_mean=880.0)]
+    again = [TrialRecord("r1", {"tp_size": 1}, phase=Phase.REMEASURE, remeasure_of="a", remeasured_mean=850.0),
+             TrialRecord("r2", {"tp_size": 2}, phase=Phase.REMEASURE, remeasure_of="b", remeasured_mean=880.0)]
     answer = choose([lucky, steady, *again])
     assert answer.search.trial_id == "b" and answer.record.trial_id == "r2" and answer.value == 880.0
     assert answer.remeasured
@@ -52,14 +55,26 @@ def test_provenance_says_plainly_when_the_engine_is_simulated():
 def test_a_trial_whose_engine_failed_mid_level_is_never_remeasured_nor_the_answer(tmp_path):
     """Issue 25 item 7: the engine of the highest-scoring trial was killed after a passing level;
     its row (as the recorder writes it) says failed, feasible, with a score and a boundary."""
-    from autotuner.results.folder import FAILED, REJECTED, load_campaign, write_parquet
+    from autotuner.results.folder import CampaignFolder
 
-    rows = [search("killed", 1500, {"tp_size": 1}, status=FAILED).to_row(),
-            search("refused", 1400, {"tp_size": 4}, status=REJECTED).to_row(),
-            search("ok", 900, {"tp_size": 2}).to_row()]
-    write_parquet(tmp_path / "trials.parquet", rows)
-    _, trials, _ = load_campaign(tmp_path)
+    folder = CampaignFolder(tmp_path)
+    folder.write_trials([search("killed", 1500, {"tp_size": 1}, status=TrialStatus.FAILED),
+                         search("refused", 1400, {"tp_size": 4}, status=TrialStatus.REJECTED),
+                         search("ok", 900, {"tp_size": 2})])
+    trials = folder.read_trials()
     assert [t.trial_id for t in remeasure_candidates(trials, 3)] == ["ok"]
-    assert [c[REMEASURE_OF] for c in remeasure_configs(trials, RemeasureSpec(configs=2, repeats=2))] == ["ok"]
+    assert [TrialDirective.of_config(c).remeasure_of
+            for c in remeasure_configs(trials, RemeasureSpec(configs=2, repeats=2))] == ["ok"]
     assert choose(trials).search.trial_id == "ok"
     assert choose(trials[:2]) is None
+
+
+def test_a_directive_travels_in_tunes_config_as_one_value_and_old_configs_still_read():
+    directive = TrialDirective.remeasure("s7", {"D(1,1)": 32, "D(9,9)": 4}, repeats=3)
+    config = directive.into({"tp_size": 2})
+    assert set(config) == {"tp_size", TrialDirective.KEY} and isinstance(config[TrialDirective.KEY], str)
+    assert TrialDirective.of_config(config) == directive and directive.remeasures
+    assert TrialDirective.of_config({"tp_size": 2}) == TrialDirective() and TrialDirective().into({"a": 1}) == {"a": 1}
+    # a re-measurement trial restored from a folder of 148968d
+    old = {"tp_size": 2, "remeasure": {"loads": {"D(1,1)": 32, "D(9,9)": 4}, "repeats": 3}, "remeasure_of": "s7"}
+    assert TrialDirective.of_config(old) == directive

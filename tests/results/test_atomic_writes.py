@@ -17,26 +17,28 @@ LIMIT = 32  # bytes: every new file here is longer, the old one is shorter
 PRELUDE = """
 import resource, signal, sys
 from pathlib import Path
-from autotuner.results.folder import DONE, TrialRecord
-from autotuner.task.load import parse_spec_text
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import BestAnswer, TrialRecord, TrialStatus
+from autotuner.task.spec import parse_spec_text
 folder = Path(sys.argv[1])
 spec, _ = parse_spec_text((Path(sys.argv[2]) / "examples/quickstart.yaml").read_text())
 spec = spec.model_copy(update={"output": str(folder)})
-best = TrialRecord("t1", {"tp_size": 1, "mem_fraction_static": 0.8}, status=DONE, gpus=1, score=1.0, feasible=True)
+best = TrialRecord("t1", {"tp_size": 1, "mem_fraction_static": 0.8}, status=TrialStatus.DONE, gpus=1, score=1.0,
+                   feasible=True)
+answer = BestAnswer.of(best, [], launch_command=spec.launch_command(best.config), objective_unit="tok/s")
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit a write fails with EFBIG instead
 resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE_LIMIT, FSIZE_LIMIT))
 """
 
 WRITERS = {
     "best_config.json": """
-from autotuner.results.folder import write_best
-write_best(folder, best, [], launch_command=spec.launch_command(best.config), objective_unit="tok/s")
+CampaignFolder(folder).write_best(answer)
 """,
     # best_config.json (written first, and longer) would hit the limit first: leave it out.
     "best_launch_command.txt": """
 import autotuner.results.folder as results
 results.write_json = lambda path, data: None
-results.write_best(folder, best, [], launch_command=spec.launch_command(best.config), objective_unit="tok/s")
+CampaignFolder(folder).write_best(answer)
 """,
     "best_inferenceservice.yaml": """
 from autotuner.results.best_manifest import write_best_manifest

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 from autotuner.bench.result import LevelResult
 from autotuner.results.progress import ProgressPrinter, describe_config, describe_level
+from autotuner.trial.directive import TrialDirective
 from autotuner.trial.report import TrialReport
 
 
@@ -37,7 +38,7 @@ def test_stopped_and_remeasured_trials_say_why_and_how_much():
     loser = trial("b", {"tp_size": 2}, {"status": "running", "level": 1, "score_bound": 900.0,
                                         "bound_note": "D breaks the SLOs at c=32"}, gpus=2)
     printer.on_trial_complete(0, [best, loser], loser)
-    again = trial("c", {"tp_size": 1, "remeasure": {"loads": {"D": 40}, "repeats": 3}},
+    again = trial("c", TrialDirective.remeasure("a", {"D": 40}, repeats=3).into({"tp_size": 1}),
                   {"status": "done", "remeasured_repeats": 3, "remeasured_passed": 3, "remeasured_mean": 1950.0,
                    "remeasured_min": 1900.0, "remeasured_max": 2010.0})
     printer.on_trial_result(0, [], again, {"feasible": True, "score": 1950.0, "remeasured_repeats": 3})

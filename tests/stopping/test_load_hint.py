@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from autotuner.results.folder import TrialRecord, load_campaign
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import TrialRecord
 from autotuner.stopping.load_hint import Incumbent, IncumbentFeed, load_hint
 from autotuner.task.load import require_valid
-from autotuner.trial.sweep import REMEASURE
+from autotuner.trial.directive import TrialDirective
 
 SCENARIO = "D(64,16)"
 
@@ -33,7 +34,7 @@ def test_the_feed_seeds_the_board_from_a_resumed_campaign_and_offers_search_repo
     assert load_hint("test-incumbent-feed") == {SCENARIO: 4.0}
 
     better = {"feasible": True, "score": 700.0, "boundary": [(SCENARIO, 6)], "gpus": 1}
-    feed.on_trial_result(0, [], SimpleNamespace(config={REMEASURE: {"loads": {}, "repeats": 2}}), better)
+    feed.on_trial_result(0, [], SimpleNamespace(config=TrialDirective.remeasure("a", {}, 2).into({})), better)
     assert load_hint("test-incumbent-feed") == {SCENARIO: 4.0}
     feed.on_trial_result(0, [], SimpleNamespace(config={"tp_size": 1}), better)
     assert load_hint("test-incumbent-feed") == {SCENARIO: 6.0}
@@ -59,9 +60,9 @@ def test_a_trial_that_waited_for_gpus_starts_at_the_boundary_of_the_trial_that_h
         "objective": {"slo": {"ttft_p90_s": 2.0, "tpot_p90_s": 0.03}},
         "budget": {"trials": 2, "gpus": 4}, "seed": 1, "output": str(tmp_path / "campaign")})
 
-    _, trials, levels = load_campaign(run_campaign(spec).folder)
+    _, trials, levels = CampaignFolder(run_campaign(spec).folder).load()
 
     first, waited = sorted(trials, key=lambda t: t.started)
     assert first.config["tp_size"] == 4 and first.feasible and waited.started >= first.ended
-    first_load = next(r for r in levels if r["trial_id"] == waited.trial_id)["concurrency"]
+    first_load = next(r for r in levels if r.trial_id == waited.trial_id).concurrency
     assert first_load == max(1, round(first.boundary[SCENARIO] / 4)) < 32

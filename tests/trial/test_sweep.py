@@ -6,8 +6,9 @@ from autotuner.bench.fail_fast import FailFast
 from autotuner.bench.result import LevelResult
 from autotuner.trial.objective import SLO, GoodputPerGpu
 from autotuner.task.load import require_valid
-from autotuner.trial.sweep import (REMEASURE, FixedSweepPlan, LoadSearchPlan, RepeatPlan, RequestSizing,
-                             TrialSweep, fail_fast_for, final_report, mean_level, plan_for_config)
+from autotuner.trial.directive import TrialDirective
+from autotuner.trial.sweep import (FixedSweepPlan, LoadSearchPlan, RepeatPlan, RequestSizing,
+                             TrialSweep, fail_fast_for, final_report, mean_level, plan_for_trial)
 
 SLO_ = SLO(ttft_p90_s=1.0, tpot_p90_s=0.05)
 
@@ -32,28 +33,29 @@ def test_every_user_sends_the_same_number_of_requests():
 
 def test_load_search_plan_starts_at_the_hint_scaled_to_the_trials_gpus():
     spec = task(load={"min": 1, "max": 256, "start": 8})
-    plan = plan_for_config(spec, {"tp_size": 2}, 2, SLO_, {"D(100,100)": 12.0})
+    plan = plan_for_trial(spec, TrialDirective(), 2, SLO_, {"D(100,100)": 12.0})
     assert isinstance(plan, LoadSearchPlan)
     first = plan.next_level([])
     assert (first.concurrency, first.max_requests) == (24, 72) and "best trial" in first.note
-    assert plan_for_config(spec, {"tp_size": 1}, 1, SLO_).next_level([]).note == "start"
+    assert plan_for_trial(spec, TrialDirective(), 1, SLO_).next_level([]).note == "start"
 
 
 def test_with_early_stopping_a_level_above_a_passing_one_may_end_once_it_provably_fails():
     spec = task(load={"min": 1, "max": 256, "start": 8})
-    plan = plan_for_config(spec, {"tp_size": 1}, 1, SLO_, {"D(100,100)": 8.0})
+    plan = plan_for_trial(spec, TrialDirective(), 1, SLO_, {"D(100,100)": 8.0})
     check = FailFast((("ttft", 1.0), ("tpot", 0.05)))
     assert plan.next_level([]).fail_fast is None  # its throughput may be the trial's bound
     assert plan.next_level([level(8, 800, ttft=2.0)]).fail_fast is None  # going down: no pass below yet
     assert plan.next_level([level(8, 800)]).fail_fast == check
     assert plan.next_level([level(8, 800, ttft=2.0), level(4, 400)]).fail_fast == check
     off = spec.model_copy(update={"search": spec.search.model_copy(update={"early_stopping": "none"})})
-    assert plan_for_config(off, {"tp_size": 1}, 1, SLO_).next_level([level(8, 800)]).fail_fast is None
+    assert plan_for_trial(off, TrialDirective(), 1, SLO_).next_level([level(8, 800)]).fail_fast is None
     assert fail_fast_for(SLO(ttft_p90_s=1.0)) == FailFast((("ttft", 1.0),)) and fail_fast_for(SLO()) is None
 
 
 def test_the_sweep_reports_score_bound_boundary_and_done():
-    sweep = TrialSweep(plan_for_config(task(load={"min": 1, "max": 64, "start": 16, "resolution": 0.5}), {}, 1, SLO_),
+    sweep = TrialSweep(plan_for_trial(task(load={"min": 1, "max": 64, "start": 16, "resolution": 0.5}),
+                                      TrialDirective(), 1, SLO_),
                        GoodputPerGpu(SLO_), gpus=1)
     seen = []
     while (request := sweep.next_level()) is not None:
@@ -68,7 +70,7 @@ def test_the_sweep_reports_score_bound_boundary_and_done():
 
 
 def test_fixed_sweep_runs_every_listed_level_in_order():
-    plan = plan_for_config(task(concurrency=[4, 1, 16]), {}, 1, SLO_)
+    plan = plan_for_trial(task(concurrency=[4, 1, 16]), TrialDirective(), 1, SLO_)
     assert isinstance(plan, FixedSweepPlan)
     levels = []
     while (request := plan.next_level(levels)) is not None:
@@ -91,8 +93,8 @@ def test_repeats_step_down_until_their_mean_meets_the_slos():
 
 
 def test_a_remeasurement_reports_the_mean_of_its_repeats():
-    config = {"tp_size": 1, REMEASURE: {"loads": {"D(100,100)": 10}, "repeats": 3}}
-    sweep = TrialSweep(plan_for_config(task(), config, 1, SLO_), GoodputPerGpu(SLO_), gpus=1)
+    directive = TrialDirective.remeasure("s1", {"D(100,100)": 10}, repeats=3)
+    sweep = TrialSweep(plan_for_trial(task(), directive, 1, SLO_), GoodputPerGpu(SLO_), gpus=1)
     for tok_s in (900.0, 1000.0, 1100.0):
         assert sweep.next_level().concurrency == 10
         sweep.add(level(10, tok_s))
@@ -103,7 +105,7 @@ def test_a_remeasurement_reports_the_mean_of_its_repeats():
 
 
 def test_final_report_of_a_trial_without_levels():
-    sweep = TrialSweep(plan_for_config(task(), {}, 2, SLO_), GoodputPerGpu(SLO_), gpus=2)
+    sweep = TrialSweep(plan_for_trial(task(), TrialDirective(), 2, SLO_), GoodputPerGpu(SLO_), gpus=2)
     report = final_report(sweep, "rejected", "too big")
     assert report.to_tune() == {"level": 0, "gpus": 2, "score": 0.0, "feasible": False, "violation": 10.0,
                                 "score_bound": None, "bound_note": "", "boundary": [], "status": "rejected",

@@ -7,16 +7,16 @@ but plausible numbers::
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from pathlib import Path
 from typing import Any
 
-from autotuner.campaign.driver import campaign_id
-from autotuner.campaign.lock import LOCK_FILE, LockOwner
+from autotuner.campaign.start import campaign_id
+from autotuner.campaign.lock import LockOwner
 from autotuner.bench.result import LevelResult
-from autotuner.results.folder import DONE, FAILED, RUNNING, STOPPED_EARLY, TrialRecord, level_row, write_parquet
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import CampaignMeta, CampaignStatus, LevelRow, TrialRecord, TrialStatus
 from autotuner.task.load import require_valid
 from autotuner.task.spec import TaskSpec
 from autotuner.trial.report import TrialReport
@@ -53,16 +53,17 @@ def synthetic_report(rng: random.Random, level: int, gpus: int, config: dict[str
 
 
 def synthetic_trial(rng: random.Random, trial_id: str, status: str, levels_run: int,
-                    started: float) -> tuple[TrialRecord, list[dict[str, Any]]]:
+                    started: float) -> tuple[TrialRecord, list[LevelRow]]:
     config = {"tp_size": rng.choice([1, 2]), "mem_fraction_static": round(rng.uniform(0.6, 0.92), 3),
               "max_running_requests": rng.randint(8, 256), "schedule_policy": rng.choice(["fcfs", "lpm"])}
     gpus = config["tp_size"]
-    levels = [level_row(trial_id, config, synthetic_report(rng, k, gpus, config)) for k in range(1, levels_run + 1)]
-    feasible = [lv["score"] for lv in levels if lv["meets_slo"]]
+    levels = [LevelRow.from_report(trial_id, config, synthetic_report(rng, k, gpus, config))
+              for k in range(1, levels_run + 1)]
+    feasible = [lv.score for lv in levels if lv.meets_slo]
     rec = TrialRecord(trial_id, config, status=status, gpus=gpus, levels_run=levels_run,
                       score=max(feasible) if feasible else (-1.0 if levels else None), feasible=bool(feasible),
-                      best_level=None, reason="start-up failed: out of memory" if status == FAILED else "",
-                      started=started, ended=None if status == RUNNING else started + 30)
+                      best_level=None, reason="start-up failed: out of memory" if status == TrialStatus.FAILED else "",
+                      started=started, ended=None if status == TrialStatus.RUNNING else started + 30)
     return rec, levels
 
 
@@ -78,19 +79,19 @@ def write_synthetic_campaign(folder: Path, *, trials: int, running: int = 0, sta
     records, level_rows = [], []
     for i in range(trials):
         if i >= trials - running:
-            status_i, levels_run = RUNNING, rng.randint(1, 3)
+            status_i, levels_run = TrialStatus.RUNNING, rng.randint(1, 3)
         else:
-            status_i = rng.choices([DONE, STOPPED_EARLY, FAILED], weights=[3, 6, 1])[0]
-            levels_run = {DONE: len(CONCURRENCY), STOPPED_EARLY: rng.randint(1, 3), FAILED: 0}[status_i]
+            status_i = rng.choices([TrialStatus.DONE, TrialStatus.STOPPED_EARLY, TrialStatus.FAILED], weights=[3, 6, 1])[0]
+            levels_run = {TrialStatus.DONE: len(CONCURRENCY), TrialStatus.STOPPED_EARLY: rng.randint(1, 3), TrialStatus.FAILED: 0}[status_i]
         rec, levels = synthetic_trial(rng, f"{i:08x}", status_i, levels_run, t0 + i * 5)
         records.append(rec)
         level_rows += levels
-    (folder / "spec.yaml").write_text(spec.to_yaml())
-    (folder / "campaign.json").write_text(json.dumps({
-        "id": campaign_id(spec), "name": name, "status": status, "started": t0, "ended": None,
-        "ray_job_id": job_id, "budget_trials": spec.budget.trials, "objective": "goodput_per_gpu"}))
+    files = CampaignFolder(folder)
+    files.write_spec(spec)
+    files.write_meta(CampaignMeta(id=campaign_id(spec), name=name, status=CampaignStatus(status), started=t0,
+                                  ray_job_id=job_id, budget_trials=spec.budget.trials, objective="goodput_per_gpu"))
     if pid:
-        (folder / LOCK_FILE).write_text(LockOwner.this_process(job_id, pid=pid).to_json())
-    write_parquet(folder / "levels.parquet", level_rows)
-    write_parquet(folder / "trials.parquet", [r.to_row() for r in records])
+        files.lock_path.write_text(LockOwner.this_process(job_id, pid=pid).to_json())
+    files.write_levels(level_rows)
+    files.write_trials(records)
     return spec

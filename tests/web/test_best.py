@@ -5,7 +5,10 @@ and provenance when the campaign recorded them."""
 import json
 import os
 
-from autotuner.results.folder import DONE, STOPPED_EARLY, read_rows, write_parquet
+import dataclasses
+
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import TrialRecord, TrialStatus
 from serve_app.best import best_config
 from serve_app.live import LiveStore
 from serve_app.pages.task import best_markdown, summary_markdown
@@ -23,17 +26,18 @@ def live_store(tmp_path, **kwargs):
 def test_header_box_and_tasks_page_show_the_same_best_while_trials_run(tmp_path):
     write_synthetic_campaign(tmp_path / "camp", trials=40, running=4, status="running", pid=os.getpid())
     # the highest feasible score belongs to a trial early stopping stopped; the campaign prefers complete trials
-    rows = read_rows(tmp_path / "camp" / "trials.parquet")
-    top = max((t for t in rows if t["feasible"]), key=lambda t: t["score"])
-    top["status"] = STOPPED_EARLY
-    write_parquet(tmp_path / "camp" / "trials.parquet", rows)
-    assert any(t["status"] == DONE and t["feasible"] for t in rows)
+    folder = CampaignFolder(tmp_path / "camp")
+    rows = folder.read_trials()
+    top = max((t for t in rows if t.feasible), key=lambda t: t.score)
+    top.status = TrialStatus.STOPPED_EARLY
+    folder.write_trials(rows)
+    assert any(t.status == TrialStatus.DONE and t.feasible for t in rows)
     store = LiveStore([tmp_path])
     store.refresh_catalog()
     row = store.tasks()[0]
     snap = store.campaign(row.id)
     best = best_config(snap)
-    assert best.trial_id != top["trial_id"] and not best.final
+    assert best.trial_id != top.trial_id and not best.final
     assert row.best_score == best.score
     header, box = summary_markdown(row, snap, "http://dash"), best_markdown(best)
     assert f"{best.score:.4g} (trial {best.trial_id})" in header and f"objective **{best.score:.4g}**" in box
@@ -65,13 +69,13 @@ def test_the_box_shows_the_remeasured_spread_and_says_simulated(tmp_path):
     text = best_markdown(best)
     assert best.final and "mean 1012 [985-1040] over 3 repeats" in text
     assert "simulated" in text and "engine: simulator 0.3.0" in text and "gpu: H100" in text
-    plain = best_markdown(best.__class__(**{**best.__dict__, "remeasured": {}, "provenance": {}}))
+    plain = best_markdown(dataclasses.replace(best, remeasured=None, provenance={}))
     assert "re-measured" not in plain and "simulated" not in plain  # both optional
 
 
 def test_time_axes_start_at_the_campaign_start_and_never_go_negative():
-    trials = {f"t{i}": {"trial_id": f"t{i}", "status": DONE, "feasible": True, "score": float(i),
-                        "started": 1000.0 + 60 * i, "ended": 1030.0 + 60 * i} for i in range(5)}
+    trials = {f"t{i}": TrialRecord(f"t{i}", {}, status=TrialStatus.DONE, feasible=True, score=float(i),
+                                   started=1000.0 + 60 * i, ended=1030.0 + 60 * i) for i in range(5)}
     # a campaign.json whose start an older version overwrote at each resume (after these trials)
     line, scores = best_over_time(trials, started=5000.0)
     assert min(line.columns["minutes"]) >= 0 and min(scores.columns["minutes"]) >= 0

@@ -9,7 +9,8 @@ import subprocess
 import sys
 
 from autotuner.campaign.lock import LockOwner
-from autotuner.results.folder import DONE, INTERRUPTED, RUNNING
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import CampaignMeta, CampaignRun, CampaignStatus, TrialStatus
 from serve_app.catalog import job_folder
 from serve_app.history import campaign_is_live
 from serve_app.jobs import JobInfo
@@ -50,10 +51,10 @@ def test_a_run_that_is_gone_shows_interrupted_rows(tmp_path):
     [row] = store.tasks()
     snap = store.campaign(row.id)
     assert row.status == snap.status == "interrupted" and not snap.live
-    statuses = [t["status"] for t in snap.trials.values()]
-    assert RUNNING not in statuses and statuses.count(INTERRUPTED) == 3
-    interrupted = next(t for t in snap.trials.values() if t["status"] == INTERRUPTED)
-    assert interrupted["reason"] and snap.levels[interrupted["trial_id"]]  # its levels are kept
+    statuses = [t.status for t in snap.trials.values()]
+    assert TrialStatus.RUNNING not in statuses and statuses.count(TrialStatus.INTERRUPTED) == 3
+    interrupted = next(t for t in snap.trials.values() if t.status == TrialStatus.INTERRUPTED)
+    assert interrupted.reason and snap.levels[interrupted.trial_id]  # its levels are kept
     assert "interrupted at level" in trial_status_text(interrupted)
     assert (tmp_path / "crashed" / "trials.parquet").exists()  # nothing is rewritten
     assert row.can_resume and not row.can_stop
@@ -64,12 +65,12 @@ def test_a_live_run_keeps_its_running_rows(tmp_path):
     store = store_for(tmp_path)
     snap = store.campaign(store.tasks()[0].id)
     assert snap.live and snap.status == "running"
-    assert sum(t["status"] == RUNNING for t in snap.trials.values()) == 2
+    assert sum(t.status == TrialStatus.RUNNING for t in snap.trials.values()) == 2
     assert "loading level" in table_view(snap).table["status"].str.cat()
 
 
 def test_the_ray_job_decides_liveness_when_the_campaign_names_one_else_the_lock(tmp_path):
-    meta = {"status": "running", "ray_job_id": "j1"}
+    meta = CampaignMeta(status=CampaignStatus.RUNNING, ray_job_id="j1")
     mine = LockOwner.this_process("j1")
     assert campaign_is_live(meta, {"j1": "RUNNING"}, None)
     assert not campaign_is_live(meta, {"j1": "STOPPED"}, mine)
@@ -77,11 +78,11 @@ def test_the_ray_job_decides_liveness_when_the_campaign_names_one_else_the_lock(
     assert campaign_is_live(meta, None, mine)  # job list unavailable: the lock decides
     assert not campaign_is_live(meta, None, LockOwner.this_process("j1", pid=dead_pid()))
     assert not campaign_is_live(meta, None, None)
-    assert not campaign_is_live({**meta, "status": "finished"}, {"j1": "RUNNING"}, mine)
+    assert not campaign_is_live(dataclasses.replace(meta, status=CampaignStatus.FINISHED), {"j1": "RUNNING"}, mine)
     # a driver on another pod sharing the volume: its heartbeat decides
     elsewhere = dataclasses.replace(mine, host="other-pod", pid=1)
-    assert campaign_is_live({"status": "starting"}, None, elsewhere)
-    assert not campaign_is_live({"status": "running"}, None, dataclasses.replace(elsewhere, heartbeat=0.0))
+    assert campaign_is_live(CampaignMeta(status=CampaignStatus.STARTING), None, elsewhere)
+    assert not campaign_is_live(CampaignMeta(status=CampaignStatus.RUNNING), None, dataclasses.replace(elsewhere, heartbeat=0.0))
 
 
 def test_a_campaign_whose_ray_job_was_stopped_shows_stopped_and_can_be_resumed(tmp_path):
@@ -101,16 +102,16 @@ def test_hub_entries_overlay_the_tables_while_the_run_is_live(tmp_path):
     write_synthetic_campaign(tmp_path / "live", trials=5, running=1, status="running", pid=os.getpid())
     store = store_for(tmp_path)
     snap = store.campaign(store.tasks()[0].id)
-    running = next(t for t in snap.trials.values() if t["status"] == RUNNING)
-    newer = {**running, "status": DONE, "levels_run": 4}
-    new_trial = {**running, "trial_id": "fresh001", "status": "deploying", "levels_run": 0}
+    running = next(t for t in snap.trials.values() if t.status == TrialStatus.RUNNING)
+    newer = dataclasses.replace(running, status=TrialStatus.DONE, levels_run=4).to_row()  # as the hub holds them
+    new_trial = dataclasses.replace(running, trial_id="fresh001", status=TrialStatus.DEPLOYING, levels_run=0).to_row()
     entries = [{"trial": newer, "levels": None, "seq": 1}, {"trial": new_trial, "levels": [], "seq": 2}]
     store.hub = FakeHub(entries)
     store.poll_live()
     snap = store.campaign(store.tasks()[0].id)
-    assert snap.trials[running["trial_id"]]["status"] == DONE
-    assert len(snap.levels[running["trial_id"]]) >= 1  # the entry had no levels: the table's are kept
-    assert snap.trials["fresh001"]["status"] == "deploying" and snap.levels["fresh001"] == []
+    assert snap.trials[running.trial_id].status == TrialStatus.DONE
+    assert len(snap.levels[running.trial_id]) >= 1  # the entry had no levels: the table's are kept
+    assert snap.trials["fresh001"].status == "deploying" and snap.levels["fresh001"] == []
     assert list(store.hub.asked[0].values()) == [(0, 0)]
     store.poll_live()
     assert list(store.hub.asked[-1].values()) == [(1, 2)]  # only what is new is asked for next
@@ -120,14 +121,14 @@ def test_a_finished_campaign_ignores_older_hub_entries(tmp_path):
     write_synthetic_campaign(tmp_path / "done", trials=4, running=1, status="running", pid=os.getpid())
     store = store_for(tmp_path)
     task_id = store.tasks()[0].id
-    stale = next(t for t in store.campaign(task_id).trials.values() if t["status"] == RUNNING)
-    store.hub = FakeHub([{"trial": stale, "levels": None, "seq": 1}])
+    stale = next(t for t in store.campaign(task_id).trials.values() if t.status == TrialStatus.RUNNING)
+    store.hub = FakeHub([{"trial": stale.to_row(), "levels": None, "seq": 1}])
     store.poll_live()
     # the run ends: its tables are final
     write_synthetic_campaign(tmp_path / "done", trials=4, running=0, status="finished", pid=os.getpid())
     store.refresh_catalog()
     snap = store.campaign(task_id)
-    assert snap.status == "finished" and RUNNING not in {t["status"] for t in snap.trials.values()}
+    assert snap.status == "finished" and TrialStatus.RUNNING not in {t.status for t in snap.trials.values()}
 
 
 def test_jobs_are_listed_before_their_campaign_folder_exists(tmp_path):
@@ -169,11 +170,11 @@ def test_a_resumed_campaign_is_one_row_with_its_first_start(tmp_path):
     # neither job names the folder the app can see; campaign.json lists both runs.
     folder = tmp_path / "ws" / "resumed"
     write_synthetic_campaign(folder, trials=6, status="finished", job_id="raysubmit_2", name="resumed")
-    meta = json.loads((folder / "campaign.json").read_text())
-    first = meta["started"]
-    meta["runs"] = [{"started": first, "ray_job_id": "raysubmit_1", "resume": False},
-                    {"started": first + 600, "ray_job_id": "raysubmit_2", "resume": True}]
-    (folder / "campaign.json").write_text(json.dumps(meta))
+    files = CampaignFolder(folder)
+    meta = files.read_meta()
+    first = meta.started
+    files.write_meta(dataclasses.replace(meta, runs=(CampaignRun(first, "raysubmit_1", False),
+                                                     CampaignRun(first + 600, "raysubmit_2", True))))
     jobs = [JobInfo("raysubmit_1", "STOPPED", "autotuner run task.yaml", first, first + 300),
             JobInfo("raysubmit_2", "SUCCEEDED", "autotuner run task.yaml --resume", first + 600, first + 900)]
 
