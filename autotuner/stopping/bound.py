@@ -26,7 +26,7 @@ the bound then rests on the passing level's throughput, not on the failing level
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 

@@ -11,7 +11,8 @@ import sys
 import pytest
 import yaml
 
-from autotuner.results.folder import read_meta, read_rows, update_meta, write_meta, write_parquet
+from autotuner.results.folder import CampaignFolder, read_rows, write_parquet
+from autotuner.results.records import CampaignMeta, CampaignStatus
 from tests.conftest import REPO
 from tests.campaign.test_campaign import GOOD, small_task
 from tests.campaign.test_campaign_lifecycle import closed_port
@@ -37,7 +38,8 @@ def fill(disk, leave_kib: int) -> None:
 def test_on_a_full_disk_the_last_status_is_written_and_the_tables_stay_whole(small_disk):
     folder = small_disk / "c"
     folder.mkdir()
-    write_meta(folder, {"id": "c-1", "name": "c", "status": "running"})
+    campaign = CampaignFolder(folder)
+    campaign.write_meta(CampaignMeta(id="c-1", name="c", status=CampaignStatus.RUNNING))
     write_parquet(folder / "trials.parquet", [{"trial_id": "t1", "score": 1.0}])
     fill(small_disk, 0)
     with pytest.raises(OSError) as raised:
@@ -45,8 +47,8 @@ def test_on_a_full_disk_the_last_status_is_written_and_the_tables_stay_whole(sma
     assert raised.value.errno == errno.ENOSPC or "No space left" in str(raised.value)
     assert read_rows(folder / "trials.parquet") == [{"trial_id": "t1", "score": 1.0}]
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
-    update_meta(folder, status="failed", error="OSError: [Errno 28] No space left on device")
-    assert read_meta(folder)["status"] == "failed" and "No space left" in read_meta(folder)["error"]
+    campaign.update_meta(status=CampaignStatus.FAILED, error="OSError: [Errno 28] No space left on device")
+    assert campaign.read_meta().status == CampaignStatus.FAILED and "No space left" in campaign.read_meta().error
 
 
 @pytest.mark.integration

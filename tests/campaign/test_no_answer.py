@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from autotuner.results.answer import launch_command_comment, why_no_answer
-from autotuner.results.folder import DONE, FAILED, REJECTED, STOPPED_EARLY, TrialRecord, write_best
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import BestAnswer, TrialRecord, TrialStatus
 from autotuner.results.report import trials_table
 from autotuner.task.load import require_valid
 from tests.conftest import REPO
@@ -18,24 +19,24 @@ from tests.campaign.test_campaign import GOOD, small_task
 
 
 def test_the_reason_there_is_no_answer():
-    failed = [TrialRecord("a", {}, status=FAILED), TrialRecord("b", {}, status=REJECTED)]
+    failed = [TrialRecord("a", {}, status=TrialStatus.FAILED), TrialRecord("b", {}, status=TrialStatus.REJECTED)]
     assert why_no_answer(failed).startswith("every trial failed or was rejected (2 trials: 1 failed, 1 rejected)")
-    slow = [TrialRecord("a", {}, status=DONE, score=0.0), TrialRecord("b", {}, status=FAILED)]
+    slow = [TrialRecord("a", {}, status=TrialStatus.DONE, score=0.0), TrialRecord("b", {}, status=TrialStatus.FAILED)]
     assert why_no_answer(slow).startswith("no config met the SLOs at any load (2 trials: 1 done, 1 failed)")
 
 
 def test_a_trial_stopped_before_meeting_the_slos_is_not_called_infeasible():
-    rows = trials_table([TrialRecord("stopped1", {}, status=STOPPED_EARLY, score=0.0, feasible=False),
-                         TrialRecord("slow1", {}, status=DONE, score=0.0, feasible=False)]).splitlines()
+    rows = trials_table([TrialRecord("stopped1", {}, status=TrialStatus.STOPPED_EARLY, score=0.0, feasible=False),
+                         TrialRecord("slow1", {}, status=TrialStatus.DONE, score=0.0, feasible=False)]).splitlines()
     assert "stopped early" in rows[1] and "infeasible" not in rows[1]
     assert "infeasible" in rows[2]
 
 
 def test_the_launch_command_found_on_the_simulator_says_so(tmp_path):
     spec = require_valid(small_task(tmp_path))
-    best = TrialRecord("t1", GOOD, status=DONE, gpus=1, score=1.0, feasible=True)
-    write_best(tmp_path, best, [], launch_command=spec.launch_command(GOOD), objective_unit="tok/s",
-               comment=launch_command_comment(spec))
+    best = TrialRecord("t1", GOOD, status=TrialStatus.DONE, gpus=1, score=1.0, feasible=True)
+    CampaignFolder(tmp_path).write_best(BestAnswer.of(best, [], launch_command=spec.launch_command(GOOD),
+                                                      objective_unit="tok/s", launch_comment=launch_command_comment(spec)))
     comment, command = (tmp_path / "best_launch_command.txt").read_text().splitlines()
     assert comment.startswith("# found on the simulator") and "SGLang" in comment
     assert command.startswith("python -m sglang.launch_server")

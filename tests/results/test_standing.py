@@ -8,8 +8,9 @@ import io
 import pickle
 from types import SimpleNamespace
 
-from autotuner.results.folder import (DONE, FAILED, INTERRUPTED, REMEASURE, STOPPED_EARLY, TrialRecord,
-                                      write_parquet)
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import TrialRecord, TrialStatus
+from autotuner.trial.directive import Phase
 from autotuner.results.progress import ProgressPrinter
 from autotuner.results.standing import assured_best_in, read_standing
 from autotuner.stopping import EarlyStopping
@@ -19,14 +20,14 @@ from ray.tune.schedulers import TrialScheduler
 
 def stopped_campaign(folder):
     """trials.parquet of a campaign stopped after 3 of its trials ended and one was interrupted."""
-    trials = [TrialRecord("a", {"tp_size": 1}, status=DONE, score=300.0, feasible=True, boundary={"D(1,1)": 10}),
-              TrialRecord("b", {"tp_size": 2}, status=STOPPED_EARLY, score=100.0, feasible=True, boundary={"D(1,1)": 4}),
-              TrialRecord("c", {"tp_size": 4}, status=FAILED, score=900.0, feasible=True, boundary={"D(1,1)": 40},
+    trials = [TrialRecord("a", {"tp_size": 1}, status=TrialStatus.DONE, score=300.0, feasible=True, boundary={"D(1,1)": 10}),
+              TrialRecord("b", {"tp_size": 2}, status=TrialStatus.STOPPED_EARLY, score=100.0, feasible=True, boundary={"D(1,1)": 4}),
+              TrialRecord("c", {"tp_size": 4}, status=TrialStatus.FAILED, score=900.0, feasible=True, boundary={"D(1,1)": 40},
                           reason="engine killed mid-level"),  # a config that crashes is no reference
-              TrialRecord("d", {"tp_size": 1}, status=INTERRUPTED, score=50.0),
-              TrialRecord("r", {"tp_size": 1}, phase=REMEASURE, status=DONE, remeasure_of="a", remeasured_mean=290.0)]
+              TrialRecord("d", {"tp_size": 1}, status=TrialStatus.INTERRUPTED, score=50.0),
+              TrialRecord("r", {"tp_size": 1}, phase=Phase.REMEASURE, status=TrialStatus.DONE, remeasure_of="a", remeasured_mean=290.0)]
     folder.mkdir(parents=True, exist_ok=True)
-    write_parquet(folder / "trials.parquet", [t.to_row() for t in trials])
+    CampaignFolder(folder).write_trials(trials)
     return folder
 
 

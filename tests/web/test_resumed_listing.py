@@ -3,10 +3,13 @@ progress never passes 100% (re-measurement trials are not search trials), a job 
 campaign finished and ran nothing is the campaign's, not a task of its own, and tasks that share
 a name are told apart."""
 
+import dataclasses
 import json
 
 from autotuner.campaign.driver import run_campaign
-from autotuner.results.folder import DONE, REMEASURE, TrialRecord, read_rows, write_parquet
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import CampaignRun, TrialRecord, TrialStatus
+from autotuner.trial.directive import Phase
 from autotuner.task.ray_job import JOB_CONFIG_VAR
 from serve_app.catalog import TaskRow
 from serve_app.jobs import JobInfo
@@ -25,13 +28,14 @@ class Jobs:
 
 def finished_campaign(folder, *, trials=16, remeasured=3, job_id="raysubmit_1"):
     spec = write_synthetic_campaign(folder, trials=trials, status="finished", job_id=job_id, name="quickstart")
-    rows = read_rows(folder / "trials.parquet")
-    rows += [TrialRecord(f"r{i}", {}, phase=REMEASURE, status=DONE, remeasure_of=rows[i]["trial_id"]).to_row()
+    campaign = CampaignFolder(folder)
+    rows = campaign.read_trials()
+    rows += [TrialRecord(f"r{i}", {}, phase=Phase.REMEASURE, status=TrialStatus.DONE, remeasure_of=rows[i].trial_id)
              for i in range(remeasured)]
-    write_parquet(folder / "trials.parquet", rows)
-    meta = json.loads((folder / "campaign.json").read_text())
-    meta.update(budget_trials=trials, runs=[{"started": meta["started"], "ray_job_id": job_id, "resume": False}])
-    (folder / "campaign.json").write_text(json.dumps(meta))
+    campaign.write_trials(rows)
+    meta = campaign.read_meta()
+    campaign.write_meta(dataclasses.replace(meta, budget_trials=trials,
+                                            runs=(CampaignRun(started=meta.started, ray_job_id=job_id),)))
     return spec
 
 
@@ -52,7 +56,7 @@ def test_a_resubmitted_job_that_found_the_campaign_finished_is_the_campaigns(tmp
     monkeypatch.setenv(JOB_CONFIG_VAR, json.dumps({"metadata": {"job_submission_id": "raysubmit_2"}}))
     result = run_campaign(spec)
     assert result.already_finished
-    started = json.loads((folder / "campaign.json").read_text())["started"]
+    started = CampaignFolder(folder).read_meta().started
     jobs = Jobs([JobInfo("raysubmit_1", "SUCCEEDED", "autotuner run task.yaml", started, started + 60),
                  JobInfo("raysubmit_2", "SUCCEEDED", "autotuner run task.yaml", started + 120, started + 125)])
     store = LiveStore([tmp_path / "ws"], jobs=jobs)
