@@ -54,7 +54,7 @@ def campaign_is_live(meta: CampaignMeta, job_statuses: Mapping[str, str] | None,
 
     When campaign.json names a Ray job and the job list is known (``job_statuses``: submission id
     -> status), the job decides; a job the cluster does not know (restarted cluster) is gone.
-    Otherwise the folder's lock decides (autotuner/campaign/driver/lock.py): its owner's process when it
+    Otherwise the folder's lock decides (autotuner/campaign/lock.py): its owner's process when it
     runs on this host, its heartbeat when it runs elsewhere (a pod sharing the volume).
     """
     if not meta.active:

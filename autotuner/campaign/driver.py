@@ -57,9 +57,9 @@ def run_campaign(spec: TaskSpec, *, resume: bool = False, stream: TextIO | None 
     """Run (or resume) a campaign to the end; returns its trials and the best config.
 
     Relative paths in ``spec`` resolve against the current directory (autotuner/task/paths.py).
-    One driver at a time holds the campaign folder (autotuner/campaign/driver/lock.py); SIGTERM and SIGINT
+    One driver at a time holds the campaign folder (autotuner/campaign/lock.py); SIGTERM and SIGINT
     stop it so that ``resume=True`` goes on without repeating finished trials
-    (autotuner/campaign/driver/stop_signals.py).
+    (autotuner/campaign/stop_signals.py).
     """
     from ray import tune
 

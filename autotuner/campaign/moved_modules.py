@@ -14,12 +14,12 @@ import sys
 
 # old module path -> new one, for the classes Tune saves: callbacks, scheduler, searcher, space.
 MOVED_MODULES = {
-    "autotuner.task.space": "autotuner.task.space",
-    "autotuner.results.recorder": "autotuner.results.recorder",
-    "autotuner.results.hub": "autotuner.results.hub",
-    "autotuner.results.progress": "autotuner.results.progress",
-    "autotuner.stopping.bound": "autotuner.stopping.bound",
-    "autotuner.stopping.load_hint": "autotuner.stopping.load_hint",
+    "autotuner.space": "autotuner.task.space",
+    "autotuner.recorder": "autotuner.results.recorder",
+    "autotuner.hub": "autotuner.results.hub",
+    "autotuner.progress": "autotuner.results.progress",
+    "autotuner.search.bound_stopping": "autotuner.stopping.bound",
+    "autotuner.search.incumbent": "autotuner.stopping.load_hint",
 }
 
 

@@ -3,7 +3,7 @@
 Layout (the names live here only)::
 
     campaign.json          the campaign's meta (CampaignMeta): id, name, status, times, runs, error
-    campaign.lock          who runs the campaign now, with a heartbeat (autotuner/campaign/driver/lock.py)
+    campaign.lock          who runs the campaign now, with a heartbeat (autotuner/campaign/lock.py)
     spec.yaml              the task as run
     levels.parquet         one row per (trial, level) (LevelRow): config, load, metrics, score so far
     trials.parquet         one row per trial (TrialRecord): config, phase, status, reason, score, SLO

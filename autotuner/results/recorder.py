@@ -50,7 +50,7 @@ class ResultsRecorder(Callback):
     def setup(self, **info: Any) -> None:
         self._load()
         # The tables exist before Tune saves any state: a folder whose Tune state outlived them
-        # was damaged, not started (autotuner/campaign/driver/driver/folder_guard.py).
+        # was damaged, not started (autotuner/campaign/folder_guard.py).
         self.flush(force=True)
 
     def _load(self) -> None:

@@ -14,7 +14,8 @@ import yaml
 
 from autotuner.campaign.folder_guard import (DamagedCampaign, FolderError, IncompleteCampaign, NotACampaignFolder,
                                              guard_output)
-from autotuner.results.folder import write_meta, write_parquet
+from autotuner.results.folder import CampaignFolder, write_parquet
+from autotuner.results.records import CampaignMeta, CampaignRun, CampaignStatus
 from tests.conftest import REPO
 from tests.campaign.test_campaign import small_task
 from tests.campaign.test_campaign_lifecycle import closed_port
@@ -44,8 +45,8 @@ def campaign_folder(folder: Path, *, status="stopped", tune_ran=True, trials=Tru
     """A campaign folder as a stopped run leaves it (its Tune state saved after its tables)."""
     folder.mkdir(parents=True)
     (folder / "spec.yaml").write_text(QUICKSTART.read_text())
-    write_meta(folder, {"id": "quickstart-abc123", "name": "quickstart", "status": status,
-                        "runs": [{"started": 1.0, "ray_job_id": None, "resume": False}]})
+    CampaignFolder(folder).write_meta(CampaignMeta(id="quickstart-abc123", name="quickstart",
+                                                   status=CampaignStatus(status), runs=(CampaignRun(started=1.0),)))
     write_parquet(folder / "levels.parquet", [{"trial_id": "t1", "level": 1}])
     if trials:
         write_parquet(folder / "trials.parquet", [{"trial_id": "t1", "status": "done", "score": 10.0}])

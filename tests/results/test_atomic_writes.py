@@ -19,7 +19,7 @@ import resource, signal, sys
 from pathlib import Path
 from autotuner.results.folder import CampaignFolder
 from autotuner.results.records import BestAnswer, TrialRecord, TrialStatus
-from autotuner.task.spec import parse_spec_text
+from autotuner.task.load import parse_spec_text
 folder = Path(sys.argv[1])
 spec, _ = parse_spec_text((Path(sys.argv[2]) / "examples/quickstart.yaml").read_text())
 spec = spec.model_copy(update={"output": str(folder)})

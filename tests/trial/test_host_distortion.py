@@ -10,7 +10,9 @@ import pytest
 from autotuner.bench.host_lag import ServerLag, distortion, judged
 from autotuner.bench.request import LevelRequest
 from autotuner.bench.result import LevelResult
-from autotuner.results.folder import TrialRecord, host_distorted_levels, level_row, write_json, write_parquet
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import (CampaignMeta, CampaignStatus, LevelRow, TrialRecord, TrialStatus,
+                                       host_distorted_levels)
 from autotuner.results.progress import ProgressPrinter, describe_level
 from autotuner.results.report import summary_text
 from autotuner.trial.host_distortion import (MARK, MAX_RUNS, distortion_note, measure, refusal_reason, refused, runs_for,
@@ -100,9 +102,9 @@ def test_under_mark_a_distorted_level_runs_once_and_is_scored_marked():
     assert len(asked) == 1 and level.distortion and level.distorted_runs == 1
     assert not refused(level, MARK) and not unscored(level)
     assert distortion_note(level, MARK) == "host distorted: scored, marked"
-    row = level_row("t0", {"tp_size": 1}, report_of(level, meets_slo=False))
-    assert row["meets_slo"] is False and row["distortion"]
-    assert host_distorted_levels([row])[0]["done"] == "scored, marked (workload.host_distortion: mark)"
+    row = LevelRow.from_report("t0", {"tp_size": 1}, report_of(level, meets_slo=False))
+    assert row.meets_slo is False and row.distortion
+    assert host_distorted_levels([row])[0].done == "scored, marked (workload.host_distortion: mark)"
 
 
 def report_of(level: LevelResult, meets_slo: bool = True, status: str = "running") -> TrialReport:
@@ -120,15 +122,16 @@ def test_a_refused_level_is_neither_a_pass_nor_a_fail_in_the_outputs():
     # through Tune's dict and back, as the driver's callbacks get it
     back = TrialReport.from_tune(report_of(refused_level, status="failed").to_tune())
     assert back.measured == refused_level
-    rows = [level_row("t1", {"tp_size": 1}, dataclasses.replace(back, level=3)),
-            level_row("t0", {"tp_size": 1}, report_of(again)), level_row("t0", {"tp_size": 1}, report_of(LEVEL))]
-    assert rows[0]["meets_slo"] is None and rows[0]["distorted_runs"] == 3 and rows[0]["server_lag"] == 0.2
-    assert rows[1]["meets_slo"] is True and rows[1]["distortion"] == "" and rows[1]["distorted_runs"] == 1
+    rows = [LevelRow.from_report("t1", {"tp_size": 1}, dataclasses.replace(back, level=3)),
+            LevelRow.from_report("t0", {"tp_size": 1}, report_of(again)),
+            LevelRow.from_report("t0", {"tp_size": 1}, report_of(LEVEL))]
+    assert rows[0].meets_slo is None and rows[0].distorted_runs == 3 and rows[0].server_lag == 0.2
+    assert rows[1].meets_slo is True and rows[1].distortion == "" and rows[1].distorted_runs == 1
     listed = host_distorted_levels(rows)
-    assert [(d["trial_id"], d["level"], d["distorted_runs"]) for d in listed] == [("t0", 2, 1), ("t1", 3, 3)]
-    assert listed[0]["done"] == "run again: run 2 was undistorted and counts"
-    assert listed[1]["done"] == "refused: not scored, the trial ended there"
-    assert listed[1]["distortion"].startswith("the server fell 20% behind its schedule")
+    assert [(d.trial_id, d.level, d.distorted_runs) for d in listed] == [("t0", 2, 1), ("t1", 3, 3)]
+    assert listed[0].done == "run again: run 2 was undistorted and counts"
+    assert listed[1].done == "refused: not scored, the trial ended there"
+    assert listed[1].distortion.startswith("the server fell 20% behind its schedule")
 
     out = io.StringIO()
     printer = ProgressPrinter(num_trials=2, unit="tok/s/GPU", stream=out)
@@ -140,19 +143,19 @@ def test_a_refused_level_is_neither_a_pass_nor_a_fail_in_the_outputs():
     assert "trial t1 failed: host distorted level 3 (D(128,32) c=16) in all 3 runs: the server fell 20% behind" in text
 
     note = host_distortion_note(SimpleNamespace(levels={"t0": rows[1:], "t1": rows[:1]}))
-    assert note.startswith("**The host distorted 2 level(s)**") and "1 stayed distorted and were refused" in note
+    assert note.startswith("**The host distorted 2 level(s)**") and "1 stayed distorted: refused, not scored, or scored and marked" in note
     assert "trial `t1` level 3 (D(128,32) c=16): 3 distorted run(s), refused" in note
     assert host_distortion_note(SimpleNamespace(levels={"t0": rows[2:]})) == ""
 
 
 def test_the_report_lists_the_levels_the_host_distorted(tmp_path):
-    rows = [level_row("t1", {"tp_size": 1}, report_of(dataclasses.replace(judged(LEVEL, client_cpu=0.97),
-                                                                          distorted_runs=3), meets_slo=False))]
-    write_parquet(tmp_path / "levels.parquet", rows)
-    write_parquet(tmp_path / "trials.parquet", [TrialRecord("t1", {"tp_size": 1}, status="failed").to_row()])
-    write_json(tmp_path / "campaign.json", {"name": "busy", "status": "finished"})
+    folder = CampaignFolder(tmp_path)
+    folder.write_levels([LevelRow.from_report("t1", {"tp_size": 1}, report_of(
+        dataclasses.replace(judged(LEVEL, client_cpu=0.97), distorted_runs=3), meets_slo=False))])
+    folder.write_trials([TrialRecord("t1", {"tp_size": 1}, status=TrialStatus.FAILED)])
+    folder.write_meta(CampaignMeta(name="busy", status=CampaignStatus.FINISHED))
     text = summary_text(tmp_path)
-    assert "the host distorted 1 level(s) (autotuner/bench/host_lag.py); 1 refused:" in text
+    assert "the host distorted 1 level(s) (autotuner/bench/host_lag.py); 1 stayed distorted:" in text
     assert ("trial t1 level 2 D(128,32) c=16: 3 distorted run(s), refused: not scored, the trial ended there "
             "(genai-bench's CPU was busy 97% of the level (tolerance 90%))") in text
 
