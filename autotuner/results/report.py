@@ -86,6 +86,11 @@ def summary_text(folder: Path) -> str:
         if engine.get("simulated"):
             out.append(f"  simulated: these numbers come from the simulator {engine.get('version')}, not from "
                        f"{engine.get('flavor', 'the engine')} {engine.get('flavor_version', '')}".rstrip())
+        own = [d for d in best.host_distorted if d.trial_id == best.trial_id and d.distortion]
+        if best.host_distorted:
+            out.append(f"  warning: the host distorted {len(best.host_distorted)} level(s) of this campaign"
+                       + (f", {len(own)} of the answer's own" if own else "")
+                       + ": its numbers may say more about this machine's CPU than about the engine (listed above)")
     else:
         out += ["", "no feasible config found"]
     return "\n".join(out)

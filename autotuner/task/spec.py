@@ -176,10 +176,10 @@ class WorkloadSpec(_Strict):
                                    "at least, so high loads are measured in a steady state.")
     minutes_per_level: int = Field(1, ge=1, le=60, description="Time cap per level, whole minutes.")
     api_backend: Literal["sglang", "vllm", "openai"] = "sglang"
-    host_distortion: Literal["refuse", "mark"] = Field(
-        "refuse", description="A level the host distorted (the machine held back the server or genai-bench): "
-        "refuse: run it again, and refuse it unscored if it stays distorted; mark: score it once, marked as "
-        "distorted in every output (for a machine known to be shared, e.g. a test suite).")
+    host_distortion: Literal["mark", "refuse"] = Field(
+        "mark", description="A level the host distorted (the machine held back the server or genai-bench): "
+        "mark: score it, marked as distorted in every output and in the answer's warning; refuse: run it "
+        "again, up to 3 runs, and leave it unscored if it stays distorted (the trial ends there).")
     runner: Literal["genai-bench", "benchmarkjob"] = Field(
         "genai-bench", description="genai-bench: on the trial's Ray worker, level by level (a trial can stop "
         "early); benchmarkjob (ome backend): an OME BenchmarkJob per level in the cluster.")

@@ -32,11 +32,8 @@ def small_task(tmp_path, trials=4, **over) -> dict:
                              "mem_fraction_static": {"low": 0.1, "high": 0.99},
                              "max_running_requests": {"low": 8, "high": 64}},
                    "initial_configs": [GOOD, STARTUP_FAIL, TOO_BIG]},
-        # These tests check the campaign's mechanics on a machine busy with the test suite itself:
-        # a level the host distorts is scored, marked (tests/bench/test_host_distortion_integration.py
-        # checks the default, refusal).
         "workload": {"scenarios": ["D(64,16)"], "load": {"min": 1, "max": 16, "start": 2, "resolution": 0.5},
-                     "requests_per_level": 8, "host_distortion": "mark"},
+                     "requests_per_level": 8},
         "remeasure": {"configs": 1, "repeats": 2},
         "objective": {"slo": {"ttft_p90_s": 2.0, "tpot_p90_s": 0.2}},
         "budget": {"trials": trials, "gpus": 4},
