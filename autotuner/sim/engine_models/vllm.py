@@ -112,7 +112,7 @@ def defaults(args: SimServerArgs, gpu: GpuSpec, model: ModelSpec) -> dict[str, A
             "gpu_memory_utilization": (table_default(ENGINE, args.engine_version, "gpu_memory_utilization")
                                        if args.gpu_memory_utilization is None else args.gpu_memory_utilization),
             "block_size": args.block_size or DEFAULT_BLOCK_SIZE, "attention_backend": "flash_attn",
-            "kv_reservation": False}
+            "kv_reservation": False, "prefix_cache": "block_hash"}
 
 
 def check(args: SimServerArgs, max_model_len: int) -> None:
