@@ -149,3 +149,30 @@ def test_aborting_a_request_unlocks_its_prefix():
     assert r.cached >= 2000 and c.prefix_cache.evictable < c.prefix_cache.size
     assert c.abort(1)
     assert c.prefix_cache.evictable == c.prefix_cache.size and c.kv_used == c.prefix_cache.size
+
+
+# --- the virtual clock: genai-bench's shared prefix ---------------------------------------------------
+def test_shared_prefix_in_virtual_time_cuts_ttft_and_raises_throughput():
+    from autotuner.sim.scenario import SharedPrefix
+    from autotuner.sim.virtual import evaluate_level
+
+    prefix = SharedPrefix(length=2000)
+    args = dict(sim_model="Llama-3.1-8B", sim_gpu="H100", sim_noise=0.0)
+    on = evaluate_level(SimServerArgs(**args), "D(2200,200)", 64, 192, prefix=prefix)
+    off = evaluate_level(SimServerArgs(**args, disable_radix_cache=True), "D(2200,200)", 64, 192, prefix=prefix)
+    assert off.cached_prompt_tokens == 0 and on.cached_prompt_tokens > 150 * 2000
+    assert on.ttft_p90_s < 0.5 * off.ttft_p90_s and on.output_tok_s > 1.5 * off.output_tok_s
+    # without a shared prefix the prompts carry no ids: the cache changes nothing
+    plain = [evaluate_level(SimServerArgs(**args, disable_radix_cache=flag), "D(2200,200)", 64, 192)
+             for flag in (False, True)]
+    assert plain[0].to_dict() == plain[1].to_dict()
+
+
+def test_prefix_ratio_shares_int_of_each_prompt():
+    from autotuner.sim.scenario import SharedPrefix
+
+    half = SharedPrefix(ratio=0.5)
+    assert half.tokens_for(101) == 50
+    assert half.prompt(101, 0)[:50] == half.prompt(101, 7)[:50] != half.prompt(100, 0)[:50]
+    with pytest.raises(ValueError, match="exactly one"):
+        SharedPrefix(length=3, ratio=0.5)
