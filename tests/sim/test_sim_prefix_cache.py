@@ -173,6 +173,6 @@ def test_prefix_ratio_shares_int_of_each_prompt():
 
     half = SharedPrefix(ratio=0.5)
     assert half.tokens_for(101) == 50
-    assert half.prompt(101, 0)[:50] == half.prompt(101, 7)[:50] != half.prompt(100, 0)[:50]
+    assert half.prompt(101, 0)[:50] == half.prompt(100, 7)[:50] != half.prompt(120, 0)[:50]
     with pytest.raises(ValueError, match="exactly one"):
         SharedPrefix(length=3, ratio=0.5)
