@@ -173,6 +173,12 @@ class EngineCore:
         self.max_output_len = max(self.max_output_len, req.output_len)
         self.waiting.append(req)
 
+    def warm(self, tokens: tuple[int, ...]) -> None:
+        """Start with ``tokens`` cached and held by no request, as an earlier request leaves them."""
+        cache = self.prefix_cache
+        if cache is not None and len(tokens) < self.capacity // 2:
+            self.kv_used += cache.insert(cache.key(tokens), len(tokens))
+
     def abort(self, rid: Any) -> bool:
         """Drop a request wherever it is (client went away) and free its KV slots."""
         for queue in (self.waiting, self.running):

@@ -99,12 +99,21 @@ class SharedPrefix:
             n_in, n_out = scenario.sample(rng)
         return n_in, n_out
 
+    def ids(self, shared: int) -> tuple[int, ...]:
+        """Token ids of the prefix of ``shared`` tokens (genai-bench seeds its text by the length)."""
+        start = (shared + 1) * _PREFIX_ID_SPAN
+        return tuple(range(start, start + shared))
+
     def prompt(self, input_len: int, uid: int) -> tuple[int, ...]:
         """Token ids of request ``uid``'s prompt of ``input_len`` tokens."""
         shared = min(self.tokens_for(input_len), input_len)
-        start = (shared + 1) * _PREFIX_ID_SPAN
         own = -(uid + 1) * _PREFIX_ID_SPAN
-        return (*range(start, start + shared), *range(own, own + input_len - shared))
+        return (*self.ids(shared), *range(own, own + input_len - shared))
+
+    def left_cached(self, scenario: Scenario) -> tuple[int, ...]:
+        """The prefix an earlier level of the same trial leaves in the engine's cache (a ratio
+        comes with D scenarios only: one prefix length)."""
+        return self.ids(self.tokens_for(scenario.a))
 
 
 def parse_scenario(text: str) -> Scenario:

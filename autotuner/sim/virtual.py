@@ -8,9 +8,9 @@ server output throughput = output tokens / duration, percentiles with linear int
 
 With a shared prefix (:class:`~autotuner.sim.scenario.SharedPrefix`, genai-bench's
 ``--prefix-len`` / ``--prefix-ratio``) every prompt carries token ids, so the engine core's prefix
-cache sees what it would see over HTTP. Each level starts with an empty cache (a real trial's
-earlier levels leave the prefix cached: one prefill of it, a few milliseconds, in favour of the
-real run).
+cache sees what it would see over HTTP. Each level starts with the prefix cached, as the trial's
+earlier levels leave it on the server (a trial's very first level starts cold: its first wave of
+users computes the prefix once each).
 
 With ``dp_size > 1`` each user sticks to one replica (users are split evenly). SGLang's router
 spreads requests round-robin; with identical replicas the loads match, and the replicas can
@@ -130,6 +130,8 @@ def _run_replica(plan: MemoryPlan, scenario: Any, user_starts: list[float], quot
     """Closed-loop users on one replica until ``quota`` requests ended (completed or rejected,
     as genai-bench counts them for its request cap). Returns (completed, rejected, core)."""
     core = EngineCore(plan, seed=seed, track_tokens=False)
+    if prefix is not None:
+        core.warm(prefix.left_cached(scenario))
     rng = random.Random(seed ^ 0x5EED)
     arrivals: list[tuple[float, int, SimRequest]] = []  # (time at the scheduler, seq, request)
     in_flight: dict[int, tuple[SimRequest, float]] = {}  # rid -> (request, time sent)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from autotuner.bench.runner import runner_class
 from autotuner.bench.scenarios import scenario_problem
+from autotuner.bench.traffic import dataset_problems, prefix_problems
 from autotuner.flavors import FLAVORS, EngineFlavor, EngineParam
 from autotuner.facts.fit import divides_heads, fits_node, size_facts, weight_bytes_per_gpu, weights_fit
 from autotuner.k8s.names import check_object_name
@@ -94,6 +95,12 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
     for i, s in enumerate(wl.scenarios):
         if (why := scenario_problem(s)) is not None:
             add(f"workload.scenarios.{i}", s, why)
+    if wl.prefix is not None:
+        for name, value, why in prefix_problems(wl.prefix.len, wl.prefix.ratio, wl.scenarios):
+            add(f"workload.prefix.{name}", value, why)
+    if wl.dataset is not None:
+        for name, value, why in dataset_problems(wl.dataset.path, wl.dataset.prompt_column):
+            add(f"workload.dataset.{name}", value, why)
     for i, c in enumerate(wl.concurrency or []):
         if not 1 <= c <= MAX_CONCURRENCY:
             add(f"workload.concurrency.{i}", c, f"must be a positive integer, at most {MAX_CONCURRENCY}")
