@@ -57,18 +57,12 @@ class CampaignError(RuntimeError):
 
 
 def prepare_spec(spec: TaskSpec) -> TaskSpec:
-    """Fill in what the task leaves to the tool: the built-in tokenizer for the simulator, and the
-    prompts file as an absolute path (genai-bench runs in the trial's folder on a Ray worker)."""
+    """Fill in what the task leaves to the tool: the built-in tokenizer for the simulator."""
     if spec.engine.simulated and not spec.model.tokenizer:
         from autotuner.sim.tokenizer import default_tokenizer_dir, ensure_tokenizer
 
         tok = ensure_tokenizer(default_tokenizer_dir())
         spec = spec.model_copy(update={"model": spec.model.model_copy(update={"tokenizer": str(tok)})})
-    dataset = spec.workload.dataset
-    if dataset is not None and not Path(dataset.path).expanduser().is_absolute():
-        where = str(Path(dataset.path).expanduser().resolve())
-        workload = spec.workload.model_copy(update={"dataset": dataset.model_copy(update={"path": where})})
-        spec = spec.model_copy(update={"workload": workload})
     return spec
 
 

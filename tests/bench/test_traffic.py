@@ -9,7 +9,7 @@ import yaml
 
 from autotuner.bench.genai_bench import GenaiBenchLevels, GenaiBenchSettings
 from autotuner.bench.genai_bench_runner import genai_bench_settings
-from autotuner.campaign.driver import prepare_spec
+from autotuner.task.paths import resolve_here
 from autotuner.results.answer import provenance
 from autotuner.task.spec import parse_spec, require_valid
 
@@ -75,7 +75,7 @@ def test_the_shipped_examples_are_valid():
 
 def test_genai_bench_gets_the_prefix_and_the_prompts_file(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
-    spec = prepare_spec(require_valid(base(prefix={"len": 64}, dataset={"path": "examples/prompts.csv",
+    spec = resolve_here(require_valid(base(prefix={"len": 64}, dataset={"path": "examples/prompts.csv",
                                                                        "prompt_column": "prompt"})))
     assert spec.workload.dataset.path == str(ROOT / "examples/prompts.csv")  # absolute for the Ray worker
     levels = GenaiBenchLevels(genai_bench_settings(spec), tmp_path)
@@ -89,7 +89,7 @@ def test_genai_bench_gets_the_prefix_and_the_prompts_file(tmp_path, monkeypatch)
 
 def test_provenance_names_the_traffic(monkeypatch):
     monkeypatch.chdir(ROOT)
-    spec = prepare_spec(require_valid(base(scenarios=["D(2200,200)"], prefix={"len": 2000},
+    spec = resolve_here(require_valid(base(scenarios=["D(2200,200)"], prefix={"len": 2000},
                                            dataset={"path": "examples/prompts.csv", "prompt_column": "prompt"})))
     made = provenance(spec)
     assert made["traffic"] == "D(2200,200); a 2000-token shared prefix; prompts from prompts.csv (column prompt)"
