@@ -64,7 +64,8 @@ def dataset_problems(path: str, prompt_column: str | None) -> list[tuple[str, ob
     if suffix not in DATASET_SUFFIXES:
         return [("path", path, "must be a " + ", ".join(DATASET_SUFFIXES) + " file (what genai-bench reads locally)")]
     if not file.is_file():
-        return [("path", path, "no such file" if not file.exists() else "not a file")]
+        where = "" if file.is_absolute() else f" in {Path.cwd()} (a relative path starts where the tuner runs)"
+        return [("path", path, (f"no such file{where}" if not file.exists() else "not a file"))]
     if prompt_column is not None and suffix != ".csv":
         return [("prompt_column", prompt_column, f"only a .csv file has columns; genai-bench reads a {suffix} "
                  "file whole")]
