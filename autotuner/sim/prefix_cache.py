@@ -94,15 +94,15 @@ class _Node:
         self.last_access = stamp
 
 
-def _common(a: tuple[int, ...], b: Sequence[int], start: int) -> int:
-    """Length of the common prefix of edge ``a`` and ``b[start:]``."""
-    n = min(len(a), len(b) - start)
-    if a[:n] == tuple(b[start:start + n]):
+def _common(a: tuple[int, ...], b: tuple[int, ...], start: int, end: int) -> int:
+    """Length of the common prefix of edge ``a`` and ``b[start:end]``."""
+    n = min(len(a), end - start)
+    if a[:n] == b[start:start + n]:
         return n
     lo, hi = 0, n  # a[:lo] matches, a[:hi] does not
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if a[:mid] == tuple(b[start:start + mid]):
+        if a[:mid] == b[start:start + mid]:
             lo = mid
         else:
             hi = mid
@@ -130,12 +130,12 @@ class RadixCache(PrefixCache):
             child = node.children.get(key[i])
             if child is None:
                 break
-            m = _common(child.key, key, i)
+            m = _common(child.key, key, i, limit)
             i += m
             if m < len(child.key):
                 break
             node = child
-        return min(i, limit)
+        return i
 
     def _split(self, child: _Node, at: int) -> _Node:
         """Cut ``child``'s edge after ``at`` tokens; the new upper node inherits its locks."""
@@ -163,7 +163,7 @@ class RadixCache(PrefixCache):
                 self.size += added
                 self.evictable += added
                 return child, added
-            m = _common(child.key, key[:n], i)
+            m = _common(child.key, key, i, n)
             if m < len(child.key):
                 if m == 0:
                     raise AssertionError("radix child keyed by a token its edge does not start with")
