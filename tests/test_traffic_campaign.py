@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from autotuner.results.folder import load_campaign
+from autotuner.results.report import summary_text
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -49,6 +50,7 @@ def test_the_chat_example_runs_with_its_shared_prefix_and_the_cache_on_and_off(r
     best = json.loads((result.folder / "best_config.json").read_text())
     assert best["provenance"]["traffic"] == "D(2300,150); a 2000-token shared prefix"
     assert best["provenance"]["workload"]["prefix"] == {"len": 2000}
+    assert "  traffic: D(2300,150); a 2000-token shared prefix" in summary_text(result.folder)
 
 
 @pytest.mark.timeout(600)
