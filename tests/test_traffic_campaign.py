@@ -71,3 +71,25 @@ def test_the_own_prompts_example_reads_the_shipped_file_by_its_relative_path(ray
     metadata = list(result.folder.rglob("experiment_metadata.json"))
     assert metadata and all(json.loads(m.read_text())["dataset_path"] == str(REPO / "examples/prompts.csv")
                             for m in metadata)
+
+
+@pytest.mark.timeout(600)
+def test_the_own_prompts_sent_as_written(ray_cluster, tmp_path, monkeypatch):
+    """lengths prompts: each request is one line of the file as written, asking max_tokens."""
+    from autotuner.campaign.driver import run_campaign_file
+
+    monkeypatch.chdir(REPO)
+    path = shrunk("own-prompts.yaml", tmp_path, [{"mem_fraction_static": 0.85, "max_running_requests": 64,
+                                                   "chunked_prefill_size": 8192}])
+    task = yaml.safe_load(open(path).read())
+    task["workload"]["scenarios"] = ["dataset"]
+    task["workload"]["dataset"].update(lengths="prompts", max_tokens=32)
+    (tmp_path / "as-written.yaml").write_text(yaml.safe_dump(task))
+    result = run_campaign_file(str(tmp_path / "as-written.yaml"), output=str(tmp_path / "as-written"))
+    meta, trials, levels = load_campaign(result.folder)
+    assert meta["status"] == "finished" and trials[0].feasible, [(t.status, t.reason) for t in trials]
+    assert [level["scenario"] for level in levels] == ["dataset"]
+    (measured,) = result.folder.rglob("dataset_*num_concurrency_*.json")  # genai-bench's own result file
+    stats = json.loads(measured.read_text())["aggregated_metrics"]["stats"]
+    assert stats["num_output_tokens"]["mean"] == 32
+    assert stats["num_input_tokens"]["max"] < 60  # the file's prompts are one or two sentences each

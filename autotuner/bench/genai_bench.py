@@ -88,6 +88,7 @@ class GenaiBenchSettings:
     prefix_ratio: float | None = None  # --prefix-ratio: share of each prompt shared
     dataset_path: str | None = None  # --dataset-path: a local prompts file (absolute)
     prompt_column: str | None = None  # --dataset-prompt-column
+    max_tokens: int | None = None  # output tokens asked by prompts sent as written (the dataset scenario)
     command: list[str] | None = None  # None: this package's genai-bench level server
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -168,7 +169,8 @@ class GenaiBenchLevels:
         if s.cooldown_ratio is not None:
             argv += ["--cooldown-ratio", str(s.cooldown_ratio)]
         return argv + traffic_argv(prefix_len=s.prefix_len, prefix_ratio=s.prefix_ratio,
-                                   dataset_path=s.dataset_path, prompt_column=s.prompt_column)
+                                   dataset_path=s.dataset_path, prompt_column=s.prompt_column,
+                                   max_tokens=s.max_tokens)
 
     def level_argv(self, n: int, request: LevelRequest) -> list[str]:
         """The arguments of level ``n``: the server, the load and the level's own folders."""

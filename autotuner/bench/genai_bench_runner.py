@@ -27,7 +27,8 @@ def genai_bench_settings(spec: TaskSpec, api_key: str | None = None) -> GenaiBen
                               max_minutes_per_level=wl.minutes_per_level, api_key=api_key or PLACEHOLDER_API_KEY,
                               prefix_len=prefix.len if prefix else None, prefix_ratio=prefix.ratio if prefix else None,
                               dataset_path=dataset.path if dataset else None,
-                              prompt_column=dataset.prompt_column if dataset else None)
+                              prompt_column=dataset.prompt_column if dataset else None,
+                              max_tokens=dataset.max_tokens if dataset else None)
 
 
 class GenaiBenchRunner:

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 DATASET_SUFFIXES = (".txt", ".csv", ".json")
+DATASET_SCENARIO = "dataset"  # genai-bench's scenario for prompts sent as written
 READ_LIMIT_BYTES = 256 * 1024 * 1024  # a prompts file larger than this is not read to check it
 _NUMBER = re.compile(r"[0-9]+")
 
@@ -99,10 +100,34 @@ def dataset_problems(path: str, prompt_column: str | None) -> list[tuple[str, ob
     return []
 
 
+def dataset_mode_problems(lengths: str, max_tokens: int | None, scenarios: Sequence[str],
+                          has_prefix: bool) -> list[tuple[str, object, str]]:
+    """(field under ``workload``, value, why) for how the prompts file sets token counts:
+    ``scenario`` shapes its text to the scenarios; ``prompts`` sends each prompt as written
+    (genai-bench's ``dataset`` scenario) asking ``max_tokens``."""
+    if lengths == "scenario":
+        return ([("dataset.max_tokens", max_tokens, "only with lengths prompts; the scenarios set output lengths")]
+                if max_tokens is not None else [])
+    problems: list[tuple[str, object, str]] = []
+    if max_tokens is None:
+        problems.append(("dataset.max_tokens", None, "lengths prompts needs the output tokens each request asks for"))
+    if list(scenarios) != [DATASET_SCENARIO]:
+        problems.append(("scenarios", list(scenarios), f"with lengths prompts the only scenario is "
+                         f"{DATASET_SCENARIO!r} (each request one prompt of the file)"))
+    if has_prefix:
+        problems.append(("prefix", None, "genai-bench shares a prefix only in prompts it shapes to D, N or U "
+                         "scenarios, not with lengths prompts"))
+    return problems
+
+
 def traffic_argv(*, prefix_len: int | None = None, prefix_ratio: float | None = None,
-                 dataset_path: str | None = None, prompt_column: str | None = None) -> list[str]:
-    """genai-bench's arguments for a shared prefix and a prompts file (an argv list)."""
+                 dataset_path: str | None = None, prompt_column: str | None = None,
+                 max_tokens: int | None = None) -> list[str]:
+    """genai-bench's arguments for a shared prefix, a prompts file and the output tokens its
+    prompts ask for as written (an argv list)."""
     argv: list[str] = []
+    if max_tokens is not None:
+        argv += ["--additional-request-params", json.dumps({"max_tokens": max_tokens})]
     if prefix_len is not None:
         argv += ["--prefix-len", str(prefix_len)]
     if prefix_ratio is not None:
@@ -114,4 +139,4 @@ def traffic_argv(*, prefix_len: int | None = None, prefix_ratio: float | None = 
     return argv
 
 
-__all__ = ["DATASET_SUFFIXES", "dataset_problems", "min_input_tokens", "prefix_problems", "traffic_argv"]
+__all__ = ["DATASET_SCENARIO", "DATASET_SUFFIXES", "dataset_mode_problems", "dataset_problems", "min_input_tokens", "prefix_problems", "traffic_argv"]

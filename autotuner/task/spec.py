@@ -190,13 +190,18 @@ class DatasetSpec(_Strict):
     path: str = Field(min_length=1, description="Local .txt (a prompt per line), .csv (with prompt_column) or "
                       ".json (a list of strings) file; relative to where the tuner runs.")
     prompt_column: str | None = Field(None, description="The .csv file's column of prompts.")
-    lengths: Literal["scenario"] = Field(
-        "scenario", description="What sets each request's input and output tokens: scenario (the workload's "
-        "scenarios; genai-bench cuts the file's text to their input lengths and asks their output lengths).")
+    lengths: Literal["scenario", "prompts"] = Field(
+        "scenario", description="What sets each request's tokens: scenario (the workload's scenarios; genai-bench "
+        "cuts the file's text to their input lengths and asks their output lengths) or prompts (one prompt of the "
+        "file as written per request, asking max_tokens; workload.scenarios must be [dataset]).")
+    max_tokens: int | None = Field(None, ge=1, le=1_000_000, description="lengths prompts: the output tokens each "
+                                   "request asks for (the simulator generates them all; a real model may stop "
+                                   "earlier).")
 
     def describe(self) -> str:
         column = f" (column {self.prompt_column})" if self.prompt_column else ""
-        return f"prompts from {Path(self.path).name}{column}"
+        asked = f", as written, {self.max_tokens} tokens out at most" if self.lengths == "prompts" else ""
+        return f"prompts from {Path(self.path).name}{column}{asked}"
 
 
 class WorkloadSpec(_Strict):

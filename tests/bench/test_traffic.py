@@ -42,7 +42,17 @@ def problems(**workload) -> dict[str, str]:
     ({"dataset": {"path": "examples/prompts.csv", "prompt_column": "text"}}, "workload.dataset.prompt_column",
      "no such column; columns: id, prompt"),
     ({"dataset": {"path": "examples/prompts.csv", "prompt_column": "prompt", "lengths": "file"}},
-     "workload.dataset.lengths", "must be one of scenario"),
+     "workload.dataset.lengths", "must be one of scenario or prompts"),
+    ({"dataset": {"path": "examples/prompts.csv", "prompt_column": "prompt", "lengths": "prompts"},
+      "scenarios": ["dataset"]}, "workload.dataset.max_tokens", "needs the output tokens"),
+    ({"dataset": {"path": "examples/prompts.csv", "prompt_column": "prompt", "lengths": "prompts",
+                  "max_tokens": 64}}, "workload.scenarios", "the only scenario is 'dataset'"),
+    ({"dataset": {"path": "examples/prompts.csv", "prompt_column": "prompt", "lengths": "prompts",
+                  "max_tokens": 64}, "scenarios": ["dataset"], "prefix": {"len": 8}}, "workload.prefix",
+     "not with lengths prompts"),
+    ({"dataset": {"path": "examples/prompts.csv", "prompt_column": "prompt", "max_tokens": 64}},
+     "workload.dataset.max_tokens", "only with lengths prompts"),
+    ({"scenarios": ["dataset"]}, "workload.scenarios.0", "must be a text-to-text scenario"),
 ])
 def test_bad_traffic_gets_a_field_error(workload, path, words):
     found = problems(**workload)
@@ -85,6 +95,16 @@ def test_genai_bench_gets_the_prefix_and_the_prompts_file(tmp_path, monkeypatch)
     assert argv[argv.index("--dataset-prompt-column") + 1] == "prompt"
     ratio = GenaiBenchLevels(GenaiBenchSettings("tok", prefix_ratio=0.25), tmp_path / "r").shared_argv()
     assert ratio[ratio.index("--prefix-ratio") + 1] == "0.25" and "--prefix-len" not in ratio
+
+
+def test_prompts_as_written_run_genai_bench_s_dataset_scenario_asking_max_tokens(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    data = base(scenarios=["dataset"], dataset={"path": "examples/prompts.csv", "prompt_column": "prompt",
+                                                "lengths": "prompts", "max_tokens": 64})
+    spec = resolve_here(require_valid(data))
+    argv = GenaiBenchLevels(genai_bench_settings(spec), tmp_path).shared_argv()
+    assert json.loads(argv[argv.index("--additional-request-params") + 1]) == {"max_tokens": 64}
+    assert spec.workload.traffic() == "dataset; prompts from prompts.csv (column prompt), as written, 64 tokens out at most"
 
 
 def test_provenance_names_the_traffic(monkeypatch):
