@@ -117,12 +117,16 @@ def test_server_serves_health_models_and_streaming_chat(tokenizer_dir):
     assert "SIMULATED sglang 0.5.23" in out and "not the engine" in out
 
 
-@pytest.mark.parametrize("engine_flags, cached", [((), True), (("--disable-radix-cache",), False)])
-def test_prompts_sharing_a_system_prompt_hit_the_radix_cache(tokenizer_dir, engine_flags, cached):
-    """The cache matches the token ids of the prompts received over HTTP."""
+@pytest.mark.parametrize("engine, engine_flags, cached", [
+    ("sglang", (), True), ("sglang", ("--disable-radix-cache",), False),
+    ("vllm", (), True), ("vllm", ("--no-enable-prefix-caching",), False)])
+def test_prompts_sharing_a_system_prompt_hit_the_prefix_cache(tokenizer_dir, engine, engine_flags, cached):
+    """The cache matches the token ids of the prompts received over HTTP (SGLang's radix tree,
+    vLLM's hashed blocks)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = start_server(*sim(), "--model-path", str(tokenizer_dir), "--port", str(port), *engine_flags)
+    model = ["--model-path", str(tokenizer_dir)] if engine == "sglang" else [str(tokenizer_dir)]
+    proc = start_server("--sim-engine", engine, *sim(), *model, "--port", str(port), *engine_flags)
     system = "You are a careful assistant who answers in sonnets. " * 40
     try:
         wait_ready(base, proc)
