@@ -43,6 +43,7 @@ from autotuner.trial.feasibility import model_facts, reject_reason
 from autotuner.trial.objective import SLO, goodput_per_gpu
 from autotuner.sim.args import SimServerArgs, parse_argv
 from autotuner.sim.memory import MemoryPlan, StartupFailure, plan_memory, startup_seconds
+from autotuner.sim.scenario import SharedPrefix
 from autotuner.sim.version import simulator_version
 from autotuner.sim.virtual import evaluate_level, finished_requests
 from autotuner.task.space import SearchSpace, engine_args
@@ -96,6 +97,8 @@ class LevelOracle:
         self.levels: dict[str, LevelResult] = levels or {}
         self._plans: dict[str, tuple[SimServerArgs, MemoryPlan]] = {}
         self._requests: dict[str, list[tuple[float, ...]]] = {}
+        prefix = spec.workload.prefix  # the prompts genai-bench would send share it
+        self.prefix = None if prefix is None else SharedPrefix(length=prefix.len, ratio=prefix.ratio)
 
     def plan(self, key: str, config: dict[str, Any]) -> tuple[SimServerArgs, MemoryPlan]:
         """The simulator's arguments and memory plan (raises StartupFailure)."""
@@ -108,7 +111,7 @@ class LevelOracle:
         name = f"{key}|{scenario}|{load}"
         if name not in self.levels:
             args, plan = self.plan(key, config)
-            prediction = evaluate_level(args, scenario, load, self.sizing(load), plan=plan)
+            prediction = evaluate_level(args, scenario, load, self.sizing(load), plan=plan, prefix=self.prefix)
             self.levels[name] = prediction.to_level_result()
         return self.levels[name]
 
@@ -118,7 +121,8 @@ class LevelOracle:
         name = f"{key}|{scenario}|{load}"
         if name not in self._requests:
             args, plan = self.plan(key, config)
-            self._requests[name] = finished_requests(args, scenario, load, self.sizing(load), plan=plan)
+            self._requests[name] = finished_requests(args, scenario, load, self.sizing(load), plan=plan,
+                                                     prefix=self.prefix)
         return self._requests[name]
 
 

@@ -56,7 +56,7 @@ QUICK = Mode("quick", ("quick-llama8b-h100",), (0, 1, 2), 24,
              OverheadSettings(slots=(1,), waves=2, min_trials=2, startup_s=5.0, concurrency=(4, 16),
                               requests_per_level=24, timeout_s=300),
              BENCH_DIR / "results" / "quick", BENCH_DIR / "results" / "quick" / "BENCHMARKS.md")
-FULL = Mode("full", ("llama8b-h100", "llama70b-8xh100", "qwen32b-h200-long"), tuple(range(20)), 200,
+FULL = Mode("full", ("llama8b-h100", "llama70b-8xh100", "qwen32b-h200-long", "prefix-qwen32b-h100"), tuple(range(20)), 200,
             OverheadSettings(slots=(1, 2, 4), waves=3, min_trials=3, startup_s=30.0, concurrency=(4, 8, 16),
                              requests_per_level=48, timeout_s=900),
             BENCH_DIR / "results", BENCH_DIR / "BENCHMARKS.md", samplers=True)

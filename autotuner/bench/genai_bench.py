@@ -49,6 +49,7 @@ from autotuner.bench.parse import (
 )
 from autotuner.bench.request import LevelRequest
 from autotuner.bench.result import LevelResult
+from autotuner.task.traffic import traffic_argv
 from autotuner.engines.base import tail_lines
 from autotuner.engines.subprocesses import die_with_parent, env_with_package_on_path, stop_process_group
 
@@ -92,6 +93,11 @@ class GenaiBenchSettings:
     api_key: str = PLACEHOLDER_API_KEY
     warmup_ratio: float | None = None  # share of each level's first requests left out of stats
     cooldown_ratio: float | None = None  # share of each level's last requests left out
+    prefix_len: int | None = None  # --prefix-len: tokens every prompt shares
+    prefix_ratio: float | None = None  # --prefix-ratio: share of each prompt shared
+    dataset_path: str | None = None  # --dataset-path: a local prompts file (absolute)
+    prompt_column: str | None = None  # --dataset-prompt-column
+    max_tokens: int | None = None  # output tokens asked by prompts sent as written (the dataset scenario)
     command: list[str] | None = None  # None: this package's genai-bench level server
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -174,7 +180,9 @@ class GenaiBenchLevels:
             argv += ["--warmup-ratio", str(s.warmup_ratio)]
         if s.cooldown_ratio is not None:
             argv += ["--cooldown-ratio", str(s.cooldown_ratio)]
-        return argv
+        return argv + traffic_argv(prefix_len=s.prefix_len, prefix_ratio=s.prefix_ratio,
+                                   dataset_path=s.dataset_path, prompt_column=s.prompt_column,
+                                   max_tokens=s.max_tokens)
 
     def level_argv(self, n: int, request: LevelRequest) -> list[str]:
         """The arguments of level ``n``: the server, the load and the level's own folders."""

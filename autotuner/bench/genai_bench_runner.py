@@ -22,8 +22,13 @@ EARLY_START_ENV = "AUTOTUNER_GENAI_BENCH_EARLY_START"
 def genai_bench_settings(spec: TaskSpec, api_key: str | None = None) -> GenaiBenchSettings:
     """genai-bench's settings for a task's trials (``api_key``: the key the server requires)."""
     wl = spec.workload
+    prefix, dataset = wl.prefix, wl.dataset
     return GenaiBenchSettings(tokenizer=str(spec.model.tokenizer), api_backend=wl.api_backend,
-                              max_minutes_per_level=wl.minutes_per_level, api_key=api_key or PLACEHOLDER_API_KEY)
+                              max_minutes_per_level=wl.minutes_per_level, api_key=api_key or PLACEHOLDER_API_KEY,
+                              prefix_len=prefix.len if prefix else None, prefix_ratio=prefix.ratio if prefix else None,
+                              dataset_path=dataset.path if dataset else None,
+                              prompt_column=dataset.prompt_column if dataset else None,
+                              max_tokens=dataset.max_tokens if dataset else None)
 
 
 class GenaiBenchRunner:

@@ -38,6 +38,14 @@ def benchmarkjob_problems(spec: TaskSpec) -> list[Problem]:
         out.append(Problem("engine.api_key", spec.engine.api_key.model_dump(exclude_none=True),
                            "workload.runner 'benchmarkjob' cannot send it: OME's BenchmarkJob always sends its "
                            "own key; use workload.runner 'genai-bench'"))
+    # The BenchmarkJob spec has no field for a shared prefix, and its controller ignores
+    # spec.dataset (OME at the recorded commit): genai-bench in the Job would run other traffic.
+    wl = spec.workload
+    for name, part in (("prefix", wl.prefix), ("dataset", wl.dataset)):
+        if part is not None:
+            out.append(Problem(f"workload.{name}", part.model_dump(exclude_none=True),
+                               "workload.runner 'benchmarkjob' cannot pass it on: OME's BenchmarkJob has no "
+                               "such genai-bench option; use workload.runner 'genai-bench'"))
     return out
 
 

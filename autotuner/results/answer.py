@@ -14,10 +14,12 @@ that met the SLOs in most repeats, and it is shown with its spread::
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from autotuner.results.folder import CampaignFolder
@@ -140,8 +142,14 @@ def provenance(spec: TaskSpec) -> dict[str, Any]:
         command = spec.engine.local.command if spec.engine.backend == "local" else "ome"
         engine = {"name": spec.engine.flavor, "version": spec.engine.version, "simulated": False,
                   "backend": spec.engine.backend, "command": command if isinstance(command, str) else list(command)}
+    traffic: dict[str, Any] = {"traffic": spec.workload.traffic()}
+    if spec.workload.dataset is not None:  # which prompts, exactly: the file may change later
+        try:
+            traffic["dataset_sha256"] = hashlib.sha256(Path(spec.workload.dataset.path).read_bytes()).hexdigest()
+        except OSError:
+            traffic["dataset_sha256"] = None
     return {
-        "engine": engine, "gpu": spec.engine.gpu, "model": spec.model.name,
+        "engine": engine, "gpu": spec.engine.gpu, "model": spec.model.name, **traffic,
         "workload": spec.workload.model_dump(mode="json", exclude_none=True),
         "slo": spec.objective.slo.model_dump(mode="json"), "objective": spec.objective.kind,
         "remeasure": spec.remeasure.model_dump(mode="json"),

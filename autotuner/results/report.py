@@ -82,6 +82,9 @@ def summary_text(folder: Path) -> str:
         out += ["", f"answer: trial {best.trial_id} on {best.gpus} GPU(s): {value}",
                 f"  {describe_config(best.engine_args)}", f"  launch: {best.launch_command_line}"]
         out += [f"  engine note: {note}" for note in best.engine_notes]
+        traffic = best.provenance.get("traffic")
+        if traffic:
+            out.append(f"  traffic: {traffic}")
         engine = best.provenance.get("engine") or {}
         if engine.get("simulated"):
             out.append(f"  simulated: these numbers come from the simulator {engine.get('version')}, not from "

@@ -73,7 +73,8 @@ class SimServerArgs:
     kv_reservation: bool | None = None  # admission reserves KV for the outputs to come (SGLang) or not (vLLM)
     attention_backend: str | None = None  # None: the engine's choice for this GPU and KV dtype
     enable_mixed_chunk: bool = False
-    disable_radix_cache: bool = False
+    disable_radix_cache: bool = False  # no prefix cache (SGLang's flag; vLLM --no-enable-prefix-caching)
+    prefix_cache: str | None = None  # how prefixes are cached: "radix" (SGLang) or "block_hash" (vLLM)
     context_length: int | None = None  # None: the model's max_position_embeddings
     # --- server ---------------------------------------------------------------------------------
     model_path: str = ""

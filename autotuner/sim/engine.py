@@ -20,8 +20,21 @@ Scheduling follows ``sglang.srt.managers.scheduler`` / ``schedule_policy.Prefill
 * when a decode step has no free KV slot for every running request, requests are retracted
   (fewest generated tokens first) back to the waiting queue and later re-prefilled.
 
-Prefix sharing is not modelled (genai-bench's prompts share no prefixes), so ``lpm`` and
-``dfs-weight`` order the queue like ``fcfs``, as SGLang does when nothing matches.
+Prefixes are cached on the prompts' token ids (:mod:`autotuner.sim.prefix_cache`: SGLang's radix
+tree, vLLM's hashed blocks; ``disable_radix_cache`` turns it off):
+
+* at admission a request's prompt is matched (at most all but its last token, as both engines
+  keep one token to compute); the matched tokens are not prefilled, only the rest counts against
+  the chunk and prefill budgets;
+* once prefilled, the prompt is inserted into the cache and stays locked while the request runs;
+  cached tokens no request holds are evictable: they count as free at admission and are evicted
+  (least recently used first) when a prefill chunk or a decode step needs slots;
+* ``lpm`` orders the waiting queue by match length (SGLang's ``SchedulePolicy``), putting last
+  the requests whose prefix another waiting request shares (in-batch prefix caching: the first
+  computes it, the others reuse it), and falls back to ``fcfs`` above 128 waiting requests or
+  with the cache off. ``dfs-weight`` is not modelled and keeps arrival order.
+
+Requests without token ids (the virtual clock's prompts without a shared prefix) skip the cache.
 
 >>> from autotuner.sim.args import SimServerArgs
 >>> from autotuner.sim.memory import plan_memory
@@ -40,6 +53,7 @@ from typing import Any
 
 from autotuner.sim.cost import StepCost
 from autotuner.sim.memory import MemoryPlan
+from autotuner.sim.prefix_cache import PrefixCache, RadixCache, make_prefix_cache
 
 CLIP_MAX_NEW_TOKENS = 4096  # SGLang caps the per-request KV reservation estimate at this
 RETRACT_DECODE_STEPS = 20  # after a retraction, keep room for this many steps of every request
@@ -47,6 +61,10 @@ MIN_NEW_TOKEN_RATIO_FACTOR = 0.14
 NEW_TOKEN_RATIO_DECAY_STEPS = 600
 # Time from the HTTP request to the scheduler's queue (tokenizer manager + ZMQ hop) in SGLang.
 ADMISSION_LATENCY_S = 0.002
+# SGLang's schedule_policy: lpm sorts at most this many waiting requests (more: fcfs), and
+# defers a request whose first tokens (this many) another waiting request already has.
+LPM_MAX_QUEUE = 128
+IN_BATCH_PREFIX_THRESHOLD = 32
 
 
 class RequestRejected(ValueError):
@@ -65,6 +83,10 @@ class SimRequest:
     kv: int = 0  # this request's tokens in the KV pool
     target: int = 0  # tokens that must be cached before the next token can be sampled
     retractions: int = 0
+    tokens: tuple[int, ...] | None = None  # the prompt's token ids (None: unique, never cached)
+    cached: int = 0  # of this request's ``kv``, the tokens held (locked) in the prefix cache
+    cache_key: Any = None  # the prompt prepared by the prefix cache
+    cache_lock: Any = None
 
     @property
     def remaining(self) -> int:
@@ -95,6 +117,7 @@ class EngineStats:
     decode_batch_sum: int = 0  # sum of batch sizes over decode steps (mean = / decode_steps)
     max_batch: int = 0
     prefill_tokens: int = 0
+    cached_prompt_tokens: int = 0  # prompt tokens found in the prefix cache at admission (not prefilled)
 
 
 class EngineCore:
@@ -110,7 +133,10 @@ class EngineCore:
         self.chunk: int | None = int(a.chunked_prefill_size) if a.chunked_prefill_enabled else None
         self.max_prefill = a.max_prefill_tokens
         self.mixed = bool(a.enable_mixed_chunk) and self.chunk is not None
-        self.policy = a.schedule_policy
+        self.prefix_cache: PrefixCache | None = (
+            None if a.disable_radix_cache else make_prefix_cache(a.prefix_cache or "radix", int(a.block_size or 1)))
+        # SGLang turns a cache-aware policy into fcfs when the radix cache is off.
+        self.policy = "fcfs" if self.prefix_cache is None and a.schedule_policy == "lpm" else a.schedule_policy
         self.max_req_len = min(int(a.context_length or plan.model.max_context), self.capacity) - 1
         self.init_ratio = min(1.0, 0.7 * a.schedule_conservativeness)
         self.min_ratio = self.init_ratio * MIN_NEW_TOKEN_RATIO_FACTOR
@@ -142,8 +168,16 @@ class EngineCore:
                 f"KV pool ({self.max_req_len + 1} tokens).")
         req.output_len = min(req.output_len, self.max_req_len - req.input_len)
         req.target = req.input_len + req.generated
+        if req.tokens is not None and self.prefix_cache is not None and req.cache_key is None:
+            req.cache_key = self.prefix_cache.key(req.tokens)
         self.max_output_len = max(self.max_output_len, req.output_len)
         self.waiting.append(req)
+
+    def warm(self, tokens: tuple[int, ...]) -> None:
+        """Start with ``tokens`` cached and held by no request, as an earlier request leaves them."""
+        cache = self.prefix_cache
+        if cache is not None and len(tokens) < self.capacity // 2:
+            self.kv_used += cache.insert(cache.key(tokens), len(tokens))
 
     def abort(self, rid: Any) -> bool:
         """Drop a request wherever it is (client went away) and free its KV slots."""
@@ -151,13 +185,11 @@ class EngineCore:
             for i, r in enumerate(queue):
                 if r.rid == rid:
                     del queue[i]
-                    self.kv_used -= r.kv
-                    r.kv = 0
+                    self._release(r)
                     self.batch_full = False
                     return True
         if self.chunked is not None and self.chunked.rid == rid:
-            self.kv_used -= self.chunked.kv
-            self.chunked.kv = 0
+            self._release(self.chunked)
             self.chunked = None
             self.batch_full = False
             return True
@@ -169,6 +201,67 @@ class EngineCore:
     @property
     def kv_free(self) -> int:
         return self.capacity - self.kv_used
+
+    def _room(self) -> int:
+        """Slots a new token can take: free ones and cached ones no request holds."""
+        cache = self.prefix_cache
+        return self.capacity - self.kv_used + (cache.evictable if cache is not None else 0)
+
+    # --- KV slots and the prefix cache --------------------------------------------------------
+    def _alloc(self, n: int) -> None:
+        """Take ``n`` slots, evicting unheld cached prefixes first when too few are free."""
+        short = n - (self.capacity - self.kv_used)
+        if short > 0 and self.prefix_cache is not None:
+            self.kv_used -= self.prefix_cache.evict(short)
+        self.kv_used += n
+
+    def _release(self, r: SimRequest) -> None:
+        """The request leaves the pool: its own slots are freed, its cached prefix is unlocked
+        (it stays cached, evictable once no other request holds it)."""
+        self.kv_used -= r.kv - r.cached
+        if r.cache_lock is not None:
+            assert self.prefix_cache is not None
+            self.prefix_cache.unlock(r.cache_lock)
+            r.cache_lock = None
+        r.kv = r.cached = 0
+
+    def _match(self, r: SimRequest) -> int:
+        """Prompt tokens of a waiting request already cached (all but the last at most)."""
+        if r.cache_key is None or self.prefix_cache is None:
+            return 0
+        return self.prefix_cache.match(r.cache_key, r.input_len - 1)
+
+    def _pin(self, r: SimRequest, hit: int) -> int:
+        """Admit the first ``hit`` cached prompt tokens into ``r``'s KV; returns how many of them
+        were evictable until now (undone by :meth:`_release` when ``r`` is not admitted)."""
+        if not hit:
+            return 0
+        cache = self.prefix_cache
+        assert cache is not None
+        evictable = cache.evictable
+        self._hold(r, hit)
+        r.kv = hit
+        return evictable - cache.evictable
+
+    def _hold(self, r: SimRequest, n: int) -> None:
+        """Lock the first ``n`` cached prompt tokens for ``r`` (instead of what it held)."""
+        cache = self.prefix_cache
+        assert cache is not None
+        old, r.cache_lock, r.cached = r.cache_lock, cache.lock(r.cache_key, n), n
+        if old is not None:
+            cache.unlock(old)
+
+    def _cache_prompt(self, r: SimRequest) -> None:
+        """After a prefill chunk: the prompt computed so far joins the cache (SGLang's
+        cache_unfinished_req, vLLM's cache_blocks); slots duplicating cached tokens are freed."""
+        if r.cache_key is None or self.prefix_cache is None:
+            return
+        n = self.prefix_cache.cacheable(min(r.kv, r.input_len))
+        if n <= r.cached:
+            return
+        added = self.prefix_cache.insert(r.cache_key, n)
+        self.kv_used -= (n - r.cached) - added
+        self._hold(r, n)
 
     # --- one step -------------------------------------------------------------------------------
     def step(self, now: float = 0.0, max_decode_steps: int = 1, horizon: float | None = None) -> StepOutcome | None:
@@ -205,7 +298,24 @@ class EngineCore:
     def _ordered_waiting(self) -> list[SimRequest]:
         if self.policy == "random":
             self.policy_rng.shuffle(self.waiting)
-        return self.waiting  # fcfs; lpm/dfs-weight without shared prefixes keep arrival order
+        elif self.policy == "lpm" and len(self.waiting) <= LPM_MAX_QUEUE:
+            self._sort_longest_prefix()
+        return self.waiting  # fcfs (and dfs-weight, not modelled): arrival order
+
+    def _sort_longest_prefix(self) -> None:
+        """SGLang's lpm: longest cached prefix first; a request with a short match whose first
+        tokens an earlier waiting request shares goes last (the earlier one computes them)."""
+        in_queue = RadixCache()
+        keys: dict[int, float] = {}
+        for r in self.waiting:
+            m = self._match(r)
+            keys[id(r)] = -m
+            if r.tokens is not None and m <= IN_BATCH_PREFIX_THRESHOLD:
+                if in_queue.match(r.tokens, len(r.tokens)) >= IN_BATCH_PREFIX_THRESHOLD:
+                    keys[id(r)] = math.inf
+                else:
+                    in_queue.insert(r.tokens, len(r.tokens))
+        self.waiting.sort(key=lambda r: keys[id(r)])
 
     def _prefill(self) -> StepOutcome | None:
         """Build and run a prefill batch like SGLang's get_new_batch_prefill, if one fits."""
@@ -216,7 +326,7 @@ class EngineCore:
             self.batch_full = True
             return None
         mixed_tokens = running_bs if self.mixed else 0
-        free = self.kv_free
+        free = self._room()
         ratio = self.new_token_ratio
         if self.max_output_len > self.reserve_cap:
             future = sum(min(r.output_len - r.generated, self.reserve_cap) for r in self.running)
@@ -249,20 +359,24 @@ class EngineCore:
                 if running_bs + len(chunks) >= self.max_running:
                     self.batch_full = True
                     break
-                ext = req.target - req.kv
+                hit = self._match(req)
+                ext = req.target - hit
                 total = ext + min(req.output_len, self.reserve_cap)
-                if total >= free - offset:
+                pinned = self._pin(req, hit)  # the match is locked: its slots are no longer evictable
+                if total >= free - pinned - offset:
+                    self._release(req)
                     self.batch_full = True  # NO_TOKEN: wait until a request leaves
                     break
-                if ext > rem_input and chunks:
+                if (ext > rem_input and chunks) or (rem_chunk is not None and ext > rem_chunk and rem_chunk <= 0):
+                    self._release(req)
                     break
+                free -= pinned
+                self.stats.cached_prompt_tokens += hit
                 if rem_chunk is None or ext <= rem_chunk:
                     n = ext
                     offset += n + min(req.output_len, self.reserve_cap)
                 else:
                     n = rem_chunk
-                    if n <= 0:
-                        break
                     offset += n
                     self.chunked = req
                 chunks.append((req, n))
@@ -285,7 +399,7 @@ class EngineCore:
     def _run_prefill(self, chunks: list[tuple[SimRequest, int]]) -> StepOutcome:
         new_tokens = sum(n for _, n in chunks)
         decoders = self.running if (self.mixed and self.running
-                                    and self.kv_free - new_tokens >= len(self.running)) else []
+                                    and self._room() - new_tokens >= len(self.running)) else []
         completing = sum(1 for r, n in chunks if r.kv + n == r.target)
         seconds = self.cost.prefill_seconds([(r.kv, n) for r, n in chunks], len(decoders),
                                             sum(r.kv + 1 for r in decoders), completing + len(decoders))
@@ -297,14 +411,15 @@ class EngineCore:
         if decoders:
             self.stats.decode_steps += 1
             self.stats.decode_batch_sum += len(decoders)
+            self._alloc(len(decoders))
             for r in decoders:
                 r.kv += 1
-                self.kv_used += 1
                 self._emit(r, 1, out, still_running)
             self.running = still_running
+        self._alloc(new_tokens)
         for r, n in chunks:
             r.kv += n
-            self.kv_used += n
+            self._cache_prompt(r)
             if r.kv == r.target:
                 self._emit(r, 1, out, self.running)
         return out
@@ -317,8 +432,7 @@ class EngineCore:
             out.tokens[r.rid] = n
         if r.generated >= r.output_len:
             out.finished.append(r.rid)
-            self.kv_used -= r.kv
-            r.kv = 0
+            self._release(r)
             self.batch_full = False  # a request left: admission may succeed again
         else:
             keep.append(r)
@@ -328,13 +442,12 @@ class EngineCore:
         prompts first among equals) until every remaining one has room for 20 more steps."""
         order = sorted(self.running, key=lambda r: (r.generated, -r.input_len), reverse=True)
         first = True
-        while first or self.kv_free < RETRACT_DECODE_STEPS * len(order):
+        while first or self._room() < RETRACT_DECODE_STEPS * len(order):
             if len(order) == 1:
                 break
             first = False
             r = order.pop()
-            self.kv_used -= r.kv
-            r.kv = 0
+            self._release(r)
             r.target = r.input_len + r.generated  # re-prefill prompt + what was generated
             r.retractions += 1
             self.waiting.append(r)
@@ -342,11 +455,10 @@ class EngineCore:
             self.stats.retractions += 1
         keep = set(map(id, order))
         self.running = [r for r in self.running if id(r) in keep]
-        if self.kv_free < len(self.running) and self.chunked is not None:
+        if self._room() < len(self.running) and self.chunked is not None:
             # Last resort: the half-prefilled prompt gives its slots back too.
             c, self.chunked = self.chunked, None
-            self.kv_used -= c.kv
-            c.kv = 0
+            self._release(c)
             self.waiting.insert(0, c)
             out_retracted.append(c.rid)
         decoded = sum(r.generated for r in self.running)
@@ -356,7 +468,7 @@ class EngineCore:
 
     def _decode(self, now: float, max_steps: int, horizon: float | None) -> StepOutcome:
         retracted: list[Any] = []
-        if self.kv_free < len(self.running):
+        if self._room() < len(self.running):
             self._retract(retracted)
         running = self.running
         batch = len(running)
@@ -366,7 +478,7 @@ class EngineCore:
             kv0 += r.kv
             left = r.output_len - r.generated
             k = min(k, left)
-        k = max(1, min(k, self.kv_free // batch))
+        k = max(1, min(k, self._room() // batch))
         if k > 1 and horizon is not None and not self.batch_full and horizon > now:
             k = min(k, self._steps_to_reach(batch, kv0, horizon - now))
         total, total_sq = self._decode_sum(batch, kv0, k)
@@ -375,7 +487,7 @@ class EngineCore:
         self.stats.decode_steps += k
         self.stats.decode_batch_sum += batch * k
         self.new_token_ratio = max(self.min_ratio, self.new_token_ratio - self.ratio_decay * k)
-        self.kv_used += batch * k
+        self._alloc(batch * k)
         # Hot loop of the virtual clock: inlined _emit (no request here gets its first token).
         keep: list[SimRequest] = []
         tokens = out.tokens if self.track_tokens else None
@@ -386,8 +498,7 @@ class EngineCore:
                 tokens[r.rid] = k
             if r.generated >= r.output_len:
                 out.finished.append(r.rid)
-                self.kv_used -= r.kv
-                r.kv = 0
+                self._release(r)
                 self.batch_full = False
             else:
                 keep.append(r)

@@ -8,6 +8,13 @@ seeded ``random.Random`` instead of numpy's global state.
 >>> import random
 >>> parse_scenario("D(100,50)").sample(random.Random(0))
 (100, 50)
+
+A shared prefix (genai-bench's ``--prefix-len`` / ``--prefix-ratio``) gives each prompt token ids:
+the same ids for the prefix, ids of its own for the rest:
+
+>>> p = SharedPrefix(length=3)
+>>> p.prompt(5, uid=0)[:3] == p.prompt(8, uid=1)[:3], p.prompt(5, uid=0)[3] == p.prompt(5, uid=1)[3]
+(True, False)
 """
 
 from __future__ import annotations
@@ -56,6 +63,59 @@ class Scenario:
         return float(self.c) if self.kind == "N" else (max(self.c, 1) + self.d) / 2
 
 
+PREFIX_RESAMPLES = 10  # genai-bench draws again this many times while a prompt is shorter than the prefix
+_PREFIX_ID_SPAN = 1 << 32  # token-id room of each prefix length, and of each request's own tokens
+
+
+@dataclass(frozen=True)
+class SharedPrefix:
+    """How genai-bench 0.0.5 builds prompts with ``--prefix-len`` or ``--prefix-ratio``
+    (``genai_bench/sampling/text.py``): ``length`` tokens, or ``ratio`` of each prompt's tokens
+    (``int(input * ratio)``), drawn from its corpus with a generator seeded by the prefix length,
+    so every prompt with the same prefix length starts with the same text; then a random
+    separator and the prompt's own text. Here the prefix gets ids of its own per length and each
+    request's remaining tokens ids no other request has."""
+
+    length: int | None = None
+    ratio: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.length is None) == (self.ratio is None):
+            raise ValueError("a shared prefix has a length or a ratio, exactly one")
+        if self.length is not None and self.length < 0:
+            raise ValueError("prefix length must be >= 0")
+        if self.ratio is not None and not 0.0 <= self.ratio <= 1.0:
+            raise ValueError("prefix ratio must be in [0, 1]")
+
+    def tokens_for(self, input_len: int) -> int:
+        return self.length if self.length is not None else int(input_len * (self.ratio or 0.0))
+
+    def sample(self, scenario: Scenario, rng: random.Random) -> tuple[int, int]:
+        """genai-bench's draw: with ``--prefix-len`` a prompt shorter than the prefix is drawn again."""
+        n_in, n_out = scenario.sample(rng)
+        for _ in range(PREFIX_RESAMPLES):
+            if n_in >= self.tokens_for(n_in):
+                break
+            n_in, n_out = scenario.sample(rng)
+        return n_in, n_out
+
+    def ids(self, shared: int) -> tuple[int, ...]:
+        """Token ids of the prefix of ``shared`` tokens (genai-bench seeds its text by the length)."""
+        start = (shared + 1) * _PREFIX_ID_SPAN
+        return tuple(range(start, start + shared))
+
+    def prompt(self, input_len: int, uid: int) -> tuple[int, ...]:
+        """Token ids of request ``uid``'s prompt of ``input_len`` tokens."""
+        shared = min(self.tokens_for(input_len), input_len)
+        own = -(uid + 1) * _PREFIX_ID_SPAN
+        return (*self.ids(shared), *range(own, own + input_len - shared))
+
+    def left_cached(self, scenario: Scenario) -> tuple[int, ...]:
+        """The prefix an earlier level of the same trial leaves in the engine's cache (a ratio
+        comes with D scenarios only: one prefix length)."""
+        return self.ids(self.tokens_for(scenario.a))
+
+
 def parse_scenario(text: str) -> Scenario:
     """Parse a genai-bench scenario string; ValueError for anything else (E, R, I, dataset ...)."""
     t = text.strip()
@@ -74,4 +134,4 @@ def parse_scenario(text: str) -> Scenario:
                      "N(mean_in,sd_in)/(mean_out,sd_out), U(min_in,max_in)/(min_out,max_out), U(max_in,max_out)")
 
 
-__all__ = ["Scenario", "parse_scenario"]
+__all__ = ["PREFIX_RESAMPLES", "Scenario", "SharedPrefix", "parse_scenario"]

@@ -48,6 +48,7 @@ import signal
 import sys
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,10 +77,10 @@ def log(msg: str) -> None:
     print(f"[sim {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-# --- prompt token counting ------------------------------------------------------------------------
-def make_token_counter(args: SimServerArgs) -> Callable[[str], int]:
-    """Count prompt tokens with tokenizer.json from --tokenizer-path or a --model-path folder,
-    else ~4 characters per token."""
+# --- prompt tokens ----------------------------------------------------------------------------------
+def make_tokenizer(args: SimServerArgs) -> Callable[[str], tuple[int, ...]]:
+    """The prompt's token ids (what the prefix cache matches on) with tokenizer.json from
+    --tokenizer-path or a --model-path folder, else one id per 4 characters (a checksum of them)."""
     for candidate in (args.tokenizer_path, args.model_path):
         if not candidate:
             continue
@@ -89,10 +90,10 @@ def make_token_counter(args: SimServerArgs) -> Callable[[str], int]:
             from tokenizers import Tokenizer
 
             tok = Tokenizer.from_file(str(file))
-            log(f"counting prompt tokens with {file}")
-            return lambda text: len(tok.encode(text, add_special_tokens=False).ids)
-    log("no tokenizer.json found: counting prompt tokens as len(text)/4")
-    return lambda text: max(1, math.ceil(len(text) / 4)) if text else 0
+            log(f"tokenizing prompts with {file}")
+            return lambda text: tuple(tok.encode(text, add_special_tokens=False).ids)
+    log("no tokenizer.json found: one token per 4 characters of the prompt")
+    return lambda text: tuple(zlib.crc32(text[i:i + 4].encode()) for i in range(0, len(text), 4))
 
 
 def prompt_text(messages: Any) -> str:
@@ -127,7 +128,7 @@ class GenerationRequest:
     """What the simulator takes from a chat or completion request body."""
 
     prompt: str
-    prompt_tokens: int | None  # given as token ids: no text to count
+    prompt_tokens: tuple[int, ...] | None  # given as token ids: no text to tokenize
     max_tokens: int
     stream: bool
     include_usage: bool
@@ -146,7 +147,7 @@ def parse_generation_request(body: dict[str, Any], chat: bool) -> GenerationRequ
     else:
         raw = body.get("prompt")
         if isinstance(raw, list) and raw and all(isinstance(t, int) and not isinstance(t, bool) for t in raw):
-            prompt, prompt_tokens = "", len(raw)  # token ids
+            prompt, prompt_tokens = "", tuple(raw)  # token ids
         elif isinstance(raw, str) or (isinstance(raw, list) and raw and all(isinstance(p, str) for p in raw)):
             prompt = completion_prompt(raw)
         else:
@@ -367,7 +368,7 @@ class SimServer:
         self.replicas: list[Replica] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.rr = 0
-        self.count_tokens: Callable[[str], int] = lambda text: 0
+        self.tokenize: Callable[[str], tuple[int, ...]] = lambda text: ()
         self.model_name = str(self.args.served_model_name)
         self.stop = asyncio.Event()
         self.exit_code = 0
@@ -437,7 +438,10 @@ class SimServer:
             info["max_running_requests"] = self.plan.max_running_requests
             info["replicas"] = [{"waiting": len(r.core.waiting), "running": len(r.core.running),
                                  "kv_used": r.core.kv_used, "steps": r.steps,
-                                 "retractions": r.core.stats.retractions} for r in self.replicas]
+                                 "retractions": r.core.stats.retractions,
+                                 "cached_prompt_tokens": r.core.stats.cached_prompt_tokens,
+                                 "prefix_cache_tokens": r.core.prefix_cache.size if r.core.prefix_cache else 0}
+                                for r in self.replicas]
         return web.json_response(info)
 
     async def lag(self, _request: web.Request) -> web.Response:
@@ -485,9 +489,9 @@ class SimServer:
         model = body.get("model")
         if model is not None and model != self.model_name:
             return self._error(404, f"The model `{model}` does not exist.", "NotFoundError", "model")
-        n_in = wanted.prompt_tokens or max(1, self.count_tokens(wanted.prompt))
+        tokens = wanted.prompt_tokens or self.tokenize(wanted.prompt) or (0,)  # an empty prompt still takes one token
         rid = api.id_prefix + uuid.uuid4().hex[:24]
-        stream = Stream(SimRequest(rid, n_in, wanted.max_tokens))
+        stream = Stream(SimRequest(rid, len(tokens), wanted.max_tokens, tokens=tokens))
         await asyncio.sleep(ADMISSION_LATENCY_S)  # tokenizer manager -> scheduler hop
         replica = self.replicas[self.rr % len(self.replicas)]
         self.rr += 1
@@ -621,7 +625,7 @@ async def serve(args: SimServerArgs) -> int:
         log(f"max_total_num_tokens={plan.kv_tokens}, chunked_prefill_size={a.chunked_prefill_size}, "
             f"max_prefill_tokens={a.max_prefill_tokens}, max_running_requests={plan.max_running_requests}, "
             f"context_len={a.context_length}")
-        server.count_tokens = make_token_counter(a)
+        server.tokenize = make_tokenizer(a)
         server.start_engine(plan)
         log(f"The (simulated) server is ready to roll! modelled start-up {plan.startup_s:.1f} s x "
             f"scale {scale:g}")

@@ -6,6 +6,12 @@ next request as soon as the previous one ended, until ``num_requests`` have comp
 Metrics are computed as genai-bench computes them (TTFT, TPOT = (e2e - ttft) / (out - 1),
 server output throughput = output tokens / duration, percentiles with linear interpolation).
 
+With a shared prefix (:class:`~autotuner.sim.scenario.SharedPrefix`, genai-bench's
+``--prefix-len`` / ``--prefix-ratio``) every prompt carries token ids, so the engine core's prefix
+cache sees what it would see over HTTP. Each level starts with the prefix cached, as the trial's
+earlier levels leave it on the server (a trial's very first level starts cold: its first wave of
+users computes the prefix once each).
+
 With ``dp_size > 1`` each user sticks to one replica (users are split evenly). SGLang's router
 spreads requests round-robin; with identical replicas the loads match, and the replicas can
 then be simulated independently, which keeps one level at a few milliseconds.
@@ -35,7 +41,7 @@ from autotuner.sim.engine import (
     SimRequest,
 )
 from autotuner.sim.memory import MemoryPlan, plan_memory
-from autotuner.sim.scenario import parse_scenario
+from autotuner.sim.scenario import SharedPrefix, parse_scenario
 
 # Client-side times (measured against the wall-clock server with real genai-bench on a 2-core
 # box, see tests/sim/test_sim_agreement.py): request upload + HTTP parsing, the last chunk's
@@ -76,6 +82,7 @@ class LevelPrediction:
     mean_decode_batch: float = 0.0
     max_batch: int = 0
     retractions: int = 0
+    cached_prompt_tokens: int = 0  # prompt tokens the prefix cache saved from prefill
     kv_tokens: int = 0
     max_running_requests: int = 0
     gpus: int = 1
@@ -118,10 +125,13 @@ def _seed(*parts: Any) -> int:
 
 
 def _run_replica(plan: MemoryPlan, scenario: Any, user_starts: list[float], quota: int,
-                 seed: int, fuse: int = FUSE_STEPS) -> tuple[list[_Done], int, EngineCore]:
+                 seed: int, fuse: int = FUSE_STEPS,
+                 prefix: SharedPrefix | None = None) -> tuple[list[_Done], int, EngineCore]:
     """Closed-loop users on one replica until ``quota`` requests ended (completed or rejected,
     as genai-bench counts them for its request cap). Returns (completed, rejected, core)."""
     core = EngineCore(plan, seed=seed, track_tokens=False)
+    if prefix is not None:
+        core.warm(prefix.left_cached(scenario))
     rng = random.Random(seed ^ 0x5EED)
     arrivals: list[tuple[float, int, SimRequest]] = []  # (time at the scheduler, seq, request)
     in_flight: dict[int, tuple[SimRequest, float]] = {}  # rid -> (request, time sent)
@@ -132,8 +142,12 @@ def _run_replica(plan: MemoryPlan, scenario: Any, user_starts: list[float], quot
 
     def send(t_send: float) -> None:
         nonlocal seq
-        n_in, n_out = scenario.sample(rng)
-        req = SimRequest(seq, n_in, n_out)
+        if prefix is None:
+            n_in, n_out = scenario.sample(rng)
+            req = SimRequest(seq, n_in, n_out)
+        else:
+            n_in, n_out = prefix.sample(scenario, rng)
+            req = SimRequest(seq, n_in, n_out, tokens=prefix.prompt(n_in, seq))
         in_flight[seq] = (req, t_send)
         heapq.heappush(arrivals, (t_send + UPLINK_S + ADMISSION_LATENCY_S, seq, req))
         seq += 1
@@ -175,29 +189,31 @@ def _run_replica(plan: MemoryPlan, scenario: Any, user_starts: list[float], quot
 
 def evaluate_level(args: SimServerArgs, scenario: str, concurrency: int, num_requests: int,
                    seed: int = 0, *, plan: MemoryPlan | None = None,
-                   max_fused_steps: int = FUSE_STEPS) -> LevelPrediction:
+                   max_fused_steps: int = FUSE_STEPS, prefix: SharedPrefix | None = None) -> LevelPrediction:
     """Predict one genai-bench level. Raises StartupFailure when the config cannot start.
 
     ``plan`` skips re-planning memory; ``max_fused_steps=1`` steps every decode pass one by one
-    like the wall-clock server does (slow; for checking the fused fast path).
+    like the wall-clock server does (slow; for checking the fused fast path); ``prefix``: the
+    prompts share one (genai-bench's --prefix-len / --prefix-ratio).
     """
     plan = plan or plan_memory(args)
-    done, errors, cores = _run_level(plan, scenario, concurrency, num_requests, seed, max_fused_steps)
+    done, errors, cores = _run_level(plan, scenario, concurrency, num_requests, seed, max_fused_steps, prefix)
     return _summarise(plan, parse_scenario(scenario).text, concurrency, num_requests, done, errors, cores)
 
 
 def finished_requests(args: SimServerArgs, scenario: str, concurrency: int, num_requests: int, seed: int = 0, *,
-                      plan: MemoryPlan | None = None) -> list[tuple[float, float, float, int, int]]:
+                      plan: MemoryPlan | None = None,
+                      prefix: SharedPrefix | None = None) -> list[tuple[float, float, float, int, int]]:
     """The completed requests of the same level as :func:`evaluate_level`, in the order they ended:
     (end, ttft, e2e, output tokens, input tokens), seconds from the level's start. What a
     genai-bench child reports one by one while the level runs (:mod:`autotuner.bench.fail_fast`)."""
     plan = plan or plan_memory(args)
-    done, _, _ = _run_level(plan, scenario, concurrency, num_requests, seed, FUSE_STEPS)
+    done, _, _ = _run_level(plan, scenario, concurrency, num_requests, seed, FUSE_STEPS, prefix)
     return [(d.end, d.ttft, d.e2e, d.output_len, d.input_len) for d in sorted(done, key=lambda d: d.end)]
 
 
 def _run_level(plan: MemoryPlan, scenario: str, concurrency: int, num_requests: int, seed: int,
-               max_fused_steps: int) -> tuple[list[_Done], int, list[EngineCore]]:
+               max_fused_steps: int, prefix: SharedPrefix | None) -> tuple[list[_Done], int, list[EngineCore]]:
     if concurrency < 1 or num_requests < 1:
         raise ValueError("concurrency and num_requests must be >= 1")
     scen = parse_scenario(scenario)
@@ -212,7 +228,7 @@ def _run_level(plan: MemoryPlan, scenario: str, concurrency: int, num_requests: 
             continue
         starts = [SPAWN_RAMP_S * u / concurrency for u in users]
         quota = max(1, round(num_requests * len(users) / concurrency))
-        got, rejected, core = _run_replica(plan, scen, starts, quota, base + 7919 * replica, max_fused_steps)
+        got, rejected, core = _run_replica(plan, scen, starts, quota, base + 7919 * replica, max_fused_steps, prefix)
         done += got
         errors += rejected
         cores.append(core)
@@ -244,18 +260,19 @@ def _summarise(plan: MemoryPlan, scenario: str, concurrency: int, num_requests: 
         mean_decode_batch=sum(c.stats.decode_batch_sum for c in cores) / steps if steps else 0.0,
         max_batch=max((c.stats.max_batch for c in cores), default=0),
         retractions=sum(c.stats.retractions for c in cores),
+        cached_prompt_tokens=sum(c.stats.cached_prompt_tokens for c in cores),
         kv_tokens=plan.kv_tokens, max_running_requests=plan.max_running_requests, gpus=plan.gpus,
     )
 
 
 def evaluate_config(args: SimServerArgs, scenarios: Sequence[str], concurrencies: Sequence[int],
-                    num_requests: int, seed: int = 0) -> list[LevelPrediction]:
+                    num_requests: int, seed: int = 0, prefix: SharedPrefix | None = None) -> list[LevelPrediction]:
     """Every scenario at every concurrency, in genai-bench's order (scenario-major).
 
     Raises :class:`~autotuner.sim.memory.StartupFailure` when the config cannot start.
     """
     plan = plan_memory(args)
-    return [evaluate_level(args, s, c, num_requests, seed, plan=plan)
+    return [evaluate_level(args, s, c, num_requests, seed, plan=plan, prefix=prefix)
             for s in scenarios for c in concurrencies]
 
 

@@ -3,7 +3,7 @@ before Ray moves any process elsewhere: Ray Tune runs each trial in a working di
 own, and a Ray job submitted with ``--working-dir`` runs in Ray's temporary copy of that folder.
 
 - Inputs (``model.path``, ``model.tokenizer``, ``engine.local.python``, a relative
-  ``engine.local.command`` program, ``engine.ome.kubeconfig``) resolve against the current
+  ``engine.local.command`` program, ``engine.ome.kubeconfig``, ``workload.dataset.path``) resolve against the current
   directory, where ``autotuner run`` was started (a ``--working-dir`` job: its unpacked files).
 - The campaign folder (``output``, default ``runs/<name>``) resolves against
   ``$AUTOTUNER_OUTPUT_BASE`` when it is set, else the current directory, except when that is one
@@ -79,9 +79,13 @@ def resolve_task_paths(spec: TaskSpec, *, base: Path, output_base: Path) -> Task
     if spec.engine.ome is not None and spec.engine.ome.kubeconfig:
         engine_update["ome"] = spec.engine.ome.model_copy(
             update={"kubeconfig": _absolute(spec.engine.ome.kubeconfig, base)})
+    workload = spec.workload
+    if workload.dataset is not None:
+        workload = workload.model_copy(update={"dataset": workload.dataset.model_copy(
+            update={"path": _absolute(workload.dataset.path, base)})})
     return spec.model_copy(update={
         "output": _absolute(spec.output or f"runs/{spec.name}", output_base), "model": model,
-        "engine": spec.engine.model_copy(update=engine_update)})
+        "engine": spec.engine.model_copy(update=engine_update), "workload": workload})
 
 
 def resolve_here(spec: TaskSpec) -> TaskSpec:

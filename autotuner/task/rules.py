@@ -13,6 +13,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any, Iterator
 
+from autotuner.task.traffic import DATASET_SCENARIO, dataset_mode_problems, dataset_problems, prefix_problems
 from autotuner.flavors import FLAVORS, EngineFlavor, EngineParam
 from autotuner.facts.fit import divides_heads, fits_node, size_facts, weight_bytes_per_gpu, weights_fit
 from autotuner.facts.models import MODELS, resolve_model
@@ -95,9 +96,21 @@ def check_spec(spec: TaskSpec) -> list[Problem]:
     problems.extend(_check_gpus(spec, flavor))
 
     wl = spec.workload
+    as_written = wl.dataset is not None and wl.dataset.lengths == "prompts"
     for i, s in enumerate(wl.scenarios):
+        if as_written and s == DATASET_SCENARIO:
+            continue
         if (why := scenario_problem(s)) is not None:
             add(f"workload.scenarios.{i}", s, why)
+    if wl.prefix is not None:
+        for name, value, why in prefix_problems(wl.prefix.len, wl.prefix.ratio, wl.scenarios):
+            add(f"workload.prefix.{name}", value, why)
+    if wl.dataset is not None:
+        for name, value, why in dataset_problems(wl.dataset.path, wl.dataset.prompt_column):
+            add(f"workload.dataset.{name}", value, why)
+        for name, value, why in dataset_mode_problems(wl.dataset.lengths, wl.dataset.max_tokens, wl.scenarios,
+                                                      wl.prefix is not None):
+            add(f"workload.{name}", value, why)
     for i, c in enumerate(wl.concurrency or []):
         if not 1 <= c <= MAX_CONCURRENCY:
             add(f"workload.concurrency.{i}", c, f"must be a positive integer, at most {MAX_CONCURRENCY}")

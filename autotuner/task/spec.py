@@ -163,6 +163,41 @@ class LoadSpec(_Strict):
     growth: float = Field(2.0, gt=1, le=16, description="Factor between loads while no SLO is broken.")
 
 
+class PrefixSpec(_Strict):
+    """A prefix every prompt starts with, as a chat app's system prompt (genai-bench's --prefix-len
+    or --prefix-ratio): engines with a prefix cache compute it once. Give ``len`` or ``ratio``."""
+
+    len: int | None = Field(None, ge=1, le=1_000_000, description="Tokens every prompt shares at its start "
+                            "(at most the shortest prompt a scenario can draw).")
+    ratio: float | None = Field(None, ge=0, le=1, description="Or: this share of each prompt's tokens, in [0, 1] "
+                                "(D scenarios only, as genai-bench requires).")
+
+    def describe(self) -> str:
+        return (f"a {self.len}-token shared prefix" if self.len is not None
+                else f"a shared prefix of {self.ratio:.0%} of each prompt")
+
+
+class DatasetSpec(_Strict):
+    """Your own prompts (genai-bench's --dataset-path): a local file whose text genai-bench builds
+    every prompt from, in place of its built-in sonnets."""
+
+    path: str = Field(min_length=1, description="Local .txt (a prompt per line), .csv (with prompt_column) or "
+                      ".json (a list of strings) file; relative to where the tuner runs.")
+    prompt_column: str | None = Field(None, description="The .csv file's column of prompts.")
+    lengths: Literal["scenario", "prompts"] = Field(
+        "scenario", description="What sets each request's tokens: scenario (the workload's scenarios; genai-bench "
+        "cuts the file's text to their input lengths and asks their output lengths) or prompts (one prompt of the "
+        "file as written per request, asking max_tokens; workload.scenarios must be [dataset]).")
+    max_tokens: int | None = Field(None, ge=1, le=1_000_000, description="lengths prompts: the output tokens each "
+                                   "request asks for (the simulator generates them all; a real model may stop "
+                                   "earlier).")
+
+    def describe(self) -> str:
+        column = f" (column {self.prompt_column})" if self.prompt_column else ""
+        asked = f", as written, {self.max_tokens} tokens out at most" if self.lengths == "prompts" else ""
+        return f"prompts from {Path(self.path).name}{column}{asked}"
+
+
 class WorkloadSpec(_Strict):
     """The load genai-bench puts on each trial: per scenario, the load search between
     ``load.min`` and ``load.max``, or a fixed sweep of the ``concurrency`` list."""
@@ -171,6 +206,8 @@ class WorkloadSpec(_Strict):
     load: LoadSpec = Field(default_factory=LoadSpec)
     concurrency: list[int] | None = Field(
         None, min_length=1, description="A fixed sweep instead of the load search: every listed concurrency, in order.")
+    prefix: PrefixSpec | None = Field(None, description="A prefix all prompts share (a system prompt).")
+    dataset: DatasetSpec | None = Field(None, description="Your own prompts instead of genai-bench's sonnets.")
     requests_per_level: int = Field(50, ge=1, le=1_000_000, description="Requests per level, at least (a soft cap in genai-bench).")
     requests_per_user: int = Field(3, ge=1, le=1000, description="Requests per level for each concurrent user, "
                                    "at least, so high loads are measured in a steady state.")
@@ -183,6 +220,12 @@ class WorkloadSpec(_Strict):
     runner: Literal["genai-bench", "benchmarkjob"] = Field(
         "genai-bench", description="genai-bench: on the trial's Ray worker, level by level (a trial can stop "
         "early); benchmarkjob (ome backend): an OME BenchmarkJob per level in the cluster.")
+
+    def traffic(self) -> str:
+        """The traffic of every level, in a few words (scenarios, shared prefix, prompts)."""
+        parts = [", ".join(self.scenarios)]
+        parts += [part.describe() for part in (self.prefix, self.dataset) if part is not None]
+        return "; ".join(parts)
 
     def describe(self) -> str:
         """The load each trial gets, in a few words."""
@@ -275,6 +318,6 @@ class TaskSpec(_Strict):
 
 
 __all__ = [
-    "CAMPAIGN_NAME_RE", "GPU_TYPES", "ApiKeySpec", "BudgetSpec", "EngineSpec", "LoadSpec", "LocalBackendSpec", "ModelSpec", "ObjectiveSpec", "OmeBackendSpec",
-    "ParamSpace", "Problem", "RemeasureSpec", "SLOSpec", "SearchSpec", "TaskSpec", "WorkloadSpec",
+    "CAMPAIGN_NAME_RE", "GPU_TYPES", "ApiKeySpec", "BudgetSpec", "DatasetSpec", "EngineSpec", "LoadSpec", "LocalBackendSpec", "ModelSpec", "ObjectiveSpec", "OmeBackendSpec",
+    "ParamSpace", "PrefixSpec", "Problem", "RemeasureSpec", "SLOSpec", "SearchSpec", "TaskSpec", "WorkloadSpec",
 ]

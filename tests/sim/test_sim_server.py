@@ -118,6 +118,36 @@ def test_server_serves_health_models_and_streaming_chat(tokenizer_dir):
     assert "SIMULATED sglang 0.5.23" in out and "not the engine" in out
 
 
+@pytest.mark.parametrize("engine, engine_flags, cached", [
+    ("sglang", (), True), ("sglang", ("--disable-radix-cache",), False),
+    ("vllm", (), True), ("vllm", ("--no-enable-prefix-caching",), False)])
+def test_prompts_sharing_a_system_prompt_hit_the_prefix_cache(tokenizer_dir, engine, engine_flags, cached):
+    """The cache matches the token ids of the prompts received over HTTP (SGLang's radix tree,
+    vLLM's hashed blocks)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    model = ["--model-path", str(tokenizer_dir)] if engine == "sglang" else [str(tokenizer_dir)]
+    proc = start_server("--sim-engine", engine, *sim(), *model, "--port", str(port), *engine_flags)
+    system = "You are a careful assistant who answers in sonnets. " * 40
+    try:
+        wait_ready(base, proc)
+        prompts = []
+        for question in ("Shall I compare thee to a summer's day?", "When in disgrace with fortune?"):
+            body = {"messages": [{"role": "system", "content": system}, {"role": "user", "content": question}],
+                    "max_tokens": 2}
+            prompts.append(requests.post(base + "/v1/chat/completions", json=body, timeout=30).json()
+                           ["usage"]["prompt_tokens"])
+        replica = requests.get(base + "/get_server_info", timeout=5).json()["replicas"][0]
+    finally:
+        stop(proc)
+    assert min(prompts) > 300
+    if cached:  # the second request found the system prompt cached (at least 300 of its tokens)
+        assert 300 < replica["cached_prompt_tokens"] < prompts[1]
+        assert replica["prefix_cache_tokens"] >= prompts[0]
+    else:
+        assert replica["cached_prompt_tokens"] == replica["prefix_cache_tokens"] == 0
+
+
 def test_api_key_is_required_everywhere_but_health():
     """--api-key as SGLang has it: 401 without ``Authorization: Bearer <key>``, probes stay open."""
     port = free_port()

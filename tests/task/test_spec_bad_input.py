@@ -63,7 +63,7 @@ def test_validate_reports_exhausting_input_without_a_traceback(tmp_path, text, e
     (("objective", "slo", "ttft_p90_s"), math.nan),
     (("engine", "fixed", "schedule_conservativeness"), math.nan),
     (("search", "space", "mem_fraction_static", "high"), math.inf),
-    (("search", "space", "schedule_policy", "choices", 1), math.inf),
+    (("search", "space", "chunked_prefill_size", "choices", 1), math.inf),
     (("search", "initial_configs", 0, "mem_fraction_static"), -math.inf),
 ])
 def test_inf_and_nan_are_refused_wherever_they_are(where, value):
@@ -111,11 +111,11 @@ def test_conditions_in_a_cycle_or_on_unknown_names_are_refused():
     data = base()
     space = data["search"]["space"]
     space["disable_cuda_graph"]["when"] = {"cuda_graph_max_bs": 8}
-    space["schedule_policy"]["when"] = {"max_prefill_tokens": 4096}
+    space["chunked_prefill_size"]["when"] = {"max_prefill_tokens": 4096}
     msgs = problems_of(data)
     assert "cycle" in msgs["search.space.disable_cuda_graph.when"]
     assert "cycle" in msgs["search.space.cuda_graph_max_bs.when"]
-    assert "search.space or engine.fixed" in msgs["search.space.schedule_policy.when.max_prefill_tokens"]
+    assert "search.space or engine.fixed" in msgs["search.space.chunked_prefill_size.when.max_prefill_tokens"]
 
 
 def test_bounds_that_would_break_a_run():

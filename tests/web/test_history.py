@@ -3,7 +3,6 @@ restarted, the hub's fresher entries overlay it while a run is live, and the row
 is gone never stay "running"."""
 
 import dataclasses
-import json
 import os
 import subprocess
 import sys

@@ -153,7 +153,7 @@ def defaults(args: SimServerArgs, gpu: GpuSpec, model: ModelSpec) -> dict[str, A
         backend = "triton"
     return {"chunked_prefill_size": chunk, "max_prefill_tokens": max_prefill, "cuda_graph_max_bs": max_bs,
             "cuda_graph_bs": args.cuda_graph_bs or decode_batch_sizes(max_bs), "mem_fraction_static": fraction,
-            "attention_backend": backend, "block_size": 1, "kv_reservation": True}
+            "attention_backend": backend, "block_size": 1, "kv_reservation": True, "prefix_cache": "radix"}
 
 
 def check(args: SimServerArgs, gpu: GpuSpec, model: ModelSpec) -> None:

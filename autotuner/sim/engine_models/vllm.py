@@ -24,7 +24,9 @@ What differs from SGLang (from vLLM 0.33.0's ``engine/arg_utils.py``, ``config/v
   ``min(2 * max_num_seqs, 512)`` (or ``--max-cudagraph-capture-size``,
   ``--cudagraph-capture-sizes``); ``--enforce-eager`` captures none;
 * **attention**: FlashAttention for every KV dtype (the simulator does not model a backend switch
-  in vLLM).
+  in vLLM);
+* **prefix caching** (on by default, ``--no-enable-prefix-caching`` turns it off): full
+  ``block_size``-token blocks under chained hashes (:class:`~autotuner.sim.prefix_cache.BlockHashCache`).
 
 >>> default_capture_sizes(max_num_seqs=4, max_num_batched_tokens=8192)
 (1, 2, 4, 8)
@@ -112,7 +114,7 @@ def defaults(args: SimServerArgs, gpu: GpuSpec, model: ModelSpec) -> dict[str, A
             "gpu_memory_utilization": (table_default(ENGINE, args.engine_version, "gpu_memory_utilization")
                                        if args.gpu_memory_utilization is None else args.gpu_memory_utilization),
             "block_size": args.block_size or DEFAULT_BLOCK_SIZE, "attention_backend": "flash_attn",
-            "kv_reservation": False}
+            "kv_reservation": False, "prefix_cache": "block_hash"}
 
 
 def check(args: SimServerArgs, gpu: GpuSpec, model: ModelSpec) -> None:
