@@ -1,6 +1,7 @@
 """``autotuner``: run, validate and report tuning campaigns.
 
     autotuner validate examples/quickstart.yaml
+    autotuner plan examples/quickstart.yaml           # the simulator's prediction of the space, no Ray, no GPU
     autotuner run examples/quickstart.yaml            # live per-trial lines, then the final table
     autotuner run examples/quickstart.yaml --resume   # continue an interrupted campaign
     autotuner report runs/quickstart                  # tables + report.png
@@ -18,6 +19,7 @@ from pathlib import Path
 from autotuner.task.spec import Problem, load_spec
 
 EXIT_INVALID = 2
+SAMPLE_SIZE = 4000  # autotuner.twin.plan.SAMPLE_SIZE, without importing the simulator for --help
 
 
 def _print_problems(path: str, problems: list[Problem]) -> None:
@@ -33,6 +35,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     print(f"{args.file}: ok ({spec.budget.trials} trials over {len(spec.search.space)} parameters, "
           f"{spec.workload.describe()}, {spec.budget.gpus} GPU slots)")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    spec, problems = load_spec(args.file)
+    if spec is None or problems:
+        _print_problems(args.file, problems)
+        return EXIT_INVALID
+    import json
+
+    from autotuner.twin.plan import plan_task, render_plan
+
+    plan = plan_task(spec, sample_size=args.sample)
+    print(json.dumps(plan.to_dict(), indent=1) if args.json else render_plan(plan))
     return 0
 
 
@@ -130,12 +146,26 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autotuner", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("validate", help="check a task file and print every problem")
     p.add_argument("file")
     p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("plan", help="predict the search space with the simulator (no Ray, no GPU): best configs, "
+                                    "those that cannot start, which parameters matter, GPU-hours")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument("--sample", type=_positive_int, default=SAMPLE_SIZE,
+                   help=f"configs screened at most; a larger space is sampled (default {SAMPLE_SIZE})")
+    p.set_defaults(func=cmd_plan)
     p = sub.add_parser("run", help="run a tuning campaign")
     p.add_argument("file")
     p.add_argument("--resume", action="store_true", help="continue the interrupted campaign in the output folder")
