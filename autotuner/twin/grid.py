@@ -139,10 +139,11 @@ def _levels(name: str, ps: ParamSpace, is_int: bool, size: int) -> list[Any]:
     lo, hi = (math.log(ps.low), math.log(ps.high)) if ps.log else (ps.low, ps.high)
     points = [lo + (hi - lo) * (i + 0.5) / size for i in range(size)]
     points = [math.exp(p) for p in points] if ps.log else points
+    # Repeats stay: on a log scale the small values of an int range are drawn more often, as asked.
     if is_int:
-        return sorted({int(round(p)) for p in points})
+        return [int(round(p)) for p in points]
     if ps.step:
-        return sorted({round(ps.low + round((p - ps.low) / ps.step) * ps.step, 10) for p in points})
+        return [round(ps.low + round((p - ps.low) / ps.step) * ps.step, 10) for p in points]
     return [round(p, KEY_DECIMALS) for p in points]
 
 

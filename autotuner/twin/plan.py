@@ -262,7 +262,7 @@ def render_plan(plan: CampaignPlan) -> str:
     lines.append(f"task {plan.task}: {size}; screened {how} with the steady-state fast path, the best "
                  f"{len(plan.best)} confirmed by the discrete-event simulator ({plan.compute_s:.1f} s)")
     lines += ["", f"Predicted best configs ({plan.unit} at the SLO boundary, by the simulator):"]
-    shown = diversified(plan.best, SHOWN)
+    shown = rank(diversified(plan.best, SHOWN))
     params = list(dict.fromkeys(k for p in shown for k in p.config))
     header = ["#", "goodput/GPU", "boundary load", "GPUs", "start-up"] + [names.get(k, k) for k in params]
     rows = [[str(i + 1), f"{p.score:.0f}", " ".join(f"{s}:{c}" for s, c in p.boundary), str(p.gpus),
