@@ -206,7 +206,7 @@ def surface_digest(surface: Surface) -> str:
     """A hash of what the truth depends on: the task (space, workload, SLOs, engine, slots) and the
     code that sizes and scores levels (the simulator's own version is checked on load)."""
     task = surface.task.model_dump(mode="json", exclude={"budget": {"trials", "wall_time_s"}, "output": True,
-                                                         "search": {"algorithm", "early_stopping", "stop_margin"},
+                                                         "search": {"algorithm", "early_stopping", "stop_margin", "prior"},
                                                          "remeasure": True, "seed": True})
     digest = hashlib.sha256(json.dumps(task, sort_keys=True).encode())
     for module in (sweep, objective):

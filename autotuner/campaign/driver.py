@@ -354,6 +354,11 @@ def _wrap_up(spec: TaskSpec, cid: str, objective_unit: str, folder: Path, status
     return failures[0] if failures else None
 
 
+def _say(text: str) -> None:
+    """A progress line of the driver itself, timed like the trials' lines."""
+    print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
+
+
 def _experiment(spec: TaskSpec, trainable: Any, path: Path, resume: bool, callbacks: Sequence[Any], *,
                 search: bool, configs: Sequence[dict[str, Any]] = ()) -> Any:
     """The Tune experiment of one phase, new or restored: the search (Optuna proposes, the bound
@@ -375,7 +380,7 @@ def _experiment(spec: TaskSpec, trainable: Any, path: Path, resume: bool, callba
         return tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
                                   resume_errored=False, restart_errored=False)
     if search:
-        tune_config = tune.TuneConfig(metric="score", mode="max", search_alg=make_searcher(spec),
+        tune_config = tune.TuneConfig(metric="score", mode="max", search_alg=make_searcher(spec, announce=_say),
                                       scheduler=EarlyStopping.from_spec(spec).scheduler(), num_samples=spec.budget.trials,
                                       time_budget_s=spec.budget.wall_time_s, reuse_actors=True)
     else:

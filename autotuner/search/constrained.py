@@ -12,6 +12,9 @@ What the sampler learns from an ended trial (:func:`learned_value`):
   GP) rank it below every feasible trial instead of mixing a negative number into the throughput
   scale.
 
+With ``search.prior: twin`` a config the twin predicts far below the best trial is not deployed
+either (:class:`autotuner.twin.guide.TwinVeto`): Optuna is told the twin's (calibrated) prediction.
+
 A config the campaign has already measured is not deployed again: when the sampler proposes one,
 Optuna is told the value that config got and asked again (at most ``MAX_REUSED`` times per
 suggestion; then the config runs again), so the trial budget goes to new configs. TPE proposes an
@@ -26,6 +29,7 @@ from typing import Any
 from ray.tune.search.optuna import OptunaSearch
 
 from autotuner.results.folder import DONE, FAILED, REJECTED
+from autotuner.twin.guide import TwinVeto, best_assured
 
 CONSTRAINT = "slo"  # the constraint's name in Optuna: > 0 when the trial met the SLOs nowhere
 MAX_REUSED = 20  # proposals of measured configs answered per suggestion (a small space runs out of new ones)
@@ -46,9 +50,11 @@ def learned_value(result: dict[str, Any]) -> tuple[float, float]:
 class ConstrainedOptunaSearch(OptunaSearch):
     """``OptunaSearch`` with constraint values, that deploys no config twice."""
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self, *args: Any, veto: TwinVeto | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._measured: dict[str, tuple[float, float]] = {}  # config's params -> (value, constraint) told
+        self._veto = veto
+        self._best_assured = 0.0  # what the best ended trial is sure of
 
     def suggest(self, trial_id: str) -> dict | None:
         for attempt in range(MAX_REUSED + 1):
@@ -56,6 +62,8 @@ class ConstrainedOptunaSearch(OptunaSearch):
             if config is None:
                 return None
             known = self._measured.get(self._params_key(trial_id))
+            if known is None and self._veto is not None:
+                known = self._veto.verdict(self._ot_trials[trial_id].params, self._best_assured)
             if known is None or attempt == MAX_REUSED:
                 break
             ot_trial = self._ot_trials.pop(trial_id)
@@ -66,6 +74,9 @@ class ConstrainedOptunaSearch(OptunaSearch):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if result and not error and trial_id in self._ot_trials and trial_id not in self._completed_trials:
             value, constraint = learned_value(result)
+            if self._veto is not None:
+                self._veto.observe(self._ot_trials[trial_id].params, result)
+            self._best_assured = max(self._best_assured, best_assured(result))
             self._ot_trials[trial_id].set_constraint(CONSTRAINT, constraint)
             self._measured[self._params_key(trial_id)] = (value, constraint)
             result = {**result, self.metric: value}

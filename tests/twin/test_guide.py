@@ -1,0 +1,103 @@
+"""Twin-guided search: the twin's best configs run first, and a config it predicts far below the best
+trial is not deployed (the sampler is told the prediction). Real Optuna searcher, no Ray cluster."""
+
+from __future__ import annotations
+
+import pytest
+
+from autotuner.search import make_searcher
+from autotuner.task.spec import require_valid
+from autotuner.twin.grid import config_key
+from autotuner.twin.guide import VETO_SHARE, TwinVeto, start_count, twin_start
+
+SPACE = {"tp_size": {"choices": [1, 2]}, "max_running_requests": {"choices": [4, 16, 64, 128]},
+         "chunked_prefill_size": {"choices": [1024, 8192]}, "disable_cuda_graph": {"choices": [False, True]}}
+INITIAL = {"tp_size": 2, "max_running_requests": 16, "chunked_prefill_size": 1024, "disable_cuda_graph": True}
+
+
+def task(prior: str = "twin", **budget):
+    return require_valid({
+        "name": "twin-guide", "model": {"name": "meta-llama/Llama-3.1-8B-Instruct"},
+        "engine": {"backend": "local", "gpu": "H100", "local": {"command": "simulator"}},
+        "search": {"space": SPACE, "prior": prior, "initial_configs": [INITIAL]},
+        "workload": {"scenarios": ["D(128,32)"], "load": {"min": 1, "max": 256, "start": 8},
+                     "requests_per_level": 16, "requests_per_user": 3},
+        "objective": {"slo": {"ttft_p90_s": 0.25, "tpot_p90_s": 0.03}},
+        "budget": {"trials": 12, "gpus": 2, **budget}, "seed": 5})
+
+
+def done(score: float, load: int = 64) -> dict:
+    return {"feasible": True, "score": score, "boundary": [("D(128,32)", load)], "gpus": 1, "training_iteration": 1,
+            "done": True, "status": "done"}
+
+
+def test_twin_start_gives_its_best_configs_diversified_without_the_initial_ones():
+    spec = task()
+    start = twin_start(spec)
+    assert len(start.points) == start_count(spec) == 2
+    assert all(set(p) == set(SPACE) for p in start.points)
+    assert config_key(INITIAL) not in {config_key(p) for p in start.points}
+    first, second = start.points
+    assert sum(first[k] != second[k] for k in SPACE) >= 2
+    assert first["max_running_requests"] >= 64 and start.predictions[0].score > start.predictions[1].score * 0.8
+    assert "twin: simulator" in start.line() and "search.prior: none" in start.line()
+
+
+def test_the_campaign_tries_its_initial_config_then_the_twins_and_says_so():
+    said = []
+    searcher = make_searcher(task(), announce=said.append)
+    searcher.set_search_properties("score", "max", {})
+    proposed = [searcher.suggest(f"t{i}") for i in range(2)]
+    assert proposed[0] == INITIAL
+    assert proposed[1] == dict(twin_start(task()).points[0])
+    assert len(said) == 1 and said[0].startswith("twin: ")
+
+
+def test_prior_none_is_todays_search():
+    said = []
+    searcher = make_searcher(task("none"), announce=said.append)
+    assert said == [] and searcher.searcher._veto is None
+    assert searcher.searcher._points_to_evaluate == [INITIAL]
+
+
+def test_veto_skips_only_configs_predicted_far_below_the_best_trial():
+    spec = task()
+    veto = TwinVeto(spec, protected=frozenset({config_key(INITIAL)}))
+    weak = {"tp_size": 1, "max_running_requests": 4, "chunked_prefill_size": 8192, "disable_cuda_graph": False}
+    strong = {"tp_size": 1, "max_running_requests": 128, "chunked_prefill_size": 8192, "disable_cuda_graph": False}
+    best = veto.predict(strong).score
+    assert veto.verdict(weak, 0.0) is None  # no trial has ended: nothing to compare with
+    value, constraint = veto.verdict(weak, best)
+    assert value == pytest.approx(veto.predict(weak).score) and value < VETO_SHARE * best and constraint == 0.0
+    assert veto.verdict(strong, best) is None
+    assert veto.verdict(INITIAL, 10 * best) is None  # what the task asked to try first runs
+    assert len(veto.vetoed) == 1 and "predicted" in veto.vetoed[0][1]
+
+
+def test_calibration_from_measured_trials_scales_the_predictions():
+    veto = TwinVeto(task())
+    strong = {"tp_size": 1, "max_running_requests": 128, "chunked_prefill_size": 8192, "disable_cuda_graph": False}
+    predicted = veto.predict(strong).score
+    veto.observe(strong, done(0.5 * predicted))  # the real engine made half of what the twin said
+    assert veto.scale() == pytest.approx(0.5)
+    assert veto.verdict(strong, 1.2 * predicted) is not None  # calibrated 0.5 x predicted < 0.5 x 1.2 x predicted
+    assert veto.verdict(strong, 0.8 * predicted) is None
+
+
+def test_the_searcher_tells_optuna_the_prediction_instead_of_deploying_a_vetoed_config():
+    spec = task()
+    searcher = make_searcher(spec)
+    searcher.set_search_properties("score", "max", {})
+    inner = searcher.searcher
+    strong = dict(twin_start(spec).points[0])
+    best = inner._veto.predict(strong).score
+    deployed = []
+    for i in range(8):
+        config = searcher.suggest(f"t{i}")
+        deployed.append(config)
+        searcher.on_trial_complete(f"t{i}", done(best if config == strong else 0.6 * best))
+    vetoed = [c for c, _ in inner._veto.vetoed]
+    assert vetoed and all(c["max_running_requests"] in (4, 16) for c in vetoed)  # predicted far below 64 and 128
+    assert not {config_key(c) for c in vetoed} & {config_key({**spec.engine.fixed, **c}) for c in deployed}
+    told = [t for t in inner._ot_study.get_trials(deepcopy=False) if t.value is not None]
+    assert len(told) >= len(deployed) + len(vetoed)
