@@ -101,3 +101,12 @@ def test_the_searcher_tells_optuna_the_prediction_instead_of_deploying_a_vetoed_
     assert not {config_key(c) for c in vetoed} & {config_key({**spec.engine.fixed, **c}) for c in deployed}
     told = [t for t in inner._ot_study.get_trials(deepcopy=False) if t.value is not None]
     assert len(told) >= len(deployed) + len(vetoed)
+
+
+def test_an_unknown_prior_is_refused_naming_the_field():
+    from autotuner.task.spec import parse_spec
+
+    data = task().model_dump(mode="json")
+    data["search"]["prior"] = "oracle"
+    _, problems = parse_spec(data)
+    assert any(p.path == "search.prior" and "twin" in p.message for p in problems)
