@@ -13,7 +13,8 @@ What the sampler learns from an ended trial (:func:`learned_value`):
   scale.
 
 With ``search.prior: twin`` a config the twin predicts far below the best trial is not deployed
-either (:class:`autotuner.twin.guide.TwinVeto`): Optuna is told the twin's (calibrated) prediction.
+either (:class:`autotuner.twin.guide.TwinVeto`): Optuna is told the twin's prediction, calibrated on
+every level reported so far.
 
 A config the campaign has already measured is not deployed again: when the sampler proposes one,
 Optuna is told the value that config got and asked again (at most ``MAX_REUSED`` times per
@@ -29,6 +30,7 @@ from typing import Any
 from ray.tune.search.optuna import OptunaSearch
 
 from autotuner.results.folder import DONE, FAILED, REJECTED
+from autotuner.trial.report import TrialReport
 from autotuner.twin.guide import TwinVeto, best_assured
 
 CONSTRAINT = "slo"  # the constraint's name in Optuna: > 0 when the trial met the SLOs nowhere
@@ -71,11 +73,16 @@ class ConstrainedOptunaSearch(OptunaSearch):
             self._ot_study.tell(ot_trial, known[0])
         return config
 
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if self._veto is not None and trial_id in self._ot_trials:
+            measured = TrialReport.from_tune(result).measured
+            if measured is not None:
+                self._veto.observe_level(self._ot_trials[trial_id].params, measured)
+        super().on_trial_result(trial_id, result)
+
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if result and not error and trial_id in self._ot_trials and trial_id not in self._completed_trials:
             value, constraint = learned_value(result)
-            if self._veto is not None:
-                self._veto.observe(self._ot_trials[trial_id].params, result)
             self._best_assured = max(self._best_assured, best_assured(result))
             self._ot_trials[trial_id].set_constraint(CONSTRAINT, constraint)
             self._measured[self._params_key(trial_id)] = (value, constraint)

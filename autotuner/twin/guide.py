@@ -5,17 +5,16 @@ not deploy what the twin is sure cannot compete.
   ``autotuner plan``'s, so the campaign starts within seconds), confirms its head with the
   discrete-event simulator and returns its best configs, diversified (each differs from the ones
   before it in two parameters or more), to be tried right after the task's ``initial_configs``;
-* :class:`TwinVeto`: when the sampler proposes a config, the twin predicts it (fast path); if that
-  prediction, scaled by how the twin has compared with the trials measured so far (the median of
-  measured / predicted goodput), is below :data:`VETO_SHARE` of what the best trial is sure of,
-  the config is not deployed and the sampler is told the prediction instead. The margin is wide
+* :class:`TwinVeto`: when the sampler proposes a config, the twin predicts it (fast path, its step
+  times fitted to every level measured so far: :mod:`autotuner.twin.calibrate`); if that
+  prediction is below :data:`VETO_SHARE` of what the best trial is sure of, the config is not
+  deployed and the sampler is told the prediction instead. The margin is wide
   on purpose: the twin's step times were 0.55-0.99 of real ones, so only configs the twin puts
   far behind are skipped; a config it predicts cannot start is deployed anyway (the engine decides).
 """
 
 from __future__ import annotations
 
-import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,13 +22,17 @@ from typing import Any
 from autotuner.sim.version import simulator_version
 from autotuner.task.space import SearchSpace
 from autotuner.task.spec import TaskSpec
+from autotuner.bench.result import LevelResult
+from autotuner.twin.calibrate import CalibrationReport, Observation, calibration_report, fit, usable
 from autotuner.twin.grid import config_key, configs_to_screen
 from autotuner.twin.plan import diversified, rank
 from autotuner.twin.predict import ConfigPrediction, Model, Outcome, Twin
+from autotuner.twin.steady import Calibration
 
 START_SAMPLE = 1000  # configs the campaign's twin screens before the first trial
 START_CONFIRMED = 8  # of them, the best confirmed by the discrete-event simulator
 VETO_SHARE = 0.5  # not deployed: predicted (calibrated) below this share of the best trial's assured score
+FIT_LEVELS = 40  # the calibration fits the most recent this many measured levels (a fit takes ~0.1 s per 10)
 
 
 @dataclass(frozen=True)
@@ -75,33 +78,32 @@ def twin_start(spec: TaskSpec, count: int | None = None, sample: int = START_SAM
 
 @dataclass
 class TwinVeto:
-    """Decides, per proposed config, whether the twin is sure enough it cannot compete."""
+    """Decides, per proposed config, whether the twin is sure enough it cannot compete; calibrates
+    the twin from every level the trials measure (:mod:`autotuner.twin.calibrate`)."""
 
     spec: TaskSpec
     share: float = VETO_SHARE
     protected: frozenset[str] = frozenset()  # config keys never vetoed (the configs enqueued first)
-    ratios: list[float] = field(default_factory=list)  # measured / predicted goodput of the trials so far
+    observations: list[Observation] = field(default_factory=list)  # (engine parameters, measured level)
     vetoed: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (config, why)
+    calibration: Calibration = field(default_factory=Calibration)
+    report: CalibrationReport | None = None  # how far the twin was before / after the last fit
+    _fitted_on: int = 0
     _predictions: dict[str, ConfigPrediction] = field(default_factory=dict)
-    _twin: Twin | None = None
 
     def predict(self, config: dict[str, Any]) -> ConfigPrediction:
+        """The calibrated fast path's prediction (refitted first when levels came in since)."""
+        self._refit()
         key = config_key(self._engine_config(config))
         if key not in self._predictions:
-            if self._twin is None:
-                self._twin = Twin(self.spec)
-            self._predictions[key] = self._twin.predict(self._engine_config(config), Model.STEADY)
+            twin = Twin(self.spec, self.calibration)
+            self._predictions[key] = twin.predict(self._engine_config(config), Model.STEADY)
         return self._predictions[key]
 
-    def scale(self) -> float:
-        """The calibration so far: median of measured over predicted goodput (1 before any trial)."""
-        return statistics.median(self.ratios) if self.ratios else 1.0
-
-    def observe(self, config: dict[str, Any], result: dict[str, Any]) -> None:
-        """A trial ended: learn how far the twin was from its measured score."""
-        predicted = self.predict(config)
-        if result.get("feasible") and result.get("status") == "done" and predicted.score > 0:
-            self.ratios.append(float(result["score"]) / predicted.score)
+    def observe_level(self, config: dict[str, Any], level: LevelResult) -> None:
+        """A trial measured a level: keep it for the next fit (levels ended early say too little)."""
+        if usable(level):
+            self.observations.append((self._engine_config(config), level))
 
     def verdict(self, config: dict[str, Any], best_assured: float) -> tuple[float, float] | None:
         """(value, constraint) to tell the sampler instead of deploying ``config``, or None to deploy it."""
@@ -110,11 +112,20 @@ class TwinVeto:
         p = self.predict(config)
         if p.outcome in (Outcome.REJECTED, Outcome.STARTUP_FAILED):
             return None  # the pre-deployment checks and the engine decide those, not the twin
-        value = p.score * self.scale()
-        if value >= self.share * best_assured:
+        if p.score >= self.share * best_assured:
             return None
-        self.vetoed.append((self._engine_config(config), f"predicted {value:.0f} < {self.share:.0%} of {best_assured:.0f}"))
-        return (value, 0.0) if p.outcome is Outcome.OK else (0.0, 1.0)
+        self.vetoed.append((self._engine_config(config), f"predicted {p.score:.0f} < {self.share:.0%} of {best_assured:.0f}"))
+        return (p.score, 0.0) if p.outcome is Outcome.OK else (0.0, 1.0)
+
+    def _refit(self) -> None:
+        if len(self.observations) == self._fitted_on:
+            return
+        recent = self.observations[-FIT_LEVELS:]
+        twin = Twin(self.spec)
+        self.calibration = fit(twin, recent)
+        self.report = calibration_report(twin, recent, self.calibration)
+        self._fitted_on = len(self.observations)
+        self._predictions.clear()
 
     def _space_config(self, config: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in config.items() if k in self.spec.search.space}

@@ -31,7 +31,7 @@ from autotuner.task.spec import LoadSpec, TaskSpec
 from autotuner.trial.feasibility import model_facts, reject_reason
 from autotuner.trial.objective import SLO, goodput_per_gpu
 from autotuner.trial.sweep import plan_for, sizing_for
-from autotuner.twin.steady import SteadyLevelModel
+from autotuner.twin.steady import CalibratedCost, Calibration, SteadyLevelModel
 
 LADDER_STEP = 1.2  # the ladder of loads below the boundary the best passing level is taken over
 
@@ -120,8 +120,9 @@ def slo_boundary(level: Callable[[int], LevelResult], load: LoadSpec, slo: SLO, 
 class Twin:
     """The simulator as a model of one task's engine, GPU, model, workload and SLOs."""
 
-    def __init__(self, spec: TaskSpec):
+    def __init__(self, spec: TaskSpec, calibration: Calibration | None = None):
         self.spec = spec
+        self.calibration = calibration  # the fast path's step times fitted to measured levels, if any
         self.slo = SLO.from_spec(spec.objective.slo)
         self.sizing = sizing_for(spec)
         self.facts = model_facts(spec)
@@ -162,7 +163,9 @@ class Twin:
     def level_function(self, args: SimServerArgs, plan: MemoryPlan, model: Model) -> Callable[[str, int], LevelResult]:
         """``level(scenario, load)`` of one config by ``model``, memoised."""
         cache: dict[tuple[str, int], LevelResult] = {}
-        steady = SteadyLevelModel(plan) if model is Model.STEADY else None
+        steady = None
+        if model is Model.STEADY:
+            steady = SteadyLevelModel(plan, CalibratedCost(plan, self.calibration) if self.calibration else None)
 
         def level(scenario: str, load: int) -> LevelResult:
             key = (scenario, load)

@@ -55,13 +55,43 @@ class Wave:
         return sum(self.prefill_steps) + self.decode_s
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """The twin's fitted parameters (identity: the simulator as it is)."""
+
+    decode: float = 1.0
+    prefill: float = 1.0
+    step_overhead_s: float = 0.0
+
+    def to_dict(self) -> dict[str, float]:
+        return {"decode": round(self.decode, 3), "prefill": round(self.prefill, 3),
+                "step_overhead_ms": round(self.step_overhead_s * 1e3, 3)}
+
+
+class CalibratedCost(StepCost):
+    """The simulator's step costs with a calibration applied."""
+
+    def __init__(self, plan: MemoryPlan, calibration: Calibration):
+        super().__init__(plan)
+        self.calibration = calibration
+
+    def decode_seconds(self, batch: int, kv_tokens: float) -> float:
+        c = self.calibration
+        return c.decode * super().decode_seconds(batch, kv_tokens) + c.step_overhead_s
+
+    def prefill_seconds(self, chunks: list[tuple[int, int]], decode_batch: int = 0, decode_kv_tokens: float = 0.0,
+                        logits_rows: int | None = None) -> float:
+        c = self.calibration
+        return c.prefill * super().prefill_seconds(chunks, decode_batch, decode_kv_tokens, logits_rows) + c.step_overhead_s
+
+
 class SteadyLevelModel:
     """Levels of one config (a memory plan) in closed form; memoises waves by batch and scenario."""
 
-    def __init__(self, plan: MemoryPlan):
+    def __init__(self, plan: MemoryPlan, cost: StepCost | None = None):
         a = plan.args
         self.plan = plan
-        self.cost = StepCost(plan)
+        self.cost = cost or StepCost(plan)  # or a calibrated one (autotuner.twin.calibrate)
         self.chunk = int(a.chunked_prefill_size) if a.chunked_prefill_enabled else None
         self.max_prefill = int(a.max_prefill_tokens or 0) or None
         self.max_running = plan.max_running_requests
@@ -197,4 +227,4 @@ class SteadyLevelModel:
         return total * h / 3
 
 
-__all__ = ["CLIENT_SIDE_S", "SteadyLevelModel", "Wave"]
+__all__ = ["CLIENT_SIDE_S", "CalibratedCost", "Calibration", "SteadyLevelModel", "Wave"]

@@ -74,14 +74,28 @@ def test_veto_skips_only_configs_predicted_far_below_the_best_trial():
     assert len(veto.vetoed) == 1 and "predicted" in veto.vetoed[0][1]
 
 
-def test_calibration_from_measured_trials_scales_the_predictions():
-    veto = TwinVeto(task())
+def test_the_veto_predicts_with_the_twin_calibrated_on_the_measured_levels():
+    from autotuner.sim import plan_memory
+    from autotuner.twin.predict import Model, Twin
+    from autotuner.twin.steady import CalibratedCost, Calibration, SteadyLevelModel
+
+    spec = task()
+    veto = TwinVeto(spec)
     strong = {"tp_size": 1, "max_running_requests": 128, "chunked_prefill_size": 8192, "disable_cuda_graph": False}
-    predicted = veto.predict(strong).score
-    veto.observe(strong, done(0.5 * predicted))  # the real engine made half of what the twin said
-    assert veto.scale() == pytest.approx(0.5)
-    assert veto.verdict(strong, 1.2 * predicted) is not None  # calibrated 0.5 x predicted < 0.5 x 1.2 x predicted
-    assert veto.verdict(strong, 0.8 * predicted) is None
+    other = {"tp_size": 1, "max_running_requests": 16, "chunked_prefill_size": 1024, "disable_cuda_graph": True}
+    before = veto.predict(strong).score
+    slower = Calibration(decode=2.0, prefill=2.0)  # an engine twice as slow per step as the simulator
+    twin = Twin(spec)
+    for config in (strong, other):
+        plan = plan_memory(twin.args(config))
+        world = SteadyLevelModel(plan, CalibratedCost(plan, slower))
+        for load in (4, 16, 48):
+            veto.observe_level(config, world.level("D(128,32)", load, twin.sizing(load)))
+    after = veto.predict(strong).score
+    truth = Twin(spec, slower).predict(strong, Model.STEADY).score
+    assert after == pytest.approx(truth, rel=0.1) and after < 0.7 * before
+    assert veto.report is not None and veto.report.levels == 6
+    assert veto.report.after["tpot_p90_s"] < veto.report.before["tpot_p90_s"] / 5
 
 
 def test_the_searcher_tells_optuna_the_prediction_instead_of_deploying_a_vetoed_config():
@@ -110,3 +124,22 @@ def test_an_unknown_prior_is_refused_naming_the_field():
     data["search"]["prior"] = "oracle"
     _, problems = parse_spec(data)
     assert any(p.path == "search.prior" and "twin" in p.message for p in problems)
+
+
+def test_each_reported_level_reaches_the_calibration():
+    from autotuner.sim import evaluate_level, plan_memory
+    from autotuner.trial.report import TrialReport
+    from autotuner.twin.predict import Twin
+
+    spec = task()
+    searcher = make_searcher(spec)
+    searcher.set_search_properties("score", "max", {})
+    config = searcher.suggest("t0")
+    twin = Twin(spec)
+    args = twin.args(config)
+    level = evaluate_level(args, "D(128,32)", 8, twin.sizing(8), plan=plan_memory(args)).to_level_result()
+    report = TrialReport(level=1, gpus=1, score=level.output_tok_s, feasible=True, violation=0.0, score_bound=None,
+                         boundary=(("D(128,32)", 8),), status="running", reason="", done=False, measured=level)
+    searcher.on_trial_result("t0", {**report.to_tune(), "training_iteration": 1})
+    veto = searcher.searcher._veto
+    assert len(veto.observations) == 1 and veto.observations[0][1].concurrency == 8
