@@ -16,20 +16,9 @@ from ray.tune import Callback
 
 from autotuner.results.dashboard import actor_url, dashboard_url, trial_actor_id
 from autotuner.campaign.placement import GPU, SIMULATED_GPU
-from autotuner.flavors import short_names
 from autotuner.stopping.bound import assured_score, stop_explanation
-from autotuner.task.space import engine_args
+from autotuner.task.space import describe_config  # also imported from here by the report and serve_app
 from autotuner.trial.report import TrialReport
-
-
-def describe_config(config: dict[str, Any]) -> str:
-    """A config in one short line: ``tp=1 mem=0.85 mrr=128``."""
-    parts = []
-    for k, v in engine_args(config).items():
-        if isinstance(v, float):
-            v = f"{v:.3g}"
-        parts.append(f"{short_names().get(k, k)}={v}")
-    return " ".join(parts)
 
 
 def describe_level(report: TrialReport, unit: str) -> str:

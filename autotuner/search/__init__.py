@@ -34,7 +34,7 @@ def make_searcher(spec: TaskSpec, sampler: Any = None, announce: Callable[[str],
     if spec.search.prior == "twin":
         start = twin_start(spec)
         points += [dict(c) for c in start.points]
-        veto = TwinVeto(spec, protected=frozenset(config_key(c) for c in points))
+        veto = TwinVeto(spec, protected=frozenset(config_key(c) for c in points), announce=announce)
         if announce is not None:
             announce(start.line())
     search = ConstrainedOptunaSearch(space=SearchSpace.from_spec(spec), metric="score", mode="max",

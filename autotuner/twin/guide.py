@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from autotuner.sim.version import simulator_version
-from autotuner.task.space import SearchSpace
+from autotuner.task.space import SearchSpace, describe_config
 from autotuner.task.spec import TaskSpec
 from autotuner.bench.result import LevelResult
 from autotuner.twin.calibrate import CalibrationReport, Observation, calibration_report, fit, usable
@@ -88,6 +88,7 @@ class TwinVeto:
     vetoed: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (config, why)
     calibration: Calibration = field(default_factory=Calibration)
     report: CalibrationReport | None = None  # how far the twin was before / after the last fit
+    announce: Callable[[str], None] | None = None  # gets a line per config not deployed
     _fitted_on: int = 0
     _predictions: dict[str, ConfigPrediction] = field(default_factory=dict)
 
@@ -114,7 +115,11 @@ class TwinVeto:
             return None  # the pre-deployment checks and the engine decide those, not the twin
         if p.score >= self.share * best_assured:
             return None
-        self.vetoed.append((self._engine_config(config), f"predicted {p.score:.0f} < {self.share:.0%} of {best_assured:.0f}"))
+        why = f"predicted {p.score:.0f} < {self.share:.0%} of the {best_assured:.0f} the best trial is sure of"
+        self.vetoed.append((self._engine_config(config), why))
+        if self.announce is not None:
+            calibrated = f"; {self.report.line()}" if self.report is not None else ""
+            self.announce(f"twin: not deploying {describe_config(config)}: {why} (output tok/s per GPU){calibrated}")
         return (p.score, 0.0) if p.outcome is Outcome.OK else (0.0, 1.0)
 
     def _refit(self) -> None:

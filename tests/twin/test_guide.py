@@ -100,7 +100,8 @@ def test_the_veto_predicts_with_the_twin_calibrated_on_the_measured_levels():
 
 def test_the_searcher_tells_optuna_the_prediction_instead_of_deploying_a_vetoed_config():
     spec = task()
-    searcher = make_searcher(spec)
+    said = []
+    searcher = make_searcher(spec, announce=said.append)
     searcher.set_search_properties("score", "max", {})
     inner = searcher.searcher
     strong = dict(twin_start(spec).points[0])
@@ -115,6 +116,8 @@ def test_the_searcher_tells_optuna_the_prediction_instead_of_deploying_a_vetoed_
     assert not {config_key(c) for c in vetoed} & {config_key({**spec.engine.fixed, **c}) for c in deployed}
     told = [t for t in inner._ot_study.get_trials(deepcopy=False) if t.value is not None]
     assert len(told) >= len(deployed) + len(vetoed)
+    not_deployed = [line for line in said if line.startswith("twin: not deploying ")]
+    assert len(not_deployed) == len(vetoed) and "the best trial is sure of" in not_deployed[0]
 
 
 def test_an_unknown_prior_is_refused_naming_the_field():
