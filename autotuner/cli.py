@@ -47,7 +47,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     from autotuner.twin.plan import plan_task, render_plan
 
-    plan = plan_task(spec, sample_size=args.sample)
+    calibration, tried = None, frozenset()
+    if args.calibrate:
+        from autotuner.twin.calibrate import calibration_report, fit, measured_levels
+        from autotuner.twin.grid import config_key
+        from autotuner.twin.predict import Twin
+
+        observations = measured_levels(Path(args.calibrate))
+        if not observations:
+            print(f"error: {args.calibrate} holds no measured levels (levels.parquet)", file=sys.stderr)
+            return 1
+        twin = Twin(spec)
+        calibration = calibration_report(twin, observations, fit(twin, observations))
+        tried = frozenset(config_key({**spec.engine.fixed, **c}) for c, _ in observations)
+    plan = plan_task(spec, sample_size=args.sample, calibration=calibration, tried=tried)
     print(json.dumps(plan.to_dict(), indent=1) if args.json else render_plan(plan))
     return 0
 
@@ -165,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--sample", type=_positive_int, default=SAMPLE_SIZE,
                    help=f"configs screened at most; a larger space is sampled (default {SAMPLE_SIZE})")
+    p.add_argument("--calibrate", metavar="RUNS_FOLDER", help="fit the twin to the levels a campaign of this task "
+                                                               "measured, and rank the configs it has not tried")
     p.set_defaults(func=cmd_plan)
     p = sub.add_parser("run", help="run a tuning campaign")
     p.add_argument("file")

@@ -18,9 +18,11 @@ steady-state model at the level's own scenario, concurrency and request count::
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 from autotuner.bench.result import LevelResult
@@ -116,5 +118,24 @@ def calibration_report(twin: Twin, observations: Sequence[Observation], calibrat
     return CalibrationReport(len(pairs), calibration, errors(Calibration()), errors(calibration))
 
 
-__all__ = ["CalibrationReport", "METRICS", "Observation", "calibration_report", "fit",
+def measured_levels(folder: Path) -> list[Observation]:
+    """Every search level a campaign folder holds (``levels.parquet``), as observations."""
+    from autotuner.results.folder import read_rows
+
+    out = []
+    for row in read_rows(folder / "levels.parquet"):
+        completed = int(row["num_requests"] - row["num_errors"])
+        level = LevelResult(
+            scenario=row["scenario"], concurrency=int(row["concurrency"]), num_requests=int(row["num_requests"]),
+            num_completed=completed, num_errors=int(row["num_errors"]), error_rate=row["error_rate"],
+            duration_s=row["duration_s"], output_tok_s=row["output_tok_s"], input_tok_s=row["input_tok_s"],
+            requests_per_s=row["requests_per_s"], ttft_p50_s=row["ttft_p50_s"], ttft_p90_s=row["ttft_p90_s"],
+            ttft_p99_s=row["ttft_p99_s"], tpot_p50_s=row["tpot_p50_s"], tpot_p90_s=row["tpot_p90_s"],
+            tpot_p99_s=row["tpot_p99_s"], e2e_p90_s=row["e2e_p90_s"], all_failed=completed == 0,
+            ended_early="ended after" if "ended after" in (row.get("load_note") or "") else "")
+        out.append((json.loads(row["config_json"]), level))
+    return out
+
+
+__all__ = ["CalibrationReport", "measured_levels", "METRICS", "Observation", "calibration_report", "fit",
            "usable"]

@@ -25,6 +25,7 @@ from autotuner.flavors import short_names
 from autotuner.sim.version import simulator_version
 from autotuner.task.space import SearchSpace
 from autotuner.task.spec import TaskSpec
+from autotuner.twin.calibrate import CalibrationReport
 from autotuner.twin.grid import config_key, configs_to_screen
 from autotuner.twin.predict import ConfigPrediction, Model, Outcome, Twin
 
@@ -127,6 +128,7 @@ class CampaignPlan:
     cost: CampaignCost
     agreement: Agreement
     compute_s: float
+    calibration: CalibrationReport | None = None  # fitted to a campaign's levels: ranks the untried configs
     screened_predictions: tuple[ConfigPrediction, ...] = field(default=(), repr=False)  # the fast path's
 
     def to_dict(self) -> dict[str, Any]:
@@ -137,19 +139,25 @@ class CampaignPlan:
                 "outcomes": self.outcomes, "cannot_start": [f.to_dict() for f in self.cannot_start],
                 "slo_missed_example": self.slo_missed_example, "effects": [e.to_dict() for e in self.effects],
                 "cost": self.cost.to_dict(), "agreement": self.agreement.to_dict(),
+                "calibration": self.calibration.to_dict() if self.calibration else None,
                 "compute_s": round(self.compute_s, 2)}
 
 
 def plan_task(spec: TaskSpec, *, sample_size: int = SAMPLE_SIZE, confirmed: int = CONFIRMED,
-              seed: int | None = None) -> CampaignPlan:
-    """Screen the task's space with the fast path, confirm its best with the simulator, sum up."""
+              seed: int | None = None, calibration: CalibrationReport | None = None,
+              tried: frozenset[str] = frozenset()) -> CampaignPlan:
+    """Screen the task's space with the fast path, confirm its best with the simulator, sum up.
+
+    With ``calibration`` (fitted to a campaign's measured levels) the fast path runs calibrated and
+    its own ranking is the answer (the discrete-event simulator knows no calibration), without the
+    configs in ``tried`` (config keys of the engine parameters measured already)."""
     t0 = time.monotonic()
-    twin = Twin(spec)
+    twin = Twin(spec, calibration.calibration if calibration else None)
     space = SearchSpace.from_spec(spec)
     configs, total = configs_to_screen(space, sample_size, spec.seed if seed is None else seed)
     screened = [twin.predict(c, Model.STEADY) for c in configs]
-    head = rank(screened)[:confirmed]
-    best = rank([twin.predict(p.config, Model.SIMULATOR) for p in head])
+    head = [p for p in rank(screened) if config_key(p.config) not in tried][:confirmed]
+    best = head if calibration else rank([twin.predict(p.config, Model.SIMULATOR) for p in head])
     return CampaignPlan(
         task=spec.name, simulator=simulator_version(), engine=f"{spec.engine.flavor} {spec.engine.version}",
         gpu=spec.engine.gpu, model=spec.model.name, unit="output tok/s per GPU", space_size=total,
@@ -157,7 +165,8 @@ def plan_task(spec: TaskSpec, *, sample_size: int = SAMPLE_SIZE, confirmed: int 
         outcomes=dict(Counter(p.outcome.value for p in screened)), cannot_start=start_failures(screened),
         slo_missed_example=next((p.reason for p in screened if p.outcome is Outcome.SLO_MISSED), ""),
         effects=parameter_effects(space, screened), cost=campaign_cost(spec, screened, best),
-        agreement=agreement(head, best), compute_s=time.monotonic() - t0, screened_predictions=tuple(screened))
+        agreement=agreement(head, best), compute_s=time.monotonic() - t0, calibration=calibration,
+        screened_predictions=tuple(screened))
 
 
 def rank(predictions: Sequence[ConfigPrediction]) -> list[ConfigPrediction]:
@@ -259,9 +268,15 @@ def render_plan(plan: CampaignPlan) -> str:
     lines = [f"{LABEL}: simulator {plan.simulator}, {plan.engine} on {plan.gpu}, {plan.model}"]
     size = "a continuous space" if math.isinf(plan.space_size) else f"{plan.space_size:,.0f} configs"
     how = f"a stratified sample of {plan.screened:,}" if plan.sampled else f"all {plan.screened:,}"
-    lines.append(f"task {plan.task}: {size}; screened {how} with the steady-state fast path, the best "
-                 f"{len(plan.best)} confirmed by the discrete-event simulator ({plan.compute_s:.1f} s)")
-    lines += ["", f"Predicted best configs ({plan.unit} at the SLO boundary, by the simulator):"]
+    confirmed = ("" if plan.calibration else
+                 f", the best {len(plan.best)} confirmed by the discrete-event simulator")
+    lines.append(f"task {plan.task}: {size}; screened {how} with the steady-state fast path{confirmed} "
+                 f"({plan.compute_s:.1f} s)")
+    if plan.calibration:
+        lines += [plan.calibration.line(), "",
+                  f"Predicted best configs not measured yet ({plan.unit} at the SLO boundary, by the calibrated fast path):"]
+    else:
+        lines += ["", f"Predicted best configs ({plan.unit} at the SLO boundary, by the simulator):"]
     shown = rank(diversified(plan.best, SHOWN))
     params = list(dict.fromkeys(k for p in shown for k in p.config))
     header = ["#", "goodput/GPU", "boundary load", "GPUs", "start-up"] + [names.get(k, k) for k in params]
@@ -269,7 +284,7 @@ def render_plan(plan: CampaignPlan) -> str:
              f"{p.startup_s:.0f}s"] + [_cell(p.config.get(k, "-")) for k in params] for i, p in enumerate(shown)]
     lines += _table(header, rows)
     a = plan.agreement
-    lines.append(f"(the {len(plan.best)} confirmed, diversified: each differs from those above in 2+ parameters; fast path vs "
+    lines.append("(diversified: each differs from those above in 2+ parameters)" if plan.calibration else f"(the {len(plan.best)} confirmed, diversified: each differs from those above in 2+ parameters; fast path vs "
                  f"simulator on them: median |error| {a.median_score_error:.1%}, max {a.max_score_error:.1%}; "
                  f"the fast path's first is {a.top_gap:.1%} below the simulator's)")
     outcomes = ", ".join(f"{n} {k}" for k, n in sorted(plan.outcomes.items(), key=lambda kv: -kv[1]))
