@@ -16,7 +16,12 @@ import shlex
 import sys
 from pathlib import Path
 
-from autotuner.task.spec import Problem, load_spec
+from typing import TYPE_CHECKING
+
+from autotuner.task.spec import Problem, TaskSpec, load_spec
+
+if TYPE_CHECKING:
+    from autotuner.twin.plan import CampaignPlan
 
 EXIT_INVALID = 2
 SAMPLE_SIZE = 4000  # autotuner.twin.plan.SAMPLE_SIZE, without importing the simulator for --help
@@ -45,7 +50,24 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     import json
 
-    from autotuner.twin.plan import plan_task, render_plan
+    from autotuner.twin.plan import render_plan
+    from autotuner.twin.predict import TwinUnavailable
+
+    try:
+        plan = _plan(spec, args)
+    except TwinUnavailable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if plan is None:
+        print(f"error: {args.calibrate} holds no measured levels (levels.parquet)", file=sys.stderr)
+        return 1
+    print(json.dumps(plan.to_dict(), indent=1) if args.json else render_plan(plan))
+    return 0
+
+
+def _plan(spec: TaskSpec, args: argparse.Namespace) -> CampaignPlan | None:
+    """The plan ``autotuner plan`` prints (None: ``--calibrate`` names a folder without levels)."""
+    from autotuner.twin.plan import plan_task
 
     calibration, tried = None, frozenset()
     if args.calibrate:
@@ -55,14 +77,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
         observations = measured_levels(Path(args.calibrate))
         if not observations:
-            print(f"error: {args.calibrate} holds no measured levels (levels.parquet)", file=sys.stderr)
-            return 1
+            return None
         twin = Twin(spec)
         calibration = calibration_report(twin, observations, fit(twin, observations))
         tried = frozenset(config_key({**spec.engine.fixed, **c}) for c, _ in observations)
-    plan = plan_task(spec, sample_size=args.sample, calibration=calibration, tried=tried)
-    print(json.dumps(plan.to_dict(), indent=1) if args.json else render_plan(plan))
-    return 0
+    return plan_task(spec, sample_size=args.sample, calibration=calibration, tried=tried)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

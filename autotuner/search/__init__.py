@@ -28,15 +28,21 @@ def make_searcher(spec: TaskSpec, sampler: Any = None, announce: Callable[[str],
     from autotuner.task.space import SearchSpace
     from autotuner.twin.grid import config_key
     from autotuner.twin.guide import TwinVeto, twin_start
+    from autotuner.twin.predict import TwinUnavailable
 
     points = [dict(c) for c in spec.search.initial_configs]
     veto = None
     if spec.search.prior == "twin":
-        start = twin_start(spec)
-        points += [dict(c) for c in start.points]
-        veto = TwinVeto(spec, protected=frozenset(config_key(c) for c in points), announce=announce)
-        if announce is not None:
-            announce(start.line())
+        try:
+            start = twin_start(spec)
+        except TwinUnavailable as err:
+            if announce is not None:
+                announce(f"twin: off, {err}; the search starts from nothing")
+        else:
+            points += [dict(c) for c in start.points]
+            veto = TwinVeto(spec, protected=frozenset(config_key(c) for c in points), announce=announce)
+            if announce is not None:
+                announce(start.line())
     search = ConstrainedOptunaSearch(space=SearchSpace.from_spec(spec), metric="score", mode="max",
                                      sampler=sampler or make_sampler(spec.search.algorithm, spec.seed),
                                      points_to_evaluate=points or None, veto=veto)

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from autotuner.bench.result import LevelResult
+from autotuner.facts.gpus import resolve_gpu
+from autotuner.facts.models import resolve_model
 from autotuner.sim import MemoryPlan, SimServerArgs, StartupFailure, evaluate_level, parse_argv, plan_memory
 from autotuner.task.space import engine_args
 from autotuner.task.spec import LoadSpec, TaskSpec
@@ -117,6 +119,10 @@ def slo_boundary(level: Callable[[int], LevelResult], load: LoadSpec, slo: SLO, 
     return lo, max(goodput_per_gpu(lv, gpus) for lv in (level(x) for x in sorted(ladder)) if slo.met(lv))
 
 
+class TwinUnavailable(ValueError):
+    """The simulator cannot model this task (a model or GPU it has no facts for)."""
+
+
 class Twin:
     """The simulator as a model of one task's engine, GPU, model, workload and SLOs."""
 
@@ -128,6 +134,13 @@ class Twin:
         self.facts = model_facts(spec)
         self.flavor = spec.engine.engine_flavor
         self.level_cap_s = spec.workload.minutes_per_level * 60.0
+        try:
+            args = self.args({})
+            args.validate()
+            resolve_model(args.resolved().model_name())
+            resolve_gpu(args.sim_gpu)
+        except (KeyError, ValueError) as err:
+            raise TwinUnavailable(f"the simulator cannot model this task: {err.args[0]}") from None
 
     def args(self, config: dict[str, Any]) -> SimServerArgs:
         return parse_argv(simulator_argv(self.spec, engine_args(config)))
@@ -196,4 +209,4 @@ class Twin:
         return "meets the SLOs at no load"
 
 
-__all__ = ["ConfigPrediction", "Model", "Outcome", "Twin", "simulator_argv", "slo_boundary"]
+__all__ = ["ConfigPrediction", "Model", "Outcome", "Twin", "TwinUnavailable", "simulator_argv", "slo_boundary"]

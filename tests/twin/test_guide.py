@@ -146,3 +146,29 @@ def test_each_reported_level_reaches_the_calibration():
     searcher.on_trial_result("t0", {**report.to_tune(), "training_iteration": 1})
     veto = searcher.searcher._veto
     assert len(veto.observations) == 1 and veto.observations[0][1].concurrency == 8
+
+
+def unknown_model_task():
+    data = task().model_dump(mode="json")
+    data["model"] = {"name": "my-org/custom-7b", "params_billion": 7, "num_attention_heads": 32}
+    return require_valid(data)
+
+
+def test_a_task_the_simulator_cannot_model_runs_without_the_twin_and_says_why():
+    said = []
+    searcher = make_searcher(unknown_model_task(), announce=said.append)
+    assert searcher.searcher._veto is None and searcher.searcher._points_to_evaluate == [INITIAL]
+    assert len(said) == 1 and said[0].startswith("twin: off") and "my-org/custom-7b" in said[0]
+
+
+def test_plan_of_a_task_the_simulator_cannot_model_is_an_error(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from tests.twin.test_cli_plan import REPO
+
+    (tmp_path / "task.yaml").write_text(json.dumps(unknown_model_task().model_dump(mode="json")))
+    done = subprocess.run([sys.executable, "-m", "autotuner.cli", "plan", str(tmp_path / "task.yaml")], cwd=REPO,
+                          capture_output=True, text=True, timeout=280)
+    assert done.returncode == 1 and "cannot model" in done.stderr and "my-org/custom-7b" in done.stderr
