@@ -1,6 +1,7 @@
 """``autotuner``: run, validate and report tuning campaigns.
 
     autotuner validate examples/quickstart.yaml
+    autotuner plan examples/quickstart.yaml           # the simulator's prediction of the space, no Ray, no GPU
     autotuner run examples/quickstart.yaml            # live per-trial lines, then the final table
     autotuner run examples/quickstart.yaml --resume   # continue an interrupted campaign
     autotuner report runs/quickstart                  # tables + report.png
@@ -19,12 +20,18 @@ import shlex
 import sys
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from autotuner.task.load import load_spec
 from autotuner.task.spec import Problem, TaskSpec
+
+if TYPE_CHECKING:
+    from autotuner.twin.plan import CampaignPlan
 
 EXIT_INVALID = 2
 EXIT_UNFINISHED = 3  # stopped or interrupted: --resume goes on
 EXIT_NO_ANSWER = 4  # finished, but no config met the SLOs (or every trial failed)
+SAMPLE_SIZE = 4000  # autotuner.twin.plan.SAMPLE_SIZE, without importing the simulator for --help
 
 
 def _print_problems(path: str, problems: list[Problem]) -> None:
@@ -41,6 +48,47 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"{args.file}: ok ({spec.budget.trials} trials over {len(spec.search.space)} parameters, "
           f"{spec.workload.describe()}, {spec.budget.gpus} GPU slots)")
     return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    spec, problems = load_spec(args.file)
+    if spec is None or problems:
+        _print_problems(args.file, problems)
+        return EXIT_INVALID
+    import json
+
+    from autotuner.twin.plan import render_plan
+    from autotuner.twin.predict import TwinUnavailable
+
+    try:
+        plan = _plan(spec, args)
+    except TwinUnavailable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if plan is None:
+        print(f"error: {args.calibrate} holds no measured levels (levels.parquet)", file=sys.stderr)
+        return 1
+    print(json.dumps(plan.to_dict(), indent=1) if args.json else render_plan(plan))
+    return 0
+
+
+def _plan(spec: TaskSpec, args: argparse.Namespace) -> CampaignPlan | None:
+    """The plan ``autotuner plan`` prints (None: ``--calibrate`` names a folder without levels)."""
+    from autotuner.twin.plan import plan_task
+
+    calibration, tried = None, frozenset()
+    if args.calibrate:
+        from autotuner.twin.calibrate import calibration_report, fit, measured_levels
+        from autotuner.twin.grid import config_key
+        from autotuner.twin.predict import Twin
+
+        observations = measured_levels(Path(args.calibrate))
+        if not observations:
+            return None
+        twin = Twin(spec)
+        calibration = calibration_report(twin, observations, fit(twin, observations))
+        tried = frozenset(config_key({**spec.engine.fixed, **c}) for c, _ in observations)
+    return plan_task(spec, sample_size=args.sample, calibration=calibration, tried=tried)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -170,12 +218,28 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autotuner", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("validate", help="check a task file and print every problem")
     p.add_argument("file")
     p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("plan", help="predict the search space with the simulator (no Ray, no GPU): best configs, "
+                                    "those that cannot start, which parameters matter, GPU-hours")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument("--sample", type=_positive_int, default=SAMPLE_SIZE,
+                   help=f"configs screened at most; a larger space is sampled (default {SAMPLE_SIZE})")
+    p.add_argument("--calibrate", metavar="RUNS_FOLDER", help="fit the twin to the levels a campaign of this task "
+                                                               "measured, and rank the configs it has not tried")
+    p.set_defaults(func=cmd_plan)
     p = sub.add_parser("run", help="run a tuning campaign")
     p.add_argument("file")
     p.add_argument("--resume", action="store_true", help="continue the interrupted campaign in the output folder")

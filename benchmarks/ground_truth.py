@@ -37,10 +37,8 @@ from typing import Any, Callable
 
 from autotuner.trial import objective, sweep
 from autotuner.bench.result import LevelResult
-from autotuner.engines.base import DeployRequest
-from autotuner.engines.backends import make_backend
 from autotuner.trial.feasibility import model_facts, reject_reason
-from autotuner.trial.objective import SLO, goodput_per_gpu
+from autotuner.trial.objective import SLO
 from autotuner.sim.args import SimServerArgs, parse_argv
 from autotuner.sim.memory import MemoryPlan, StartupFailure, plan_memory, startup_seconds
 from autotuner.sim.scenario import SharedPrefix
@@ -49,12 +47,12 @@ from autotuner.sim.virtual import evaluate_level, finished_requests
 from autotuner.task.space import SearchSpace, engine_args
 from autotuner.task.spec import TaskSpec
 from autotuner.trial.sweep import sizing_for
+from autotuner.twin.predict import simulator_argv, slo_boundary
 from benchmarks.space_grid import config_key, grid_configs
 from benchmarks.surface import Surface
 
 CACHE_DIR = Path(__file__).resolve().parent / "cache"
 CACHE_FORMAT = 2
-LADDER_STEP = 1.2  # the ladder of loads the true score is taken over, below the boundary
 
 # Outcome of a config before any load level (trial statuses of autotuner.results.records, for the search).
 OK, STARTUP_FAILED, REJECTED = "ok", "startup failed", "rejected"
@@ -76,16 +74,6 @@ class ConfigTruth:
     @property
     def feasible(self) -> bool:
         return self.status == OK and self.score > 0
-
-
-def simulator_argv(spec: TaskSpec, args: dict[str, Any]) -> list[str]:
-    """The simulator's flags for a config, exactly as the ``local`` backend launches it."""
-    backend = make_backend(spec)
-    request = DeployRequest(campaign_id="bench", trial_id="bench", engine_args=args,
-                            served_model_name=spec.model.served_model_name, work_dir=Path("."))
-    argv = backend.command_for(request, port=0)
-    module_at = argv.index("autotuner.sim.server")
-    return argv[module_at + 1:]
 
 
 class LevelOracle:
@@ -129,35 +117,9 @@ class LevelOracle:
 def true_boundary(oracle: LevelOracle, key: str, config: dict[str, Any], scenario: str, slo: SLO,
                   gpus: int) -> tuple[int, float]:
     """(largest load meeting the SLOs, best goodput per GPU of a passing load up to it); (0, 0)
-    when even the minimum load fails. Assumes, like the load search, that the passing loads form
-    an interval from the minimum."""
-    bounds = oracle.spec.workload.load
-
-    def passes(load: int) -> bool:
-        return slo.met(oracle.level(key, config, scenario, load))
-
-    if not passes(bounds.min):
-        return 0, 0.0
-    lo, hi = bounds.min, None
-    while hi is None:
-        nxt = min(bounds.max, lo * 2)
-        if nxt == lo:
-            break
-        if passes(nxt):
-            lo = nxt
-        else:
-            hi = nxt
-    while hi is not None and hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if passes(mid) else (lo, mid)
-    ladder = {lo}
-    load = float(bounds.min)
-    while load < lo:
-        ladder.add(int(load))
-        load = max(load * LADDER_STEP, load + 1)
-    best = max(goodput_per_gpu(lv, gpus) for lv in (oracle.level(key, config, scenario, c) for c in sorted(ladder))
-               if slo.met(lv))
-    return lo, best
+    when even the minimum load fails (:func:`autotuner.twin.predict.slo_boundary`, which the twin
+    uses too)."""
+    return slo_boundary(lambda load: oracle.level(key, config, scenario, load), oracle.spec.workload.load, slo, gpus)
 
 
 def config_truth(spec: TaskSpec, oracle: LevelOracle, config: dict[str, Any]) -> ConfigTruth:
@@ -248,7 +210,7 @@ def surface_digest(surface: Surface) -> str:
     """A hash of what the truth depends on: the task (space, workload, SLOs, engine, slots) and the
     code that sizes and scores levels (the simulator's own version is checked on load)."""
     task = surface.task.model_dump(mode="json", exclude={"budget": {"trials", "wall_time_s"}, "output": True,
-                                                         "search": {"algorithm", "early_stopping", "stop_margin"},
+                                                         "search": {"algorithm", "early_stopping", "stop_margin", "prior"},
                                                          "remeasure": True, "seed": True})
     digest = hashlib.sha256(json.dumps(task, sort_keys=True).encode())
     for module in (sweep, objective):

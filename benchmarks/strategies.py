@@ -40,12 +40,14 @@ class Strategy:
     build: Build  # (surface, seed, trial budget) -> Contender
 
 
-def _campaign_search(algorithm: str, early_stopping: str, sampler: SamplerFactory | None = None) -> Build:
+def _campaign_search(algorithm: str, early_stopping: str, sampler: SamplerFactory | None = None,
+                     prior: str = "none") -> Build:
     def build(surface: Surface, seed: int, budget: int) -> Contender:
         from autotuner.search import make_searcher
         from autotuner.stopping import EarlyStopping
 
-        spec = surface.with_search(seed=seed, trials=budget, algorithm=algorithm, early_stopping=early_stopping)
+        spec = surface.with_search(seed=seed, trials=budget, algorithm=algorithm, early_stopping=early_stopping,
+                                   prior=prior)
         searcher = make_searcher(spec, sampler(seed) if sampler is not None else None)
         stopping = EarlyStopping.from_spec(spec)
         scheduler = stopping.scheduler()

@@ -31,9 +31,12 @@ class Surface:
     task: TaskSpec
     auto_tune_fixed: dict[str, Any]
 
-    def with_search(self, *, seed: int, trials: int, algorithm: str = "tpe", early_stopping: str = "bound") -> TaskSpec:
-        """The task as a campaign with this seed, trial budget and search settings would run it."""
-        search = self.task.search.model_copy(update={"algorithm": algorithm, "early_stopping": early_stopping})
+    def with_search(self, *, seed: int, trials: int, algorithm: str = "tpe", early_stopping: str = "bound",
+                    prior: str = "none") -> TaskSpec:
+        """The task as a campaign with this seed, trial budget and search settings would run it
+        (``prior: none``, today's search, unless a contender asks for the twin)."""
+        search = self.task.search.model_copy(update={"algorithm": algorithm, "early_stopping": early_stopping,
+                                                     "prior": prior})
         budget = self.task.budget.model_copy(update={"trials": trials})
         return self.task.model_copy(update={"seed": seed, "search": search, "budget": budget})
 

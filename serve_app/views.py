@@ -20,7 +20,7 @@ import pandas as pd
 
 from autotuner.results.dashboard import actor_url
 from autotuner.flavors import FLAVORS, DEFAULT_FLAVOR
-from autotuner.results.progress import describe_config
+from autotuner.task.space import describe_config
 from autotuner.results.records import LevelRow, TrialRecord, TrialStatus, host_distorted_levels
 from autotuner.trial.directive import Phase
 from serve_app.best import best_config

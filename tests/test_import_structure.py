@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # docs/architecture.md's layers, bottom first: a folder imports only from its own layer or below.
 LAYERS = (("facts", "plugins"), ("flavors",), ("task",), ("k8s",), ("engines",), ("bench",), ("sim",), ("trial",),
-          ("results",), ("stopping",), ("search",), ("campaign",), ("cli",), ("__init__",))
+          ("results",), ("twin",), ("stopping",), ("search",), ("campaign",), ("cli",), ("__init__",))
 MAX_UPWARD = 3
 
 

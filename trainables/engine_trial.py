@@ -32,7 +32,7 @@ from autotuner.engines.base import DeployRequest, EngineStartError, RunningEngin
 from autotuner.engines.backends import make_backend
 from autotuner.trial.feasibility import model_facts, reject_reason
 from autotuner.trial.objective import objective_from_spec
-from autotuner.results.progress import describe_config
+from autotuner.task.space import describe_config
 from autotuner.results.folder import CampaignFolder
 from autotuner.results.records import TrialStatus
 from autotuner.stopping import EarlyStopping

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
@@ -90,6 +91,11 @@ def run_remeasurement(spec: TaskSpec, trainable: Any, folder: CampaignFolder, ca
         _experiment(spec, trainable, path, False, callbacks, search=False, configs=configs).fit()
 
 
+def _say(text: str) -> None:
+    """A progress line of the driver itself (the searcher's word on the twin), timed like the trials' lines."""
+    print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
+
+
 def _experiment(spec: TaskSpec, trainable: Any, path: Path, resume: bool, callbacks: Sequence[Any], *,
                 search: bool, configs: Sequence[dict[str, Any]] = ()) -> Any:
     """The Tune experiment of one phase, new or restored: the search (Optuna proposes, the bound
@@ -119,7 +125,7 @@ def _experiment(spec: TaskSpec, trainable: Any, path: Path, resume: bool, callba
     if search:
         # on a resume, the bound rule starts from the trials that ended before
         scheduler = EarlyStopping.from_spec(spec).scheduler(seed=functools.partial(assured_best_in, str(path.parent)))
-        tune_config = tune.TuneConfig(metric="score", mode="max", search_alg=make_searcher(spec), scheduler=scheduler,
+        tune_config = tune.TuneConfig(metric="score", mode="max", search_alg=make_searcher(spec, announce=_say), scheduler=scheduler,
                                       num_samples=spec.budget.trials, time_budget_s=spec.budget.wall_time_s,
                                       reuse_actors=True)
     else:

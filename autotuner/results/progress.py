@@ -21,20 +21,10 @@ from autotuner.engines.base import GPU, SIMULATED_GPU
 from autotuner.flavors import short_names
 from autotuner.results.standing import read_standing
 from autotuner.trial.objective import assured_score, stop_explanation
-from autotuner.task.space import engine_args
+from autotuner.task.space import describe_config, engine_args
 from autotuner.trial.host_distortion import unscored
 from autotuner.trial.directive import TrialDirective
 from autotuner.trial.report import TrialReport
-
-
-def describe_config(config: dict[str, Any]) -> str:
-    """A config in one short line: ``tp=1 mem=0.85 mrr=128``."""
-    parts = []
-    for k, v in engine_args(config).items():
-        if isinstance(v, float):
-            v = f"{v:.3g}"
-        parts.append(f"{short_names().get(k, k)}={v}")
-    return " ".join(parts)
 
 
 def describe_level(report: TrialReport, unit: str) -> str:

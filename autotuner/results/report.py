@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from autotuner.results.progress import describe_config
+from autotuner.task.space import describe_config
 from autotuner.results.folder import CampaignFolder
 from autotuner.results.records import LevelRow, TrialRecord, TrialStatus, host_distorted_levels
 from autotuner.trial.directive import Phase

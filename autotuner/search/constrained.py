@@ -15,6 +15,10 @@ What the sampler learns from an ended trial (:func:`learned_value`):
   (:mod:`autotuner.trial.host_distortion`): nothing, as the machine decided it and not the config:
   Optuna records a failed trial, which its samplers leave out.
 
+With ``search.prior: twin`` a config the twin predicts far below the best trial is not deployed
+either (:class:`autotuner.twin.guide.TwinVeto`): Optuna is told the twin's prediction, calibrated on
+every level reported so far.
+
 A config the campaign has already measured is not deployed again: when the sampler proposes one,
 Optuna is told the value that config got and asked again (at most ``MAX_REUSED`` times per
 suggestion; then the config runs again), so the trial budget goes to new configs. TPE proposes an
@@ -29,6 +33,8 @@ from typing import Any
 from ray.tune.search.optuna import OptunaSearch
 
 from autotuner.results.records import TrialStatus
+from autotuner.trial.report import TrialReport
+from autotuner.twin.guide import TwinVeto, best_assured
 
 CONSTRAINT = "slo"  # the constraint's name in Optuna: > 0 when the trial met the SLOs nowhere
 MAX_REUSED = 20  # proposals of measured configs answered per suggestion (a small space runs out of new ones)
@@ -56,9 +62,11 @@ def refused_by_host(result: dict[str, Any]) -> bool:
 class ConstrainedOptunaSearch(OptunaSearch):
     """``OptunaSearch`` with constraint values, that deploys no config twice."""
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self, *args: Any, veto: TwinVeto | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._measured: dict[str, tuple[float, float]] = {}  # config's params -> (value, constraint) told
+        self._veto = veto
+        self._best_assured = 0.0  # what the best ended trial is sure of
 
     def suggest(self, trial_id: str) -> dict | None:
         for attempt in range(MAX_REUSED + 1):
@@ -66,6 +74,8 @@ class ConstrainedOptunaSearch(OptunaSearch):
             if config is None:
                 return None
             known = self._measured.get(self._params_key(trial_id))
+            if known is None and self._veto is not None:
+                known = self._veto.verdict(self._ot_trials[trial_id].params, self._best_assured)
             if known is None or attempt == MAX_REUSED:
                 break
             ot_trial = self._ot_trials.pop(trial_id)
@@ -73,12 +83,20 @@ class ConstrainedOptunaSearch(OptunaSearch):
             self._ot_study.tell(ot_trial, known[0])
         return config
 
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if self._veto is not None and trial_id in self._ot_trials:
+            measured = TrialReport.from_tune(result).measured
+            if measured is not None:
+                self._veto.observe_level(self._ot_trials[trial_id].params, measured)
+        super().on_trial_result(trial_id, result)
+
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if result and not error and refused_by_host(result):
             super().on_trial_complete(trial_id, None, error=True)  # a failed Optuna trial: not learned from
             return
         if result and not error and trial_id in self._ot_trials and trial_id not in self._completed_trials:
             value, constraint = learned_value(result)
+            self._best_assured = max(self._best_assured, best_assured(result))
             self._ot_trials[trial_id].set_constraint(CONSTRAINT, constraint)
             self._measured[self._params_key(trial_id)] = (value, constraint)
             result = {**result, self.metric: value}

@@ -25,11 +25,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from autotuner.flavors.option_table import UnknownTable, load_table, parsed_values, recorded_versions, replay
+from autotuner.flavors.option_table import UnknownTable, parsed_values, recorded_versions, replay, shared_table
 from autotuner.facts.gpus import resolve_gpu
 from autotuner.facts.models import resolve_model
 from autotuner.sim.engine_models import ENGINE_MODELS
@@ -182,7 +182,7 @@ def build_sim_parser() -> argparse.ArgumentParser:
     return p
 
 
-def engine_error(table: dict[str, Any], message: str) -> None:
+def engine_error(table: Mapping[str, Any], message: str) -> None:
     """Exit like the engine's argparse does on a rejected argv: usage, ``prog: error: ...``, 2."""
     prog = table.get("parser", {}).get("prog", table["engine"])
     print(f"usage: {prog} [options]\n{prog}: error: {message}", file=sys.stderr, flush=True)
@@ -197,7 +197,7 @@ def parse_argv(argv: Sequence[str]) -> SimServerArgs:
     sim = parser.parse_args(argv[:split])
     version = sim.sim_engine_version or newest_version(sim.sim_engine)
     try:
-        table = load_table(sim.sim_engine, version)
+        table = shared_table(sim.sim_engine, version)  # only read here
     except UnknownTable as exc:
         parser.error(f"argument --sim-engine-version: {exc}")
     server_argv = argv[split + 1:]

@@ -14,7 +14,7 @@ from typing import Any
 
 import optuna
 
-from autotuner.flavors import all_param_names
+from autotuner.flavors import all_param_names, short_names
 from autotuner.task.space_order import sampling_order
 from autotuner.task.spec import ParamSpace, TaskSpec
 
@@ -69,3 +69,13 @@ def engine_args(config: dict[str, Any]) -> dict[str, Any]:
     which would otherwise end up in the launch command.
     """
     return {k: round(v, 6) if isinstance(v, float) else v for k, v in config.items() if k in ENGINE_KEYS}
+
+
+def describe_config(config: dict[str, Any]) -> str:
+    """A config in one short line: ``tp=1 mem=0.85 mrr=128``."""
+    parts = []
+    for k, v in engine_args(config).items():
+        if isinstance(v, float):
+            v = f"{v:.3g}"
+        parts.append(f"{short_names().get(k, k)}={v}")
+    return " ".join(parts)

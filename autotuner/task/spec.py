@@ -140,6 +140,9 @@ class SearchSpec(_Strict):
     stop_margin: float = Field(
         0.05, ge=0, lt=0.5, description="bound: stop only when the trial's bound is this share below what the "
         "best trial is sure of (twice that after the trial's first level alone; room for measurement noise).")
+    prior: Literal["twin", "none"] = Field(
+        "twin", description="twin: the simulator's best configs run first (after initial_configs) and a config it "
+        "predicts far below the best trial is not deployed; none: the search starts from nothing.")
     space: dict[str, ParamSpace] = Field(default_factory=dict)
     initial_configs: list[dict[str, Any]] = Field(
         default_factory=list, description="Configs tried first (e.g. the current production one)."

@@ -17,7 +17,7 @@ import panel as pn
 from panel.io import hold
 
 from autotuner.trial.objective import objective_from_spec
-from autotuner.results.progress import describe_config
+from autotuner.task.space import describe_config
 from autotuner.results.records import TrialStatus
 from serve_app.actions import ActionError
 from serve_app.best import BestConfig, best_config

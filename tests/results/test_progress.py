@@ -4,7 +4,8 @@ import io
 from types import SimpleNamespace
 
 from autotuner.bench.result import LevelResult
-from autotuner.results.progress import ProgressPrinter, describe_config, describe_level
+from autotuner.results.progress import ProgressPrinter, describe_level
+from autotuner.task.space import describe_config
 from autotuner.trial.directive import TrialDirective
 from autotuner.trial.report import TrialReport
 

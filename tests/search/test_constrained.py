@@ -13,7 +13,8 @@ from autotuner.task.load import require_valid
 def spec(**search):
     return require_valid({"name": "t", "model": {"name": "meta-llama/Llama-3.1-8B-Instruct"},
                           "search": {"space": {"tp_size": {"choices": [1, 2]},
-                                               "max_running_requests": {"low": 8, "high": 64}}, **search},
+                                               "max_running_requests": {"low": 8, "high": 64}},
+                                     "prior": "none", **search},  # today's search (the twin's: tests/twin)
                           "workload": {"scenarios": ["D(100,100)"]}, "seed": 3})
 
 

@@ -1,0 +1,174 @@
+"""Twin-guided search: the twin's best configs run first, and a config it predicts far below the best
+trial is not deployed (the sampler is told the prediction). Real Optuna searcher, no Ray cluster."""
+
+from __future__ import annotations
+
+import pytest
+
+from autotuner.search import make_searcher
+from autotuner.task.load import require_valid
+from autotuner.twin.grid import config_key
+from autotuner.twin.guide import VETO_SHARE, TwinVeto, start_count, twin_start
+
+SPACE = {"tp_size": {"choices": [1, 2]}, "max_running_requests": {"choices": [4, 16, 64, 128]},
+         "chunked_prefill_size": {"choices": [1024, 8192]}, "disable_cuda_graph": {"choices": [False, True]}}
+INITIAL = {"tp_size": 2, "max_running_requests": 16, "chunked_prefill_size": 1024, "disable_cuda_graph": True}
+
+
+def task(prior: str = "twin", **budget):
+    return require_valid({
+        "name": "twin-guide", "model": {"name": "meta-llama/Llama-3.1-8B-Instruct"},
+        "engine": {"backend": "local", "gpu": "H100", "local": {"command": "simulator"}},
+        "search": {"space": SPACE, "prior": prior, "initial_configs": [INITIAL]},
+        "workload": {"scenarios": ["D(128,32)"], "load": {"min": 1, "max": 256, "start": 8},
+                     "requests_per_level": 16, "requests_per_user": 3},
+        "objective": {"slo": {"ttft_p90_s": 0.25, "tpot_p90_s": 0.03}},
+        "budget": {"trials": 12, "gpus": 2, **budget}, "seed": 5})
+
+
+def done(score: float, load: int = 64) -> dict:
+    return {"feasible": True, "score": score, "boundary": [("D(128,32)", load)], "gpus": 1, "training_iteration": 1,
+            "done": True, "status": "done"}
+
+
+def test_twin_start_gives_its_best_configs_diversified_without_the_initial_ones():
+    spec = task()
+    start = twin_start(spec)
+    assert len(start.points) == start_count(spec) == 2
+    assert all(set(p) == set(SPACE) for p in start.points)
+    assert config_key(INITIAL) not in {config_key(p) for p in start.points}
+    first, second = start.points
+    assert sum(first[k] != second[k] for k in SPACE) >= 2
+    assert first["max_running_requests"] >= 64 and start.predictions[0].score > start.predictions[1].score * 0.8
+    assert "twin: simulator" in start.line() and "search.prior: none" in start.line()
+
+
+def test_the_campaign_tries_its_initial_config_then_the_twins_and_says_so():
+    said = []
+    searcher = make_searcher(task(), announce=said.append)
+    searcher.set_search_properties("score", "max", {})
+    proposed = [searcher.suggest(f"t{i}") for i in range(2)]
+    assert proposed[0] == INITIAL
+    assert proposed[1] == dict(twin_start(task()).points[0])
+    assert len(said) == 1 and said[0].startswith("twin: ")
+
+
+def test_prior_none_is_todays_search():
+    said = []
+    searcher = make_searcher(task("none"), announce=said.append)
+    assert said == [] and searcher.searcher._veto is None
+    assert searcher.searcher._points_to_evaluate == [INITIAL]
+
+
+def test_veto_skips_only_configs_predicted_far_below_the_best_trial():
+    spec = task()
+    veto = TwinVeto(spec, protected=frozenset({config_key(INITIAL)}))
+    weak = {"tp_size": 1, "max_running_requests": 4, "chunked_prefill_size": 8192, "disable_cuda_graph": False}
+    strong = {"tp_size": 1, "max_running_requests": 128, "chunked_prefill_size": 8192, "disable_cuda_graph": False}
+    best = veto.predict(strong).score
+    assert veto.verdict(weak, 0.0) is None  # no trial has ended: nothing to compare with
+    value, constraint = veto.verdict(weak, best)
+    assert value == pytest.approx(veto.predict(weak).score) and value < VETO_SHARE * best and constraint == 0.0
+    assert veto.verdict(strong, best) is None
+    assert veto.verdict(INITIAL, 10 * best) is None  # what the task asked to try first runs
+    assert len(veto.vetoed) == 1 and "predicted" in veto.vetoed[0][1]
+
+
+def test_the_veto_predicts_with_the_twin_calibrated_on_the_measured_levels():
+    from autotuner.sim import plan_memory
+    from autotuner.twin.predict import Model, Twin
+    from autotuner.twin.steady import CalibratedCost, Calibration, SteadyLevelModel
+
+    spec = task()
+    veto = TwinVeto(spec)
+    strong = {"tp_size": 1, "max_running_requests": 128, "chunked_prefill_size": 8192, "disable_cuda_graph": False}
+    other = {"tp_size": 1, "max_running_requests": 16, "chunked_prefill_size": 1024, "disable_cuda_graph": True}
+    before = veto.predict(strong).score
+    slower = Calibration(decode=2.0, prefill=2.0)  # an engine twice as slow per step as the simulator
+    twin = Twin(spec)
+    for config in (strong, other):
+        plan = plan_memory(twin.args(config))
+        world = SteadyLevelModel(plan, CalibratedCost(plan, slower))
+        for load in (4, 16, 48):
+            veto.observe_level(config, world.level("D(128,32)", load, twin.sizing(load)))
+    after = veto.predict(strong).score
+    truth = Twin(spec, slower).predict(strong, Model.STEADY).score
+    assert after == pytest.approx(truth, rel=0.1) and after < 0.7 * before
+    assert veto.report is not None and veto.report.levels == 6
+    assert veto.report.after["tpot_p90_s"] < veto.report.before["tpot_p90_s"] / 5
+
+
+def test_the_searcher_tells_optuna_the_prediction_instead_of_deploying_a_vetoed_config():
+    spec = task()
+    said = []
+    searcher = make_searcher(spec, announce=said.append)
+    searcher.set_search_properties("score", "max", {})
+    inner = searcher.searcher
+    strong = dict(twin_start(spec).points[0])
+    best = inner._veto.predict(strong).score
+    deployed = []
+    for i in range(8):
+        config = searcher.suggest(f"t{i}")
+        deployed.append(config)
+        searcher.on_trial_complete(f"t{i}", done(best if config == strong else 0.6 * best))
+    vetoed = [c for c, _ in inner._veto.vetoed]
+    assert vetoed and all(c["max_running_requests"] in (4, 16) for c in vetoed)  # predicted far below 64 and 128
+    assert not {config_key(c) for c in vetoed} & {config_key({**spec.engine.fixed, **c}) for c in deployed}
+    told = [t for t in inner._ot_study.get_trials(deepcopy=False) if t.value is not None]
+    assert len(told) >= len(deployed) + len(vetoed)
+    not_deployed = [line for line in said if line.startswith("twin: not deploying ")]
+    assert len(not_deployed) == len(vetoed) and "the best trial is sure of" in not_deployed[0]
+
+
+def test_an_unknown_prior_is_refused_naming_the_field():
+    from autotuner.task.load import parse_spec
+
+    data = task().model_dump(mode="json")
+    data["search"]["prior"] = "oracle"
+    _, problems = parse_spec(data)
+    assert any(p.path == "search.prior" and "twin" in p.message for p in problems)
+
+
+def test_each_reported_level_reaches_the_calibration():
+    from autotuner.sim import evaluate_level, plan_memory
+    from autotuner.trial.report import TrialReport
+    from autotuner.twin.predict import Twin
+
+    spec = task()
+    searcher = make_searcher(spec)
+    searcher.set_search_properties("score", "max", {})
+    config = searcher.suggest("t0")
+    twin = Twin(spec)
+    args = twin.args(config)
+    level = evaluate_level(args, "D(128,32)", 8, twin.sizing(8), plan=plan_memory(args)).to_level_result()
+    report = TrialReport(level=1, gpus=1, score=level.output_tok_s, feasible=True, violation=0.0, score_bound=None,
+                         boundary=(("D(128,32)", 8),), status="running", reason="", done=False, measured=level)
+    searcher.on_trial_result("t0", {**report.to_tune(), "training_iteration": 1})
+    veto = searcher.searcher._veto
+    assert len(veto.observations) == 1 and veto.observations[0][1].concurrency == 8
+
+
+def unknown_model_task():
+    data = task().model_dump(mode="json")
+    data["model"] = {"name": "my-org/custom-7b", "params_billion": 7, "num_attention_heads": 32}
+    return require_valid(data)
+
+
+def test_a_task_the_simulator_cannot_model_runs_without_the_twin_and_says_why():
+    said = []
+    searcher = make_searcher(unknown_model_task(), announce=said.append)
+    assert searcher.searcher._veto is None and searcher.searcher._points_to_evaluate == [INITIAL]
+    assert len(said) == 1 and said[0].startswith("twin: off") and "my-org/custom-7b" in said[0]
+
+
+def test_plan_of_a_task_the_simulator_cannot_model_is_an_error(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from tests.twin.test_cli_plan import REPO
+
+    (tmp_path / "task.yaml").write_text(json.dumps(unknown_model_task().model_dump(mode="json")))
+    done = subprocess.run([sys.executable, "-m", "autotuner.cli", "plan", str(tmp_path / "task.yaml")], cwd=REPO,
+                          capture_output=True, text=True, timeout=280)
+    assert done.returncode == 1 and "cannot model" in done.stderr and "my-org/custom-7b" in done.stderr
