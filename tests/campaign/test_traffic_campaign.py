@@ -7,7 +7,8 @@ import json
 import pytest
 import yaml
 
-from autotuner.results.folder import load_campaign
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import CampaignStatus
 from autotuner.results.report import summary_text
 from tests.conftest import REPO
 
@@ -39,12 +40,12 @@ def test_the_chat_example_runs_with_its_shared_prefix_and_the_cache_on_and_off(r
     task = shrunk("chat-system-prompt.yaml", tmp_path, [{**base, "disable_radix_cache": False},
                                                          {**base, "disable_radix_cache": True}])
     result = run_campaign_file(task, output=str(tmp_path / "chat"))
-    meta, trials, levels = load_campaign(result.folder)
-    assert meta["status"] == "finished"
+    meta, trials, levels = CampaignFolder(result.folder).load()
+    assert meta.status == CampaignStatus.FINISHED
     by_cache = {t.config["disable_radix_cache"]: t for t in trials}
     assert all(t.feasible for t in by_cache.values()), [(t.status, t.reason) for t in trials]
     # genai-bench sent 2,300-token prompts sharing 2,000 tokens; the cache skips their prefill
-    ttft = {off: next(lv for lv in levels if lv["trial_id"] == t.trial_id)["ttft_p90_s"]
+    ttft = {off: next(lv for lv in levels if lv.trial_id == t.trial_id).ttft_p90_s
             for off, t in by_cache.items()}
     assert ttft[False] < ttft[True]
     best = json.loads((result.folder / "best_config.json").read_text())
@@ -61,8 +62,8 @@ def test_the_own_prompts_example_reads_the_shipped_file_by_its_relative_path(ray
     task = shrunk("own-prompts.yaml", tmp_path, [{"mem_fraction_static": 0.85, "max_running_requests": 64,
                                                    "chunked_prefill_size": 8192}])
     result = run_campaign_file(task, output=str(tmp_path / "own"))
-    meta, trials, _ = load_campaign(result.folder)
-    assert meta["status"] == "finished" and trials[0].feasible, [(t.status, t.reason) for t in trials]
+    meta, trials, _ = CampaignFolder(result.folder).load()
+    assert meta.status == CampaignStatus.FINISHED and trials[0].feasible, [(t.status, t.reason) for t in trials]
     spec = yaml.safe_load((result.folder / "spec.yaml").read_text())
     assert spec["workload"]["dataset"]["path"] == str(REPO / "examples/prompts.csv")
     best = json.loads((result.folder / "best_config.json").read_text())
@@ -86,9 +87,9 @@ def test_the_own_prompts_sent_as_written(ray_cluster, tmp_path, monkeypatch):
     task["workload"]["dataset"].update(lengths="prompts", max_tokens=32)
     (tmp_path / "as-written.yaml").write_text(yaml.safe_dump(task))
     result = run_campaign_file(str(tmp_path / "as-written.yaml"), output=str(tmp_path / "as-written"))
-    meta, trials, levels = load_campaign(result.folder)
-    assert meta["status"] == "finished" and trials[0].feasible, [(t.status, t.reason) for t in trials]
-    assert [level["scenario"] for level in levels] == ["dataset"]
+    meta, trials, levels = CampaignFolder(result.folder).load()
+    assert meta.status == CampaignStatus.FINISHED and trials[0].feasible, [(t.status, t.reason) for t in trials]
+    assert [level.scenario for level in levels] == ["dataset"]
     (measured,) = result.folder.rglob("dataset_*num_concurrency_*.json")  # genai-bench's own result file
     stats = json.loads(measured.read_text())["aggregated_metrics"]["stats"]
     assert stats["num_output_tokens"]["mean"] == 32

@@ -7,7 +7,8 @@ import json
 import subprocess
 import sys
 
-from autotuner.results.folder import level_row, write_parquet
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import LevelRow
 from autotuner.sim import plan_memory
 from autotuner.trial.report import TrialReport
 from autotuner.twin.calibrate import measured_levels
@@ -32,9 +33,9 @@ def write_campaign(folder, spec):
             report = TrialReport(level=i + 1, gpus=plan.gpus, score=0.0, feasible=False, violation=1.0, score_bound=None,
                                  boundary=(), status="running", reason="", done=False, measured=level,
                                  load_note="grow" if i else "start")
-            rows.append(level_row(f"t{n}", config, report))
+            rows.append(LevelRow.from_report(f"t{n}", config, report))
     folder.mkdir(parents=True)
-    write_parquet(folder / "levels.parquet", rows)
+    CampaignFolder(folder).write_levels(rows)
 
 
 def test_measured_levels_read_back_what_the_recorder_wrote(tmp_path):
