@@ -202,6 +202,12 @@ class EngineCore:
     def kv_free(self) -> int:
         return self.capacity - self.kv_used
 
+    @property
+    def kv_held(self) -> int:
+        """Slots requests hold: cached prefixes no request holds count as free, as both engines
+        report them (SGLang's num_used_tokens, vLLM's kv_cache_usage_perc)."""
+        return self.capacity - self._room()
+
     def _room(self) -> int:
         """Slots a new token can take: free ones and cached ones no request holds."""
         cache = self.prefix_cache

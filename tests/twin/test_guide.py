@@ -149,8 +149,11 @@ def test_each_reported_level_reaches_the_calibration():
 
 
 def unknown_model_task():
+    """A real engine serving a model the simulator has no facts of (the simulator refuses such a task)."""
     data = task().model_dump(mode="json")
-    data["model"] = {"name": "my-org/custom-7b", "params_billion": 7, "num_attention_heads": 32}
+    data["model"] = {"name": "my-org/custom-7b", "params_billion": 7, "num_attention_heads": 32,
+                     "path": "/models/custom-7b", "tokenizer": "/models/custom-7b"}
+    data["engine"]["local"]["command"] = "engine"
     return require_valid(data)
 
 
