@@ -62,6 +62,10 @@ def refused_by_host(result: dict[str, Any]) -> bool:
 class ConstrainedOptunaSearch(OptunaSearch):
     """``OptunaSearch`` with constraint values, that deploys no config twice."""
 
+    # Defaults for a searcher pickled before the twin (a resumed campaign folder of 148968d).
+    _veto: TwinVeto | None = None
+    _best_assured = 0.0
+
     def __init__(self, *args: Any, veto: TwinVeto | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._measured: dict[str, tuple[float, float]] = {}  # config's params -> (value, constraint) told
