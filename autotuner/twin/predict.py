@@ -28,6 +28,7 @@ from autotuner.bench.result import LevelResult
 from autotuner.facts.gpus import resolve_gpu
 from autotuner.facts.models import resolve_model
 from autotuner.sim import MemoryPlan, SimServerArgs, StartupFailure, evaluate_level, parse_argv, plan_memory
+from autotuner.sim.scenario import parse_scenario
 from autotuner.task.space import engine_args
 from autotuner.task.spec import LoadSpec, TaskSpec
 from autotuner.trial.feasibility import model_facts, reject_reason
@@ -120,7 +121,8 @@ def slo_boundary(level: Callable[[int], LevelResult], load: LoadSpec, slo: SLO, 
 
 
 class TwinUnavailable(ValueError):
-    """The simulator cannot model this task (a model or GPU it has no facts for)."""
+    """The simulator cannot model this task (a model or GPU it has no facts for, traffic its
+    virtual clock cannot draw such as the user's prompts sent as written)."""
 
 
 class Twin:
@@ -139,6 +141,8 @@ class Twin:
             args.validate()
             resolve_model(args.resolved().model_name())
             resolve_gpu(args.sim_gpu)
+            for scenario in spec.workload.scenarios:
+                parse_scenario(scenario)
         except (KeyError, ValueError) as err:
             raise TwinUnavailable(f"the simulator cannot model this task: {err.args[0]}") from None
 

@@ -14,13 +14,16 @@ Tolerances asserted: TPOT p50 within 10%, output tok/s within 15% (c=1) / 25% (c
 within 15% + 10 ms absolute slack at c=1 (TTFT is not asserted at c=8).
 """
 
+import contextlib
 import glob
 import json
 import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import requests
@@ -37,52 +40,59 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.integration
-def test_genai_bench_agrees_with_virtual_prediction(tmp_path, tokenizer_dir):
-    import time
-
+@contextlib.contextmanager
+def simulator(tmp_path: Path, tokenizer_dir: Path, *flags: str) -> Iterator[str]:
+    """The wall-clock simulator of Llama-3.1-8B on an H100, serving ``flags`` too; yields its base URL."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed after the server exits
-    server = subprocess.Popen(
-        [sys.executable, "-m", "autotuner.sim.server", "--sim-model", "Llama-3.1-8B", "--sim-gpu", "H100",
-         "--sim-startup-scale", "0", "--", "--model-path", str(tokenizer_dir), "--served-model-name", "sim-8b",
-         "--port", str(port)],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert server.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if requests.get(base + "/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "simulator did not become ready"
-            time.sleep(0.1)
+    with open(tmp_path / "server.log", "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "autotuner.sim.server", "--sim-model", "Llama-3.1-8B", "--sim-gpu", "H100",
+             "--sim-startup-scale", "0", "--", "--model-path", str(tokenizer_dir), "--served-model-name", "sim-8b",
+             "--port", str(port), *flags],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                assert server.poll() is None, (tmp_path / "server.log").read_text()
+                try:
+                    if requests.get(base + "/health", timeout=2).status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    pass
+                assert time.monotonic() < deadline, "simulator did not become ready"
+                time.sleep(0.1)
+            yield base
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
 
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-               "TRANSFORMERS_VERBOSITY": "error", "ENABLE_UI": "false"}
-        cmd = [sys.executable, "-m", "genai_bench.cli.cli", "benchmark",
-               "--api-backend", "sglang", "--api-base", base, "--api-key", "dummy",
-               "--api-model-name", "sim-8b", "--model-tokenizer", str(tokenizer_dir),
-               "--task", "text-to-text", "--traffic-scenario", "D(100,100)",
-               "--num-concurrency", "1", "--num-concurrency", "8",
-               "--max-time-per-run", "1", "--max-requests-per-run", "20",
-               "--experiment-base-dir", str(tmp_path / "exps"), "--experiment-folder-name", "run",
-               "--log-dir", str(tmp_path / "logs")]
-        bench = subprocess.run(cmd, check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-        assert bench.returncode == 0, bench.stdout[-3000:] + bench.stderr[-3000:]
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
 
-    files = glob.glob(str(tmp_path / "exps" / "run" / "*_num_concurrency_*.json"))
-    measured = {}
-    for f in files:
+def genai_bench(tmp_path: Path, base: str, tokenizer_dir: Path, *args: str) -> dict[int, dict]:
+    """Real genai-bench against ``base`` with ``args`` (scenario, concurrencies, caps): each level's
+    aggregated metrics by its concurrency."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "TRANSFORMERS_VERBOSITY": "error", "ENABLE_UI": "false"}
+    cmd = [sys.executable, "-m", "genai_bench.cli.cli", "benchmark",
+           "--api-backend", "sglang", "--api-base", base, "--api-key", "dummy",
+           "--api-model-name", "sim-8b", "--model-tokenizer", str(tokenizer_dir), "--task", "text-to-text", *args,
+           "--experiment-base-dir", str(tmp_path / "exps"), "--experiment-folder-name", "run",
+           "--log-dir", str(tmp_path / "logs")]
+    bench = subprocess.run(cmd, check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert bench.returncode == 0, bench.stdout[-3000:] + bench.stderr[-3000:]
+    levels = {}
+    for f in glob.glob(str(tmp_path / "exps" / "run" / "*_num_concurrency_*.json")):
         agg = json.loads(Path(f).read_text())["aggregated_metrics"]
-        measured[agg["num_concurrency"]] = agg
+        levels[agg["num_concurrency"]] = agg
+    return levels
+
+
+@pytest.mark.integration
+def test_genai_bench_agrees_with_virtual_prediction(tmp_path, tokenizer_dir):
+    with simulator(tmp_path, tokenizer_dir) as base:
+        measured = genai_bench(tmp_path, base, tokenizer_dir, "--traffic-scenario", "D(100,100)",
+                               "--num-concurrency", "1", "--num-concurrency", "8",
+                               "--max-time-per-run", "1", "--max-requests-per-run", "20")
     assert set(measured) == {1, 8}
 
     report = []
@@ -109,48 +119,12 @@ def test_genai_bench_shared_prefix_agrees_with_virtual_prediction(tmp_path, toke
     prompts do: TTFT p50 agrees (the virtual level starts warm; here only the first request is cold).
     One user: with more, genai-bench's single client serialises the users' prompt building, which
     for 2,200-token prompts adds tens of milliseconds to the others' TTFT on a small machine."""
-    import time
-
     from autotuner.sim.scenario import SharedPrefix
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed after the server exits
-    server = subprocess.Popen(
-        [sys.executable, "-m", "autotuner.sim.server", "--sim-model", "Llama-3.1-8B", "--sim-gpu", "H100",
-         "--sim-startup-scale", "0", "--", "--model-path", str(tokenizer_dir), "--served-model-name", "sim-8b",
-         "--port", str(port), *cache_flags],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert server.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if requests.get(base + "/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "simulator did not become ready"
-            time.sleep(0.1)
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-               "TRANSFORMERS_VERBOSITY": "error", "ENABLE_UI": "false"}
-        cmd = [sys.executable, "-m", "genai_bench.cli.cli", "benchmark",
-               "--api-backend", "sglang", "--api-base", base, "--api-key", "dummy",
-               "--api-model-name", "sim-8b", "--model-tokenizer", str(tokenizer_dir),
-               "--task", "text-to-text", "--traffic-scenario", "D(2200,20)", "--prefix-len", "2000",
-               "--num-concurrency", "1", "--max-time-per-run", "1", "--max-requests-per-run", "12",
-               "--experiment-base-dir", str(tmp_path / "exps"), "--experiment-folder-name", "run",
-               "--log-dir", str(tmp_path / "logs")]
-        bench = subprocess.run(cmd, check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-        assert bench.returncode == 0, bench.stdout[-3000:] + bench.stderr[-3000:]
+    with simulator(tmp_path, tokenizer_dir, *cache_flags) as base:
+        (agg,) = genai_bench(tmp_path, base, tokenizer_dir, "--traffic-scenario", "D(2200,20)", "--prefix-len", "2000",
+                             "--num-concurrency", "1", "--max-time-per-run", "1", "--max-requests-per-run", "12").values()
         replica = requests.get(base + "/get_server_info", timeout=5).json()["replicas"][0]
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
-
-    (file,) = glob.glob(str(tmp_path / "exps" / "run" / "*_num_concurrency_*.json"))
-    agg = json.loads(Path(file).read_text())["aggregated_metrics"]
     assert agg["num_error_requests"] == 0
     done = agg["num_completed_requests"]
     pred = evaluate_level(SimServerArgs(sim_model="Llama-3.1-8B", sim_gpu="H100", disable_radix_cache=bool(cache_flags)),

@@ -58,6 +58,16 @@ def test_validate_reports_exhausting_input_without_a_traceback(tmp_path, text, e
     assert expected in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
 
 
+def base_with(where: tuple, value) -> dict:
+    """The base task with ``value`` set at the field path ``where`` (keys and list indexes)."""
+    data = base()
+    node = data
+    for key in where[:-1]:
+        node = node.setdefault(key, {}) if isinstance(key, str) else node[key]
+    node[where[-1]] = value
+    return data
+
+
 @pytest.mark.parametrize("where, value", [
     (("budget", "wall_time_s"), math.inf),
     (("objective", "slo", "ttft_p90_s"), math.nan),
@@ -67,12 +77,7 @@ def test_validate_reports_exhausting_input_without_a_traceback(tmp_path, text, e
     (("search", "initial_configs", 0, "mem_fraction_static"), -math.inf),
 ])
 def test_inf_and_nan_are_refused_wherever_they_are(where, value):
-    data = base()
-    node = data
-    for key in where[:-1]:
-        node = node.setdefault(key, {}) if isinstance(key, str) else node[key]
-    node[where[-1]] = value
-    msgs = problems_of(data)
+    msgs = problems_of(base_with(where, value))
     path = ".".join(map(str, where))
     assert path in msgs and "finite" in msgs[path], msgs
 
@@ -146,12 +151,7 @@ def test_a_key_given_twice_is_refused_by_validate(tmp_path):
     (("search", "initial_configs", 0, "max_running_requests"), 10**20),
 ], ids=["range", "choice", "fixed", "initial-config"])
 def test_integer_parameters_are_bounded(where, value):
-    data = base()
-    node = data
-    for key in where[:-1]:
-        node = node.setdefault(key, {}) if isinstance(key, str) else node[key]
-    node[where[-1]] = value
-    msgs = problems_of(data)
+    msgs = problems_of(base_with(where, value))
     assert any("must be in [1, 2147483647]" in m for m in msgs.values()), msgs
 
 
