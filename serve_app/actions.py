@@ -17,7 +17,7 @@ from pathlib import Path
 
 from autotuner.campaign.folder_guard import SUBMITTED_TASK_FILE
 from autotuner.results.folder import CampaignFolder
-from autotuner.task.load import load_spec, parse_spec, parse_spec_text
+from autotuner.task.load import parse_spec, parse_spec_text
 from autotuner.task.spec import Problem, TaskSpec
 from serve_app.jobs import CampaignJobs
 from serve_app.live import LiveStore
@@ -123,7 +123,7 @@ class TaskActions:
         if not row.can_resume or row.folder is None:
             raise ActionError(409, f"task {row.name!r} is {row.status}: only a stopped, interrupted or failed "
                                    "campaign can be resumed")
-        spec, _ = load_spec(Path(row.folder) / "spec.yaml")
+        spec, _ = CampaignFolder(row.folder).read_spec()
         if spec is not None:  # a campaign started elsewhere may run a command: resume it there
             self._check_commands(spec)
         return self.jobs.resume(Path(row.folder), name=row.name)
