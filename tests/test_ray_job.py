@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from autotuner.results.folder import CampaignFolder
-from autotuner.results.records import TrialStatus
+from autotuner.results.records import CampaignStatus, TrialStatus
 from tests.conftest import REPO, machine_load, phase_within, ray_env, ray_head
 from tests.campaign.test_campaign import GOOD, leftover_processes, small_task
 
@@ -283,7 +283,7 @@ def test_the_readme_ray_job_commands_verbatim(tmp_path):
         logs = run(submit, "readme-1", 900)
         assert "status: finished" in logs, logs[-3000:]
         meta, trials, _ = CampaignFolder(folder).load()
-        assert meta["status"] == "finished" and trials and (folder / "best_config.json").exists()
+        assert meta.status == CampaignStatus.FINISHED and trials and (folder / "best_config.json").exists()
         assert all((folder / "trials" / t.trial_id / "timing.json").exists() for t in trials)
         assert "already finished" in run(submit, "readme-2", 240)
         assert "already finished" in run(resume, "readme-3", 240)
