@@ -11,7 +11,7 @@ files from the same PVC mounted on the Ray worker at ``results_mount``::
     level = run_benchmark_job(api, LevelRequest("D(1000,200)", 32, 300), settings, level_number=1,
                               campaign_id="sweep", trial_id="t0001", isvc_name="sweep-t0001")
 
-Caveats (``../shared/ome/NOTES.md`` section 6): in InferenceService mode OME passes the hard-coded
+Caveats (checked against OME's BenchmarkJob controller): in InferenceService mode OME passes the hard-coded
 ``--api-model-name vllm-model``, so serve the trial under that name (``--served-model-name
 vllm-model``) unless the SGLang in use accepts any model name; each level pays for a Job's pod
 start, so this mode is slower per level than genai-bench on the Ray worker.

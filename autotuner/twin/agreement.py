@@ -3,11 +3,16 @@ figures docs/twin.md states and ``tests/twin/test_agreement.py`` holds to a boun
 
     figures = fast_path_agreement(spec, configs)
     figures.rank_correlation, figures.score_error_median, figures.boundary_error_p90
+
+The figures of docs/twin.md come from the command (the quickstart's 1,000-config sample, seed 0)::
+
+    python -m autotuner.twin.agreement examples/quickstart.yaml --sample 1000
 """
 
 from __future__ import annotations
 
 import statistics
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
@@ -83,4 +88,31 @@ def _quantile(sorted_values: Sequence[float], q: float) -> float:
         if len(sorted_values) > 1 else (sorted_values[0] if sorted_values else 0.0)
 
 
-__all__ = ["AgreementFigures", "fast_path_agreement", "spearman"]
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+    import json
+
+    from autotuner.task.load import load_spec
+    from autotuner.task.paths import resolve_here
+    from autotuner.task.space import SearchSpace
+    from autotuner.twin.grid import configs_to_screen
+
+    parser = argparse.ArgumentParser(prog="python -m autotuner.twin.agreement", description=__doc__.splitlines()[0])
+    parser.add_argument("task")
+    parser.add_argument("--sample", type=int, default=1000, help="configs compared (a stratified sample)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    spec, problems = load_spec(args.task)
+    if spec is None or problems:
+        print("\n".join(str(p) for p in problems), file=sys.stderr)
+        return 2
+    spec = resolve_here(spec)
+    configs, _ = configs_to_screen(SearchSpace.from_spec(spec), args.sample, args.seed)
+    print(json.dumps(fast_path_agreement(spec, configs).to_dict(), indent=2))
+    return 0
+
+
+__all__ = ["AgreementFigures", "fast_path_agreement", "main", "spearman"]
+
+if __name__ == "__main__":
+    sys.exit(main())
