@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["__init__", "args", "cost", "engine", "engine_models.sglang", "engine_models.vllm", "layout", "memory", "scenario",
+MODULES = ["__init__", "args", "cost", "engine", "engine_models.sglang", "engine_models.vllm", "layout", "memory", "requests", "scenario",
            "tokenizer", "virtual"]
 
 
