@@ -1,11 +1,13 @@
 """The baselines' proposers, with the searcher calls the replay makes.
 
 * :class:`GridSearcher`: a hand-written sweep, every config in nested-loop order.
-* :class:`AutoTuneSearcher`: vLLM's ``benchmarks/auto_tune/auto_tune.sh`` in SGLang's names: lower
-  the memory fraction from the top until a server with the largest max-running-requests and
-  chunked-prefill values starts (the probe server is torn down once ready), then benchmark every
-  (max running requests x chunked prefill) pair at that fraction, one server at a time, with
-  everything else at what the user set by hand.
+* :class:`AutoTuneSearcher`: vLLM's ``benchmarks/auto_tune/auto_tune.sh``, in the engine's own
+  names (:data:`AUTO_TUNE_PARAMS`: ``gpu_memory_utilization``, ``max_num_seqs`` and
+  ``max_num_batched_tokens`` for vLLM, their SGLang counterparts for SGLang): lower the memory
+  fraction from the top until a server with the largest max-running-requests and chunked-prefill
+  values starts (the probe server is torn down once ready), then benchmark every (max running
+  requests x chunked prefill) pair at that fraction, one server at a time, with everything else at
+  what the user set by hand.
 """
 
 from __future__ import annotations
@@ -13,6 +15,12 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from benchmarks.replay import FINISHED, READY, StartOnly
+
+# Per engine flavor: the (memory fraction, max running requests, chunked prefill) parameters.
+AUTO_TUNE_PARAMS = {
+    "sglang": ("mem_fraction_static", "max_running_requests", "chunked_prefill_size"),
+    "vllm": ("gpu_memory_utilization", "max_num_seqs", "max_num_batched_tokens"),
+}
 
 
 class GridSearcher:
@@ -39,8 +47,10 @@ class AutoTuneSearcher:
     """auto_tune.sh's procedure; sequential, as the script runs one server at a time."""
 
     def __init__(self, fixed: dict[str, Any], memory_fractions: Sequence[float],
-                 max_running_requests: Sequence[int], chunked_prefill_sizes: Sequence[int]):
+                 max_running_requests: Sequence[int], chunked_prefill_sizes: Sequence[int],
+                 names: tuple[str, str, str] = AUTO_TUNE_PARAMS["sglang"]):
         self.fixed = dict(fixed)
+        self.names = names
         self.memory_fractions = sorted(memory_fractions, reverse=True)  # 0.98, 0.97 ... in the script
         self.running = sorted(max_running_requests)
         self.chunks = sorted(chunked_prefill_sizes)
@@ -51,8 +61,8 @@ class AutoTuneSearcher:
         self._in_flight = False
 
     def config_for(self, memory: float, running: int, chunk: int) -> dict[str, Any]:
-        return {**self.fixed, "mem_fraction_static": memory, "max_running_requests": running,
-                "chunked_prefill_size": chunk}
+        memory_name, running_name, chunk_name = self.names
+        return {**self.fixed, memory_name: memory, running_name: running, chunk_name: chunk}
 
     def suggest(self, trial_id: str) -> dict[str, Any] | StartOnly | str | None:
         if self._in_flight:
@@ -82,4 +92,4 @@ class AutoTuneSearcher:
             self._probe += 1
 
 
-__all__ = ["AutoTuneSearcher", "GridSearcher"]
+__all__ = ["AUTO_TUNE_PARAMS", "AutoTuneSearcher", "GridSearcher"]

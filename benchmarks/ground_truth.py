@@ -17,10 +17,13 @@ the task's load range that meets the SLOs (found by integer bisection), and the 
 of a fine geometric ladder below it, in case throughput peaks before the boundary. The campaign's
 answer is judged by this score, whatever load its own search measured.
 
-Everything is cached as JSON under ``benchmarks/cache/``, keyed by a hash of the simulator's
-sources and of the surface, so it is recomputed only when either changes::
+The "real engine" may be a hidden world (:mod:`benchmarks.worlds`): the simulator with its step
+times, memory reserve and start-up stretched; the twin never sees them.
 
-    truth = load_ground_truth(load_surface("benchmarks/surfaces/llama8b-h100.yaml"))
+Everything is cached as JSON under ``benchmarks/cache/``, keyed by a hash of the simulator's
+sources, of the surface and of the world, so it is recomputed only when one changes::
+
+    truth = load_ground_truth(load_surface("benchmarks/surfaces/llama8b-h100.yaml"), world=draw_world(2))
     truth.optimum, truth.gap(config_key(config)), truth.level(key, "D(1024,256)", 64)
 """
 
@@ -35,8 +38,9 @@ from multiprocessing import Pool
 from pathlib import Path
 from typing import Any, Callable
 
-from autotuner.trial import objective, sweep
 from autotuner.bench.result import LevelResult
+from autotuner.facts.gpus import resolve_gpu
+from autotuner.trial import objective, sweep
 from autotuner.trial.feasibility import model_facts, reject_reason
 from autotuner.trial.objective import SLO
 from autotuner.sim.args import SimServerArgs, parse_argv
@@ -50,9 +54,10 @@ from autotuner.trial.sweep import sizing_for
 from autotuner.twin.predict import simulator_argv, slo_boundary
 from benchmarks.space_grid import config_key, grid_configs
 from benchmarks.surface import Surface
+from benchmarks.worlds import UNCHANGED, World
 
 CACHE_DIR = Path(__file__).resolve().parent / "cache"
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 # Outcome of a config before any load level (trial statuses of autotuner.results.records, for the search).
 OK, STARTUP_FAILED, REJECTED = "ok", "startup failed", "rejected"
@@ -77,10 +82,11 @@ class ConfigTruth:
 
 
 class LevelOracle:
-    """Noise-free levels of one task's configs, evaluated on demand and memoised."""
+    """Noise-free levels of one task's configs in one world, evaluated on demand and memoised."""
 
-    def __init__(self, spec: TaskSpec, levels: dict[str, LevelResult] | None = None):
+    def __init__(self, spec: TaskSpec, levels: dict[str, LevelResult] | None = None, world: World = UNCHANGED):
         self.spec = spec
+        self.world = world
         self.sizing = sizing_for(spec)
         self.levels: dict[str, LevelResult] = levels or {}
         self._plans: dict[str, tuple[SimServerArgs, MemoryPlan]] = {}
@@ -92,14 +98,15 @@ class LevelOracle:
         """The simulator's arguments and memory plan (raises StartupFailure)."""
         if key not in self._plans:
             args = parse_argv(simulator_argv(self.spec, engine_args(config)))
-            self._plans[key] = (args, plan_memory(args))
+            self._plans[key] = (args, plan_memory(args, gpu=self.world.gpu(resolve_gpu(args.sim_gpu))))
         return self._plans[key]
 
     def level(self, key: str, config: dict[str, Any], scenario: str, load: int) -> LevelResult:
         name = f"{key}|{scenario}|{load}"
         if name not in self.levels:
             args, plan = self.plan(key, config)
-            prediction = evaluate_level(args, scenario, load, self.sizing(load), plan=plan, prefix=self.prefix)
+            prediction = evaluate_level(args, scenario, load, self.sizing(load), plan=plan, prefix=self.prefix,
+                                        cost_scale=self.world.cost)
             self.levels[name] = prediction.to_level_result()
         return self.levels[name]
 
@@ -110,7 +117,7 @@ class LevelOracle:
         if name not in self._requests:
             args, plan = self.plan(key, config)
             self._requests[name] = finished_requests(args, scenario, load, self.sizing(load), plan=plan,
-                                                     prefix=self.prefix)
+                                                     prefix=self.prefix, cost_scale=self.world.cost)
         return self._requests[name]
 
 
@@ -134,18 +141,18 @@ def config_truth(spec: TaskSpec, oracle: LevelOracle, config: dict[str, Any]) ->
     try:
         _, plan = oracle.plan(key, config)
     except StartupFailure as err:
-        return ConfigTruth(config, STARTUP_FAILED, gpus, err.after_s, err.message.splitlines()[0])
+        return ConfigTruth(config, STARTUP_FAILED, gpus, err.after_s * oracle.world.startup, err.message.splitlines()[0])
     slo = SLO.from_spec(spec.objective.slo)
     boundary, score = {}, math.inf
     for scenario in spec.workload.scenarios:
         load, value = true_boundary(oracle, key, config, scenario, slo, gpus)
         boundary[scenario] = load
         score = min(score, value)
-    return ConfigTruth(config, OK, gpus, startup_seconds(plan), "", score, boundary)
+    return ConfigTruth(config, OK, gpus, startup_seconds(plan) * oracle.world.startup, "", score, boundary)
 
 
 class GroundTruth:
-    """Every config of a surface with its truth, in grid order, and its levels on demand."""
+    """Every config of a surface with its truth (in ``oracle.world``), in grid order, and its levels on demand."""
 
     def __init__(self, surface: Surface, configs: dict[str, ConfigTruth], oracle: LevelOracle, simulator: str,
                  compute_s: float):
@@ -161,6 +168,10 @@ class GroundTruth:
     @property
     def spec(self) -> TaskSpec:
         return self.surface.task
+
+    @property
+    def world(self) -> World:
+        return self.oracle.world
 
     def truth(self, config: dict[str, Any]) -> ConfigTruth:
         """The truth of a config the search proposed (KeyError: not a config of the space)."""
@@ -198,6 +209,7 @@ class GroundTruth:
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = {"format": CACHE_FORMAT, "simulator": self.simulator, "surface": self.surface.name,
+                "world": self.world.key(),
                 "configs": [asdict(c) for c in self.configs.values()],
                 "levels": {name: [getattr(lv, f) for f in _LEVEL_FIELDS] + [lv.error_codes]
                            for name, lv in self.oracle.levels.items()}}
@@ -218,43 +230,45 @@ def surface_digest(surface: Surface) -> str:
     return digest.hexdigest()[:12]
 
 
-def cache_path(surface: Surface, cache_dir: Path = CACHE_DIR) -> Path:
-    return cache_dir / f"{surface.name}-{surface_digest(surface)}.json"
+def cache_path(surface: Surface, cache_dir: Path = CACHE_DIR, world: World = UNCHANGED) -> Path:
+    name = surface.name if world.unchanged else f"{surface.name}-{world.name}"
+    return cache_dir / f"{name}-{surface_digest(surface)}.json"
 
 
-def _truth_chunk(args: tuple[Surface, list[dict[str, Any]]]) -> tuple[list[ConfigTruth], dict[str, LevelResult]]:
-    surface, configs = args
-    oracle = LevelOracle(surface.task)
+def _truth_chunk(args: tuple[Surface, World, list[dict[str, Any]]]) -> tuple[list[ConfigTruth], dict[str, LevelResult]]:
+    surface, world, configs = args
+    oracle = LevelOracle(surface.task, world=world)
     return [config_truth(surface.task, oracle, c) for c in configs], oracle.levels
 
 
 def load_ground_truth(surface: Surface, cache_dir: Path = CACHE_DIR, progress: Callable[[str], None] | None = None,
-                      processes: int = 2) -> GroundTruth:
-    """The surface's ground truth from the cache, or computed (in ``processes`` worker processes)
-    and cached when the cache is missing or was made with another simulator."""
-    path = cache_path(surface, cache_dir)
+                      processes: int = 2, world: World = UNCHANGED) -> GroundTruth:
+    """The surface's ground truth in ``world`` from the cache, or computed (in ``processes`` worker
+    processes) and cached when the cache is missing or was made with another simulator or world."""
+    path = cache_path(surface, cache_dir, world)
     version = simulator_version()
     if path.exists():
         data = json.loads(path.read_text())
-        if data.get("format") == CACHE_FORMAT and data.get("simulator") == version:
+        if (data.get("format") == CACHE_FORMAT and data.get("simulator") == version
+                and data.get("world") == world.key()):
             levels = {name: LevelResult(**dict(zip(_LEVEL_FIELDS, row[:-1])), error_codes=row[-1])
                       for name, row in data["levels"].items()}
             configs = {config_key(c["config"]): ConfigTruth(**c) for c in data["configs"]}
-            return GroundTruth(surface, configs, LevelOracle(surface.task, levels), version, 0.0)
+            return GroundTruth(surface, configs, LevelOracle(surface.task, levels, world), version, 0.0)
     if progress:
-        progress(f"computing the ground truth of {surface.name} (simulator {version})")
+        progress(f"computing the ground truth of {surface.name} in {world.name} ({world.describe()}; simulator {version})")
     t0 = time.monotonic()
     configs = grid_configs(SearchSpace.from_spec(surface.task))
     chunks = [configs[i::processes * 4] for i in range(processes * 4)]
     with Pool(processes) as pool:
-        parts = pool.map(_truth_chunk, [(surface, chunk) for chunk in chunks])
+        parts = pool.map(_truth_chunk, [(surface, world, chunk) for chunk in chunks])
     by_key: dict[str, ConfigTruth] = {}
     levels: dict[str, LevelResult] = {}
     for truths, chunk_levels in parts:
         by_key.update((config_key(engine_args(t.config)), t) for t in truths)
         levels.update(chunk_levels)
     ordered = {config_key(engine_args(c)): by_key[config_key(engine_args(c))] for c in configs}
-    truth = GroundTruth(surface, ordered, LevelOracle(surface.task, levels), version, time.monotonic() - t0)
+    truth = GroundTruth(surface, ordered, LevelOracle(surface.task, levels, world), version, time.monotonic() - t0)
     truth.save(path)
     return truth
 

@@ -5,6 +5,11 @@ the very ``ConstrainedOptunaSearch`` (define-by-run :class:`~autotuner.task.spac
 task's sampler) behind the same ``ConcurrencyLimiter``, and the very ``BoundStoppingScheduler``
 (or ``FIFOScheduler`` without early stopping), that ``autotuner run`` builds for the task, with
 the load hint where the task uses it. Sampler candidates swap only the Optuna sampler.
+
+``ours_twin`` is the same campaign with ``search.prior: twin`` (the default of a task): the twin,
+always the unchanged simulator, starts the search and vetoes what it is sure cannot compete.
+``twin_alone`` deploys only the twin's predicted best (``autotuner plan``'s top-1): what a
+performance model alone gives, measured in the world the replay runs in.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
 from autotuner.task.space import SearchSpace
-from benchmarks.baselines import AutoTuneSearcher, GridSearcher
+from benchmarks.baselines import AUTO_TUNE_PARAMS, AutoTuneSearcher, GridSearcher
 from benchmarks.ground_truth import GroundTruth
 from benchmarks.replay import Scheduler, Searcher
 from benchmarks.space_grid import config_key, grid_configs, param_values
@@ -69,11 +74,33 @@ def _grid(surface: Surface, seed: int, budget: int) -> Contender:
 def _auto_tune(surface: Surface, seed: int, budget: int) -> Contender:
     space = surface.task.search.space
     ints = SearchSpace.from_spec(surface.task).int_params
-    values = {name: param_values(name, space[name], name in ints)
-              for name in ("mem_fraction_static", "max_running_requests", "chunked_prefill_size")}
-    searcher = AutoTuneSearcher({**surface.task.engine.fixed, **surface.auto_tune_fixed}, values["mem_fraction_static"],
-                                values["max_running_requests"], values["chunked_prefill_size"])
+    names = AUTO_TUNE_PARAMS[surface.task.engine.flavor]
+    memory, running, chunk = (param_values(name, space[name], name in ints) for name in names)
+    searcher = AutoTuneSearcher({**surface.task.engine.fixed, **surface.auto_tune_fixed}, memory, running, chunk, names)
     return Contender(searcher, _fifo())
+
+
+_TWIN_BEST: dict[str, dict[str, Any]] = {}  # surface name and SLO -> the twin's predicted best config
+
+
+def twin_best(surface: Surface) -> dict[str, Any]:
+    """``autotuner plan``'s top-1 for the surface's task (the unchanged simulator; memoised)."""
+    key = f"{surface.name}|{surface.task.objective.slo.model_dump_json()}"
+    if key not in _TWIN_BEST:
+        from autotuner.twin.plan import plan_task
+
+        best = plan_task(surface.task).best
+        if not best:
+            raise ValueError(f"{surface.name}: the twin predicts no config meets the SLOs")
+        names = surface.task.search.space
+        _TWIN_BEST[key] = {k: v for k, v in best[0].config.items() if k in names}
+    return _TWIN_BEST[key]
+
+
+def _twin_alone(surface: Surface, seed: int, budget: int) -> Contender:
+    from autotuner.search.fixed import FixedConfigs
+
+    return Contender(FixedConfigs([twin_best(surface)]), _fifo())
 
 
 def _tpe_alone(seed: int) -> Any:
@@ -108,6 +135,7 @@ def _cmaes(seed: int) -> Any:
 
 
 OURS, OURS_NO_ES, RANDOM, RANDOM_ES = "ours", "ours_no_es", "random", "random_es"
+OURS_TWIN, TWIN_ALONE = "ours_twin", "twin_alone"
 GRID = Strategy("grid", "Grid, hand-written loop order", False, _grid)
 STRATEGIES: tuple[Strategy, ...] = (
     Strategy(OURS, "Optuna TPE, random interleaved, + bound stopping (ours)", True, _campaign_search("tpe", "bound")),
@@ -127,6 +155,23 @@ SAMPLER_CANDIDATES: tuple[Strategy, ...] = (
     Strategy("cmaes", "CMA-ES (random for categoricals)", True, _campaign_search("tpe", "bound", _cmaes)),
 )
 GP = Strategy("gp", "Gaussian process (GPSampler)", True, _campaign_search("tpe", "bound", _gp))
+# The contenders of the hidden worlds (benchmarks/worlds.py): the twin alone, ours with and without
+# the twin, random search.
+WORLD_CONTENDERS: tuple[Strategy, ...] = (
+    Strategy(TWIN_ALONE, "Twin alone: deploy its predicted best", False, _twin_alone),
+    Strategy(OURS_TWIN, "Ours with the twin (search.prior: twin, the default)", True,
+             _campaign_search("tpe", "bound", prior="twin")),
+    Strategy(OURS, "Ours without the twin (search.prior: none)", True, _campaign_search("tpe", "bound")),
+    Strategy(RANDOM, "Random search", True, _campaign_search("random", "none")),
+)
+
+
+def strategy_named(name: str) -> Strategy:
+    """A strategy by its name (worker processes get names: the builders are closures, not picklable)."""
+    for strategy in (*STRATEGIES, *SAMPLER_CANDIDATES, GP, *WORLD_CONTENDERS):
+        if strategy.name == name:
+            return strategy
+    raise KeyError(f"no strategy named {name!r}")
 
 
 def check_auto_tune_configs(surface: Surface, truth: GroundTruth) -> None:
@@ -140,5 +185,6 @@ def check_auto_tune_configs(surface: Surface, truth: GroundTruth) -> None:
                     raise ValueError(f"{surface.name}: auto_tune_fixed gives a config outside the space: {key}")
 
 
-__all__ = ["Contender", "GP", "GRID", "OURS", "OURS_NO_ES", "RANDOM", "RANDOM_ES", "SAMPLER_CANDIDATES", "STRATEGIES",
-           "Strategy", "check_auto_tune_configs"]
+__all__ = ["Contender", "GP", "GRID", "OURS", "OURS_NO_ES", "OURS_TWIN", "RANDOM", "RANDOM_ES", "SAMPLER_CANDIDATES",
+           "STRATEGIES", "TWIN_ALONE", "WORLD_CONTENDERS", "Strategy", "check_auto_tune_configs", "strategy_named",
+           "twin_best"]

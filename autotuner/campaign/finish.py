@@ -1,5 +1,5 @@
 """How a run ends: its status once Tune returned, and the wrap-up that always leaves the folder
-saying how it ended (leftovers swept, the answer written, campaign.json final)."""
+saying how it ended (leftovers swept, the answer and the twin's accuracy written, campaign.json final)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from autotuner.results.folder import CampaignFolder
 from autotuner.results.records import CampaignStatus, TrialRecord, TrialStatus
 from autotuner.task.spec import TaskSpec
 from autotuner.trial.directive import Phase
+from autotuner.twin.calibrate import campaign_accuracy
 
 
 def settled_status(trials: Sequence[TrialRecord], spec: TaskSpec, stop_signal: str | None) -> CampaignStatus:
@@ -42,6 +43,9 @@ def wrap_up(spec: TaskSpec, cid: str, objective_unit: str, folder: CampaignFolde
         if tuned:
             status = settled_status(trials, spec, stop_signal)
         best = write_answer(spec, cid, folder, trials, levels, objective_unit)
+        accuracy = campaign_accuracy(spec, folder.path) if levels else None
+        if accuracy is not None:
+            folder.write_twin(accuracy)
     except Exception as err:
         failures.append(err)
         error = error or f"writing the results failed: {type(err).__name__}: {err}"

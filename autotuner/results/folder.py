@@ -12,6 +12,7 @@ Layout (the names live here only)::
                            and its ready launch command
     best_launch_command.txt
     best_inferenceservice.yaml   the answer as an OME InferenceService
+    twin.json              how far the twin was from the measured levels, before and after calibration
     report.png             the chart of `autotuner report`
     task.yaml              the task as the web app received it (submitted there)
     trials/<trial_id>/     timing.json, reason.txt, and the engine's log and genai-bench's output
@@ -39,7 +40,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from autotuner.results.records import BestAnswer, CampaignMeta, LevelRow, TrialRecord
+from autotuner.results.records import BestAnswer, CampaignMeta, LevelRow, TrialRecord, TwinAccuracy
 from autotuner.task.load import load_spec
 from autotuner.task.spec import Problem, TaskSpec
 
@@ -94,6 +95,7 @@ class CampaignFolder:
     LEVELS = "levels.parquet"
     TRIALS = "trials.parquet"
     BEST = "best_config.json"
+    TWIN = "twin.json"  # how far the twin was from the measured levels (TwinAccuracy)
     LAUNCH_COMMAND = "best_launch_command.txt"
     MANIFEST = "best_inferenceservice.yaml"
     REPORT = "report.png"
@@ -260,6 +262,13 @@ class CampaignFolder:
         write_json(self.best_path, best.to_json())
         comment = f"# {best.launch_comment}\n" if best.launch_comment else ""
         write_text(self.launch_command_path, comment + best.launch_command_line + "\n")
+
+    def read_twin(self) -> TwinAccuracy | None:
+        path = self.file(self.TWIN)
+        return TwinAccuracy.from_json(json.loads(path.read_text())) if path.exists() else None
+
+    def write_twin(self, accuracy: TwinAccuracy) -> None:
+        write_json(self.file(self.TWIN), accuracy.to_json())
 
     def write_manifest(self, text: str) -> Path:
         write_text(self.manifest_path, text)

@@ -1,7 +1,7 @@
 """The typed records of a campaign folder (:class:`~autotuner.results.folder.CampaignFolder` reads
 and writes them): the campaign's meta (campaign.json), one trial (a row of trials.parquet), one
-measured level (a row of levels.parquet) and the answer (best_config.json), with the statuses as
-enums. Each converts to and from its stored form; reading tolerates files of older versions
+measured level (a row of levels.parquet), the answer (best_config.json) and the twin's accuracy
+(twin.json), with the statuses as enums. Each converts to and from its stored form; reading tolerates files of older versions
 (missing fields take their defaults, unknown ones are kept)::
 
     meta = CampaignMeta.from_json(json.loads(text))
@@ -434,6 +434,33 @@ class BestAnswer:
         return cls(extra=extra, **known)
 
 
+@dataclass(frozen=True)
+class TwinAccuracy:
+    """twin.json: how far the twin (the simulator at ``simulator``) was from the campaign's measured
+    levels, as the median relative error of each metric, before and after it was calibrated on
+    them (``calibration``: its fitted factors, :mod:`autotuner.twin.calibrate`)."""
+
+    simulator: str
+    levels: int
+    calibration: dict[str, float]
+    before: dict[str, float]
+    after: dict[str, float]
+
+    def line(self) -> str:
+        """``twin (simulator ...) vs 54 measured levels: median error output_tok_s 12% -> 2%, ...``"""
+        errors = ", ".join(f"{k} {self.before[k]:.0%} -> {self.after.get(k, 0.0):.0%}" for k in self.before)
+        factors = ", ".join(f"{k} x{v:.2f}" for k, v in self.calibration.items())
+        return (f"twin (simulator {self.simulator}) vs {self.levels} measured levels: median error before -> after "
+                f"calibration: {errors} (fitted: {factors})")
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "TwinAccuracy":
+        return cls(**_known(cls, data)[0])
+
+
 __all__ = ["ACTIVE_CAMPAIGN_STATUSES", "BestAnswer", "CampaignMeta", "CampaignRun", "CampaignStatus", "LEVEL_METRICS",
            "LevelRow", "REMEASURED_FIELDS", "RESUMABLE_CAMPAIGN_STATUSES", "Spread", "TrialRecord",
-           "TrialStatus", "config_columns", "pick_best", "pick_remeasured"]
+           "TrialStatus", "TwinAccuracy", "config_columns", "pick_best", "pick_remeasured"]

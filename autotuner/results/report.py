@@ -96,6 +96,9 @@ def summary_text(folder: Path) -> str:
                        + ": its numbers may say more about this machine's CPU than about the engine (listed above)")
     else:
         out += ["", "no feasible config found"]
+    twin = CampaignFolder(folder).read_twin()
+    if twin is not None:
+        out += ["", twin.line()]
     return "\n".join(out)
 
 

@@ -20,18 +20,18 @@ def make_searcher(spec: TaskSpec, sampler: Any = None, announce: Callable[[str],
     """The task's searcher, limited to as many trials at once as there are GPU slots; ``sampler``:
     an Optuna sampler instead of the one ``search.algorithm`` names (the benchmarks compare some).
     With ``search.prior: twin`` the twin's best configs follow the task's ``initial_configs`` and
-    its veto guards deployments (:mod:`autotuner.twin.guide`); ``announce`` gets the line saying so."""
+    then it proposes (calibrated on the measured levels) and vetoes (:mod:`autotuner.twin.guide`); ``announce`` gets the line saying so."""
     from ray.tune.search import ConcurrencyLimiter
 
     from autotuner.search.constrained import ConstrainedOptunaSearch
     from autotuner.search.samplers import make_sampler
     from autotuner.task.space import SearchSpace
     from autotuner.twin.grid import config_key
-    from autotuner.twin.guide import TwinVeto, twin_start
+    from autotuner.twin.guide import TwinGuide, twin_start
     from autotuner.twin.predict import TwinUnavailable
 
     points = [dict(c) for c in spec.search.initial_configs]
-    veto = None
+    guide = None
     if spec.search.prior == "twin":
         try:
             start = twin_start(spec)
@@ -40,12 +40,13 @@ def make_searcher(spec: TaskSpec, sampler: Any = None, announce: Callable[[str],
                 announce(f"twin: off, {err}; the search starts from nothing")
         else:
             points += [dict(c) for c in start.points]
-            veto = TwinVeto(spec, protected=frozenset(config_key(c) for c in points), announce=announce)
+            guide = TwinGuide(spec, protected={config_key(c) for c in points}, candidates=start.screened,
+                              announce=announce)
             if announce is not None:
                 announce(start.line())
     search = ConstrainedOptunaSearch(space=SearchSpace.from_spec(spec), metric="score", mode="max",
                                      sampler=sampler or make_sampler(spec.search.algorithm, spec.seed),
-                                     points_to_evaluate=points or None, veto=veto)
+                                     points_to_evaluate=points or None, guide=guide)
     return ConcurrencyLimiter(search, max_concurrent=spec.budget.gpus)
 
 

@@ -15,9 +15,10 @@ What the sampler learns from an ended trial (:func:`learned_value`):
   (:mod:`autotuner.trial.host_distortion`): nothing, as the machine decided it and not the config:
   Optuna records a failed trial, which its samplers leave out.
 
-With ``search.prior: twin`` a config the twin predicts far below the best trial is not deployed
-either (:class:`autotuner.twin.guide.TwinVeto`): Optuna is told the twin's prediction, calibrated on
-every level reported so far.
+With ``search.prior: twin`` (:class:`autotuner.twin.guide.TwinGuide`, calibrated on every level
+reported so far) the twin may propose the next config, its best not tried yet, enqueued before
+Optuna is asked; and a config the twin predicts far below the best trial is not deployed either:
+Optuna is told the twin's prediction.
 
 A config the campaign has already measured is not deployed again: when the sampler proposes one,
 Optuna is told the value that config got and asked again (at most ``MAX_REUSED`` times per
@@ -34,7 +35,8 @@ from ray.tune.search.optuna import OptunaSearch
 
 from autotuner.results.records import TrialStatus
 from autotuner.trial.report import TrialReport
-from autotuner.twin.guide import TwinVeto, best_assured
+from autotuner.twin.grid import config_key
+from autotuner.twin.guide import TwinGuide, best_assured
 
 CONSTRAINT = "slo"  # the constraint's name in Optuna: > 0 when the trial met the SLOs nowhere
 MAX_REUSED = 20  # proposals of measured configs answered per suggestion (a small space runs out of new ones)
@@ -62,24 +64,30 @@ def refused_by_host(result: dict[str, Any]) -> bool:
 class ConstrainedOptunaSearch(OptunaSearch):
     """``OptunaSearch`` with constraint values, that deploys no config twice."""
 
-    # Defaults for a searcher pickled before the twin (a resumed campaign folder of 148968d).
-    _veto: TwinVeto | None = None
+    # Defaults for a searcher pickled before the twin guided it (a resumed campaign folder of 148968d
+    # or 4fe9b38): it resumes without the twin.
+    _guide: TwinGuide | None = None
     _best_assured = 0.0
 
-    def __init__(self, *args: Any, veto: TwinVeto | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, guide: TwinGuide | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._measured: dict[str, tuple[float, float]] = {}  # config's params -> (value, constraint) told
-        self._veto = veto
+        self._guide = guide
         self._best_assured = 0.0  # what the best ended trial is sure of
 
     def suggest(self, trial_id: str) -> dict | None:
+        if self._guide is not None and self._ot_study is not None and not self._queued():
+            tried = {config_key(t.params) for t in self._ot_trials.values()}
+            point = self._guide.proposal(tried, self._best_assured)
+            if point is not None:
+                self._ot_study.enqueue_trial(point)
         for attempt in range(MAX_REUSED + 1):
             config = super().suggest(trial_id)
             if config is None:
                 return None
             known = self._measured.get(self._params_key(trial_id))
-            if known is None and self._veto is not None:
-                known = self._veto.verdict(self._ot_trials[trial_id].params, self._best_assured)
+            if known is None and self._guide is not None:
+                known = self._guide.verdict(self._ot_trials[trial_id].params, self._best_assured)
             if known is None or attempt == MAX_REUSED:
                 break
             ot_trial = self._ot_trials.pop(trial_id)
@@ -88,10 +96,10 @@ class ConstrainedOptunaSearch(OptunaSearch):
         return config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if self._veto is not None and trial_id in self._ot_trials:
+        if self._guide is not None and trial_id in self._ot_trials:
             measured = TrialReport.from_tune(result).measured
             if measured is not None:
-                self._veto.observe_level(self._ot_trials[trial_id].params, measured)
+                self._guide.observe_level(self._ot_trials[trial_id].params, measured)
         super().on_trial_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
@@ -105,6 +113,12 @@ class ConstrainedOptunaSearch(OptunaSearch):
             self._measured[self._params_key(trial_id)] = (value, constraint)
             result = {**result, self.metric: value}
         super().on_trial_complete(trial_id, result, error)
+
+    def _queued(self) -> bool:
+        """Whether configs wait in Optuna's queue (the task's and the twin's, enqueued before)."""
+        from optuna.trial import TrialState
+
+        return bool(self._ot_study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
     def _params_key(self, trial_id: str) -> str:
         return json.dumps(self._ot_trials[trial_id].params, sort_keys=True, default=str)

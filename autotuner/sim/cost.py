@@ -17,9 +17,16 @@ leaves out:
 >>> cost = StepCost(plan_memory(SimServerArgs(sim_model="Llama-3.1-8B")))
 >>> round(cost.decode_seconds(batch=1, kv_tokens=1000) * 1e3, 1)  # ms: ~150 tok/s per user
 6.8
+
+A :class:`CostScale` stretches the model's parts apart (GPU time of decode and of prefill steps,
+CPU overheads): how a real engine may differ from it. The benchmarks' hidden worlds use it::
+
+    StepCost(plan, CostScale(decode_gpu=1.4, prefill_gpu=1.1, cpu_overhead=2.0))
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from autotuner.sim.memory import MemoryPlan
 
@@ -42,10 +49,23 @@ ACTIVATION_BYTES_PER_TOKEN_LAYER = 16  # x hidden: residual/norm reads and write
 ATTENTION_EFFICIENCY = {"triton": (0.90, 0.59)}
 
 
+@dataclass(frozen=True)
+class CostScale:
+    """Factors on the parts of the step-time model (1.0 each: the model as it is)."""
+
+    decode_gpu: float = 1.0  # GPU time of a decode step
+    prefill_gpu: float = 1.0  # GPU time of a prefill step
+    cpu_overhead: float = 1.0  # per-step and per-request CPU work, kernel launches included
+
+    def __post_init__(self) -> None:
+        if min(self.decode_gpu, self.prefill_gpu, self.cpu_overhead) <= 0:
+            raise ValueError(f"cost factors must be > 0, got {self}")
+
+
 class StepCost:
     """Noise-free duration of forward passes for one replica described by a :class:`MemoryPlan`."""
 
-    def __init__(self, plan: MemoryPlan):
+    def __init__(self, plan: MemoryPlan, scale: CostScale = CostScale()):
         a, gpu, m = plan.args, plan.gpu, plan.model
         tp = a.tp_size
         self.tp = tp
@@ -64,8 +84,16 @@ class StepCost:
         self.hidden = m.hidden_size
         self.gpu = gpu
         self.fixed_gpu_s = KERNEL_FIXED_S_PER_LAYER * m.num_layers
-        self.eager_cpu_s = KERNELS_PER_LAYER_EAGER * KERNEL_LAUNCH_S * m.num_layers
         self.graph_max_bs = plan.cuda_graph_max_bs  # 0: graphs disabled
+        self.decode_gpu = scale.decode_gpu
+        self.prefill_gpu = scale.prefill_gpu
+        cpu = scale.cpu_overhead
+        self.eager_cpu_s = KERNELS_PER_LAYER_EAGER * KERNEL_LAUNCH_S * m.num_layers * cpu
+        self.graph_step_s = GRAPH_STEP_OVERHEAD_S * cpu
+        self.eager_step_s = EAGER_STEP_OVERHEAD_S * cpu
+        self.prefill_step_s = PREFILL_STEP_OVERHEAD_S * cpu
+        self.per_request_decode_s = PER_REQUEST_DECODE_S * cpu
+        self.per_request_prefill_s = PER_REQUEST_PREFILL_S * cpu
 
     # ------------------------------------------------------------------------------------------
     def _gpu_seconds(self, tokens: int, kv_tokens: float, attn_ctx: float, logits_rows: int) -> float:
@@ -89,10 +117,10 @@ class StepCost:
     def decode_seconds(self, batch: int, kv_tokens: float) -> float:
         """One decode step of ``batch`` requests whose KV caches hold ``kv_tokens`` tokens in total
         (including the token being written this step)."""
-        gpu_s = self._gpu_seconds(batch, kv_tokens, kv_tokens, batch)
+        gpu_s = self._gpu_seconds(batch, kv_tokens, kv_tokens, batch) * self.decode_gpu
         if self.uses_graph(batch):
-            return gpu_s + GRAPH_STEP_OVERHEAD_S + PER_REQUEST_DECODE_S * batch
-        return self._eager(gpu_s) + EAGER_STEP_OVERHEAD_S + PER_REQUEST_DECODE_S * batch
+            return gpu_s + self.graph_step_s + self.per_request_decode_s * batch
+        return self._eager(gpu_s) + self.eager_step_s + self.per_request_decode_s * batch
 
     def prefill_seconds(self, chunks: list[tuple[int, int]], decode_batch: int = 0,
                         decode_kv_tokens: float = 0.0, logits_rows: int | None = None) -> float:
@@ -105,9 +133,9 @@ class StepCost:
         # Causal attention: token i of a chunk sees the cached prefix plus i earlier chunk tokens.
         attn = sum(n * (c + (n + 1) / 2.0) for c, n in chunks) + decode_kv_tokens
         rows = len(chunks) + decode_batch if logits_rows is None else logits_rows
-        gpu_s = self._gpu_seconds(tokens, kv, attn, rows)
-        return (self._eager(gpu_s) + PREFILL_STEP_OVERHEAD_S + PER_REQUEST_PREFILL_S * len(chunks)
-                + PER_REQUEST_DECODE_S * decode_batch)
+        gpu_s = self._gpu_seconds(tokens, kv, attn, rows) * self.prefill_gpu
+        return (self._eager(gpu_s) + self.prefill_step_s + self.per_request_prefill_s * len(chunks)
+                + self.per_request_decode_s * decode_batch)
 
 
-__all__ = ["StepCost"]
+__all__ = ["CostScale", "StepCost"]

@@ -51,7 +51,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from autotuner.sim.cost import StepCost
+from autotuner.sim.cost import CostScale, StepCost
 from autotuner.sim.memory import MemoryPlan
 from autotuner.sim.prefix_cache import PrefixCache, RadixCache, make_prefix_cache
 
@@ -124,10 +124,10 @@ class EngineCore:
     """One replica's scheduler and KV pool; deterministic given ``seed``."""
 
     def __init__(self, plan: MemoryPlan, *, seed: int = 0, noise: float | None = None,
-                 track_tokens: bool = True):
+                 track_tokens: bool = True, cost_scale: CostScale = CostScale()):
         a = plan.args
         self.plan = plan
-        self.cost = StepCost(plan)
+        self.cost = StepCost(plan, cost_scale)
         self.capacity = plan.kv_tokens
         self.max_running = plan.max_running_requests
         self.chunk: int | None = int(a.chunked_prefill_size) if a.chunked_prefill_enabled else None

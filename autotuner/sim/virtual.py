@@ -17,6 +17,7 @@ spreads requests round-robin; with identical replicas the loads match, and the r
 then be simulated independently, which keeps one level at a few milliseconds.
 
 >>> from autotuner.sim.args import SimServerArgs
+from autotuner.sim.cost import CostScale
 >>> p = evaluate_level(SimServerArgs(sim_model="Llama-3.1-8B"), "D(100,100)", 1, 20)
 >>> 6e-3 < p.tpot_p50_s < 8e-3, p.num_completed
 (True, 20)
@@ -34,6 +35,7 @@ from typing import Any
 
 from autotuner.bench.result import LevelResult, percentile
 from autotuner.sim.args import SimServerArgs
+from autotuner.sim.cost import CostScale
 from autotuner.sim.engine import (
     ADMISSION_LATENCY_S,
     EngineCore,
@@ -125,11 +127,11 @@ def _seed(*parts: Any) -> int:
 
 
 def _run_replica(plan: MemoryPlan, scenario: Any, user_starts: list[float], quota: int,
-                 seed: int, fuse: int = FUSE_STEPS,
-                 prefix: SharedPrefix | None = None) -> tuple[list[_Done], int, EngineCore]:
+                 seed: int, fuse: int = FUSE_STEPS, prefix: SharedPrefix | None = None,
+                 cost_scale: CostScale = CostScale()) -> tuple[list[_Done], int, EngineCore]:
     """Closed-loop users on one replica until ``quota`` requests ended (completed or rejected,
     as genai-bench counts them for its request cap). Returns (completed, rejected, core)."""
-    core = EngineCore(plan, seed=seed, track_tokens=False)
+    core = EngineCore(plan, seed=seed, track_tokens=False, cost_scale=cost_scale)
     if prefix is not None:
         core.warm(prefix.left_cached(scenario))
     rng = random.Random(seed ^ 0x5EED)
@@ -189,31 +191,36 @@ def _run_replica(plan: MemoryPlan, scenario: Any, user_starts: list[float], quot
 
 def evaluate_level(args: SimServerArgs, scenario: str, concurrency: int, num_requests: int,
                    seed: int = 0, *, plan: MemoryPlan | None = None,
-                   max_fused_steps: int = FUSE_STEPS, prefix: SharedPrefix | None = None) -> LevelPrediction:
+                   max_fused_steps: int = FUSE_STEPS, prefix: SharedPrefix | None = None,
+                   cost_scale: CostScale = CostScale()) -> LevelPrediction:
     """Predict one genai-bench level. Raises StartupFailure when the config cannot start.
 
     ``plan`` skips re-planning memory; ``max_fused_steps=1`` steps every decode pass one by one
     like the wall-clock server does (slow; for checking the fused fast path); ``prefix``: the
-    prompts share one (genai-bench's --prefix-len / --prefix-ratio).
+    prompts share one (genai-bench's --prefix-len / --prefix-ratio); ``cost_scale``: step times
+    stretched apart (the benchmarks' hidden worlds, the twin's calibration).
     """
     plan = plan or plan_memory(args)
-    done, errors, cores = _run_level(plan, scenario, concurrency, num_requests, seed, max_fused_steps, prefix)
+    done, errors, cores = _run_level(plan, scenario, concurrency, num_requests, seed, max_fused_steps, prefix,
+                                     cost_scale)
     return _summarise(plan, parse_scenario(scenario).text, concurrency, num_requests, done, errors, cores)
 
 
 def finished_requests(args: SimServerArgs, scenario: str, concurrency: int, num_requests: int, seed: int = 0, *,
                       plan: MemoryPlan | None = None,
-                      prefix: SharedPrefix | None = None) -> list[tuple[float, float, float, int, int]]:
+                      prefix: SharedPrefix | None = None,
+                      cost_scale: CostScale = CostScale()) -> list[tuple[float, float, float, int, int]]:
     """The completed requests of the same level as :func:`evaluate_level`, in the order they ended:
     (end, ttft, e2e, output tokens, input tokens), seconds from the level's start. What a
     genai-bench child reports one by one while the level runs (:mod:`autotuner.bench.fail_fast`)."""
     plan = plan or plan_memory(args)
-    done, _, _ = _run_level(plan, scenario, concurrency, num_requests, seed, FUSE_STEPS, prefix)
+    done, _, _ = _run_level(plan, scenario, concurrency, num_requests, seed, FUSE_STEPS, prefix, cost_scale)
     return [(d.end, d.ttft, d.e2e, d.output_len, d.input_len) for d in sorted(done, key=lambda d: d.end)]
 
 
 def _run_level(plan: MemoryPlan, scenario: str, concurrency: int, num_requests: int, seed: int,
-               max_fused_steps: int, prefix: SharedPrefix | None) -> tuple[list[_Done], int, list[EngineCore]]:
+               max_fused_steps: int, prefix: SharedPrefix | None,
+               cost_scale: CostScale) -> tuple[list[_Done], int, list[EngineCore]]:
     if concurrency < 1 or num_requests < 1:
         raise ValueError("concurrency and num_requests must be >= 1")
     scen = parse_scenario(scenario)
@@ -228,7 +235,8 @@ def _run_level(plan: MemoryPlan, scenario: str, concurrency: int, num_requests: 
             continue
         starts = [SPAWN_RAMP_S * u / concurrency for u in users]
         quota = max(1, round(num_requests * len(users) / concurrency))
-        got, rejected, core = _run_replica(plan, scen, starts, quota, base + 7919 * replica, max_fused_steps, prefix)
+        got, rejected, core = _run_replica(plan, scen, starts, quota, base + 7919 * replica, max_fused_steps, prefix,
+                                           cost_scale)
         done += got
         errors += rejected
         cores.append(core)

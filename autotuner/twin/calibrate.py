@@ -4,13 +4,14 @@ levels match what the engine measured, then predict (and re-rank) the configs no
 The parameters scale the simulator's step times where a real engine differs most from it (its step
 times were 0.55-0.99 of real H100/H200 ones, and prefill and decode are off by different factors):
 
-* ``decode``: factor on every decode step's time;
-* ``prefill``: factor on every prefill step's time;
-* ``step_overhead_s``: seconds added to every step (scheduler and per-request work the model lacks).
+* ``decode``: factor on the GPU time of every decode step;
+* ``prefill``: factor on the GPU time of every prefill step;
+* ``cpu_overhead``: factor on the per-step and per-request CPU work (scheduler, sampling, launches).
 
-:func:`fit` searches them (a coarse grid, then a finer one around the best) to minimise the squared
-log error of throughput, p90 TTFT and p90 TPOT over the measured levels, each predicted by the
-steady-state model at the level's own scenario, concurrency and request count::
+:func:`fit` searches them (a coarse grid, then a pattern search; from the previous fit when one is
+given) to minimise the squared log error of throughput, p90 TTFT and p90 TPOT over
+the measured levels, each predicted by the steady-state model at the level's own scenario,
+concurrency and request count::
 
     calibration = fit(twin, [(config, level), ...])
     report = calibration_report(twin, observations, calibration)   # how far before / after
@@ -20,20 +21,23 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
 from autotuner.bench.result import LevelResult
+from autotuner.results.records import TwinAccuracy
 from autotuner.sim import MemoryPlan, StartupFailure, plan_memory
+from autotuner.sim.cost import StepCost
 from autotuner.twin.predict import Twin
-from autotuner.twin.steady import CalibratedCost, Calibration, SteadyLevelModel
+from autotuner.task.spec import TaskSpec
+from autotuner.twin.steady import Calibration, SteadyLevelModel
 
 METRICS = ("output_tok_s", "ttft_p90_s", "tpot_p90_s")
+ACCURACY_LEVELS = 200  # a campaign's accuracy is measured on its most recent this many levels
 DECODE_GRID = tuple(0.5 * 1.25 ** i for i in range(11))  # 0.5 .. 4.7
 PREFILL_GRID = DECODE_GRID
-OVERHEAD_GRID_S = (0.0, 0.25e-3, 0.5e-3, 1e-3, 2e-3, 4e-3)
-REFINE = (0.9, 0.95, 1.0, 1.05, 1.1)
+PATTERN_STEPS = (1.25, 1.1, 1.04, 1.015)  # the pattern search's factor steps, coarse to fine
 
 Observation = tuple[dict[str, Any], LevelResult]  # (engine parameters, a level measured with them)
 
@@ -57,7 +61,7 @@ class CalibrationReport:
         fmt = lambda errs: ", ".join(f"{k} {v:.0%}" for k, v in errs.items())
         c = self.calibration
         return (f"twin calibrated on {self.levels} levels (decode x{c.decode:.2f}, prefill x{c.prefill:.2f}, "
-                f"+{c.step_overhead_s * 1e3:.2f} ms per step): median error before {fmt(self.before)}; after {fmt(self.after)}")
+                f"CPU overheads x{c.cpu_overhead:.2f}): median error before {fmt(self.before)}; after {fmt(self.after)}")
 
 
 def _plans(twin: Twin, observations: Sequence[Observation]) -> list[tuple[MemoryPlan, LevelResult]]:
@@ -71,7 +75,7 @@ def _plans(twin: Twin, observations: Sequence[Observation]) -> list[tuple[Memory
 
 
 def _predicted(plan: MemoryPlan, level: LevelResult, calibration: Calibration) -> LevelResult:
-    model = SteadyLevelModel(plan, CalibratedCost(plan, calibration))
+    model = SteadyLevelModel(plan, StepCost(plan, calibration.scale))
     return model.level(level.scenario, level.concurrency, level.num_requests)
 
 
@@ -91,15 +95,37 @@ def usable(level: LevelResult) -> bool:
     return not level.all_failed and not level.ended_early and level.num_completed > 0 and level.output_tok_s > 0
 
 
-def fit(twin: Twin, observations: Sequence[Observation]) -> Calibration:
-    """The calibration that makes the twin's levels closest to ``observations`` (identity without any)."""
+def fit(twin: Twin, observations: Sequence[Observation], previous: Calibration | None = None) -> Calibration:
+    """The calibration that makes the twin's levels closest to ``observations`` (identity without any).
+
+    From scratch: the best of an 11 x 11 grid of the two step factors, then a pattern search over
+    all three factors (each multiplied and divided by a step that shrinks from 1.25 to 1.02 while
+    no move helps). From ``previous`` (a fit on fewer of the same levels, as a campaign refits
+    level after level): the pattern search from there, with a smaller first step."""
     pairs = _plans(twin, [(c, lv) for c, lv in observations if usable(lv)])
     if not pairs:
         return Calibration()
-    best = min((Calibration(d, p, 0.0) for d in DECODE_GRID for p in PREFILL_GRID), key=lambda c: _loss(pairs, c))
-    best = min((Calibration(best.decode, best.prefill, o) for o in OVERHEAD_GRID_S), key=lambda c: _loss(pairs, c))
-    return min((Calibration(best.decode * a, best.prefill * b, best.step_overhead_s) for a in REFINE for b in REFINE),
-               key=lambda c: _loss(pairs, c))
+
+    def loss(c: Calibration) -> float:
+        return _loss(pairs, c)
+
+    if previous is None:
+        best = min((Calibration(d, p) for d in DECODE_GRID for p in PREFILL_GRID), key=loss)
+        steps = PATTERN_STEPS
+    else:
+        best, steps = previous, PATTERN_STEPS[1:]
+    best_loss = loss(best)
+    for step in steps:
+        improved = True
+        while improved:
+            improved = False
+            for name in ("decode", "prefill", "cpu_overhead"):
+                for factor in (step, 1.0 / step):
+                    moved = replace(best, **{name: getattr(best, name) * factor})
+                    moved_loss = loss(moved)
+                    if moved_loss < best_loss - 1e-12:
+                        best, best_loss, improved = moved, moved_loss, True
+    return best
 
 
 def calibration_report(twin: Twin, observations: Sequence[Observation], calibration: Calibration) -> CalibrationReport:
@@ -115,6 +141,26 @@ def calibration_report(twin: Twin, observations: Sequence[Observation], calibrat
         return out
 
     return CalibrationReport(len(pairs), calibration, errors(Calibration()), errors(calibration))
+
+
+def campaign_accuracy(spec: TaskSpec, folder: Path, most_recent: int = ACCURACY_LEVELS) -> TwinAccuracy | None:
+    """How far the twin was from a campaign folder's measured levels (the most recent
+    ``most_recent`` usable ones), before and after calibrating it on them; None when the twin
+    cannot model the task or no level can calibrate."""
+    from autotuner.sim.version import simulator_version
+    from autotuner.twin.predict import TwinUnavailable
+
+    try:
+        twin = Twin(spec)
+    except TwinUnavailable:
+        return None
+    observations = [o for o in measured_levels(folder) if usable(o[1])][-most_recent:]
+    if not _plans(twin, observations):
+        return None
+    report = calibration_report(twin, observations, fit(twin, observations))
+    d = report.to_dict()
+    return TwinAccuracy(simulator=simulator_version(), levels=report.levels, calibration=d["calibration"],
+                        before=d["before"], after=d["after"])
 
 
 def measured_levels(folder: Path) -> list[Observation]:
@@ -136,5 +182,5 @@ def measured_levels(folder: Path) -> list[Observation]:
     return out
 
 
-__all__ = ["CalibrationReport", "measured_levels", "METRICS", "Observation", "calibration_report", "fit",
+__all__ = ["ACCURACY_LEVELS", "CalibrationReport", "campaign_accuracy", "measured_levels", "METRICS", "Observation", "calibration_report", "fit",
            "usable"]

@@ -1,23 +1,32 @@
-"""Twin-guided search (``search.prior: twin``): the campaign starts from the twin's ranking and does
-not deploy what the twin is sure cannot compete.
+"""Twin-guided search (``search.prior: twin``): the campaign starts from the twin's ranking, re-ranks
+with the twin calibrated on every measured level, and does not deploy what the twin is sure cannot
+compete.
 
 * :func:`twin_start`: before the first trial, the twin screens the space (a smaller sample than
   ``autotuner plan``'s, so the campaign starts within seconds), confirms its head with the
   discrete-event simulator and returns its best configs, diversified (each differs from the ones
-  before it in two parameters or more), to be tried right after the task's ``initial_configs``;
-* :class:`TwinVeto`: when the sampler proposes a config, the twin predicts it (fast path, its step
-  times fitted to every level measured so far: :mod:`autotuner.twin.calibrate`); if that
-  prediction is below :data:`VETO_SHARE` of what the best trial is sure of, the config is not
-  deployed and the sampler is told the prediction instead. The margin is wide
-  on purpose: the twin's step times were 0.55-0.99 of real ones, so only configs the twin puts
-  far behind are skipped; a config it predicts cannot start is deployed anyway (the engine decides).
+  before it in two parameters or more), as many as fill the GPU slots once, to be tried right
+  after the task's ``initial_configs``;
+* :class:`TwinGuide` fits the twin's step times to every level measured so far
+  (:mod:`autotuner.twin.calibrate`), then
+
+  - *proposes*: the screened configs not tried yet, re-ranked by the calibrated fast path, its
+    head (its best few, and configs unlike each other: the fast path's ranking can be several
+    percent off where the scheduler's dynamics matter) confirmed by the calibrated discrete-event
+    simulator; the best of those runs next while it is predicted within :data:`PROPOSE_SHARE` of what the best trial is sure
+    of (at most :data:`PROPOSALS` of them; then the sampler alone proposes);
+  - *vetoes*: a config the sampler proposes whose calibrated prediction is below
+    :data:`VETO_SHARE` of what the best trial is sure of is not deployed, and the sampler is told
+    the prediction instead. The margin is wide on purpose: the twin's step times were 0.55-0.99
+    of real ones and it knows the engine's memory reserve least, so only configs it puts far
+    behind are skipped; a config it predicts cannot start is deployed anyway (the engine decides).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from autotuner.sim.version import simulator_version
 from autotuner.task.space import SearchSpace, describe_config
@@ -32,7 +41,12 @@ from autotuner.twin.steady import Calibration
 START_SAMPLE = 1000  # configs the campaign's twin screens before the first trial
 START_CONFIRMED = 8  # of them, the best confirmed by the discrete-event simulator
 VETO_SHARE = 0.5  # not deployed: predicted (calibrated) below this share of the best trial's assured score
-FIT_LEVELS = 40  # the calibration fits the most recent this many measured levels (a fit takes ~0.1 s per 10)
+PROPOSE_SHARE = 0.97  # proposed: predicted (calibrated) at least this share of the best trial's assured score
+PROPOSALS = 6  # the calibrated twin's proposals at most, after its start configs
+RERANK_CHANGE = 0.05  # the screened configs are re-ranked when a calibration factor moved this much
+RERANK_CONFIRMED = 10  # of a re-ranking, the configs confirmed by the calibrated discrete-event simulator:
+RERANK_TOP = 3  # the fast path's best this many, then configs 3+ parameters apart
+FIT_LEVELS = 40  # the calibration fits the most recent this many measured levels
 
 
 @dataclass(frozen=True)
@@ -41,22 +55,29 @@ class TwinStart:
 
     points: tuple[dict[str, Any], ...]  # search-space values of the configs to try first, best first
     predictions: tuple[ConfigPrediction, ...]  # the simulator's prediction of each
-    screened: int
+    screened: tuple[dict[str, Any], ...]  # the configs screened (engine parameters): what the guide re-ranks
     compute_s: float
 
     def line(self) -> str:
         """The progress line that says the campaign uses the twin."""
         best = self.predictions[0] if self.predictions else None
         head = (f"; its best predicted {best.score:.0f} output tok/s per GPU" if best else "")
-        return (f"twin: simulator {simulator_version()} screened {self.screened} configs in {self.compute_s:.1f} s; "
-                f"its {len(self.points)} best (diversified) run first{head}; "
-                f"configs it predicts below {VETO_SHARE:.0%} of the best trial are not deployed (search.prior: none turns this off)")
+        return (f"twin: simulator {simulator_version()} screened {len(self.screened)} configs in {self.compute_s:.1f} s; "
+                f"its {len(self.points)} best (diversified) run first{head}; then it re-ranks, calibrated on the "
+                f"measured levels, and configs it predicts below {VETO_SHARE:.0%} of the best trial are not deployed "
+                "(search.prior: none turns this off)")
 
 
-def start_count(spec: TaskSpec) -> int:
-    """How many of the twin's configs a campaign tries first: a round of its GPU slots, at most a
-    quarter of the trial budget."""
-    return max(1, min(spec.budget.gpus, spec.budget.trials // 4))
+def start_count(spec: TaskSpec, predictions: Sequence[ConfigPrediction]) -> int:
+    """How many of the twin's best ``predictions`` a campaign tries first: as many as fill its GPU
+    slots once, at least one, at most a quarter of the trial budget."""
+    count, gpus = 0, 0
+    for p in predictions:
+        gpus += max(1, p.gpus)
+        if gpus > spec.budget.gpus:
+            break
+        count += 1
+    return max(1, min(count, spec.budget.trials // 4))
 
 
 def twin_start(spec: TaskSpec, count: int | None = None, sample: int = START_SAMPLE) -> TwinStart:
@@ -71,26 +92,60 @@ def twin_start(spec: TaskSpec, count: int | None = None, sample: int = START_SAM
     initial = {config_key({k: v for k, v in c.items() if k in names}) for c in spec.search.initial_configs}
     chosen = [p for p in diversified(confirmed, len(confirmed))
               if config_key({k: v for k, v in p.config.items() if k in names}) not in initial]
-    chosen = chosen[:start_count(spec) if count is None else count]
+    chosen = chosen[:start_count(spec, chosen) if count is None else count]
     return TwinStart(points=tuple({k: v for k, v in p.config.items() if k in names} for p in chosen),
-                     predictions=tuple(chosen), screened=len(screened), compute_s=time.monotonic() - t0)
+                     predictions=tuple(chosen), screened=tuple(p.config for p in screened),
+                     compute_s=time.monotonic() - t0)
 
 
 @dataclass
-class TwinVeto:
-    """Decides, per proposed config, whether the twin is sure enough it cannot compete; calibrates
-    the twin from every level the trials measure (:mod:`autotuner.twin.calibrate`)."""
+class TwinGuide:
+    """Calibrates the twin from every level the trials measure (:mod:`autotuner.twin.calibrate`),
+    proposes the calibrated twin's best configs not tried yet, and decides, per config the sampler
+    proposes, whether the twin is sure enough it cannot compete."""
 
     spec: TaskSpec
     share: float = VETO_SHARE
-    protected: frozenset[str] = frozenset()  # config keys never vetoed (the configs enqueued first)
+    protected: set[str] = field(default_factory=set)  # config keys never vetoed (enqueued first, proposed)
+    candidates: tuple[dict[str, Any], ...] = ()  # configs the twin re-ranks for its proposals (engine parameters)
     observations: list[Observation] = field(default_factory=list)  # (engine parameters, measured level)
     vetoed: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (config, why)
+    proposed: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (config, why)
     calibration: Calibration = field(default_factory=Calibration)
     report: CalibrationReport | None = None  # how far the twin was before / after the last fit
-    announce: Callable[[str], None] | None = None  # gets a line per config not deployed
-    _fitted_on: int = 0
+    announce: Callable[[str], None] | None = None  # gets a line per config proposed or not deployed
+    _fitted_on: int = 0  # levels the calibration was last fitted on
+    _scratch_on: int = 0  # levels it was last fitted on from scratch
     _predictions: dict[str, ConfigPrediction] = field(default_factory=dict)
+    _ranking: list[ConfigPrediction] = field(default_factory=list)
+    _ranked_with: Calibration | None = None
+
+    def proposal(self, tried: set[str], best_assured: float) -> dict[str, Any] | None:
+        """The search-space values of the calibrated twin's best config not in ``tried`` (config
+        keys of search-space values), or None: before any level was measured, once
+        :data:`PROPOSALS` were made, or when none is predicted within :data:`PROPOSE_SHARE` of
+        ``best_assured``."""
+        if not self.observations or len(self.proposed) >= PROPOSALS or not self.candidates:
+            return None
+        self._refit()
+        if self._ranked_with is None or _moved(self._ranked_with, self.calibration) > RERANK_CHANGE:
+            self._ranking = self._rerank(tried)
+            self._ranked_with = self.calibration
+        for p in self._ranking:
+            if p.outcome is not Outcome.OK or p.score < PROPOSE_SHARE * best_assured:
+                return None
+            point = self._space_config(p.config)
+            key = config_key(point)
+            if key in tried or key in self.protected:
+                continue
+            self.protected.add(key)
+            why = (f"predicted {p.score:.0f} output tok/s per GPU, calibrated on {len(self.observations)} levels"
+                   + (f" (best trial sure of {best_assured:.0f})" if best_assured > 0 else ""))
+            self.proposed.append((self._engine_config(point), why))
+            if self.announce is not None:
+                self.announce(f"twin: proposing {describe_config(point)}: {why}")
+            return point
+        return None
 
     def predict(self, config: dict[str, Any]) -> ConfigPrediction:
         """The calibrated fast path's prediction (refitted first when levels came in since)."""
@@ -122,12 +177,28 @@ class TwinVeto:
             self.announce(f"twin: not deploying {describe_config(config)}: {why} (output tok/s per GPU){calibrated}")
         return (p.score, 0.0) if p.outcome is Outcome.OK else (0.0, 1.0)
 
+    def _rerank(self, tried: set[str]) -> list[ConfigPrediction]:
+        """The candidates not tried yet, ranked by the calibrated fast path, its head confirmed by
+        the calibrated discrete-event simulator (the fast path's ranking alone can be several
+        percent off where the scheduler's dynamics matter)."""
+        twin = Twin(self.spec, self.calibration)
+        fresh = [c for c in self.candidates if config_key(self._space_config(c)) not in tried | self.protected]
+        ranked = rank([twin.predict(c, Model.STEADY) for c in fresh])
+        # its best few, and configs unlike each other (3+ parameters apart) where the fast path's bias may hide the best
+        head = {config_key(p.config): p for p in (*ranked[:RERANK_TOP], *diversified(ranked, RERANK_CONFIRMED, 3))}
+        return rank([twin.predict(p.config, Model.SIMULATOR) for p in list(head.values())[:RERANK_CONFIRMED]])
+
     def _refit(self) -> None:
         if len(self.observations) == self._fitted_on:
             return
         recent = self.observations[-FIT_LEVELS:]
         twin = Twin(self.spec)
-        self.calibration = fit(twin, recent)
+        # from scratch whenever the levels doubled since the last fit from scratch, else from the last fit
+        n = len(self.observations)
+        previous = self.calibration if self._scratch_on and n < 2 * self._scratch_on else None
+        self.calibration = fit(twin, recent, previous)
+        if previous is None:
+            self._scratch_on = n
         self.report = calibration_report(twin, recent, self.calibration)
         self._fitted_on = len(self.observations)
         self._predictions.clear()
@@ -148,5 +219,14 @@ def best_assured(result: dict[str, Any]) -> float:
     return assured_score(float(result["score"]), result.get("boundary") or ())
 
 
-__all__ = ["START_CONFIRMED", "START_SAMPLE", "TwinStart", "TwinVeto", "VETO_SHARE", "best_assured", "start_count",
-           "twin_start"]
+def _moved(a: Calibration, b: Calibration) -> float:
+    """The largest relative change of a factor between two calibrations."""
+    return max(abs(getattr(b, f) / getattr(a, f) - 1.0) for f in ("decode", "prefill", "cpu_overhead"))
+
+
+# The class's name in the Tune state of campaigns saved at 4fe9b38 (a searcher's ``_veto``): such a
+# campaign resumes with that state unused, and the twin off.
+TwinVeto = TwinGuide
+
+__all__ = ["PROPOSALS", "PROPOSE_SHARE", "RERANK_CONFIRMED", "START_CONFIRMED", "START_SAMPLE", "TwinGuide", "TwinStart", "VETO_SHARE",
+           "best_assured", "start_count", "twin_start"]

@@ -28,13 +28,14 @@ from autotuner.bench.result import LevelResult
 from autotuner.facts.gpus import resolve_gpu
 from autotuner.facts.models import resolve_model
 from autotuner.sim import MemoryPlan, SimServerArgs, StartupFailure, evaluate_level, parse_argv, plan_memory
-from autotuner.sim.scenario import parse_scenario
+from autotuner.sim.scenario import SharedPrefix, parse_scenario
 from autotuner.task.space import engine_args
 from autotuner.task.spec import LoadSpec, TaskSpec
 from autotuner.trial.feasibility import model_facts, reject_reason
 from autotuner.trial.objective import SLO, goodput_per_gpu
 from autotuner.trial.sweep import plan_for, sizing_for
-from autotuner.twin.steady import CalibratedCost, Calibration, SteadyLevelModel
+from autotuner.sim.cost import StepCost
+from autotuner.twin.steady import Calibration, SteadyLevelModel
 
 LADDER_STEP = 1.2  # the ladder of loads below the boundary the best passing level is taken over
 
@@ -130,7 +131,9 @@ class Twin:
 
     def __init__(self, spec: TaskSpec, calibration: Calibration | None = None):
         self.spec = spec
-        self.calibration = calibration  # the fast path's step times fitted to measured levels, if any
+        self.calibration = calibration  # step times fitted to measured levels, if any (both models use it)
+        prefix = spec.workload.prefix  # the prompts genai-bench sends share it: the simulator caches it
+        self.prefix = None if prefix is None else SharedPrefix(length=prefix.len, ratio=prefix.ratio)
         self.slo = SLO.from_spec(spec.objective.slo)
         self.sizing = sizing_for(spec)
         self.facts = model_facts(spec)
@@ -180,9 +183,8 @@ class Twin:
     def level_function(self, args: SimServerArgs, plan: MemoryPlan, model: Model) -> Callable[[str, int], LevelResult]:
         """``level(scenario, load)`` of one config by ``model``, memoised."""
         cache: dict[tuple[str, int], LevelResult] = {}
-        steady = None
-        if model is Model.STEADY:
-            steady = SteadyLevelModel(plan, CalibratedCost(plan, self.calibration) if self.calibration else None)
+        calibration = self.calibration or Calibration()
+        steady = SteadyLevelModel(plan, StepCost(plan, calibration.scale)) if model is Model.STEADY else None
 
         def level(scenario: str, load: int) -> LevelResult:
             key = (scenario, load)
@@ -190,7 +192,8 @@ class Twin:
                 if steady is not None:
                     cache[key] = steady.level(scenario, load, self.sizing(load))
                 else:
-                    cache[key] = evaluate_level(args, scenario, load, self.sizing(load), plan=plan).to_level_result()
+                    cache[key] = evaluate_level(args, scenario, load, self.sizing(load), plan=plan, prefix=self.prefix,
+                                                cost_scale=calibration.scale).to_level_result()
             return cache[key]
 
         return level

@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass
 
 from autotuner.bench.result import LevelResult, percentile
-from autotuner.sim.cost import StepCost
+from autotuner.sim.cost import CostScale, StepCost
 from autotuner.sim.engine import ADMISSION_LATENCY_S, CLIP_MAX_NEW_TOKENS
 from autotuner.sim.memory import MemoryPlan
 from autotuner.sim.scenario import parse_scenario
@@ -57,32 +57,22 @@ class Wave:
 
 @dataclass(frozen=True)
 class Calibration:
-    """The twin's fitted parameters (identity: the simulator as it is)."""
+    """The twin's fitted parameters (identity: the simulator as it is): factors on the GPU time of
+    decode and of prefill steps and on the CPU overheads, the parts of
+    :class:`~autotuner.sim.cost.StepCost` a real engine differs in most."""
 
     decode: float = 1.0
     prefill: float = 1.0
-    step_overhead_s: float = 0.0
+    cpu_overhead: float = 1.0
+
+    @property
+    def scale(self) -> CostScale:
+        """The step-cost model's factors, for the fast path and the discrete-event simulator alike."""
+        return CostScale(decode_gpu=self.decode, prefill_gpu=self.prefill, cpu_overhead=self.cpu_overhead)
 
     def to_dict(self) -> dict[str, float]:
         return {"decode": round(self.decode, 3), "prefill": round(self.prefill, 3),
-                "step_overhead_ms": round(self.step_overhead_s * 1e3, 3)}
-
-
-class CalibratedCost(StepCost):
-    """The simulator's step costs with a calibration applied."""
-
-    def __init__(self, plan: MemoryPlan, calibration: Calibration):
-        super().__init__(plan)
-        self.calibration = calibration
-
-    def decode_seconds(self, batch: int, kv_tokens: float) -> float:
-        c = self.calibration
-        return c.decode * super().decode_seconds(batch, kv_tokens) + c.step_overhead_s
-
-    def prefill_seconds(self, chunks: list[tuple[int, int]], decode_batch: int = 0, decode_kv_tokens: float = 0.0,
-                        logits_rows: int | None = None) -> float:
-        c = self.calibration
-        return c.prefill * super().prefill_seconds(chunks, decode_batch, decode_kv_tokens, logits_rows) + c.step_overhead_s
+                "cpu_overhead": round(self.cpu_overhead, 3)}
 
 
 class SteadyLevelModel:
@@ -91,7 +81,7 @@ class SteadyLevelModel:
     def __init__(self, plan: MemoryPlan, cost: StepCost | None = None):
         a = plan.args
         self.plan = plan
-        self.cost = cost or StepCost(plan)  # or a calibrated one (autotuner.twin.calibrate)
+        self.cost = cost or StepCost(plan)  # or a calibrated one: StepCost(plan, calibration.scale)
         self.chunk = int(a.chunked_prefill_size) if a.chunked_prefill_enabled else None
         self.max_prefill = int(a.max_prefill_tokens or 0) or None
         self.max_running = plan.max_running_requests
@@ -227,4 +217,4 @@ class SteadyLevelModel:
         return total * h / 3
 
 
-__all__ = ["CLIENT_SIDE_S", "CalibratedCost", "Calibration", "SteadyLevelModel", "Wave"]
+__all__ = ["CLIENT_SIDE_S", "Calibration", "SteadyLevelModel", "Wave"]

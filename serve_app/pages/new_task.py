@@ -1,5 +1,6 @@
 """The new-task page: the form, YAML upload (fills the form) and download (what the form holds),
-live validation, and Submit (token needed) which starts the campaign as a Ray job::
+live validation, Plan (token needed: the twin's predictions for the task, ``autotuner plan``, no
+GPU) and Submit (token needed) which starts the campaign as a Ray job::
 
     add_applications({"/new": lambda: new_task_page(ctx)}, app=fastapi_app)
 """
@@ -15,7 +16,7 @@ import panel as pn
 import yaml
 
 from autotuner.task.load import parse_spec_text
-from autotuner.task.spec import Problem
+from autotuner.task.spec import Problem, TaskSpec
 from serve_app.actions import ActionError
 from serve_app.context import AppContext
 from serve_app.form import TaskForm
@@ -55,6 +56,13 @@ def problems_text(problems: list[Problem], what: str) -> str:
             f"(shown next to the field).{more}")
 
 
+def plan_text(spec: TaskSpec) -> str:
+    """``autotuner plan``'s tables for ``spec`` (raises TwinUnavailable for a task the simulator cannot model)."""
+    from autotuner.twin.plan import plan_task, render_plan
+
+    return render_plan(plan_task(spec))
+
+
 def new_task_page(ctx: AppContext) -> pn.viewable.Viewable:
     header = Header(ctx, "New task", page="/new")
     form = TaskForm()
@@ -64,6 +72,8 @@ def new_task_page(ctx: AppContext) -> pn.viewable.Viewable:
                                        label="Download YAML", button_type="default", width=160)
     submit = pn.widgets.Button(label="Submit", button_type="primary", width=140)
     check = pn.widgets.Button(label="Validate", width=120)
+    plan_button = pn.widgets.Button(label="Plan", width=120)
+    plan_view = pn.pane.HTML("", visible=False, sizing_mode="stretch_width", css_classes=["plan-view"])
 
     reveal = pn.widgets.TextInput(value="", visible=False)
     reveal.jscallback(value=REVEAL_JS)
@@ -110,6 +120,30 @@ def new_task_page(ctx: AppContext) -> pn.viewable.Viewable:
                   + (f": {len(raw_problems)} problem(s)" if raw_problems else ": no problems"),
             "warning" if raw_problems else "success")
 
+    async def on_plan(_: Any) -> None:
+        from autotuner.twin.predict import TwinUnavailable  # the simulator loads on the first plan only
+
+        if not header.authorized():
+            say(note, "401: planning needs the access token (enter it at the top right).", "danger")
+            return
+        spec, problems = form.validate()
+        if spec is None:
+            say(note, problems_text(problems, "Not planned: "), "warning")
+            show_first(problems)
+            return
+        plan_button.disabled = True
+        say(note, "The twin is predicting the task's space (the simulator, no GPU) ...", "info")
+        try:
+            text = await asyncio.to_thread(plan_text, spec)
+        except TwinUnavailable as err:
+            say(note, f"Not planned: {html.escape(str(err))}", "warning")
+            return
+        finally:
+            plan_button.disabled = False
+        plan_view.object = f"<pre>{html.escape(text)}</pre>"
+        plan_view.visible = True
+        say(note, "Planned: the twin's predictions are below the form's buttons.", "success")
+
     async def on_submit(_: Any) -> None:
         if not header.authorized():
             say(note, "401: submitting needs the access token (enter it at the top right). Nothing was started.",
@@ -139,8 +173,9 @@ def new_task_page(ctx: AppContext) -> pn.viewable.Viewable:
 
     upload.param.watch(on_upload, "value")
     submit.on_click(on_submit)
+    plan_button.on_click(on_plan)
     check.on_click(on_check)
     for widget in form.widgets():
         widget.param.watch(validate, "value")
-    toolbar = pn.Row(upload, download, check, submit, sizing_mode="stretch_width")
-    return pn.Column(header.layout, toolbar, note, reveal, form.layout, sizing_mode="stretch_width")
+    toolbar = pn.Row(upload, download, check, plan_button, submit, sizing_mode="stretch_width")
+    return pn.Column(header.layout, toolbar, note, plan_view, reveal, form.layout, sizing_mode="stretch_width")

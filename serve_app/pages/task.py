@@ -18,7 +18,8 @@ from panel.io import hold
 
 from autotuner.trial.objective import objective_from_spec
 from autotuner.task.space import describe_config
-from autotuner.results.records import TrialStatus
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.records import TrialStatus, TwinAccuracy
 from serve_app.actions import ActionError
 from serve_app.best import BestConfig, best_config
 from serve_app.catalog import TaskRow
@@ -75,9 +76,10 @@ def summary_markdown(row: TaskRow, snap: CampaignSnapshot | None, dashboard_url:
     return text
 
 
-def best_markdown(best: BestConfig) -> str:
+def best_markdown(best: BestConfig, twin: TwinAccuracy | None = None) -> str:
     """The best-config box's text: the config and its score, the re-measured spread and where the
-    numbers come from when the campaign recorded them, and "simulated" said plainly."""
+    numbers come from when the campaign recorded them, "simulated" said plainly, and how far the
+    twin was from the measured levels before and after calibration (once the campaign ended)."""
     label = "Best config" if best.final else "Best config so far"
     lines = [f"**{label}:** trial `{best.trial_id}`, objective **{best.score:.4g}** on {best.gpus} GPU(s): "
              f"`{describe_config(best.engine_args)}`"]
@@ -88,6 +90,8 @@ def best_markdown(best: BestConfig) -> str:
         lines.append("**simulated:** these numbers come from the simulated engine, not from a GPU.")
     if best.provenance_text():
         lines.append(f"**measured with:** {html.escape(best.provenance_text())}")
+    if twin is not None:
+        lines.append(f"**twin:** {html.escape(twin.line())}")
     return "\n\n".join(lines)
 
 
@@ -161,7 +165,7 @@ def task_page(ctx: AppContext) -> pn.viewable.Viewable:
         if best is None:
             return
         best_card.visible = True
-        best_title.object = best_markdown(best)
+        best_title.object = best_markdown(best, CampaignFolder(snap.folder).read_twin() if best.final else None)
         command.value = best.launch_command_line
         manifest_link.object = (f'<a href="/api/tasks/{html.escape(snap.task_id)}/inferenceservice.yaml">'
                                 "Download OME InferenceService manifest</a>")

@@ -8,7 +8,7 @@ import pytest
 from autotuner.search import make_searcher
 from autotuner.task.load import require_valid
 from autotuner.twin.grid import config_key
-from autotuner.twin.guide import VETO_SHARE, TwinVeto, start_count, twin_start
+from autotuner.twin.guide import VETO_SHARE, TwinGuide, start_count, twin_start
 
 SPACE = {"tp_size": {"choices": [1, 2]}, "max_running_requests": {"choices": [4, 16, 64, 128]},
          "chunked_prefill_size": {"choices": [1024, 8192]}, "disable_cuda_graph": {"choices": [False, True]}}
@@ -34,7 +34,7 @@ def done(score: float, load: int = 64) -> dict:
 def test_twin_start_gives_its_best_configs_diversified_without_the_initial_ones():
     spec = task()
     start = twin_start(spec)
-    assert len(start.points) == start_count(spec) == 2
+    assert len(start.points) == start_count(spec, start.predictions) == 2
     assert all(set(p) == set(SPACE) for p in start.points)
     assert config_key(INITIAL) not in {config_key(p) for p in start.points}
     first, second = start.points
@@ -56,13 +56,13 @@ def test_the_campaign_tries_its_initial_config_then_the_twins_and_says_so():
 def test_prior_none_is_todays_search():
     said = []
     searcher = make_searcher(task("none"), announce=said.append)
-    assert said == [] and searcher.searcher._veto is None
+    assert said == [] and searcher.searcher._guide is None
     assert searcher.searcher._points_to_evaluate == [INITIAL]
 
 
 def test_veto_skips_only_configs_predicted_far_below_the_best_trial():
     spec = task()
-    veto = TwinVeto(spec, protected=frozenset({config_key(INITIAL)}))
+    veto = TwinGuide(spec, protected={config_key(INITIAL)})
     weak = {"tp_size": 1, "max_running_requests": 4, "chunked_prefill_size": 8192, "disable_cuda_graph": False}
     strong = {"tp_size": 1, "max_running_requests": 128, "chunked_prefill_size": 8192, "disable_cuda_graph": False}
     best = veto.predict(strong).score
@@ -77,10 +77,11 @@ def test_veto_skips_only_configs_predicted_far_below_the_best_trial():
 def test_the_veto_predicts_with_the_twin_calibrated_on_the_measured_levels():
     from autotuner.sim import plan_memory
     from autotuner.twin.predict import Model, Twin
-    from autotuner.twin.steady import CalibratedCost, Calibration, SteadyLevelModel
+    from autotuner.sim.cost import StepCost
+    from autotuner.twin.steady import Calibration, SteadyLevelModel
 
     spec = task()
-    veto = TwinVeto(spec)
+    veto = TwinGuide(spec)
     strong = {"tp_size": 1, "max_running_requests": 128, "chunked_prefill_size": 8192, "disable_cuda_graph": False}
     other = {"tp_size": 1, "max_running_requests": 16, "chunked_prefill_size": 1024, "disable_cuda_graph": True}
     before = veto.predict(strong).score
@@ -88,7 +89,7 @@ def test_the_veto_predicts_with_the_twin_calibrated_on_the_measured_levels():
     twin = Twin(spec)
     for config in (strong, other):
         plan = plan_memory(twin.args(config))
-        world = SteadyLevelModel(plan, CalibratedCost(plan, slower))
+        world = SteadyLevelModel(plan, StepCost(plan, slower.scale))
         for load in (4, 16, 48):
             veto.observe_level(config, world.level("D(128,32)", load, twin.sizing(load)))
     after = veto.predict(strong).score
@@ -105,13 +106,13 @@ def test_the_searcher_tells_optuna_the_prediction_instead_of_deploying_a_vetoed_
     searcher.set_search_properties("score", "max", {})
     inner = searcher.searcher
     strong = dict(twin_start(spec).points[0])
-    best = inner._veto.predict(strong).score
+    best = inner._guide.predict(strong).score
     deployed = []
     for i in range(8):
         config = searcher.suggest(f"t{i}")
         deployed.append(config)
         searcher.on_trial_complete(f"t{i}", done(best if config == strong else 0.6 * best))
-    vetoed = [c for c, _ in inner._veto.vetoed]
+    vetoed = [c for c, _ in inner._guide.vetoed]
     assert vetoed and all(c["max_running_requests"] in (4, 16) for c in vetoed)  # predicted far below 64 and 128
     assert not {config_key(c) for c in vetoed} & {config_key({**spec.engine.fixed, **c}) for c in deployed}
     told = [t for t in inner._ot_study.get_trials(deepcopy=False) if t.value is not None]
@@ -144,7 +145,7 @@ def test_each_reported_level_reaches_the_calibration():
     report = TrialReport(level=1, gpus=1, score=level.output_tok_s, feasible=True, violation=0.0, score_bound=None,
                          boundary=(("D(128,32)", 8),), status="running", reason="", done=False, measured=level)
     searcher.on_trial_result("t0", {**report.to_tune(), "training_iteration": 1})
-    veto = searcher.searcher._veto
+    veto = searcher.searcher._guide
     assert len(veto.observations) == 1 and veto.observations[0][1].concurrency == 8
 
 
@@ -160,7 +161,7 @@ def unknown_model_task():
 def test_a_task_the_simulator_cannot_model_runs_without_the_twin_and_says_why():
     said = []
     searcher = make_searcher(unknown_model_task(), announce=said.append)
-    assert searcher.searcher._veto is None and searcher.searcher._points_to_evaluate == [INITIAL]
+    assert searcher.searcher._guide is None and searcher.searcher._points_to_evaluate == [INITIAL]
     assert len(said) == 1 and said[0].startswith("twin: off") and "my-org/custom-7b" in said[0]
 
 
@@ -175,3 +176,62 @@ def test_plan_of_a_task_the_simulator_cannot_model_is_an_error(tmp_path):
     done = subprocess.run([sys.executable, "-m", "autotuner.cli", "plan", str(tmp_path / "task.yaml")], cwd=REPO,
                           capture_output=True, text=True, timeout=280)
     assert done.returncode == 1 and "cannot model" in done.stderr and "my-org/custom-7b" in done.stderr
+
+
+def test_the_calibrated_twin_proposes_its_best_untried_configs_while_they_can_win():
+    from autotuner.sim import plan_memory
+    from autotuner.sim.cost import StepCost
+    from autotuner.twin.guide import PROPOSALS
+    from autotuner.twin.plan import rank
+    from autotuner.twin.predict import Model, Twin
+    from autotuner.twin.steady import Calibration, SteadyLevelModel
+
+    spec = task()
+    said = []
+    start = twin_start(spec)
+    guide = TwinGuide(spec, protected={config_key(INITIAL)}, candidates=start.screened, announce=said.append)
+    assert guide.proposal(set(), 0.0) is None  # nothing measured yet: the twin's start configs run first
+    slower = Calibration(decode=1.8, prefill=1.3)
+    twin = Twin(spec)
+    plan = plan_memory(twin.args(INITIAL))
+    world = SteadyLevelModel(plan, StepCost(plan, slower.scale))
+    for load in (4, 16, 48):
+        guide.observe_level(INITIAL, world.level("D(128,32)", load, twin.sizing(load)))
+    first = guide.proposal({config_key(start.points[0])}, 0.0)
+    calibrated = rank([Twin(spec, guide.calibration).predict(c, Model.STEADY) for c in start.screened])
+    expected = [{k: v for k, v in p.config.items() if k in SPACE} for p in calibrated]
+    expected = [p for p in expected if config_key(p) not in {config_key(INITIAL), config_key(start.points[0])}]
+    assert first == expected[0] and said[-1].startswith("twin: proposing ")
+    assert guide.calibration.decode == pytest.approx(1.8, rel=0.2)
+    second = guide.proposal({config_key(first)}, 0.0)
+    assert second is not None and second != first
+    # nothing predicted to come near what the best trial is sure of: the sampler proposes
+    assert guide.proposal(set(), 100 * guide.predict(first).score) is None
+    while guide.proposal(set(), 0.0) is not None:
+        pass
+    assert len(guide.proposed) == PROPOSALS
+
+
+def test_the_searcher_deploys_the_twins_proposal_next():
+    from autotuner.sim import evaluate_level, plan_memory
+    from autotuner.trial.report import TrialReport
+    from autotuner.twin.predict import Twin
+
+    spec = task()
+    searcher = make_searcher(spec)
+    searcher.set_search_properties("score", "max", {})
+    first = searcher.suggest("t0")
+    twin = Twin(spec)
+    args = twin.args(first)
+    level = evaluate_level(args, "D(128,32)", 8, twin.sizing(8), plan=plan_memory(args)).to_level_result()
+    report = TrialReport(level=1, gpus=1, score=level.output_tok_s, feasible=True, violation=0.0, score_bound=None,
+                         boundary=(("D(128,32)", 8),), status="done", reason="", done=True, measured=level)
+    searcher.on_trial_result("t0", {**report.to_tune(), "training_iteration": 1})
+    searcher.on_trial_complete("t0", done(level.output_tok_s))
+    guide = searcher.searcher._guide
+    proposed = []
+    for i in range(1, 4):
+        proposed.append(searcher.suggest(f"t{i}"))
+        searcher.on_trial_complete(f"t{i}", done(level.output_tok_s))
+    assert [c for c, _ in guide.proposed]  # the calibrated twin proposed, and its configs were deployed
+    assert {config_key({**spec.engine.fixed, **p}) for p in proposed} >= {config_key(c) for c, _ in guide.proposed}

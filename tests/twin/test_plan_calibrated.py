@@ -13,7 +13,8 @@ from autotuner.sim import plan_memory
 from autotuner.trial.report import TrialReport
 from autotuner.twin.calibrate import measured_levels
 from autotuner.twin.predict import Twin
-from autotuner.twin.steady import CalibratedCost, Calibration, SteadyLevelModel
+from autotuner.sim.cost import StepCost
+from autotuner.twin.steady import Calibration, SteadyLevelModel
 from tests.twin.test_calibrate import CONFIGS, LOADS
 from tests.twin.test_cli_plan import REPO
 from tests.twin.test_guide import task
@@ -27,7 +28,7 @@ def write_campaign(folder, spec):
     rows = []
     for n, config in enumerate(CONFIGS):
         plan = plan_memory(twin.args(config))
-        world = SteadyLevelModel(plan, CalibratedCost(plan, SLOWER))
+        world = SteadyLevelModel(plan, StepCost(plan, SLOWER.scale))
         for i, load in enumerate(LOADS):
             level = world.level("D(128,32)", load, twin.sizing(load))
             report = TrialReport(level=i + 1, gpus=plan.gpus, score=0.0, feasible=False, violation=1.0, score_bound=None,
@@ -69,3 +70,23 @@ def test_plan_calibrate_without_levels_is_an_error(tmp_path):
     done = subprocess.run([sys.executable, "-m", "autotuner.cli", "plan", str(tmp_path / "task.yaml"),
                            "--calibrate", str(tmp_path / "empty")], cwd=REPO, capture_output=True, text=True, timeout=280)
     assert done.returncode == 1 and "no measured levels" in done.stderr
+
+
+def test_a_campaign_records_how_far_the_twin_was_and_its_report_says_so(tmp_path):
+    from autotuner.results.report import summary_text
+    from autotuner.twin.calibrate import campaign_accuracy
+    from serve_app.best import BestConfig
+    from serve_app.pages.task import best_markdown
+
+    spec = task()
+    write_campaign(tmp_path / "run", spec)
+    accuracy = campaign_accuracy(spec, tmp_path / "run")
+    assert accuracy is not None and accuracy.levels == len(CONFIGS) * len(LOADS)
+    assert accuracy.before["tpot_p90_s"] > 0.3 and accuracy.after["tpot_p90_s"] < 0.1
+    assert abs(accuracy.calibration["decode"] - 1.5) < 0.25
+    folder = CampaignFolder(tmp_path / "run")
+    folder.write_twin(accuracy)
+    assert folder.read_twin() == accuracy
+    assert accuracy.line() in summary_text(tmp_path / "run")  # `autotuner report` and the end of `autotuner run`
+    best = BestConfig("t0", 1.0, CONFIGS[0], 1, "sglang serve", final=True)
+    assert "**twin:** twin (simulator" in best_markdown(best, accuracy)  # the web app's best-config box

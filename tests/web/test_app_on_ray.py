@@ -119,6 +119,8 @@ def test_upload_download_and_a_submission_without_the_token_is_refused(ui_on_ray
     page.get_by_text("The task is valid: Submit starts it.").first.wait_for(timeout=15_000)
 
     fill(page, "field-name", "no-token")
+    page.get_by_role("button", name="Plan").click()
+    page.get_by_text("401: planning needs the access token").wait_for(timeout=15_000)
     page.get_by_role("button", name="Submit").click()
     page.get_by_text("401: submitting needs the access token").wait_for(timeout=15_000)
     page.screenshot(path=str(screenshots / "new-task-refused-without-token.png"))
@@ -141,6 +143,10 @@ def test_a_task_from_the_form_runs_live_to_its_best_config(ui_on_ray, browser, s
     for css_class, value in SMALL_TASK.items():
         fill(page, css_class, value)
     page.screenshot(path=str(screenshots / "new-task-form.png"), full_page=True)
+    # the twin's plan of the task, before anything runs
+    page.get_by_role("button", name="Plan").click()
+    page.locator(".plan-view pre").get_by_text("PREDICTIONS OF THE SIMULATOR").wait_for(timeout=90_000)
+    assert "Predicted GPU-hours of the campaign" in page.locator(".plan-view pre").inner_text()
     page.get_by_role("button", name="Submit").click()
     page.get_by_text("Submitted as Ray job").wait_for(timeout=30_000)
     task_yaml = yaml.safe_load((ui.workspace / name / "task.yaml").read_text())

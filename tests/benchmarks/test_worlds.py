@@ -1,0 +1,53 @@
+"""Hidden worlds: drawn from their stated ranges, they change what the real engine measures (not the
+twin), and the twin-guided search learns a world from its own levels."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.ground_truth import OK, load_ground_truth
+from benchmarks.strategies import OURS_TWIN, strategy_named
+from benchmarks.surface import load_surface
+from benchmarks.world_bench import run_in_world
+from benchmarks.worlds import (CPU_OVERHEAD_RANGE, PREFILL_RANGE, RESERVE_GIB_RANGE, STARTUP_RANGE, STEP_RANGE, World,
+                               draw_world)
+
+
+def test_worlds_are_drawn_from_their_ranges_and_world_0_is_the_simulator():
+    assert draw_world(0).unchanged and draw_world(0).describe() == "unchanged simulator"
+    for i in range(1, 30):
+        w = draw_world(i)
+        assert w == draw_world(i) and not w.unchanged
+        assert STEP_RANGE[0] <= w.cost.decode_gpu <= STEP_RANGE[1]
+        assert PREFILL_RANGE[0] <= w.cost.prefill_gpu / w.cost.decode_gpu <= PREFILL_RANGE[1]
+        assert CPU_OVERHEAD_RANGE[0] <= w.cost.cpu_overhead <= CPU_OVERHEAD_RANGE[1]
+        assert RESERVE_GIB_RANGE[0] <= w.reserve_gib <= RESERVE_GIB_RANGE[1]
+        assert STARTUP_RANGE[0] <= w.startup <= STARTUP_RANGE[1]
+
+
+def test_a_world_changes_the_real_engines_truth(quick_surface, quick_truth, tmp_path):
+    from autotuner.sim.cost import CostScale
+
+    slow = World(9, CostScale(decode_gpu=1.5, prefill_gpu=1.5), reserve_gib=3.0, startup=2.0)
+    truth = load_ground_truth(quick_surface, cache_dir=tmp_path, processes=1, world=slow)
+    assert truth.world is slow and truth.optimum < 0.8 * quick_truth.optimum
+    key = next(k for k, c in quick_truth.configs.items() if c.status == OK and truth.configs[k].status == OK)
+    assert truth.configs[key].startup_s > 1.9 * quick_truth.configs[key].startup_s
+    config = truth.configs[key].config
+    kv = truth.oracle.plan(key, config)[1].kv_tokens
+    assert kv < quick_truth.oracle.plan(key, config)[1].kv_tokens  # 3 GiB less for the KV cache
+
+
+def test_a_scaled_slo_keeps_its_distance_from_the_engine(quick_surface):
+    tight = load_surface("llama70b-8xh100-tight")
+    world = draw_world(2)
+    slo = tight.in_world(world).task.objective.slo
+    assert slo.tpot_p90_s == pytest.approx(tight.task.objective.slo.tpot_p90_s * world.cost.decode_gpu)
+    assert slo.ttft_p90_s == pytest.approx(tight.task.objective.slo.ttft_p90_s * world.cost.prefill_gpu)
+    assert quick_surface.in_world(world) is quick_surface  # world_slo: fixed
+
+
+def test_the_twin_guided_search_finds_a_slower_worlds_optimum_within_a_few_trials(quick_surface):
+    run = run_in_world(quick_surface, draw_world(2), strategy_named(OURS_TWIN), seed=0, budget=12)
+    assert run.summary.to_3pct is not None and run.deployed_to_3pct <= 8
+    assert run.summary.answer_gap <= 0.03
