@@ -64,6 +64,10 @@ OK, STARTUP_FAILED, REJECTED = "ok", "startup failed", "rejected"
 _LEVEL_FIELDS = [f.name for f in fields(LevelResult) if f.name != "error_codes"]
 
 
+class NoOptimum(ValueError):
+    """No config of the surface meets its SLOs (in this world)."""
+
+
 @dataclass(frozen=True)
 class ConfigTruth:
     """One config: whether it starts, and its true score at its exact SLO boundary."""
@@ -163,7 +167,7 @@ class GroundTruth:
         self.compute_s = compute_s
         self.optimum = max(c.score for c in configs.values())
         if self.optimum <= 0:
-            raise ValueError(f"{surface.name}: no config meets the SLOs, so there is no optimum to approach")
+            raise NoOptimum(f"{surface.name}: no config meets the SLOs, so there is no optimum to approach")
 
     @property
     def spec(self) -> TaskSpec:
@@ -273,5 +277,5 @@ def load_ground_truth(surface: Surface, cache_dir: Path = CACHE_DIR, progress: C
     return truth
 
 
-__all__ = ["CACHE_DIR", "ConfigTruth", "GroundTruth", "LevelOracle", "OK", "REJECTED", "STARTUP_FAILED",
+__all__ = ["CACHE_DIR", "ConfigTruth", "GroundTruth", "LevelOracle", "NoOptimum", "OK", "REJECTED", "STARTUP_FAILED",
            "load_ground_truth", "simulator_argv", "true_boundary"]

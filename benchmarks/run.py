@@ -185,6 +185,8 @@ def worlds_section(mode: Mode, worlds: Sequence[WorldsResult]) -> list[str]:
              md_table(["world", "the real engine vs the simulator"], [[str(w.index), w.describe()] for w in drawn]), ""]
     for result in worlds:
         lines += [f"### {result.surface.title}", "", contender_table(result), "", world_table(result), ""]
+        lines += [f"Left out: {w.name} ({w.describe()}): no config meets the SLOs there." for w in result.infeasible]
+        lines += [""] if result.infeasible else []
     lines += ["### Goals: the twin", "",
               "Medians over every world x seed; the worst world is the one where the twin's median GPU-hours to "
               "3% are the largest share of the median without it.", "", world_goals(worlds), ""]

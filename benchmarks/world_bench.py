@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 from autotuner.results.records import TrialStatus
 from benchmarks.comparisons import ANSWER_TOLERANCE
-from benchmarks.ground_truth import load_ground_truth
+from benchmarks.ground_truth import NoOptimum, load_ground_truth
 from benchmarks.metrics import RunSummary, first_within
 from benchmarks.noise import NoiseModel
 from benchmarks.search_bench import quiet_optuna, run_strategy, worker_truth
@@ -53,6 +53,7 @@ class WorldsResult:
     budget: int
     optima: dict[int, float]  # world index -> its optimum (output tok/s per GPU)
     runs: dict[str, list[WorldRun]] = field(default_factory=dict)  # strategy name -> runs, by world then seed
+    infeasible: list[World] = field(default_factory=list)  # worlds where no config meets the SLOs (left out)
 
     def of(self, strategy: str, world: int | None = None) -> list[WorldRun]:
         return [r for r in self.runs.get(strategy, []) if world is None or r.world == world]
@@ -83,12 +84,17 @@ def run_worlds_benchmark(surfaces: Sequence[Surface], worlds: Sequence[World], s
     """Every contender x world x seed on every surface (deterministic contenders once per world)."""
     results = []
     for surface in surfaces:
-        optima = {}
+        optima, infeasible = {}, []
         for world in worlds:
-            optima[world.index] = load_ground_truth(surface.in_world(world), world=world, progress=progress).optimum
+            try:
+                optima[world.index] = load_ground_truth(surface.in_world(world), world=world, progress=progress).optimum
+            except NoOptimum as err:  # the SLOs are met nowhere there: nothing to approach
+                infeasible.append(world)
+                progress(f"{surface.name}: {world.name} left out: {err}")
+        feasible = [w for w in worlds if w.index in optima]
         jobs = [(surface, world.index, strategy.name, seed, budget)
-                for world in worlds for strategy in contenders for seed in (seeds if strategy.seeded else seeds[:1])]
-        result = WorldsResult(surface, list(worlds), list(seeds), budget, optima)
+                for world in feasible for strategy in contenders for seed in (seeds if strategy.seeded else seeds[:1])]
+        result = WorldsResult(surface, feasible, list(seeds), budget, optima, infeasible=infeasible)
         with Pool(processes) as pool:
             for name, run in pool.imap(_job, jobs):
                 result.runs.setdefault(name, []).append(run)
