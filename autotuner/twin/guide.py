@@ -13,8 +13,9 @@ compete.
   - *proposes*: the screened configs not tried yet, re-ranked by the calibrated fast path, its
     head (its best few, and configs unlike each other: the fast path's ranking can be several
     percent off where the scheduler's dynamics matter) confirmed by the calibrated discrete-event
-    simulator; the best of those runs next while it is predicted within :data:`PROPOSE_SHARE` of what the best trial is sure
-    of (at most :data:`PROPOSALS` of them; then the sampler alone proposes);
+    simulator; the best of those runs next while it is predicted within :data:`PROPOSE_SHARE` of
+    what the best trial is sure of (at most :data:`PROPOSALS` of them; then the sampler alone
+    proposes);
   - *vetoes*: a config the sampler proposes whose calibrated prediction is below
     :data:`VETO_SHARE` of what the best trial is sure of is not deployed, and the sampler is told
     the prediction instead. The margin is wide on purpose: the twin's step times were 0.55-0.99
@@ -44,8 +45,8 @@ VETO_SHARE = 0.5  # not deployed: predicted (calibrated) below this share of the
 PROPOSE_SHARE = 0.97  # proposed: predicted (calibrated) at least this share of the best trial's assured score
 PROPOSALS = 6  # the calibrated twin's proposals at most, after its start configs
 RERANK_CHANGE = 0.05  # the screened configs are re-ranked when a calibration factor moved this much
-RERANK_CONFIRMED = 10  # of a re-ranking, the configs confirmed by the calibrated discrete-event simulator:
-RERANK_TOP = 3  # the fast path's best this many, then configs 3+ parameters apart
+RERANK_CONFIRMED = 10  # of a re-ranking, the configs confirmed by the calibrated discrete-event simulator
+RERANK_TOP = 3  # of those, the fast path's best this many; the others are configs 3+ parameters apart
 FIT_LEVELS = 40  # the calibration fits the most recent this many measured levels
 
 

@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 MODULES = ["benchmarks.space_grid", "benchmarks.metrics", "benchmarks.comparisons", "benchmarks.search_report",
-           "autotuner.trial.sweep", "autotuner.search.samplers"]
+           "autotuner.trial.sweep", "autotuner.search.samplers", "benchmarks.worlds"]
 
 
 @pytest.mark.parametrize("name", MODULES)
