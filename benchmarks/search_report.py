@@ -97,41 +97,41 @@ def goals_table(results: Sequence[SurfaceResult]) -> str:
         title, ours = r.surface.title, r.by_strategy[OURS].summaries
         reached = sum(x.to_3pct is not None for x in ours)
         rows.append([title, "ours reaches <=3% of the optimum", f"{REACH_GOAL:.0%} of seeds",
-                     f"{reached}/{len(ours)} seeds", _verdict(reached >= REACH_GOAL * len(ours))])
+                     f"{reached}/{len(ours)} seeds", verdict(reached >= REACH_GOAL * len(ours))])
         share = share_of_grid(r, 0.03)
         rows.append([title, f"ours: worst seed's GPU-h to <=3%, as a share of the grid's ({grid_gpu_h_to(r, 0.03):.3g} "
                      "GPU-h in its loop order)", f"<= {WORST_SHARE_OF_GRID_GOAL:.0%}", share.text(pct=True),
-                     _verdict(share.high <= WORST_SHARE_OF_GRID_GOAL)])
+                     verdict(share.high <= WORST_SHARE_OF_GRID_GOAL)])
         for tol in (0.03, 0.01):
             ratio = versus_random(r, tol)
             goal = f"<= {VERSUS_RANDOM_GOAL:.2f}" if tol == 0.03 else "(context)"
             low, high = ratio_interval(r, tol, OURS, RANDOM)
             rows.append([title, f"median GPU-h to <={tol:.0%}: ours / plain random search", goal,
-                         f"{_ratio_text(ratio)} ({_interval_text(_ratio_text(low), _ratio_text(high))}; "
+                         f"{ratio_text(ratio)} ({_interval_text(ratio_text(low), ratio_text(high))}; "
                          f"{gpu_h_to(r, OURS, tol).text()} vs {gpu_h_to(r, RANDOM, tol).text()} GPU-h)",
-                         _verdict(ratio <= VERSUS_RANDOM_GOAL) if tol == 0.03 else ""])
+                         verdict(ratio <= VERSUS_RANDOM_GOAL) if tol == 0.03 else ""])
             cut = saving(r, tol)
             low, high = saving_interval(r, tol)
             rows.append([title, f"early stopping's saving of GPU-h to <={tol:.0%} (ours vs ours without it)",
                          f">= {SAVING_GOAL:.0%}" if tol == 0.03 else "(context)",
                          f"{pct(cut)} ({_interval_text(pct(low), pct(high))}; {gpu_h_to(r, OURS, tol).text()} vs "
                          f"{gpu_h_to(r, OURS_NO_ES, tol).text()} GPU-h)",
-                         _verdict(cut >= SAVING_GOAL) if tol == 0.03 else ""])
+                         verdict(cut >= SAVING_GOAL) if tol == 0.03 else ""])
         behind, anyway, trials = optimum_stopped(r)
         rows.append([title, "trials of the optimum (within 1%) stopped early while the best so far was worse",
                      "0", f"{behind} (stopped behind an optimal best: {anyway - behind}; trials of it: {trials})",
-                     _verdict(behind == 0)])
+                     verdict(behind == 0)])
         good = answers_within(r)
         rows.append([title, "answer's true gap <= 3% after the re-measurement (noise on)",
                      f">= {ANSWER_GOAL:.0%} of seeds", f"{good}/{len(ours)} seeds",
-                     _verdict(good >= ANSWER_GOAL * len(ours))])
+                     verdict(good >= ANSWER_GOAL * len(ours))])
         rows.append([title, "GPU-h of the whole campaign (search and re-measurement), ours / without early stopping",
                      "(context)", f"{median_of(r, OURS, 'total_gpu_h'):.3g} / {median_of(r, OURS_NO_ES, 'total_gpu_h'):.3g}",
                      ""])
     return md_table(["surface", "measure", "goal", "measured: median [range] over seeds", "verdict"], rows)
 
 
-def _ratio_text(v: float) -> str:
+def ratio_text(v: float) -> str:
     return "n/a" if math.isnan(v) else "never" if math.isinf(v) else f"{v:.2f}"
 
 
@@ -139,7 +139,7 @@ def _interval_text(low: str, high: str) -> str:
     return f"{INTERVAL_LEVEL:.0%} interval {low} to {high}"
 
 
-def _verdict(ok: bool) -> str:
+def verdict(ok: bool) -> str:
     return "met" if ok else "missed"
 
 
@@ -238,4 +238,5 @@ def plot_convergence(results: Sequence[SurfaceResult], path: Path) -> Path:
     return path
 
 
-__all__ = ["goals_table", "ground_truth_table", "md_table", "pct", "plot_convergence", "strategy_table", "write_csvs"]
+__all__ = ["goals_table", "ground_truth_table", "md_table", "pct", "plot_convergence", "ratio_text", "strategy_table",
+           "verdict", "write_csvs"]

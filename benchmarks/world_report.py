@@ -7,9 +7,9 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from benchmarks.comparisons import ANSWER_TOLERANCE, INTERVAL_LEVEL, bootstrap_ratio_interval
+from benchmarks.comparisons import ANSWER_TOLERANCE, INTERVAL_LEVEL, bootstrap_ratio_interval, ratio_of_medians
 from benchmarks.metrics import spread
-from benchmarks.search_report import md_table, pct
+from benchmarks.search_report import md_table, pct, ratio_text, verdict
 from benchmarks.strategies import OURS, OURS_TWIN, TWIN_ALONE, WORLD_CONTENDERS
 from benchmarks.world_bench import WorldRun, WorldsResult
 
@@ -23,15 +23,8 @@ def _gpu_h(runs: Sequence[WorldRun]) -> list[float | None]:
 
 
 def _median_ratio(a: Sequence[float | None], b: Sequence[float | None]) -> float:
-    """median(a) / median(b) with never-reached as infinite (nan when a's median never got there)."""
-    ma, mb = spread(a).median, spread(b).median
-    if math.isinf(ma):
-        return math.nan
-    return 0.0 if math.isinf(mb) else ma / mb
-
-
-def _ratio_text(v: float) -> str:
-    return "n/a" if math.isnan(v) else f"{v:.2f}"
+    """median(a) / median(b), never-reached counting as infinite (:func:`benchmarks.comparisons.ratio_of_medians`)."""
+    return ratio_of_medians(spread(a), spread(b))
 
 
 def contender_table(result: WorldsResult) -> str:
@@ -46,7 +39,7 @@ def contender_table(result: WorldsResult) -> str:
         reached = sum(r.summary.to_3pct is not None for r in runs)
         ratio, interval = "", ""
         if strategy.name != OURS and strategy.seeded and len(runs) == len(without):
-            ratio = _ratio_text(_median_ratio(_gpu_h(runs), without))
+            ratio = ratio_text(_median_ratio(_gpu_h(runs), without))
             low, high = bootstrap_ratio_interval(_gpu_h(runs), without)
             interval = f"[{low:.2f}-{high:.2f}]" if not math.isinf(high) else f"[{low:.2f}-never]"
         rows.append([strategy.label, str(len(runs)), f"{answers}/{len(runs)}", f"{reached}/{len(runs)}",
@@ -69,7 +62,7 @@ def world_table(result: WorldsResult) -> str:
         rows.append([str(world.index), world.describe(), f"{result.optima[world.index]:.1f}",
                      pct(alone[0].summary.answer_gap) if alone else "",
                      spread([r.deployed_to_3pct for r in twin]).text(), spread(_gpu_h(twin)).text(),
-                     spread(_gpu_h(without)).text(), _ratio_text(_median_ratio(_gpu_h(twin), _gpu_h(without))),
+                     spread(_gpu_h(without)).text(), ratio_text(_median_ratio(_gpu_h(twin), _gpu_h(without))),
                      f"{sum(r.summary.answer_gap <= ANSWER_TOLERANCE + 1e-12 for r in twin)}/{len(twin)}"])
     return md_table(["world", "the real engine vs the simulator", "optimum", "twin alone's gap",
                      "with the twin: deployed trials to <=3%", "with the twin: GPU-h to <=3%",
@@ -91,21 +84,17 @@ def world_goals(results: Sequence[WorldsResult]) -> str:
         worst = max((_median_ratio(_gpu_h(result.of(OURS_TWIN, w.index)), _gpu_h(result.of(OURS, w.index)))
                      for w in result.worlds), key=lambda v: -1 if math.isnan(v) else v)
         rows += [
-            [title, "with the twin, within 3% in every run", f"{reached}/{len(twin)}", _verdict(reached == len(twin))],
+            [title, "with the twin, within 3% in every run", f"{reached}/{len(twin)}", verdict(reached == len(twin))],
             [title, f"median deployed trials to 3% <= {MAX_DEPLOYED_GOAL}", f"{deployed:g}",
-             _verdict(deployed <= MAX_DEPLOYED_GOAL)],
-            [title, f"GPU-h to 3% <= {GPU_H_SHARE_GOAL:.2f} of ours without the twin (medians)", _ratio_text(share),
-             _verdict(not math.isnan(share) and share <= GPU_H_SHARE_GOAL)],
-            [title, f"worst world: GPU-h to 3% <= {WORST_WORLD_GOAL:.2f} x ours without the twin", _ratio_text(worst),
-             _verdict(not math.isnan(worst) and worst <= WORST_WORLD_GOAL)],
+             verdict(deployed <= MAX_DEPLOYED_GOAL)],
+            [title, f"GPU-h to 3% <= {GPU_H_SHARE_GOAL:.2f} of ours without the twin (medians)", ratio_text(share),
+             verdict(not math.isnan(share) and share <= GPU_H_SHARE_GOAL)],
+            [title, f"worst world: GPU-h to 3% <= {WORST_WORLD_GOAL:.2f} x ours without the twin", ratio_text(worst),
+             verdict(not math.isnan(worst) and worst <= WORST_WORLD_GOAL)],
             [title, "re-measured answer within 3% in every run", f"{answers}/{len(twin)}",
-             _verdict(answers == len(twin))],
+             verdict(answers == len(twin))],
         ]
     return md_table(["surface", "goal", "measured", ""], rows)
-
-
-def _verdict(ok: bool) -> str:
-    return "met" if ok else "missed"
 
 
 def write_world_csv(results: Sequence[WorldsResult], path: Path) -> Path:

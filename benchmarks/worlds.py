@@ -2,8 +2,8 @@
 while the twin (:mod:`autotuner.twin`) stays the unchanged simulator.
 
 A world stretches what a real engine most plausibly does differently from the simulator, by
-factors drawn from ranges grounded in the GPU calibration (``../shared/gpu-calibration/``: the
-simulator's step times were 0.55-0.99 of real H100/H200 ones):
+factors drawn from ranges grounded in the project's GPU calibration (real H100/H200 step times of
+Llama-shaped models, measured where a GPU was lent: the simulator's step times were 0.55-0.99 of them):
 
 * ``step``: GPU time of every step x1.0-1.8 (the real engine is slower, by up to 1/0.55);
 * ``prefill``: prefill steps a further x0.7-1.3 (prefill and decode were off by different factors);

@@ -29,7 +29,7 @@ from autotuner.bench.result import LevelResult
 from autotuner.results.records import TwinAccuracy
 from autotuner.sim import MemoryPlan, StartupFailure, plan_memory
 from autotuner.sim.cost import StepCost
-from autotuner.twin.predict import Twin
+from autotuner.twin.predict import Twin, TwinUnavailable
 from autotuner.task.spec import TaskSpec
 from autotuner.twin.steady import Calibration, SteadyLevelModel
 
@@ -99,7 +99,7 @@ def fit(twin: Twin, observations: Sequence[Observation], previous: Calibration |
     """The calibration that makes the twin's levels closest to ``observations`` (identity without any).
 
     From scratch: the best of an 11 x 11 grid of the two step factors, then a pattern search over
-    all three factors (each multiplied and divided by a step that shrinks from 1.25 to 1.02 while
+    all three factors (each multiplied and divided by a step that shrinks from 1.25 to 1.015 while
     no move helps). From ``previous`` (a fit on fewer of the same levels, as a campaign refits
     level after level): the pattern search from there, with a smaller first step."""
     pairs = _plans(twin, [(c, lv) for c, lv in observations if usable(lv)])
@@ -148,7 +148,6 @@ def campaign_accuracy(spec: TaskSpec, folder: Path, most_recent: int = ACCURACY_
     ``most_recent`` usable ones), before and after calibrating it on them; None when the twin
     cannot model the task or no level can calibrate."""
     from autotuner.sim.version import simulator_version
-    from autotuner.twin.predict import TwinUnavailable
 
     try:
         twin = Twin(spec)

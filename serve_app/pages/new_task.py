@@ -120,16 +120,23 @@ def new_task_page(ctx: AppContext) -> pn.viewable.Viewable:
                   + (f": {len(raw_problems)} problem(s)" if raw_problems else ": no problems"),
             "warning" if raw_problems else "success")
 
+    def checked_spec(refusal: str, what: str) -> TaskSpec | None:
+        """The form's task for an action that needs the token; None after saying why not (``401: refusal``,
+        or the first problem, revealed)."""
+        if not header.authorized():
+            say(note, f"401: {refusal}", "danger")
+            return None
+        spec, problems = form.validate()
+        if spec is None:
+            say(note, problems_text(problems, what), "warning")
+            show_first(problems)
+        return spec
+
     async def on_plan(_: Any) -> None:
         from autotuner.twin.predict import TwinUnavailable  # the simulator loads on the first plan only
 
-        if not header.authorized():
-            say(note, "401: planning needs the access token (enter it at the top right).", "danger")
-            return
-        spec, problems = form.validate()
+        spec = checked_spec("planning needs the access token (enter it at the top right).", "Not planned: ")
         if spec is None:
-            say(note, problems_text(problems, "Not planned: "), "warning")
-            show_first(problems)
             return
         plan_button.disabled = True
         say(note, "The twin is predicting the task's space (the simulator, no GPU) ...", "info")
@@ -145,14 +152,9 @@ def new_task_page(ctx: AppContext) -> pn.viewable.Viewable:
         say(note, "Planned: the twin's predictions are below the form's buttons.", "success")
 
     async def on_submit(_: Any) -> None:
-        if not header.authorized():
-            say(note, "401: submitting needs the access token (enter it at the top right). Nothing was started.",
-                "danger")
-            return
-        spec, problems = form.validate()
+        spec = checked_spec("submitting needs the access token (enter it at the top right). Nothing was started.",
+                            "Not submitted: ")
         if spec is None:
-            say(note, problems_text(problems, "Not submitted: "), "warning")
-            show_first(problems)
             return
         submit.disabled = True
         try:

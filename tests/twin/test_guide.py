@@ -130,12 +130,13 @@ def test_an_unknown_prior_is_refused_naming_the_field():
     assert any(p.path == "search.prior" and "twin" in p.message for p in problems)
 
 
-def test_each_reported_level_reaches_the_calibration():
+def first_trial_measured(spec, status: str = "running", done: bool = False):
+    """A twin-guided searcher whose first trial reported one level the simulator measured at 8 users:
+    (searcher, that level)."""
     from autotuner.sim import evaluate_level, plan_memory
     from autotuner.trial.report import TrialReport
     from autotuner.twin.predict import Twin
 
-    spec = task()
     searcher = make_searcher(spec)
     searcher.set_search_properties("score", "max", {})
     config = searcher.suggest("t0")
@@ -143,8 +144,13 @@ def test_each_reported_level_reaches_the_calibration():
     args = twin.args(config)
     level = evaluate_level(args, "D(128,32)", 8, twin.sizing(8), plan=plan_memory(args)).to_level_result()
     report = TrialReport(level=1, gpus=1, score=level.output_tok_s, feasible=True, violation=0.0, score_bound=None,
-                         boundary=(("D(128,32)", 8),), status="running", reason="", done=False, measured=level)
+                         boundary=(("D(128,32)", 8),), status=status, reason="", done=done, measured=level)
     searcher.on_trial_result("t0", {**report.to_tune(), "training_iteration": 1})
+    return searcher, level
+
+
+def test_each_reported_level_reaches_the_calibration():
+    searcher, _ = first_trial_measured(task())
     veto = searcher.searcher._guide
     assert len(veto.observations) == 1 and veto.observations[0][1].concurrency == 8
 
@@ -213,20 +219,8 @@ def test_the_calibrated_twin_proposes_its_best_untried_configs_while_they_can_wi
 
 
 def test_the_searcher_deploys_the_twins_proposal_next():
-    from autotuner.sim import evaluate_level, plan_memory
-    from autotuner.trial.report import TrialReport
-    from autotuner.twin.predict import Twin
-
     spec = task()
-    searcher = make_searcher(spec)
-    searcher.set_search_properties("score", "max", {})
-    first = searcher.suggest("t0")
-    twin = Twin(spec)
-    args = twin.args(first)
-    level = evaluate_level(args, "D(128,32)", 8, twin.sizing(8), plan=plan_memory(args)).to_level_result()
-    report = TrialReport(level=1, gpus=1, score=level.output_tok_s, feasible=True, violation=0.0, score_bound=None,
-                         boundary=(("D(128,32)", 8),), status="done", reason="", done=True, measured=level)
-    searcher.on_trial_result("t0", {**report.to_tune(), "training_iteration": 1})
+    searcher, level = first_trial_measured(spec, status="done", done=True)
     searcher.on_trial_complete("t0", done(level.output_tok_s))
     guide = searcher.searcher._guide
     proposed = []
