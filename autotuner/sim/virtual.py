@@ -17,7 +17,6 @@ spreads requests round-robin; with identical replicas the loads match, and the r
 then be simulated independently, which keeps one level at a few milliseconds.
 
 >>> from autotuner.sim.args import SimServerArgs
-from autotuner.sim.cost import CostScale
 >>> p = evaluate_level(SimServerArgs(sim_model="Llama-3.1-8B"), "D(100,100)", 1, 20)
 >>> 6e-3 < p.tpot_p50_s < 8e-3, p.num_completed
 (True, 20)
