@@ -29,6 +29,7 @@ from autotuner.bench.result import LevelResult
 from autotuner.results.records import TwinAccuracy
 from autotuner.sim import MemoryPlan, StartupFailure, plan_memory
 from autotuner.sim.cost import StepCost
+from autotuner.sim.scenario import SharedPrefix
 from autotuner.twin.predict import Twin, TwinUnavailable
 from autotuner.task.spec import TaskSpec
 from autotuner.twin.steady import Calibration, SteadyLevelModel
@@ -74,15 +75,16 @@ def _plans(twin: Twin, observations: Sequence[Observation]) -> list[tuple[Memory
     return out
 
 
-def _predicted(plan: MemoryPlan, level: LevelResult, calibration: Calibration) -> LevelResult:
-    model = SteadyLevelModel(plan, StepCost(plan, calibration.scale))
+def _predicted(plan: MemoryPlan, level: LevelResult, calibration: Calibration, prefix: SharedPrefix | None) -> LevelResult:
+    model = SteadyLevelModel(plan, StepCost(plan, calibration.scale), prefix)
     return model.level(level.scenario, level.concurrency, level.num_requests)
 
 
-def _loss(pairs: Sequence[tuple[MemoryPlan, LevelResult]], calibration: Calibration) -> float:
+def _loss(pairs: Sequence[tuple[MemoryPlan, LevelResult]], calibration: Calibration,
+          prefix: SharedPrefix | None) -> float:
     total = 0.0
     for plan, measured in pairs:
-        predicted = _predicted(plan, measured, calibration)
+        predicted = _predicted(plan, measured, calibration, prefix)
         for name in METRICS:
             m, p = getattr(measured, name), getattr(predicted, name)
             if m and p and m > 0 and p > 0:
@@ -107,7 +109,7 @@ def fit(twin: Twin, observations: Sequence[Observation], previous: Calibration |
         return Calibration()
 
     def loss(c: Calibration) -> float:
-        return _loss(pairs, c)
+        return _loss(pairs, c, twin.prefix)
 
     if previous is None:
         best = min((Calibration(d, p) for d in DECODE_GRID for p in PREFILL_GRID), key=loss)
@@ -135,7 +137,7 @@ def calibration_report(twin: Twin, observations: Sequence[Observation], calibrat
     def errors(cal: Calibration) -> dict[str, float]:
         out = {}
         for name in METRICS:
-            rel = [abs(getattr(_predicted(plan, lv, cal), name) - getattr(lv, name)) / getattr(lv, name)
+            rel = [abs(getattr(_predicted(plan, lv, cal, twin.prefix), name) - getattr(lv, name)) / getattr(lv, name)
                    for plan, lv in pairs if getattr(lv, name)]
             out[name] = statistics.median(rel) if rel else 0.0
         return out

@@ -184,7 +184,7 @@ class Twin:
         """``level(scenario, load)`` of one config by ``model``, memoised."""
         cache: dict[tuple[str, int], LevelResult] = {}
         calibration = self.calibration or Calibration()
-        steady = SteadyLevelModel(plan, StepCost(plan, calibration.scale)) if model is Model.STEADY else None
+        steady = SteadyLevelModel(plan, StepCost(plan, calibration.scale), self.prefix) if model is Model.STEADY else None
 
         def level(scenario: str, load: int) -> LevelResult:
             key = (scenario, load)

@@ -14,6 +14,12 @@ from the same :class:`~autotuner.sim.cost.StepCost` and :class:`~autotuner.sim.m
   prompt; its TPOT is the prefill steps after that one plus the wave's decode, per output token;
 * percentiles are taken over one wave (every wave is alike), throughput over the level's requests.
 
+With a shared prefix (genai-bench's ``--prefix-len`` / ``--prefix-ratio``) and the engine's prefix
+cache on, the prefix is cached once (an earlier level leaves it there, as the discrete-event
+simulator's levels start): each prompt prefills only what the cache lacks (SGLang: all but the
+last prompt token; vLLM: whole blocks), on top of the cached context, and the pool holds the
+prefix once.
+
 Traffic with random lengths (``N(...)``, ``U(...)``) is modelled at its mean lengths, mixed
 chunking as plain chunking, and the simulator's per-step noise not at all: this ranks configs, the
 discrete-event simulator confirms the ranking's head (:mod:`autotuner.twin.predict`).
@@ -33,7 +39,8 @@ from autotuner.bench.result import LevelResult, percentile
 from autotuner.sim.cost import CostScale, StepCost
 from autotuner.sim.engine import ADMISSION_LATENCY_S, CLIP_MAX_NEW_TOKENS
 from autotuner.sim.memory import MemoryPlan
-from autotuner.sim.scenario import parse_scenario
+from autotuner.sim.prefix_cache import make_prefix_cache
+from autotuner.sim.scenario import SharedPrefix, parse_scenario
 from autotuner.sim.virtual import CLIENT_GAP_S, DOWNLINK_S, UPLINK_S
 
 # Seconds a user spends outside the engine between one response and its next request's arrival.
@@ -76,9 +83,10 @@ class Calibration:
 
 
 class SteadyLevelModel:
-    """Levels of one config (a memory plan) in closed form; memoises waves by batch and scenario."""
+    """Levels of one config (a memory plan) in closed form; memoises waves by batch and scenario.
+    ``prefix``: the prompts share one (the engine's prefix cache, if on, holds it)."""
 
-    def __init__(self, plan: MemoryPlan, cost: StepCost | None = None):
+    def __init__(self, plan: MemoryPlan, cost: StepCost | None = None, prefix: SharedPrefix | None = None):
         a = plan.args
         self.plan = plan
         self.cost = cost or StepCost(plan)  # or a calibrated one: StepCost(plan, calibration.scale)
@@ -87,7 +95,20 @@ class SteadyLevelModel:
         self.max_running = plan.max_running_requests
         self.max_req_len = min(int(a.context_length or plan.model.max_context), plan.kv_tokens) - 1
         self.reserve_cap = CLIP_MAX_NEW_TOKENS if a.kv_reservation is not False else 0
-        self._waves: dict[tuple[int, int, int], Wave] = {}
+        # as the engine core builds it (autotuner.sim.engine.EngineCore)
+        self.cache = None if a.disable_radix_cache else make_prefix_cache(a.prefix_cache or "radix", int(a.block_size or 1))
+        self.prefix = prefix
+        self._waves: dict[tuple[int, int, int, int], Wave] = {}
+
+    def cached_tokens(self, n_in: int) -> int:
+        """Tokens of an ``n_in``-token prompt the prefix cache holds (none without a shared prefix,
+        with the cache off, or with a prefix the engine would not keep warm)."""
+        if self.prefix is None or self.cache is None:
+            return 0
+        shared = min(self.prefix.tokens_for(n_in), n_in)
+        if shared >= self.plan.kv_tokens // 2:
+            return 0
+        return self.cache.cacheable(min(shared, n_in - 1))
 
     def level(self, scenario: str, concurrency: int, num_requests: int) -> LevelResult:
         """The level genai-bench would measure (same fields as a real one)."""
@@ -99,6 +120,7 @@ class SteadyLevelModel:
             return LevelResult(scen.text, concurrency, num_requests, 0, num_requests, 1.0, 0.0, 0.0, 0.0, 0.0,
                                error_codes={"400": num_requests}, all_failed=True)
         n_out = min(n_out, self.max_req_len - n_in)
+        hit = self.cached_tokens(n_in)
         ttfts: list[float] = []
         tpots: list[float] = []
         duration = 0.0
@@ -108,7 +130,7 @@ class SteadyLevelModel:
             if not users:
                 continue
             quota = max(1, round(num_requests * users / concurrency))
-            wave, period = self._replica(users, n_in, n_out)
+            wave, period = self._replica(users, n_in, n_out, hit)
             waits = self._waits(users, wave, period)
             prefill_s = sum(wave.prefill_steps)
             ends = [sum(wave.prefill_steps[:step + 1]) for step in range(len(wave.prefill_steps))]
@@ -135,16 +157,16 @@ class SteadyLevelModel:
             e2e_p90_s=p(ttfts, 90) + (p(tpots, 90) * (n_out - 1) if tpots else 0.0),
             mean_input_tokens=float(n_in), mean_output_tokens=float(n_out))
 
-    def batch_limit(self, n_in: int, n_out: int) -> int:
+    def batch_limit(self, n_in: int, n_out: int, hit: int = 0) -> int:
         """Requests that run together: max running requests, and what the KV pool holds of prompt
-        plus (reserved) output."""
-        per_request = n_in + (min(n_out, self.reserve_cap) if self.reserve_cap else n_out)
-        return max(1, min(self.max_running, self.plan.kv_tokens // per_request))
+        plus (reserved) output, the ``hit`` cached tokens of each prompt held once for all."""
+        per_request = n_in - hit + (min(n_out, self.reserve_cap) if self.reserve_cap else n_out)
+        return max(1, min(self.max_running, (self.plan.kv_tokens - hit) // per_request))
 
-    def _replica(self, users: int, n_in: int, n_out: int) -> tuple[Wave, float]:
+    def _replica(self, users: int, n_in: int, n_out: int, hit: int) -> tuple[Wave, float]:
         """(the wave, the period after which a user sends its next request)."""
-        batch = min(users, self.batch_limit(n_in, n_out))
-        wave = self._wave(batch, n_in, n_out)
+        batch = min(users, self.batch_limit(n_in, n_out, hit))
+        wave = self._wave(batch, n_in, n_out, hit)
         # saturated: the server runs waves back to back, each user's once every users / batch waves
         return wave, max(wave.service_s + CLIENT_SIDE_S, users / batch * wave.service_s)
 
@@ -161,19 +183,20 @@ class SteadyLevelModel:
         wait = lambda waves: max(0.0, waves * wave.service_s - CLIENT_SIDE_S) if waves else 0.0
         return [wait(short)] * (users - longer) + [wait(short + 1)] * longer
 
-    def _wave(self, batch: int, n_in: int, n_out: int) -> Wave:
-        key = (batch, n_in, n_out)
+    def _wave(self, batch: int, n_in: int, n_out: int, hit: int) -> Wave:
+        key = (batch, n_in, n_out, hit)
         if key not in self._waves:
-            steps, completes = self._prefill(batch, n_in)
+            steps, completes = self._prefill(batch, n_in, hit)
             self._waves[key] = Wave(batch, steps, completes, self._decode(batch, n_in, n_out - 1))
         return self._waves[key]
 
-    def _prefill(self, batch: int, n_in: int) -> tuple[tuple[float, ...], tuple[int, ...]]:
-        """The scheduler's prefill batches for ``batch`` prompts of ``n_in`` tokens arriving together
-        (whole prompts up to ``max_prefill_tokens``, the last one split at ``chunked_prefill_size``)."""
+    def _prefill(self, batch: int, n_in: int, hit: int) -> tuple[tuple[float, ...], tuple[int, ...]]:
+        """The scheduler's prefill batches for ``batch`` prompts of ``n_in`` tokens arriving together,
+        the first ``hit`` of each cached (whole prompts up to ``max_prefill_tokens``, the last one
+        split at ``chunked_prefill_size``)."""
         steps: list[float] = []
         completes: list[int] = []
-        cached = 0  # tokens of the split prompt already prefilled
+        cached = hit  # tokens of the next prompt already in the KV pool (cached, or prefilled)
         left = batch
         while left:
             chunks: list[tuple[int, int]] = []
@@ -189,7 +212,7 @@ class SteadyLevelModel:
                 rem_chunk -= n
                 rem_input -= n
                 if n == ext:
-                    cached = 0
+                    cached = hit
                     left -= 1
                     done_here += 1
                 else:
