@@ -21,25 +21,33 @@ Optuna is asked; and a config the twin predicts far below the best trial is not 
 Optuna is told the twin's prediction.
 
 A config the campaign has already measured is not deployed again: when the sampler proposes one,
-Optuna is told the value that config got and asked again (at most ``MAX_REUSED`` times per
-suggestion; then the config runs again), so the trial budget goes to new configs. TPE proposes an
-already-measured config in about one trial in six on the benchmark surfaces.
+Optuna is told the value that config got and asked again, so the trial budget goes to new configs.
+TPE proposes an already-measured config in about one trial in six on the benchmark surfaces. In a
+space small enough to list (:data:`MAX_LISTED` configs), after :data:`REDRAWS` such proposals in a
+row a config not tried yet is drawn from the list instead, and once every config was tried the
+proposal runs again; otherwise Optuna is asked up to :data:`MAX_REUSED` times. (Asking Optuna
+again and again in a small, nearly exhausted space grew its study by thousands of told trials,
+each making the next proposal slower.)
 """
 
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 from ray.tune.search.optuna import OptunaSearch
 
 from autotuner.results.records import TrialStatus
 from autotuner.trial.report import TrialReport
-from autotuner.twin.grid import config_key
+from autotuner.task.space import SearchSpace
+from autotuner.twin.grid import config_key, grid_configs, space_size
 from autotuner.twin.guide import TwinGuide, best_assured
 
 CONSTRAINT = "slo"  # the constraint's name in Optuna: > 0 when the trial met the SLOs nowhere
 MAX_REUSED = 20  # proposals of measured configs answered per suggestion (a small space runs out of new ones)
+REDRAWS = 3  # in a listed space, proposals of tried configs in a row before one not tried yet is drawn
+MAX_LISTED = 20_000  # spaces with at most this many configs are listed
 
 
 def learned_value(result: dict[str, Any]) -> tuple[float, float]:
@@ -68,12 +76,16 @@ class ConstrainedOptunaSearch(OptunaSearch):
     # or 4fe9b38): it resumes without the twin.
     _guide: TwinGuide | None = None
     _best_assured = 0.0
+    _listed: list[dict[str, Any]] | None = None
+    _tried: frozenset[str] = frozenset()  # config keys deployed, or set aside by the twin
 
     def __init__(self, *args: Any, guide: TwinGuide | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._measured: dict[str, tuple[float, float]] = {}  # config's params -> (value, constraint) told
         self._guide = guide
         self._best_assured = 0.0  # what the best ended trial is sure of
+        self._listed = _listed_configs(self._space)  # every config of a small space (search parameters), else None
+        self._rng = random.Random(0)
 
     def suggest(self, trial_id: str) -> dict | None:
         if self._guide is not None and self._ot_study is not None and not self._queued():
@@ -81,18 +93,29 @@ class ConstrainedOptunaSearch(OptunaSearch):
             point = self._guide.proposal(tried, self._best_assured)
             if point is not None:
                 self._ot_study.enqueue_trial(point)
+        run_again = False
         for attempt in range(MAX_REUSED + 1):
             config = super().suggest(trial_id)
             if config is None:
                 return None
+            params = self._ot_trials[trial_id].params
             known = self._measured.get(self._params_key(trial_id))
             if known is None and self._guide is not None:
-                known = self._guide.verdict(self._ot_trials[trial_id].params, self._best_assured)
-            if known is None or attempt == MAX_REUSED:
+                known = self._guide.verdict(params, self._best_assured)
+                if known is not None:
+                    self._tried = self._tried | {config_key(params)}
+            if known is None or run_again or attempt == MAX_REUSED:
                 break
             ot_trial = self._ot_trials.pop(trial_id)
             ot_trial.set_constraint(CONSTRAINT, known[1])
             self._ot_study.tell(ot_trial, known[0])
+            if attempt + 1 >= REDRAWS and self._listed is not None:
+                untried = [c for c in self._listed if config_key(c) not in self._tried]
+                if untried:
+                    self._ot_study.enqueue_trial(self._rng.choice(untried))
+                else:
+                    run_again = True  # every config was tried: the next proposal runs again
+        self._tried = self._tried | {config_key(self._ot_trials[trial_id].params)}
         return config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
@@ -124,4 +147,12 @@ class ConstrainedOptunaSearch(OptunaSearch):
         return json.dumps(self._ot_trials[trial_id].params, sort_keys=True, default=str)
 
 
-__all__ = ["CONSTRAINT", "ConstrainedOptunaSearch", "learned_value", "refused_by_host"]
+def _listed_configs(space: Any) -> list[dict[str, Any]] | None:
+    """Every config of ``space`` (its search parameters) when it has at most :data:`MAX_LISTED`."""
+    if not isinstance(space, SearchSpace) or space_size(space) > MAX_LISTED:
+        return None
+    names = {name for name, _ in space.params}
+    return [{k: v for k, v in c.items() if k in names} for c in grid_configs(space)]
+
+
+__all__ = ["CONSTRAINT", "ConstrainedOptunaSearch", "MAX_LISTED", "REDRAWS", "learned_value", "refused_by_host"]

@@ -5,7 +5,7 @@ import pytest
 
 from autotuner.search import make_searcher
 from autotuner.stopping import EarlyStopping
-from autotuner.search.constrained import MAX_REUSED, learned_value
+from autotuner.search.constrained import REDRAWS, learned_value
 from autotuner.search.samplers import RandomInterleavedSampler, make_sampler
 from autotuner.task.load import require_valid
 
@@ -76,11 +76,45 @@ def test_a_config_measured_before_is_answered_from_memory_not_deployed_again():
     assert sorted(deployed) == [8, 16]  # the second trial is the config not measured yet
     inner = searcher.searcher
     study_size = len(inner._ot_study.trials)
-    # both measured: the sampler is answered MAX_REUSED times, then one config runs again
+    # both measured: the sampler is answered REDRAWS times, then (the whole space tried) one runs again
     assert searcher.suggest("t2")["max_running_requests"] in (8, 16)
-    assert len(inner._ot_study.trials) == study_size + MAX_REUSED + 1
+    assert len(inner._ot_study.trials) == study_size + REDRAWS + 1
     told = {t.params["max_running_requests"]: t.value for t in inner._ot_study.trials if t.value is not None}
     assert told == {deployed[0]: 100.0, deployed[1]: 101.0}
+
+
+class _FirstChoice(optuna.samplers.RandomSampler):
+    """A 'model' that always proposes a parameter's first choice."""
+
+    def infer_relative_search_space(self, study, trial):
+        return {}
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return param_distribution.choices[0]
+
+
+def test_in_a_small_space_a_sampler_stuck_on_tried_configs_gets_the_untried_ones():
+    searcher = make_searcher(require_valid({
+        "name": "t", "model": {"name": "meta-llama/Llama-3.1-8B-Instruct"}, "workload": {"scenarios": ["D(100,100)"]},
+        "search": {"space": {"max_running_requests": {"choices": [8, 16, 32]}}, "prior": "none"}, "seed": 3}),
+        sampler=_FirstChoice())
+    searcher.set_search_properties("score", "max", {})
+    deployed = []
+    for n in range(4):
+        deployed.append(searcher.suggest(f"t{n}")["max_running_requests"])
+        searcher.on_trial_complete(f"t{n}", {"feasible": True, "score": 100.0, "boundary": [("D(100,100)", 8)],
+                                             "gpus": 1, "training_iteration": 1, "done": True, "status": "done"})
+    assert deployed[0] == 8 and sorted(deployed[1:3]) == [16, 32]  # each after REDRAWS proposals of 8
+    assert deployed[3] == 8  # all three tried: the sampler's proposal runs again
+    assert len(searcher.searcher._ot_study.trials) == 4 + 3 * REDRAWS
+
+
+def test_only_a_space_small_enough_is_listed():
+    assert len(make_searcher(spec()).searcher._listed) == 2 * 57  # tp 1-2 x max_running_requests 8-64
+    continuous = make_searcher(require_valid({
+        "name": "t", "model": {"name": "meta-llama/Llama-3.1-8B-Instruct"}, "workload": {"scenarios": ["D(100,100)"]},
+        "search": {"space": {"mem_fraction_static": {"low": 0.5, "high": 0.9}}, "prior": "none"}, "seed": 3}))
+    assert continuous.searcher._listed is None  # the sampler is asked again, up to MAX_REUSED times
 
 
 def test_factories_follow_the_task():
