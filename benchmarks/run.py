@@ -3,11 +3,13 @@
     python -m benchmarks.run --quick     # CI smoke run, < 3 min: small surface, 1-slot overhead
     python -m benchmarks.run --full      # the numbers: benchmarks/BENCHMARKS.md + benchmarks/results/
     python -m benchmarks.run --full --samplers   # also Optuna's other samplers behind our searcher
+    python -m benchmarks.run --full --resume     # an interrupted run: surfaces already done are not run again
     python -m benchmarks.run --surface my-surface.yaml [--seeds 10] [--budget 200]   # your own surface
 
 Writes ``BENCHMARKS.md`` (tables), ``runs.csv`` and ``trials.csv`` (every replayed campaign and
 trial), ``worlds.csv`` (every campaign of the hidden worlds), ``overhead.csv`` and
-``convergence.png`` (best-so-far gap against GPU-hours).
+``convergence.png`` (best-so-far gap against GPU-hours). Each surface's results are kept under
+``<out>/partial/`` as soon as they are done (``--resume`` reuses them), and its tables printed.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ import argparse
 import csv
 import json
 import os
+import pickle
 import platform
 import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
+
+from ray import cloudpickle
 
 from autotuner.search.samplers import RANDOM_EVERY
 from autotuner.sim.version import simulator_version
@@ -82,10 +87,46 @@ def progress(message: str) -> None:
     print(message, flush=True)  # flushed: the full run takes minutes and its output is often a file
 
 
-def run_search_part(mode: Mode, surfaces: Sequence[Surface], strategies: Sequence[Strategy] = STRATEGIES,
-                    seeds: Sequence[int] | None = None) -> list[SurfaceResult]:
-    return run_search_benchmark(surfaces, list(seeds or mode.seeds), mode.budget, strategies, NoiseModel(),
-                                progress=progress)
+T = TypeVar("T")
+
+
+def per_surface(part: str, surfaces: Sequence[Surface], run: Callable[[Surface], T], out_dir: Path, resume: bool,
+                table: Callable[[T], str]) -> list[T]:
+    """``run`` on each surface in turn, each result kept in ``out_dir/partial/`` once done (and
+    reused from there with ``resume``) and its table printed: a run of an hour loses at most the
+    surface it was on."""
+    results = []
+    for surface in surfaces:
+        path = out_dir / "partial" / f"{part}-{surface.name}.pickle"
+        if resume and path.exists():
+            progress(f"{part} on {surface.name}: reusing {path}")
+            results.append(pickle.loads(path.read_bytes()))
+            continue
+        result = run(surface)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(cloudpickle.dumps(result))  # strategies hold closures: pickled by value
+        progress(f"{part} on {surface.name}:\n{table(result)}")
+        results.append(result)
+    return results
+
+
+def run_search_part(mode: Mode, surfaces: Sequence[Surface], out_dir: Path, resume: bool,
+                    strategies: Sequence[Strategy] = STRATEGIES, seeds: Sequence[int] | None = None,
+                    part: str = "strategies") -> list[SurfaceResult]:
+    def run(surface: Surface) -> SurfaceResult:
+        return run_search_benchmark([surface], list(seeds or mode.seeds), mode.budget, strategies, NoiseModel(),
+                                    progress=progress)[0]
+
+    return per_surface(part, surfaces, run, out_dir, resume,
+                       lambda r: strategy_table(r) if strategies is STRATEGIES else strategy_table(r, list(r.by_strategy)))
+
+
+def run_worlds_part(mode: Mode, surfaces: Sequence[Surface], out_dir: Path, resume: bool) -> list[WorldsResult]:
+    def run(surface: Surface) -> WorldsResult:
+        return run_worlds_benchmark([surface], [draw_world(i) for i in mode.worlds], mode.world_seeds, mode.budget,
+                                    progress=progress)[0]
+
+    return per_surface("worlds", surfaces, run, out_dir, resume, lambda r: f"{contender_table(r)}\n\n{world_table(r)}")
 
 
 def write_overhead_csv(results: Sequence[CaseResult], path: Path) -> Path:
@@ -264,6 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-overhead", action="store_true", help="only the search strategies (no Ray)")
     parser.add_argument("--samplers", action="store_true",
                         help="also compare Optuna's other samplers behind our searcher (needs scipy, cmaes, torch)")
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse the surfaces an interrupted run finished (<out>/partial/; same code and settings)")
     parser.add_argument("--out", type=Path, help="folder of the CSV files and the plot")
     parser.add_argument("--report", type=Path, help="where BENCHMARKS.md goes")
     args = parser.parse_args(argv)
@@ -273,11 +316,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = args.report or (out_dir / "BENCHMARKS.md" if args.out else mode.report)
     t0 = time.monotonic()
     surfaces = [load_surface(name) for name in mode.surfaces]
-    search = run_search_part(mode, surfaces)
-    worlds = (run_worlds_benchmark(surfaces, [draw_world(i) for i in mode.worlds], mode.world_seeds, mode.budget,
-                                   progress=progress) if mode.worlds else [])
-    samplers = (run_search_part(mode, surfaces, (STRATEGIES[0], *SAMPLER_CANDIDATES), mode.seeds[:SAMPLER_SEEDS])
-                if args.samplers else [])
+    search = run_search_part(mode, surfaces, out_dir, args.resume)
+    worlds = run_worlds_part(mode, surfaces, out_dir, args.resume) if mode.worlds else []
+    samplers = (run_search_part(mode, surfaces, out_dir, args.resume, (STRATEGIES[0], *SAMPLER_CANDIDATES),
+                                mode.seeds[:SAMPLER_SEEDS], part="samplers") if args.samplers else [])
     out_dir.mkdir(parents=True, exist_ok=True)
     files = write_csvs(search, out_dir)
     if worlds:

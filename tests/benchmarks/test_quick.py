@@ -9,7 +9,7 @@ from benchmarks.run import QUICK, main
 from benchmarks.strategies import STRATEGIES
 
 
-def test_quick_mode_writes_its_report(tmp_path):
+def test_quick_mode_writes_its_report(tmp_path, capsys):
     started = time.monotonic()
     assert main(["--quick", "--skip-overhead", "--out", str(tmp_path)]) == 0
     print(f"quick search benchmark: {time.monotonic() - started:.1f} s")
@@ -27,3 +27,12 @@ def test_quick_mode_writes_its_report(tmp_path):
     assert float(whole["final_gap"]) == 0.0  # trying everything finds the optimum
     assert (tmp_path / "trials.csv").stat().st_size > 0
     assert (tmp_path / "convergence.png").read_bytes()[:4] == b"\x89PNG"
+
+    # each surface's results were kept as they finished: --resume rebuilds the same report from them
+    assert sorted(p.name for p in (tmp_path / "partial").iterdir()) == [
+        "strategies-quick-llama8b-h100.pickle", "worlds-quick-llama8b-h100.pickle"]
+    before = (tmp_path / "runs.csv").read_text()
+    capsys.readouterr()
+    assert main(["--quick", "--skip-overhead", "--resume", "--out", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.count("reusing") == 2
+    assert (tmp_path / "runs.csv").read_text() == before
