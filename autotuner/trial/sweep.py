@@ -114,11 +114,10 @@ class RepeatPlan:
 
     The search's boundary load is the highest load that passed once, so it sits at the SLO's edge,
     and above it whenever noise made a level pass there by luck. The repeats are averaged: when the
-    mean of their latencies meets the SLOs by more than the repeats' noise
-    (:func:`surely_met`), the load stands and the answer is the mean goodput of the repeats; when
-    it does not, the load steps down (by half the search's ``resolution``, at most ``steps_down``
-    times) and the repeats run again there. So the answer is what the config delivers at its SLO on
-    average, not its luckiest level, nor a load where its latency only hovers at the limit.
+    mean of their latencies meets the SLOs, the load stands and the answer is the mean goodput of
+    the repeats; when it does not, the load steps down (by half the search's ``resolution``, at
+    most ``steps_down`` times) and the repeats run again there. So the answer is what the config
+    delivers at its SLO on average, not its luckiest level.
     """
 
     loads: tuple[tuple[str, int], ...]  # scenario -> boundary load
@@ -148,7 +147,7 @@ class RepeatPlan:
                     return accepted, LevelRequest(scenario, at, self.sizing(at),
                                                   f"repeat {len(batch) + 1}/{self.repeats}{lower}")
                 i += self.repeats
-                if surely_met(self.slo, batch):
+                if self.slo.met(mean_level(batch)):
                     accepted[scenario] = batch
                     break
         return accepted, None
@@ -162,30 +161,6 @@ class RepeatPlan:
                 break
             ladder.append(lower)
         return ladder
-
-
-def surely_met(slo: SLO, repeats: Sequence[LevelResult]) -> bool:
-    """Whether repeats of one level meet ``slo`` on average by more than their noise: the mean
-    level meets it, and each limited p90 latency's mean plus its standard error stays within the
-    limit. Where the latency only hovers at the limit (a plateau of the latency curve, common for
-    TTFT), whether the mean passes is luck, and the config's goodput there is not what it delivers.
-
-    >>> lv = lambda ttft: LevelResult("D(1,1)", 8, 8, 8, 0, 0.0, 1.0, 8.0, 8.0, 8.0, ttft, ttft, ttft)
-    >>> slo = SLO(ttft_p90_s=1.0)
-    >>> surely_met(slo, [lv(0.97), lv(0.99), lv(1.02)]), surely_met(slo, [lv(0.9), lv(0.92), lv(0.94)])
-    (False, True)
-    """
-    if not slo.met(mean_level(repeats)):
-        return False
-    if len(repeats) < 2:
-        return True
-    for name, limit in (("ttft_p90_s", slo.ttft_p90_s), ("tpot_p90_s", slo.tpot_p90_s)):
-        values = [getattr(lv, name) for lv in repeats]
-        if limit is None or any(v is None for v in values):
-            continue
-        if statistics.fmean(values) + statistics.stdev(values) / math.sqrt(len(values)) > limit:
-            return False
-    return True
 
 
 def mean_level(levels: Sequence[LevelResult]) -> LevelResult:
@@ -319,5 +294,5 @@ def remeasure_summary(plan: RepeatPlan, levels: Sequence[LevelResult], gpus: int
 
 
 __all__ = ["FixedSweepPlan", "LevelPlan", "LoadSearchPlan", "RepeatPlan", "RequestSizing", "TrialSweep",
-           "fail_fast_for", "final_report", "mean_level", "plan_for", "plan_for_trial", "remeasure_summary", "surely_met",
+           "fail_fast_for", "final_report", "mean_level", "plan_for", "plan_for_trial", "remeasure_summary",
            "sizing_for"]
