@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,7 +84,7 @@ class SimRequest:
     kv: int = 0  # this request's tokens in the KV pool
     target: int = 0  # tokens that must be cached before the next token can be sampled
     retractions: int = 0
-    tokens: tuple[int, ...] | None = None  # the prompt's token ids (None: unique, never cached)
+    tokens: Sequence[int] | None = None  # the prompt's token ids (None: unique, never cached)
     cached: int = 0  # of this request's ``kv``, the tokens held (locked) in the prefix cache
     cache_key: Any = None  # the prompt prepared by the prefix cache
     cache_lock: Any = None
@@ -173,7 +174,7 @@ class EngineCore:
         self.max_output_len = max(self.max_output_len, req.output_len)
         self.waiting.append(req)
 
-    def warm(self, tokens: tuple[int, ...]) -> None:
+    def warm(self, tokens: Sequence[int]) -> None:
         """Start with ``tokens`` cached and held by no request, as an earlier request leaves them."""
         cache = self.prefix_cache
         if cache is not None and len(tokens) < self.capacity // 2:
@@ -317,10 +318,11 @@ class EngineCore:
             m = self._match(r)
             keys[id(r)] = -m
             if r.tokens is not None and m <= IN_BATCH_PREFIX_THRESHOLD:
-                if in_queue.match(r.tokens, len(r.tokens)) >= IN_BATCH_PREFIX_THRESHOLD:
+                key = in_queue.key(r.tokens)
+                if in_queue.match(key, len(r.tokens)) >= IN_BATCH_PREFIX_THRESHOLD:
                     keys[id(r)] = math.inf
                 else:
-                    in_queue.insert(r.tokens, len(r.tokens))
+                    in_queue.insert(key, len(r.tokens))
         self.waiting.sort(key=lambda r: keys[id(r)])
 
     def _prefill(self) -> StepOutcome | None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import heapq
 from abc import ABC, abstractmethod
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,30 +84,40 @@ class PrefixCache(ABC):
 
 
 # --- SGLang: radix tree ---------------------------------------------------------------------------
+# Token ids are kept as bytes, _W per token: slicing and comparing prompts of thousands of tokens
+# is then a memory copy and compare (tuples of ints cost a reference per token, and dominated the
+# virtual clock's time on shared-prefix traffic).
+_W = 8
+
+
 class _Node:
     __slots__ = ("children", "key", "last_access", "lock_ref", "parent")
 
-    def __init__(self, key: tuple[int, ...], parent: _Node | None, stamp: int):
-        self.key = key  # the token ids on the edge from the parent
+    def __init__(self, key: bytes, parent: _Node | None, stamp: int):
+        self.key = key  # the token ids on the edge from the parent (_W bytes each)
         self.parent = parent
-        self.children: dict[int, _Node] = {}
+        self.children: dict[bytes, _Node] = {}  # by their edge's first token
         self.lock_ref = 0
         self.last_access = stamp
 
+    @property
+    def tokens(self) -> int:
+        return len(self.key) // _W
 
-def _common(a: tuple[int, ...], b: tuple[int, ...], start: int, end: int) -> int:
-    """Length of the common prefix of edge ``a`` and ``b[start:end]``."""
+
+def _common(a: bytes, b: bytes, start: int, end: int) -> int:
+    """Bytes (whole tokens) of the common prefix of edge ``a`` and ``b[start:end]``."""
     n = min(len(a), end - start)
     if a[:n] == b[start:start + n]:
         return n
-    lo, hi = 0, n  # a[:lo] matches, a[:hi] does not
+    lo, hi = 0, n // _W  # in tokens: a[:lo] matches, a[:hi] does not
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if a[:mid] == b[start:start + mid]:
+        if a[:mid * _W] == b[start:start + mid * _W]:
             lo = mid
         else:
             hi = mid
-    return lo
+    return lo * _W
 
 
 class RadixCache(PrefixCache):
@@ -114,20 +125,22 @@ class RadixCache(PrefixCache):
 
     def __init__(self) -> None:
         super().__init__()
-        self.root = _Node((), None, 0)
+        self.root = _Node(b"", None, 0)
         self.root.lock_ref = 1  # never evicted
 
-    def key(self, tokens: Sequence[int]) -> tuple[int, ...]:
-        return tuple(tokens)
+    def key(self, tokens: Sequence[int]) -> bytes:
+        if isinstance(tokens, array) and tokens.typecode == "q":  # the virtual clock's prompts
+            return tokens.tobytes()
+        return array("q", tokens).tobytes()
 
     def cacheable(self, n: int) -> int:
         return n
 
-    def match(self, key: tuple[int, ...], limit: int) -> int:
+    def match(self, key: bytes, limit: int) -> int:
         node, i = self.root, 0
-        limit = min(limit, len(key))
+        limit = min(limit * _W, len(key))
         while i < limit:
-            child = node.children.get(key[i])
+            child = node.children.get(key[i:i + _W])
             if child is None:
                 break
             m = _common(child.key, key, i, limit)
@@ -135,35 +148,35 @@ class RadixCache(PrefixCache):
             if m < len(child.key):
                 break
             node = child
-        return i
+        return i // _W
 
     def _split(self, child: _Node, at: int) -> _Node:
-        """Cut ``child``'s edge after ``at`` tokens; the new upper node inherits its locks."""
+        """Cut ``child``'s edge after ``at`` bytes; the new upper node inherits its locks."""
         upper = _Node(child.key[:at], child.parent, child.last_access)
         upper.lock_ref = child.lock_ref
         assert child.parent is not None
-        child.parent.children[child.key[0]] = upper
+        child.parent.children[child.key[:_W]] = upper
         child.key = child.key[at:]
         child.parent = upper
-        upper.children[child.key[0]] = child
+        upper.children[child.key[:_W]] = child
         return upper
 
-    def _walk(self, key: tuple[int, ...], n: int, create: bool) -> tuple[_Node, int]:
+    def _walk(self, key: bytes, n: int, create: bool) -> tuple[_Node, int]:
         """The node that ends exactly at token ``n`` (splitting an edge there), creating the rest
         of the path when ``create``; returns (node, tokens added)."""
-        node, i, added, stamp = self.root, 0, 0, self._tick()
-        while i < n:
-            child = node.children.get(key[i])
+        node, i, added, stamp, end = self.root, 0, 0, self._tick(), n * _W
+        while i < end:
+            child = node.children.get(key[i:i + _W])
             if child is None:
                 if not create:
-                    raise KeyError(f"token {i} of the prompt is not cached")
-                child = _Node(key[i:n], node, stamp)
-                node.children[key[i]] = child
-                added = n - i
+                    raise KeyError(f"token {i // _W} of the prompt is not cached")
+                child = _Node(key[i:end], node, stamp)
+                node.children[key[i:i + _W]] = child
+                added = (end - i) // _W
                 self.size += added
                 self.evictable += added
                 return child, added
-            m = _common(child.key, key, i, n)
+            m = _common(child.key, key, i, end)
             if m < len(child.key):
                 if m == 0:
                     raise AssertionError("radix child keyed by a token its edge does not start with")
@@ -173,15 +186,15 @@ class RadixCache(PrefixCache):
             i += m
         return node, added
 
-    def insert(self, key: tuple[int, ...], n: int) -> int:
-        return self._walk(key, min(n, len(key)), create=True)[1]
+    def insert(self, key: bytes, n: int) -> int:
+        return self._walk(key, min(n, len(key) // _W), create=True)[1]
 
-    def lock(self, key: tuple[int, ...], n: int) -> _Node:
+    def lock(self, key: bytes, n: int) -> _Node:
         node = self._walk(key, n, create=False)[0]
         walk: _Node | None = node
         while walk is not None and walk is not self.root:
             if walk.lock_ref == 0:
-                self.evictable -= len(walk.key)
+                self.evictable -= walk.tokens
             walk.lock_ref += 1
             walk = walk.parent
         return node
@@ -191,7 +204,7 @@ class RadixCache(PrefixCache):
         while walk is not None and walk is not self.root:
             walk.lock_ref -= 1
             if walk.lock_ref == 0:
-                self.evictable += len(walk.key)
+                self.evictable += walk.tokens
             walk = walk.parent
 
     def _leaves(self) -> list[_Node]:
@@ -214,8 +227,8 @@ class RadixCache(PrefixCache):
             _, _, leaf = heapq.heappop(heap)
             parent = leaf.parent
             assert parent is not None
-            del parent.children[leaf.key[0]]
-            freed += len(leaf.key)
+            del parent.children[leaf.key[:_W]]
+            freed += leaf.tokens
             if not parent.children and parent is not self.root and parent.lock_ref == 0:
                 heapq.heappush(heap, (parent.last_access, id(parent), parent))
         self.size -= freed

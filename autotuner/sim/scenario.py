@@ -19,8 +19,10 @@ the same ids for the prefix, ids of its own for the rest:
 
 from __future__ import annotations
 
+import functools
 import random
 import re
+from array import array
 from dataclasses import dataclass
 
 _NUM = r"\s*(\d+)\s*"
@@ -99,21 +101,28 @@ class SharedPrefix:
             n_in, n_out = scenario.sample(rng)
         return n_in, n_out
 
-    def ids(self, shared: int) -> tuple[int, ...]:
-        """Token ids of the prefix of ``shared`` tokens (genai-bench seeds its text by the length)."""
-        start = (shared + 1) * _PREFIX_ID_SPAN
-        return tuple(range(start, start + shared))
+    def ids(self, shared: int) -> array[int]:
+        """Token ids of the prefix of ``shared`` tokens (genai-bench seeds its text by the length);
+        one array per length, not to be changed."""
+        return _prefix_ids(shared)
 
-    def prompt(self, input_len: int, uid: int) -> tuple[int, ...]:
-        """Token ids of request ``uid``'s prompt of ``input_len`` tokens."""
+    def prompt(self, input_len: int, uid: int) -> array[int]:
+        """Token ids of request ``uid``'s prompt of ``input_len`` tokens (64-bit ids in an array:
+        the prefix cache keys it without converting token by token)."""
         shared = min(self.tokens_for(input_len), input_len)
         own = -(uid + 1) * _PREFIX_ID_SPAN
-        return (*self.ids(shared), *range(own, own + input_len - shared))
+        return self.ids(shared) + array("q", range(own, own + input_len - shared))
 
-    def left_cached(self, scenario: Scenario) -> tuple[int, ...]:
+    def left_cached(self, scenario: Scenario) -> array[int]:
         """The prefix an earlier level of the same trial leaves in the engine's cache (a ratio
         comes with D scenarios only: one prefix length)."""
         return self.ids(self.tokens_for(scenario.a))
+
+
+@functools.lru_cache(maxsize=64)
+def _prefix_ids(shared: int) -> array[int]:
+    start = (shared + 1) * _PREFIX_ID_SPAN
+    return array("q", range(start, start + shared))
 
 
 def parse_scenario(text: str) -> Scenario:
