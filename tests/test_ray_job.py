@@ -1,7 +1,8 @@
 """Campaigns as Ray jobs on a `ray start --head` cluster without GPUs, the way users submit them:
-`ray job submit` runs a campaign to the end; a campaign no node can place fails within seconds;
-a real `ray job stop` mid-trial followed by a resume repeats no finished trial and leaves no
-engine behind; and the README's commands work verbatim."""
+the README's commands work verbatim (`ray job submit` runs the quickstart to the end, with the
+job's logs streaming its levels); a campaign no node can place fails within seconds; a real
+`ray job stop` mid-trial followed by a resume repeats no finished trial and leaves no engine
+behind."""
 
 import shlex
 import shutil
@@ -78,25 +79,6 @@ def campaign_progress(folder: Path):
     return progress
 
 
-@pytest.mark.timeout(600)
-def test_ray_job_submit_runs_a_campaign(cluster, tmp_path):
-    env, ray = cluster
-    task = small_task(tmp_path, trials=2)
-    task["search"]["initial_configs"] = [GOOD]
-    task_file = tmp_path / "task.yaml"
-    task_file.write_text(yaml.safe_dump(task))
-    with phase_within(420, "`ray job submit` of a 2-trial campaign", campaign_progress(tmp_path / "campaign")) as limit:
-        submit = ray_job(env, "submit", "--address", ADDRESS, "--submission-id", "itest-job", "--",
-                         "autotuner", "run", str(task_file), timeout=limit)
-    assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-3000:]
-    logs = job_logs("itest-job")
-    assert "level 1 D(64,16)" in logs and "campaign itest" in logs and "status: finished" in logs, logs[-3000:]
-    meta, trials, levels = CampaignFolder(tmp_path / "campaign").load()
-    searched = [t for t in trials if t.phase == "search"]
-    assert meta.status == "finished" and meta.ray_job_id == "itest-job" and len(searched) == 2
-    assert shutil.which("autotuner", path=env["PATH"])
-
-
 def test_a_campaign_no_node_can_place_fails_within_seconds_saying_what_to_do(tmp_path):
     """A plain `ray start --head`: no GPU, no simulated_gpu slots."""
     simulated = small_task(tmp_path / "sim")
@@ -132,7 +114,7 @@ def test_ray_job_stop_mid_trial_then_resume(tmp_path):
     home, work = tmp_path / "home", tmp_path / "work"
     home.mkdir()
     work.mkdir()
-    task = small_task(tmp_path, trials=6, output="runs/drill")
+    task = small_task(tmp_path, trials=4, output="runs/drill")
     task["search"]["initial_configs"] = [GOOD]
     task["workload"]["concurrency"] = [1, 4, 8]
     (work / "task.yaml").write_text(yaml.safe_dump(task))
@@ -171,7 +153,7 @@ def test_ray_job_stop_mid_trial_then_resume(tmp_path):
         assert resume.returncode == 0 and "status: finished" in logs, logs[-3000:] + resume.stderr[-2000:]
     meta, trials, levels = CampaignFolder(folder).load()
     assert meta.status == "finished" and meta.ray_job_id == "drill-2"
-    assert [t.phase for t in trials].count("search") == 6
+    assert [t.phase for t in trials].count("search") == 4
     for trial_id, before in finished.items():  # 0 finished trials repeated
         assert f"trial {trial_id} deploying" not in logs
         assert [r.level for r in levels if r.trial_id == trial_id] == before
@@ -281,7 +263,8 @@ def test_the_readme_ray_job_commands_verbatim(tmp_path):
             return logs
 
         logs = run(submit, "readme-1", 900)
-        assert "status: finished" in logs, logs[-3000:]
+        assert "level 1 D(128,32)" in logs and "campaign quickstart" in logs and "status: finished" in logs, logs[-3000:]
+        assert shutil.which("autotuner", path=env["PATH"])
         meta, trials, _ = CampaignFolder(folder).load()
         assert meta.status == CampaignStatus.FINISHED and trials and (folder / "best_config.json").exists()
         assert all((folder / "trials" / t.trial_id / "timing.json").exists() for t in trials)
