@@ -51,3 +51,15 @@ def test_the_twin_guided_search_finds_a_slower_worlds_optimum_within_a_few_trial
     run = run_in_world(quick_surface, draw_world(2), strategy_named(OURS_TWIN), seed=0, budget=12)
     assert run.summary.to_3pct is not None and run.deployed_to_3pct <= 8
     assert run.summary.answer_gap <= 0.03
+
+
+def test_a_world_the_twin_never_got_within_3pct_in_is_its_worst():
+    import math
+    from types import SimpleNamespace
+
+    from benchmarks.world_report import _world_ratio
+
+    runs = lambda *gpu_h: [SimpleNamespace(gpu_h_to_3pct=v) for v in gpu_h]
+    assert _world_ratio(runs(1.0, 2.0, 3.0), runs(4.0, 4.0, 4.0)) == 0.5
+    assert math.isinf(_world_ratio(runs(1.0, None, None), runs(4.0, 4.0, 4.0)))  # mostly never: infinitely worse
+    assert math.isnan(_world_ratio(runs(None, None), runs(None, None)))  # neither got there: no ratio
