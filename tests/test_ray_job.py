@@ -114,7 +114,7 @@ def test_ray_job_stop_mid_trial_then_resume(tmp_path):
     home, work = tmp_path / "home", tmp_path / "work"
     home.mkdir()
     work.mkdir()
-    task = small_task(tmp_path, trials=4, output="runs/drill")
+    task = small_task(tmp_path, trials=6, output="runs/drill")
     task["search"]["initial_configs"] = [GOOD]
     task["workload"]["concurrency"] = [1, 4, 8]
     (work / "task.yaml").write_text(yaml.safe_dump(task))
@@ -153,7 +153,7 @@ def test_ray_job_stop_mid_trial_then_resume(tmp_path):
         assert resume.returncode == 0 and "status: finished" in logs, logs[-3000:] + resume.stderr[-2000:]
     meta, trials, levels = CampaignFolder(folder).load()
     assert meta.status == "finished" and meta.ray_job_id == "drill-2"
-    assert [t.phase for t in trials].count("search") == 4
+    assert [t.phase for t in trials].count("search") == 6
     for trial_id, before in finished.items():  # 0 finished trials repeated
         assert f"trial {trial_id} deploying" not in logs
         assert [r.level for r in levels if r.trial_id == trial_id] == before
