@@ -54,7 +54,7 @@ from typing import Any
 
 from autotuner.sim.cost import CostScale, StepCost
 from autotuner.sim.memory import MemoryPlan
-from autotuner.sim.prefix_cache import PrefixCache, RadixCache, make_prefix_cache
+from autotuner.sim.prefix_cache import PrefixCache, RadixCache, prefix_cache_for
 
 CLIP_MAX_NEW_TOKENS = 4096  # SGLang caps the per-request KV reservation estimate at this
 RETRACT_DECODE_STEPS = 20  # after a retraction, keep room for this many steps of every request
@@ -134,8 +134,7 @@ class EngineCore:
         self.chunk: int | None = int(a.chunked_prefill_size) if a.chunked_prefill_enabled else None
         self.max_prefill = a.max_prefill_tokens
         self.mixed = bool(a.enable_mixed_chunk) and self.chunk is not None
-        self.prefix_cache: PrefixCache | None = (
-            None if a.disable_radix_cache else make_prefix_cache(a.prefix_cache or "radix", int(a.block_size or 1)))
+        self.prefix_cache: PrefixCache | None = prefix_cache_for(a)
         # SGLang turns a cache-aware policy into fcfs when the radix cache is off.
         self.policy = "fcfs" if self.prefix_cache is None and a.schedule_policy == "lpm" else a.schedule_policy
         self.max_req_len = min(int(a.context_length or plan.model.max_context), self.capacity) - 1

@@ -38,6 +38,8 @@ from array import array
 from collections.abc import Sequence
 from typing import Any
 
+from autotuner.sim.args import SimServerArgs
+
 
 class PrefixCache(ABC):
     """What the engine core asks of a prefix cache. A *key* is a prompt prepared once by
@@ -329,4 +331,9 @@ def make_prefix_cache(kind: str, block_size: int) -> PrefixCache:
     raise ValueError(f"prefix cache must be one of {', '.join(PREFIX_CACHES)}, not {kind!r}")
 
 
-__all__ = ["PREFIX_CACHES", "BlockHashCache", "PrefixCache", "RadixCache", "make_prefix_cache"]
+def prefix_cache_for(args: SimServerArgs) -> PrefixCache | None:
+    """The (empty) prefix cache an engine started with ``args`` keeps; None with the cache off."""
+    return None if args.disable_radix_cache else make_prefix_cache(args.prefix_cache or "radix", int(args.block_size or 1))
+
+
+__all__ = ["PREFIX_CACHES", "BlockHashCache", "PrefixCache", "RadixCache", "make_prefix_cache", "prefix_cache_for"]

@@ -39,7 +39,7 @@ from autotuner.bench.result import LevelResult, percentile
 from autotuner.sim.cost import CostScale, StepCost
 from autotuner.sim.engine import ADMISSION_LATENCY_S, CLIP_MAX_NEW_TOKENS
 from autotuner.sim.memory import MemoryPlan
-from autotuner.sim.prefix_cache import make_prefix_cache
+from autotuner.sim.prefix_cache import prefix_cache_for
 from autotuner.sim.scenario import SharedPrefix, parse_scenario
 from autotuner.sim.virtual import CLIENT_GAP_S, DOWNLINK_S, UPLINK_S
 
@@ -95,8 +95,7 @@ class SteadyLevelModel:
         self.max_running = plan.max_running_requests
         self.max_req_len = min(int(a.context_length or plan.model.max_context), plan.kv_tokens) - 1
         self.reserve_cap = CLIP_MAX_NEW_TOKENS if a.kv_reservation is not False else 0
-        # as the engine core builds it (autotuner.sim.engine.EngineCore)
-        self.cache = None if a.disable_radix_cache else make_prefix_cache(a.prefix_cache or "radix", int(a.block_size or 1))
+        self.cache = prefix_cache_for(a)  # the engine core's, asked only what it can hold
         self.prefix = prefix
         self._waves: dict[tuple[int, int, int, int], Wave] = {}
 
