@@ -3,19 +3,21 @@ with the twin calibrated on every measured level, and does not deploy what the t
 compete.
 
 * :func:`twin_start`: before the first trial, the twin screens the space (a smaller sample than
-  ``autotuner plan``'s, so the campaign starts within seconds), confirms its head with the
-  discrete-event simulator and returns its best configs, diversified (each differs from the ones
+  ``autotuner plan``'s, so the campaign starts within seconds), confirms its head and each
+  parameter value's best (:func:`autotuner.twin.plan.to_confirm`) with the discrete-event
+  simulator, climbs from the best of those to better neighbours (:mod:`autotuner.twin.climb`) and
+  returns its best configs, diversified (each differs from the ones
   before it in two parameters or more), as many as fill the GPU slots once, to be tried right
   after the task's ``initial_configs``;
 * :class:`TwinGuide` fits the twin's step times to every level measured so far
   (:mod:`autotuner.twin.calibrate`), then
 
   - *proposes*: the screened configs not tried yet, re-ranked by the calibrated fast path, its
-    head (its best few, and configs unlike each other: the fast path's ranking can be several
-    percent off where the scheduler's dynamics matter) confirmed by the calibrated discrete-event
-    simulator; the best of those runs next while it is predicted within :data:`PROPOSE_SHARE` of
-    what the best trial is sure of (at most :data:`PROPOSALS` of them; then the sampler alone
-    proposes);
+    head and each parameter value's best confirmed by the calibrated discrete-event simulator;
+    the best of those that differs in 2+ parameters from its earlier proposals runs next while
+    it is predicted within :data:`PROPOSE_SHARE` of what the best trial is sure of (at most
+    :data:`PROPOSALS` of them; then the sampler alone proposes). Near-copies would spend the
+    proposals on one corner the calibrated twin may still misjudge;
   - *vetoes*: a config the sampler proposes whose calibrated prediction is below
     :data:`VETO_SHARE` of what the best trial is sure of is not deployed, and the sampler is told
     the prediction instead. The margin is wide on purpose: the twin's step times were 0.55-0.99
@@ -34,19 +36,20 @@ from autotuner.task.space import SearchSpace, describe_config
 from autotuner.task.spec import TaskSpec
 from autotuner.bench.result import LevelResult
 from autotuner.twin.calibrate import CalibrationReport, Observation, calibration_report, fit, usable
+from autotuner.twin.climb import CLIMB_STARTS, climb
 from autotuner.twin.grid import config_key, configs_to_screen
-from autotuner.twin.plan import diversified, rank
+from autotuner.twin.plan import differences, diversified, rank, to_confirm
 from autotuner.twin.predict import ConfigPrediction, Model, Outcome, Twin
 from autotuner.twin.steady import Calibration
 
 START_SAMPLE = 1000  # configs the campaign's twin screens before the first trial
-START_CONFIRMED = 8  # of them, the best confirmed by the discrete-event simulator
+START_CONFIRMED = 8  # of them, the best confirmed by the discrete-event simulator (and each parameter value's best)
 VETO_SHARE = 0.5  # not deployed: predicted (calibrated) below this share of the best trial's assured score
 PROPOSE_SHARE = 0.97  # proposed: predicted (calibrated) at least this share of the best trial's assured score
 PROPOSALS = 6  # the calibrated twin's proposals at most, after its start configs
 RERANK_CHANGE = 0.05  # the screened configs are re-ranked when a calibration factor moved this much
-RERANK_CONFIRMED = 10  # of a re-ranking, the configs confirmed by the calibrated discrete-event simulator
-RERANK_TOP = 3  # of those, the fast path's best this many; the others are configs 3+ parameters apart
+RERANK_TOP = 3  # of a re-ranking, the best confirmed by the calibrated discrete-event simulator (and each value's best)
+PROPOSAL_DIFFERENCES = 2  # a proposal differs in this many parameters at least from the earlier ones
 FIT_LEVELS = 40  # the calibration fits the most recent this many measured levels
 
 
@@ -85,17 +88,20 @@ def twin_start(spec: TaskSpec, count: int | None = None, sample: int = START_SAM
     """The twin's best configs for ``spec``, diversified, minus the task's own initial configs."""
     t0 = time.monotonic()
     twin = Twin(spec)
-    configs, _ = configs_to_screen(SearchSpace.from_spec(spec), sample, spec.seed)
+    space = SearchSpace.from_spec(spec)
+    configs, _ = configs_to_screen(space, sample, spec.seed)
     screened = [twin.predict(c, Model.STEADY) for c in configs]
-    head = rank(screened)[:START_CONFIRMED]
-    confirmed = rank([twin.predict(p.config, Model.SIMULATOR) for p in head])
     names = set(spec.search.space)
+    head = to_confirm(screened, list(spec.search.space), START_CONFIRMED)
+    confirmed = rank([twin.predict(p.config, Model.SIMULATOR) for p in head])
+    climbed = climb(twin, space, diversified(confirmed, CLIMB_STARTS), known=confirmed)
+    confirmed = rank(confirmed + climbed)
     initial = {config_key({k: v for k, v in c.items() if k in names}) for c in spec.search.initial_configs}
     chosen = [p for p in diversified(confirmed, len(confirmed))
               if config_key({k: v for k, v in p.config.items() if k in names}) not in initial]
     chosen = chosen[:start_count(spec, chosen) if count is None else count]
     return TwinStart(points=tuple({k: v for k, v in p.config.items() if k in names} for p in chosen),
-                     predictions=tuple(chosen), screened=tuple(p.config for p in screened),
+                     predictions=tuple(chosen), screened=tuple(p.config for p in (*screened, *climbed)),
                      compute_s=time.monotonic() - t0)
 
 
@@ -137,7 +143,8 @@ class TwinGuide:
                 return None
             point = self._space_config(p.config)
             key = config_key(point)
-            if key in tried or key in self.protected:
+            if key in tried or key in self.protected or any(
+                    differences(point, self._space_config(c)) < PROPOSAL_DIFFERENCES for c, _ in self.proposed):
                 continue
             self.protected.add(key)
             why = (f"predicted {p.score:.0f} output tok/s per GPU, calibrated on {len(self.observations)} levels"
@@ -179,15 +186,14 @@ class TwinGuide:
         return (p.score, 0.0) if p.outcome is Outcome.OK else (0.0, 1.0)
 
     def _rerank(self, tried: set[str]) -> list[ConfigPrediction]:
-        """The candidates not tried yet, ranked by the calibrated fast path, its head confirmed by
-        the calibrated discrete-event simulator (the fast path's ranking alone can be several
-        percent off where the scheduler's dynamics matter)."""
+        """The candidates not tried yet, ranked by the calibrated fast path, its head and each
+        parameter value's best confirmed by the calibrated discrete-event simulator (the fast
+        path's ranking alone can be far off where the scheduler's dynamics matter)."""
         twin = Twin(self.spec, self.calibration)
         fresh = [c for c in self.candidates if config_key(self._space_config(c)) not in tried | self.protected]
         ranked = rank([twin.predict(c, Model.STEADY) for c in fresh])
-        # its best few, and configs unlike each other (3+ parameters apart) where the fast path's bias may hide the best
-        head = {config_key(p.config): p for p in (*ranked[:RERANK_TOP], *diversified(ranked, RERANK_CONFIRMED, 3))}
-        return rank([twin.predict(p.config, Model.SIMULATOR) for p in list(head.values())[:RERANK_CONFIRMED]])
+        return rank([twin.predict(p.config, Model.SIMULATOR)
+                     for p in to_confirm(ranked, list(self.spec.search.space), RERANK_TOP)])
 
     def _refit(self) -> None:
         if len(self.observations) == self._fitted_on:
@@ -229,5 +235,5 @@ def _moved(a: Calibration, b: Calibration) -> float:
 # campaign resumes with that state unused, and the twin off.
 TwinVeto = TwinGuide
 
-__all__ = ["PROPOSALS", "PROPOSE_SHARE", "RERANK_CONFIRMED", "START_CONFIRMED", "START_SAMPLE", "TwinGuide", "TwinStart", "VETO_SHARE",
+__all__ = ["PROPOSAL_DIFFERENCES", "PROPOSALS", "PROPOSE_SHARE", "RERANK_TOP", "START_CONFIRMED", "START_SAMPLE", "TwinGuide", "TwinStart", "VETO_SHARE",
            "best_assured", "start_count", "twin_start"]

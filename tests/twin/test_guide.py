@@ -187,8 +187,8 @@ def test_plan_of_a_task_the_simulator_cannot_model_is_an_error(tmp_path):
 def test_the_calibrated_twin_proposes_its_best_untried_configs_while_they_can_win():
     from autotuner.sim import plan_memory
     from autotuner.sim.cost import StepCost
-    from autotuner.twin.guide import PROPOSALS
-    from autotuner.twin.plan import rank
+    from autotuner.twin.guide import PROPOSAL_DIFFERENCES, PROPOSALS
+    from autotuner.twin.plan import differences, rank
     from autotuner.twin.predict import Model, Twin
     from autotuner.twin.steady import Calibration, SteadyLevelModel
 
@@ -215,7 +215,10 @@ def test_the_calibrated_twin_proposes_its_best_untried_configs_while_they_can_wi
     assert guide.proposal(set(), 100 * guide.predict(first).score) is None
     while guide.proposal(set(), 0.0) is not None:
         pass
-    assert len(guide.proposed) == PROPOSALS
+    # at most PROPOSALS, each 2+ parameters from every earlier one: in this small space fewer remain
+    picks = [{k: v for k, v in c.items() if k in SPACE} for c, _ in guide.proposed]
+    assert 2 < len(guide.proposed) <= PROPOSALS
+    assert all(differences(a, b) >= PROPOSAL_DIFFERENCES for i, a in enumerate(picks) for b in picks[:i])
 
 
 def test_the_searcher_deploys_the_twins_proposal_next():

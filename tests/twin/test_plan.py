@@ -88,3 +88,16 @@ def test_diversified_skips_near_copies_of_a_better_config_then_fills_up():
     ranked = [_ok(100, a=1, b=1, c=1), _ok(99, a=1, b=1, c=2), _ok(98, a=2, b=2, c=1), _ok(97, a=1, b=2, c=2)]
     assert [p.score for p in diversified(ranked, 2)] == [100, 98]
     assert [p.score for p in diversified(ranked, 4)] == [100, 98, 97, 99]
+
+
+def test_to_confirm_adds_the_best_config_of_each_value_of_each_parameter():
+    from autotuner.twin.plan import to_confirm
+
+    ranked = [_ok(100, tp=2, chunk=8192), _ok(99, tp=2, chunk=4096), _ok(98, tp=2, chunk=2048),
+              _ok(90, tp=1, chunk=4096), _ok(80, tp=1, chunk=8192),
+              ConfigPrediction({"tp": 4, "chunk": 8192}, Outcome.STARTUP_FAILED, Model.STEADY, 4, 10.0)]
+    # the best 1, tp=1's best (90), chunk 4096's (99) and 2048's (98); tp=4 cannot start: no best
+    assert [p.score for p in to_confirm(ranked, ["tp", "chunk"], 1)] == [100, 99, 98, 90]
+    # a long range counts in stretches: one best per sixth of its values, not one per value
+    long = [_ok(200 - v, mem=v) for v in range(60)]
+    assert [p.config["mem"] for p in to_confirm(long, ["mem"], 1)] == [0, 10, 20, 30, 40, 50]

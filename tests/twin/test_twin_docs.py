@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["autotuner.twin.steady", "autotuner.twin.grid", "autotuner.twin.predict", "autotuner.twin.plan",
+MODULES = ["autotuner.twin.steady", "autotuner.twin.grid", "autotuner.twin.predict", "autotuner.twin.plan", "autotuner.twin.climb",
            "autotuner.twin.agreement"]
 
 
