@@ -13,7 +13,9 @@ of the wall-clock server and genai-bench:
    :class:`~autotuner.bench.result.LevelResult` the trainable would report.
 
 A config's true score is its goodput per GPU at its exact SLO boundary: the largest integer load in
-the task's load range that meets the SLOs (found by integer bisection), and the best passing level
+the task's load range that meets the SLOs (found by integer bisection, then a scan of the loads above
+it that miss the SLOs by at most 5%: near a limit a latency can be flat, passing and failing loads
+alternating), and the best passing level
 of a fine geometric ladder below it, in case throughput peaks before the boundary. The campaign's
 answer is judged by this score, whatever load its own search measured.
 
@@ -57,7 +59,8 @@ from benchmarks.surface import Surface
 from benchmarks.worlds import UNCHANGED, World
 
 CACHE_DIR = Path(__file__).resolve().parent / "cache"
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4  # 4: boundaries scanned along plateaus (format 3's levels are reused)
+PLATEAU = 0.05  # loads above the bisection's boundary missing the SLOs by at most this share are scanned
 
 # Outcome of a config before any load level (trial statuses of autotuner.results.records, for the search).
 OK, STARTUP_FAILED, REJECTED = "ok", "startup failed", "rejected"
@@ -129,8 +132,10 @@ def true_boundary(oracle: LevelOracle, key: str, config: dict[str, Any], scenari
                   gpus: int) -> tuple[int, float]:
     """(largest load meeting the SLOs, best goodput per GPU of a passing load up to it); (0, 0)
     when even the minimum load fails (:func:`autotuner.twin.predict.slo_boundary`, which the twin
-    uses too)."""
-    return slo_boundary(lambda load: oracle.level(key, config, scenario, load), oracle.spec.workload.load, slo, gpus)
+    uses too; here with the loads above the bisection's scanned while they miss the SLOs by at most
+    :data:`PLATEAU`, as latencies near a limit need not grow with the load)."""
+    return slo_boundary(lambda load: oracle.level(key, config, scenario, load), oracle.spec.workload.load, slo, gpus,
+                        plateau=PLATEAU)
 
 
 def config_truth(spec: TaskSpec, oracle: LevelOracle, config: dict[str, Any]) -> ConfigTruth:
@@ -239,9 +244,10 @@ def cache_path(surface: Surface, cache_dir: Path = CACHE_DIR, world: World = UNC
     return cache_dir / f"{name}-{surface_digest(surface)}.json"
 
 
-def _truth_chunk(args: tuple[Surface, World, list[dict[str, Any]]]) -> tuple[list[ConfigTruth], dict[str, LevelResult]]:
-    surface, world, configs = args
-    oracle = LevelOracle(surface.task, world=world)
+def _truth_chunk(args: tuple[Surface, World, list[dict[str, Any]], dict[str, LevelResult]]
+                 ) -> tuple[list[ConfigTruth], dict[str, LevelResult]]:
+    surface, world, configs, known = args
+    oracle = LevelOracle(surface.task, dict(known), world=world)
     return [config_truth(surface.task, oracle, c) for c in configs], oracle.levels
 
 
@@ -251,21 +257,30 @@ def load_ground_truth(surface: Surface, cache_dir: Path = CACHE_DIR, progress: C
     processes) and cached when the cache is missing or was made with another simulator or world."""
     path = cache_path(surface, cache_dir, world)
     version = simulator_version()
+    known: dict[str, LevelResult] = {}  # levels of an older cache format: the same simulator's, reused
     if path.exists():
         data = json.loads(path.read_text())
-        if (data.get("format") == CACHE_FORMAT and data.get("simulator") == version
-                and data.get("world") == world.key()):
+        if data.get("simulator") == version and data.get("world") == world.key() and data.get("format", 0) >= 3:
             levels = {name: LevelResult(**dict(zip(_LEVEL_FIELDS, row[:-1])), error_codes=row[-1])
                       for name, row in data["levels"].items()}
-            configs = {config_key(c["config"]): ConfigTruth(**c) for c in data["configs"]}
-            return GroundTruth(surface, configs, LevelOracle(surface.task, levels, world), version, 0.0)
+            if data["format"] != CACHE_FORMAT:
+                known = levels
+            else:
+                configs = {config_key(c["config"]): ConfigTruth(**c) for c in data["configs"]}
+                return GroundTruth(surface, configs, LevelOracle(surface.task, levels, world), version, 0.0)
     if progress:
-        progress(f"computing the ground truth of {surface.name} in {world.name} ({world.describe()}; simulator {version})")
+        progress(f"computing the ground truth of {surface.name} in {world.name} ({world.describe()}; simulator {version}"
+                 + (f"; {len(known)} levels of the cache's format {data['format']} reused)" if known else ")"))
     t0 = time.monotonic()
     configs = grid_configs(SearchSpace.from_spec(surface.task))
     chunks = [configs[i::processes * 4] for i in range(processes * 4)]
+    by_config: dict[str, dict[str, LevelResult]] = {}
+    for name, lv in known.items():
+        by_config.setdefault(name.split("|", 1)[0], {})[name] = lv
+    jobs = [(surface, world, chunk, {n: lv for c in chunk for n, lv in by_config.get(config_key(engine_args(c)), {}).items()})
+            for chunk in chunks]
     with Pool(processes) as pool:
-        parts = pool.map(_truth_chunk, [(surface, world, chunk) for chunk in chunks])
+        parts = pool.map(_truth_chunk, jobs)
     by_key: dict[str, ConfigTruth] = {}
     levels: dict[str, LevelResult] = {}
     for truths, chunk_levels in parts:
@@ -277,5 +292,5 @@ def load_ground_truth(surface: Surface, cache_dir: Path = CACHE_DIR, progress: C
     return truth
 
 
-__all__ = ["CACHE_DIR", "ConfigTruth", "GroundTruth", "LevelOracle", "NoOptimum", "OK", "REJECTED", "STARTUP_FAILED",
+__all__ = ["CACHE_DIR", "ConfigTruth", "GroundTruth", "LevelOracle", "NoOptimum", "OK", "PLATEAU", "REJECTED", "STARTUP_FAILED",
            "load_ground_truth", "simulator_argv", "true_boundary"]

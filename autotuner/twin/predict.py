@@ -92,10 +92,16 @@ def simulator_argv(spec: TaskSpec, args: dict[str, Any]) -> list[str]:
     return argv[argv.index("autotuner.sim.server") + 1:]
 
 
-def slo_boundary(level: Callable[[int], LevelResult], load: LoadSpec, slo: SLO, gpus: int) -> tuple[int, float]:
+def slo_boundary(level: Callable[[int], LevelResult], load: LoadSpec, slo: SLO, gpus: int,
+                 plateau: float = 0.0) -> tuple[int, float]:
     """(largest load in the range meeting the SLOs, best goodput per GPU of a passing load up to
     it); (0, 0) when even the minimum load fails. Integer bisection, assuming like the load search
-    that the passing loads form an interval from the minimum; ``level(load)`` evaluates a level."""
+    that the passing loads form an interval from the minimum; ``level(load)`` evaluates a level.
+
+    With ``plateau`` > 0 the loads above the bisection's are scanned one by one while they miss
+    the SLOs by at most that share (:meth:`SLO.excess`): where a latency is flat at its limit
+    (vLLM's TTFT over 20 users at 1.49-1.51 s against 1.5 s) passing and failing loads alternate,
+    and the largest passing one is the boundary."""
     def passes(c: int) -> bool:
         return slo.met(level(c))
 
@@ -113,6 +119,10 @@ def slo_boundary(level: Callable[[int], LevelResult], load: LoadSpec, slo: SLO, 
     while hi is not None and hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if passes(mid) else (lo, mid)
+    scan = hi
+    while plateau and scan is not None and scan <= load.max and slo.excess(level(scan)) <= 1 + plateau:
+        lo = scan if passes(scan) else lo
+        scan += 1
     ladder = {lo}
     c = float(load.min)
     while c < lo:
