@@ -13,10 +13,10 @@ of the wall-clock server and genai-bench:
    :class:`~autotuner.bench.result.LevelResult` the trainable would report.
 
 A config's true score is its goodput per GPU at its exact SLO boundary: the largest integer load in
-the task's load range that meets the SLOs (found by integer bisection, then a scan of the loads above
-it that miss the SLOs by at most 5%: near a limit a latency can be flat, passing and failing loads
-alternating), and the best passing level
-of a fine geometric ladder below it, in case throughput peaks before the boundary. The campaign's
+the task's load range that meets the SLOs (found by integer bisection, then a scan of the loads
+above it that miss the SLOs by at most 5%: near a limit a latency can be flat, passing and failing
+loads alternating), and the best passing level of a fine geometric ladder below it, in case
+throughput peaks before the boundary. The campaign's
 answer is judged by this score, whatever load its own search measured.
 
 The "real engine" may be a hidden world (:mod:`benchmarks.worlds`): the simulator with its step

@@ -6,9 +6,9 @@ compete.
   ``autotuner plan``'s, so the campaign starts within seconds), confirms its head and each
   parameter value's best (:func:`autotuner.twin.plan.to_confirm`) with the discrete-event
   simulator, climbs from the best of those to better neighbours (:mod:`autotuner.twin.climb`) and
-  returns its best configs, diversified (each differs from the ones
-  before it in two parameters or more), as many as fill the GPU slots once, to be tried right
-  after the task's ``initial_configs``;
+  returns its best configs, diversified (each differs from the ones before it in two parameters
+  or more), as many as fill the GPU slots once, to be tried right after the task's
+  ``initial_configs``;
 * :class:`TwinGuide` fits the twin's step times to every level measured so far
   (:mod:`autotuner.twin.calibrate`), then
 

@@ -3,9 +3,9 @@
 :func:`plan_task` screens every config of the space (a stratified sample where it is huge,
 :mod:`autotuner.twin.grid`) with the steady-state fast path, confirms the head of that ranking and
 each parameter value's best with the discrete-event simulator, climbs from the best of those to
-better neighbours (:mod:`autotuner.twin.climb`), and sums it up as a :class:`CampaignPlan`: the predicted best configs
-with their boundary loads and goodput per GPU, the configs that cannot start and why, which
-parameters matter, and the GPU-hours the campaign would take. All of it is a prediction of the
+better neighbours (:mod:`autotuner.twin.climb`), and sums it up as a :class:`CampaignPlan`: the
+predicted best configs with their boundary loads and goodput per GPU, the configs that cannot
+start and why, which parameters matter, and the GPU-hours the campaign would take. All of it is a prediction of the
 simulator (its version is in the plan), not a measurement::
 
     plan = plan_task(spec)
