@@ -18,10 +18,9 @@ from ray.tune import Callback
 
 from autotuner.results.dashboard import actor_url, dashboard_url, trial_actor_id
 from autotuner.engines.base import GPU, SIMULATED_GPU
-from autotuner.flavors import short_names
 from autotuner.results.standing import read_standing
 from autotuner.trial.objective import assured_score, stop_explanation
-from autotuner.task.space import describe_config, engine_args
+from autotuner.task.space import describe_config
 from autotuner.trial.host_distortion import unscored
 from autotuner.trial.directive import TrialDirective
 from autotuner.trial.report import TrialReport
