@@ -159,12 +159,12 @@ def plan_task(spec: TaskSpec, *, sample_size: int = SAMPLE_SIZE, confirmed: int 
     configs, total = configs_to_screen(space, sample_size, spec.seed if seed is None else seed)
     screened = [twin.predict(c, Model.STEADY) for c in configs]
     fresh = [p for p in rank(screened) if config_key(p.config) not in tried]
-    head = fresh[:confirmed] if calibration else to_confirm(fresh, [name for name, _ in space.params], confirmed)
     if calibration:
-        best = confirmed = head
+        head = simulated = best = fresh[:confirmed]
     else:
-        confirmed = rank([twin.predict(p.config, Model.SIMULATOR) for p in head])
-        best = rank(confirmed + climb(twin, space, diversified(confirmed, CLIMB_STARTS), known=confirmed))
+        head = to_confirm(fresh, [name for name, _ in space.params], confirmed)
+        simulated = rank([twin.predict(p.config, Model.SIMULATOR) for p in head])
+        best = rank(simulated + climb(twin, space, diversified(simulated, CLIMB_STARTS), known=simulated))
     return CampaignPlan(
         task=spec.name, simulator=simulator_version(), engine=f"{spec.engine.flavor} {spec.engine.version}",
         gpu=spec.engine.gpu, model=spec.model.name, unit="output tok/s per GPU", space_size=total,
@@ -172,7 +172,7 @@ def plan_task(spec: TaskSpec, *, sample_size: int = SAMPLE_SIZE, confirmed: int 
         outcomes=dict(Counter(p.outcome.value for p in screened)), cannot_start=start_failures(screened),
         slo_missed_example=next((p.reason for p in screened if p.outcome is Outcome.SLO_MISSED), ""),
         effects=parameter_effects(space, screened), cost=campaign_cost(spec, screened, best),
-        agreement=agreement(head, confirmed), compute_s=time.monotonic() - t0, calibration=calibration,
+        agreement=agreement(head, simulated), compute_s=time.monotonic() - t0, calibration=calibration,
         screened_predictions=tuple(screened))
 
 
