@@ -32,6 +32,7 @@ sources, of the surface and of the world, so it is recomputed only when one chan
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import time
@@ -234,8 +235,9 @@ def surface_digest(surface: Surface) -> str:
                                                          "search": {"algorithm", "early_stopping", "stop_margin", "prior"},
                                                          "remeasure": True, "seed": True})
     digest = hashlib.sha256(json.dumps(task, sort_keys=True).encode())
-    for module in (sweep, objective):
-        digest.update(Path(module.__file__).read_bytes())
+    digest.update(inspect.getsource(sweep.RequestSizing).encode())  # a level's request count
+    digest.update(inspect.getsource(sweep.sizing_for).encode())
+    digest.update(Path(objective.__file__).read_bytes())
     return digest.hexdigest()[:12]
 
 

@@ -14,10 +14,11 @@ compete.
 
   - *proposes*: the screened configs not tried yet, re-ranked by the calibrated fast path, its
     head and each parameter value's best confirmed by the calibrated discrete-event simulator;
-    the best of those that differs in 2+ parameters from its earlier proposals runs next while
-    it is predicted within :data:`PROPOSE_SHARE` of what the best trial is sure of (at most
-    :data:`PROPOSALS` of them; then the sampler alone proposes). Near-copies would spend the
-    proposals on one corner the calibrated twin may still misjudge;
+    the best of those that differs from each earlier proposal in 2+ parameters, one of which
+    matters to the calibrated ranking (:data:`MATTERS`), runs next while it is predicted within
+    :data:`PROPOSE_SHARE` of what the best trial is sure of (at most :data:`PROPOSALS` of them;
+    then the sampler alone proposes). Near-copies would spend the proposals on one corner the
+    calibrated twin may still misjudge;
   - *vetoes*: a config the sampler proposes whose calibrated prediction is below
     :data:`VETO_SHARE` of what the best trial is sure of is not deployed, and the sampler is told
     the prediction instead. The margin is wide on purpose: the twin's step times were 0.55-0.99
@@ -38,7 +39,7 @@ from autotuner.bench.result import LevelResult
 from autotuner.twin.calibrate import CalibrationReport, Observation, calibration_report, fit, usable
 from autotuner.twin.climb import CLIMB_STARTS, climb
 from autotuner.twin.grid import config_key, configs_to_screen
-from autotuner.twin.plan import differences, diversified, rank, to_confirm
+from autotuner.twin.plan import diversified, parameter_effects, rank, to_confirm
 from autotuner.twin.predict import ConfigPrediction, Model, Outcome, Twin
 from autotuner.twin.steady import Calibration
 
@@ -50,6 +51,7 @@ PROPOSALS = 6  # the calibrated twin's proposals at most, after its start config
 RERANK_CHANGE = 0.05  # the screened configs are re-ranked when a calibration factor moved this much
 RERANK_TOP = 3  # of a re-ranking, the best confirmed by the calibrated discrete-event simulator (and each value's best)
 PROPOSAL_DIFFERENCES = 2  # a proposal differs in this many parameters at least from the earlier ones
+MATTERS = 0.02  # a parameter matters when its values' best calibrated predictions differ by this share of the best
 FIT_LEVELS = 40  # the calibration fits the most recent this many measured levels
 
 
@@ -126,6 +128,7 @@ class TwinGuide:
     _predictions: dict[str, ConfigPrediction] = field(default_factory=dict)
     _ranking: list[ConfigPrediction] = field(default_factory=list)
     _ranked_with: Calibration | None = None
+    _matters: set[str] = field(default_factory=set)  # parameters whose values the calibrated ranking tells apart
 
     def proposal(self, tried: set[str], best_assured: float) -> dict[str, Any] | None:
         """The search-space values of the calibrated twin's best config not in ``tried`` (config
@@ -138,13 +141,15 @@ class TwinGuide:
         if self._ranked_with is None or _moved(self._ranked_with, self.calibration) > RERANK_CHANGE:
             self._ranking = self._rerank(tried)
             self._ranked_with = self.calibration
+            self._matters = {e.name for e in parameter_effects(SearchSpace.from_spec(self.spec), self._ranking)
+                             if e.spread >= MATTERS}
         for p in self._ranking:
             if p.outcome is not Outcome.OK or p.score < PROPOSE_SHARE * best_assured:
                 return None
             point = self._space_config(p.config)
             key = config_key(point)
-            if key in tried or key in self.protected or any(
-                    differences(point, self._space_config(c)) < PROPOSAL_DIFFERENCES for c, _ in self.proposed):
+            if key in tried or key in self.protected or not all(
+                    unlike(point, self._space_config(c), self._matters) for c, _ in self.proposed):
                 continue
             self.protected.add(key)
             why = (f"predicted {p.score:.0f} output tok/s per GPU, calibrated on {len(self.observations)} levels"
@@ -226,6 +231,21 @@ def best_assured(result: dict[str, Any]) -> float:
     return assured_score(float(result["score"]), result.get("boundary") or ())
 
 
+def unlike(point: dict[str, Any], earlier: dict[str, Any], matters: set[str]) -> bool:
+    """Whether a proposal differs enough from an earlier one: in :data:`PROPOSAL_DIFFERENCES`
+    parameters or more, one of which ``matters`` (when any does). On the long-prompt surface in
+    world 2 the calibrated twin's six proposals were all 2+ apart only in knobs that moved none
+    of them (memory fraction, running requests, graph size).
+
+    >>> unlike({"tp": 1, "mem": 0.8, "mrr": 8}, {"tp": 1, "mem": 0.9, "mrr": 16}, {"tp", "chunk"})
+    False
+    >>> unlike({"tp": 1, "mem": 0.8, "chunk": 1024}, {"tp": 1, "mem": 0.9, "chunk": 8192}, {"tp", "chunk"})
+    True
+    """
+    differing = {k for k in set(point) | set(earlier) if point.get(k) != earlier.get(k)}
+    return len(differing) >= PROPOSAL_DIFFERENCES and (not matters or bool(differing & matters))
+
+
 def _moved(a: Calibration, b: Calibration) -> float:
     """The largest relative change of a factor between two calibrations."""
     return max(abs(getattr(b, f) / getattr(a, f) - 1.0) for f in ("decode", "prefill", "cpu_overhead"))
@@ -235,5 +255,5 @@ def _moved(a: Calibration, b: Calibration) -> float:
 # campaign resumes with that state unused, and the twin off.
 TwinVeto = TwinGuide
 
-__all__ = ["PROPOSAL_DIFFERENCES", "PROPOSALS", "PROPOSE_SHARE", "RERANK_TOP", "START_CONFIRMED", "START_SAMPLE", "TwinGuide", "TwinStart", "VETO_SHARE",
-           "best_assured", "start_count", "twin_start"]
+__all__ = ["MATTERS", "PROPOSAL_DIFFERENCES", "PROPOSALS", "PROPOSE_SHARE", "RERANK_TOP", "START_CONFIRMED", "START_SAMPLE", "TwinGuide", "TwinStart", "VETO_SHARE",
+           "best_assured", "start_count", "twin_start", "unlike"]

@@ -92,12 +92,40 @@ def test_repeats_step_down_until_their_mean_meets_the_slos():
     assert mean_level(accepted).ttft_p90_s == pytest.approx(0.8)
 
 
+def test_repeats_step_up_while_their_mean_meets_the_slos_as_on_a_latency_plateau():
+    def walk(ttft_at):
+        plan = RepeatPlan((("D(100,100)", 40),), repeats=3, sizing=RequestSizing(10, 3), slo=SLO_, resolution=0.1,
+                          max_load=50)
+        levels = []
+        while (request := plan.next_level(levels)) is not None:
+            levels.append(level(request.concurrency, 10.0 * request.concurrency, ttft=ttft_at(request.concurrency)))
+        return [lv.concurrency for lv in levels], [lv.concurrency for lv in plan.accepted(levels)["D(100,100)"]]
+
+    # flat at the limit: up 5% twice (steps_up), the answer at the highest load whose mean met the SLOs
+    assert walk(lambda c: 0.99) == ([40] * 3 + [42] * 3 + [45] * 3, [45] * 3)
+    # a steep latency: one step up fails on average, the boundary load stands
+    assert walk(lambda c: 0.9 if c <= 40 else 1.2) == ([40] * 3 + [42] * 3, [40] * 3)
+    # never above the task's highest load
+    plan = RepeatPlan((("D(100,100)", 48),), repeats=1, sizing=RequestSizing(10, 3), slo=SLO_, max_load=50)
+    assert plan.next_level([level(48, 480.0, ttft=0.5)]) is None
+
+
+def test_a_remeasurement_of_listed_loads_never_steps_above_them():
+    directive = TrialDirective.remeasure("s1", {"D(100,100)": 4}, repeats=1)
+    plan = plan_for_trial(task(concurrency=[1, 4]), directive, 1, SLO_)
+    assert isinstance(plan, RepeatPlan) and plan.steps_up == 0
+    assert plan.next_level([level(4, 40.0, ttft=0.5)]) is None
+
+
 def test_a_remeasurement_reports_the_mean_of_its_repeats():
     directive = TrialDirective.remeasure("s1", {"D(100,100)": 10}, repeats=3)
     sweep = TrialSweep(plan_for_trial(task(), directive, 1, SLO_), GoodputPerGpu(SLO_), gpus=1)
     for tok_s in (900.0, 1000.0, 1100.0):
         assert sweep.next_level().concurrency == 10
         sweep.add(level(10, tok_s))
+    for _ in range(3):  # one step up (5%, at least one user), where the mean breaks the TTFT SLO
+        assert sweep.next_level().concurrency == 11
+        sweep.add(level(11, 1200.0, ttft=1.5))
     report = sweep.report()
     assert report.done and report.feasible and report.score == pytest.approx(1000)
     assert (report.remeasured_min, report.remeasured_max, report.remeasured_passed) == (900, 1100, 3)

@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 MODULES = ["autotuner.twin.steady", "autotuner.twin.grid", "autotuner.twin.predict", "autotuner.twin.plan", "autotuner.twin.climb",
-           "autotuner.twin.agreement"]
+           "autotuner.twin.guide", "autotuner.twin.agreement"]
 
 
 @pytest.mark.parametrize("name", MODULES)
