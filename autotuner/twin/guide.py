@@ -128,7 +128,6 @@ class TwinGuide:
     _predictions: dict[str, ConfigPrediction] = field(default_factory=dict)
     _ranking: list[ConfigPrediction] = field(default_factory=list)
     _ranked_with: Calibration | None = None
-    _matters: set[str] = field(default_factory=set)  # parameters whose values the calibrated ranking tells apart
 
     def proposal(self, tried: set[str], best_assured: float) -> dict[str, Any] | None:
         """The search-space values of the calibrated twin's best config not in ``tried`` (config
@@ -141,15 +140,15 @@ class TwinGuide:
         if self._ranked_with is None or _moved(self._ranked_with, self.calibration) > RERANK_CHANGE:
             self._ranking = self._rerank(tried)
             self._ranked_with = self.calibration
-            self._matters = {e.name for e in parameter_effects(SearchSpace.from_spec(self.spec), self._ranking)
-                             if e.spread >= MATTERS}
+        matters = {e.name for e in parameter_effects(SearchSpace.from_spec(self.spec), self._ranking)
+                   if e.spread >= MATTERS}
         for p in self._ranking:
             if p.outcome is not Outcome.OK or p.score < PROPOSE_SHARE * best_assured:
                 return None
             point = self._space_config(p.config)
             key = config_key(point)
             if key in tried or key in self.protected or not all(
-                    unlike(point, self._space_config(c), self._matters) for c, _ in self.proposed):
+                    unlike(point, self._space_config(c), matters) for c, _ in self.proposed):
                 continue
             self.protected.add(key)
             why = (f"predicted {p.score:.0f} output tok/s per GPU, calibrated on {len(self.observations)} levels"
