@@ -39,7 +39,7 @@ from autotuner.bench.result import LevelResult
 from autotuner.twin.calibrate import CalibrationReport, Observation, calibration_report, fit, usable
 from autotuner.twin.climb import CLIMB_STARTS, climb
 from autotuner.twin.grid import config_key, configs_to_screen
-from autotuner.twin.plan import diversified, parameter_effects, rank, to_confirm
+from autotuner.twin.plan import differing, diversified, parameter_effects, rank, to_confirm
 from autotuner.twin.predict import ConfigPrediction, Model, Outcome, Twin
 from autotuner.twin.steady import Calibration
 
@@ -241,8 +241,8 @@ def unlike(point: dict[str, Any], earlier: dict[str, Any], matters: set[str]) ->
     >>> unlike({"tp": 1, "mem": 0.8, "chunk": 1024}, {"tp": 1, "mem": 0.9, "chunk": 8192}, {"tp", "chunk"})
     True
     """
-    differing = {k for k in set(point) | set(earlier) if point.get(k) != earlier.get(k)}
-    return len(differing) >= PROPOSAL_DIFFERENCES and (not matters or bool(differing & matters))
+    apart = differing(point, earlier)
+    return len(apart) >= PROPOSAL_DIFFERENCES and (not matters or bool(apart & matters))
 
 
 def _moved(a: Calibration, b: Calibration) -> float:

@@ -223,9 +223,14 @@ def to_confirm(predictions: Sequence[ConfigPrediction], params: Sequence[str], t
     return rank(list(chosen.values()))
 
 
+def differing(a: dict[str, Any], b: dict[str, Any]) -> set[str]:
+    """The parameters two configs differ in (one set in only one of them counts)."""
+    return {k for k in set(a) | set(b) if a.get(k) != b.get(k)}
+
+
 def differences(a: dict[str, Any], b: dict[str, Any]) -> int:
-    """How many parameters two configs differ in (one set in only one of them counts)."""
-    return sum(a.get(k) != b.get(k) for k in set(a) | set(b))
+    """How many parameters two configs differ in (:func:`differing`)."""
+    return len(differing(a, b))
 
 
 def start_failures(predictions: Sequence[ConfigPrediction]) -> tuple[StartFailure, ...]:
@@ -352,5 +357,5 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 __all__ = ["Agreement", "CampaignCost", "CampaignPlan", "LABEL", "ParamEffect", "StartFailure", "ValueEffect",
-           "agreement", "campaign_cost", "differences", "diversified", "parameter_effects", "plan_task", "rank", "render_plan",
+           "agreement", "campaign_cost", "differences", "differing", "diversified", "parameter_effects", "plan_task", "rank", "render_plan",
            "start_failures", "to_confirm"]
