@@ -20,7 +20,8 @@ def make_searcher(spec: TaskSpec, sampler: Any = None, announce: Callable[[str],
     """The task's searcher, limited to as many trials at once as there are GPU slots; ``sampler``:
     an Optuna sampler instead of the one ``search.algorithm`` names (the benchmarks compare some).
     With ``search.prior: twin`` the twin's best configs follow the task's ``initial_configs`` and
-    then it proposes (calibrated on the measured levels) and vetoes (:mod:`autotuner.twin.guide`); ``announce`` gets the line saying so."""
+    then it proposes (calibrated on the measured levels), starts load searches at its predicted
+    boundary loads and vetoes (:mod:`autotuner.twin.guide`); ``announce`` gets the line saying so."""
     from ray.tune.search import ConcurrencyLimiter
 
     from autotuner.search.constrained import ConstrainedOptunaSearch
@@ -41,6 +42,7 @@ def make_searcher(spec: TaskSpec, sampler: Any = None, announce: Callable[[str],
         else:
             points += [dict(c) for c in start.points]
             guide = TwinGuide(spec, protected={config_key(c) for c in points}, candidates=start.screened,
+                              predicted={config_key(c): p for c, p in zip(start.points, start.predictions)},
                               announce=announce)
             if announce is not None:
                 announce(start.line())

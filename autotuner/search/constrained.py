@@ -18,7 +18,9 @@ What the sampler learns from an ended trial (:func:`learned_value`):
 With ``search.prior: twin`` (:class:`autotuner.twin.guide.TwinGuide`, calibrated on every level
 reported so far) the twin may propose the next config, its best not tried yet, enqueued before
 Optuna is asked; and a config the twin predicts far below the best trial is not deployed either:
-Optuna is told the twin's prediction.
+Optuna is told the twin's prediction. Each config carries the twin's predicted boundary load
+(:class:`~autotuner.trial.directive.TrialDirective`): where its load search starts while no trial
+met the SLOs yet.
 
 A config the campaign has already measured is not deployed again: when the sampler proposes one,
 Optuna is told the value that config got and asked again, so the trial budget goes to new configs.
@@ -39,6 +41,7 @@ from typing import Any
 from ray.tune.search.optuna import OptunaSearch
 
 from autotuner.results.records import TrialStatus
+from autotuner.trial.directive import TrialDirective
 from autotuner.trial.report import TrialReport
 from autotuner.task.space import SearchSpace
 from autotuner.twin.grid import config_key, grid_configs, space_size
@@ -115,8 +118,10 @@ class ConstrainedOptunaSearch(OptunaSearch):
                     self._ot_study.enqueue_trial(self._rng.choice(untried))
                 else:
                     run_again = True  # every config was tried: the next proposal runs again
-        self._tried = self._tried | {config_key(self._ot_trials[trial_id].params)}
-        return config
+        params = self._ot_trials[trial_id].params
+        self._tried = self._tried | {config_key(params)}
+        loads = self._guide.first_loads(params) if self._guide is not None else {}
+        return TrialDirective.search_from(loads).into(config) if loads else config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if self._guide is not None and trial_id in self._ot_trials:

@@ -31,6 +31,7 @@ from autotuner.results.records import has_valid_score
 from autotuner.trial.directive import Phase, TrialDirective
 
 ASK_TIMEOUT_S = 10.0  # a trial that cannot ask in this time starts without the hint
+SETUP_TIMEOUT_S = 60.0  # the campaign waits this long at most for its board to start
 
 log = logging.getLogger(__name__)
 
@@ -103,13 +104,17 @@ class IncumbentFeed(Callback):
         except Exception as err:  # the campaign goes on; its trials search from load.start
             log.warning("no load hint board for campaign %s: %s", self.campaign_id, err)
             return
-        for rec in self.recorder.trials.values():
-            if rec.phase == Phase.SEARCH and has_valid_score(rec) and rec.boundary:
-                self._board.offer.remote(rec.score, list(rec.boundary.items()), rec.gpus)
+        seeded = [self._board.offer.remote(rec.score, list(rec.boundary.items()), rec.gpus)
+                  for rec in self.recorder.trials.values()
+                  if rec.phase == Phase.SEARCH and has_valid_score(rec) and rec.boundary]
+        try:  # the board is up and seeded before the first trial asks it (on a busy host its start takes seconds)
+            ray.get(seeded or [self._board.hint.remote()], timeout=SETUP_TIMEOUT_S)
+        except Exception as err:  # the trials that ask meanwhile search from load.start
+            log.warning("the load hint board of campaign %s is not ready: %s", self.campaign_id, err)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if self._board is not None and not TrialDirective.of_config(trial.config).remeasures:
             self._board.offer_report.remote(result)
 
 
-__all__ = ["ASK_TIMEOUT_S", "Incumbent", "IncumbentBoard", "IncumbentFeed", "board_name", "load_hint"]
+__all__ = ["ASK_TIMEOUT_S", "SETUP_TIMEOUT_S", "Incumbent", "IncumbentBoard", "IncumbentFeed", "board_name", "load_hint"]

@@ -1,5 +1,6 @@
-"""What a trial is asked to do with its config: search its SLO boundary (the search phase), or run
-again at the boundary load another trial found (the re-measurement phase).
+"""What a trial is asked to do with its config: search its SLO boundary (the search phase), from
+the twin's predicted boundary load where it has one, or run again at the boundary load another
+trial found (the re-measurement phase).
 
 The directive travels to the trainable inside Tune's config, as one string under one key (Tune
 passes it through untouched and never searches over it); the engine parameters stay beside it::
@@ -7,6 +8,7 @@ passes it through untouched and never searches over it); the engine parameters s
     config = TrialDirective.remeasure("3f2a_00004", {"D(128,32)": 24}, repeats=3).into(engine_args)
     TrialDirective.of_config(config).phase        # Phase.REMEASURE
     TrialDirective.of_config({"tp_size": 1})      # the search (no directive)
+    TrialDirective.search_from({"D(128,32)": 40}).into(engine_args)   # the search, from the twin's load
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ class Phase(StrEnum):
 @dataclass(frozen=True)
 class TrialDirective:
     """The search (the default), or a re-measurement of trial ``remeasure_of``'s config: ``repeats``
-    levels at each scenario's load in ``loads``."""
+    levels at each scenario's load in ``loads``. For the search, ``loads`` are the twin's predicted
+    boundary loads of the config: its load search starts there while no trial met the SLOs yet
+    (:func:`autotuner.trial.sweep.plan_for_trial`)."""
 
     phase: Phase = Phase.SEARCH
     loads: tuple[tuple[str, int], ...] = ()
@@ -43,13 +47,17 @@ class TrialDirective:
     def remeasure(cls, of_trial: str, loads: Mapping[str, int], repeats: int) -> "TrialDirective":
         return cls(Phase.REMEASURE, tuple(sorted(loads.items())), int(repeats), of_trial)
 
+    @classmethod
+    def search_from(cls, loads: Mapping[str, int]) -> "TrialDirective":
+        return cls(Phase.SEARCH, tuple(sorted(loads.items())))
+
     @property
     def remeasures(self) -> bool:
         return self.phase == Phase.REMEASURE
 
     def into(self, engine_args: Mapping[str, Any]) -> dict[str, Any]:
-        """Tune's config of a trial: ``engine_args`` plus this directive (the search needs none)."""
-        if not self.remeasures:
+        """Tune's config of a trial: ``engine_args`` plus this directive (the search from nowhere needs none)."""
+        if self == TrialDirective():
             return dict(engine_args)
         return {**engine_args, self.KEY: json.dumps({"phase": str(self.phase), "loads": dict(self.loads),
                                                      "repeats": self.repeats, "remeasure_of": self.remeasure_of})}

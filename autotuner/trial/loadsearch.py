@@ -73,7 +73,8 @@ def next_load(bounds: LoadBounds, probes: Sequence[Probe], first: int | None = N
 
     ``first``: the load of the first probe (default ``bounds.start``); the campaign passes the
     best trial's boundary load here, so the first level already tells whether a config can win,
-    and the search moves away from it in small steps first (:func:`_step_from_hint`).
+    or before there is one the twin's predicted boundary load of the config; the search moves
+    away from it in small steps first (:func:`_step_from_hint`).
     """
     if not probes:
         return bounds.clamp(bounds.start if first is None else first)

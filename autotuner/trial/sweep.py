@@ -4,7 +4,8 @@ Pure logic shared by the Ray trainable (:mod:`trainables.engine_trial`) and the 
 replay, so both make the same decisions. Three plans:
 
 * :class:`LoadSearchPlan` (default): per traffic scenario, the load search of
-  :mod:`autotuner.trial.loadsearch`, starting at the campaign's best boundary load when there is one;
+  :mod:`autotuner.trial.loadsearch`, starting at the campaign's best boundary load when there is one,
+  else at the twin's predicted boundary load of the config when the twin predicted one;
 * :class:`FixedSweepPlan`: an explicit concurrency list, every scenario at every concurrency;
 * :class:`RepeatPlan`: the re-measurement of a finished config at its boundary load, N times
   (lower while their mean breaks an SLO, higher while it meets them there too).
@@ -67,8 +68,9 @@ class LoadSearchPlan:
     bounds: LoadBounds
     slo: SLO
     sizing: RequestSizing
-    first_loads: tuple[tuple[str, int], ...] = ()  # scenario -> first load (the campaign's hint)
+    first_loads: tuple[tuple[str, int], ...] = ()  # scenario -> first load (the campaign's hint or the twin's)
     fail_fast: FailFast | None = None  # with early stopping: levels above a passing one end once they fail
+    first_from: str = "the best trial's boundary load"  # what the first loads are, for the progress lines
 
     def next_level(self, levels: Sequence[LevelResult]) -> LevelRequest | None:
         first = dict(self.first_loads)
@@ -79,15 +81,15 @@ class LoadSearchPlan:
             if load is not None:
                 # only there is a failing level's throughput never needed (autotuner.bench.fail_fast)
                 above_a_pass = any(p.passed and p.load < load for p in probes)
-                return LevelRequest(scenario, load, self.sizing(load), _why(probes, load, first.get(scenario)),
-                                    self.fail_fast if above_a_pass else None)
+                why = _why(probes, f"start at {self.first_from}" if scenario in first else "start")
+                return LevelRequest(scenario, load, self.sizing(load), why, self.fail_fast if above_a_pass else None)
         return None
 
 
-def _why(probes: Sequence[Probe], load: int, first: int | None) -> str:
-    """Why the search chose ``load``, for the progress lines and the levels table."""
+def _why(probes: Sequence[Probe], start: str) -> str:
+    """Why the search chose its next load, for the progress lines and the levels table."""
     if not probes:
-        return "start at the best trial's boundary load" if first is not None else "start"
+        return start
     lo, hi = boundary(probes)
     if lo is not None and hi is not None:
         return f"narrow {lo}-{hi}"
@@ -186,10 +188,12 @@ def sizing_for(spec: TaskSpec) -> RequestSizing:
     return RequestSizing(spec.workload.requests_per_level, spec.workload.requests_per_user)
 
 
-def plan_for(spec: TaskSpec, slo: SLO, first_loads: dict[str, int] | None = None) -> LevelPlan:
-    """The plan a task asks for: the load search against the objective's ``slo``, or the fixed
-    sweep of an explicit list (also the latency objective's single concurrency). With early
-    stopping, the load search ends a level above a passing one as soon as it provably fails."""
+def plan_for(spec: TaskSpec, slo: SLO, first_loads: dict[str, int] | None = None,
+             first_from: str = LoadSearchPlan.first_from) -> LevelPlan:
+    """The plan a task asks for: the load search against the objective's ``slo`` (starting at
+    ``first_loads``, which are ``first_from``), or the fixed sweep of an explicit list (also the
+    latency objective's single concurrency). With early stopping, the load search ends a level
+    above a passing one as soon as it provably fails."""
     wl = spec.workload
     if spec.objective.kind == "latency":
         assert spec.objective.latency_concurrency is not None
@@ -201,7 +205,7 @@ def plan_for(spec: TaskSpec, slo: SLO, first_loads: dict[str, int] | None = None
                         growth=load.growth)
     return LoadSearchPlan(tuple(wl.scenarios), bounds, slo, sizing_for(spec),
                           tuple(sorted((first_loads or {}).items())),
-                          fail_fast_for(slo) if spec.search.stops_early else None)
+                          fail_fast_for(slo) if spec.search.stops_early else None, first_from)
 
 
 def fail_fast_for(slo: SLO) -> FailFast | None:
@@ -215,14 +219,22 @@ def plan_for_trial(spec: TaskSpec, directive: TrialDirective, gpus: int, slo: SL
                    hint: Mapping[str, float] | None = None) -> LevelPlan:
     """The plan of one trial against the objective's ``slo``: the re-measurement ``directive`` asks
     for, or the task's plan started where ``hint`` (the best trial's boundary load per GPU, per
-    scenario: :mod:`autotuner.stopping.load_hint`) puts this config's GPUs."""
+    scenario: :mod:`autotuner.stopping.load_hint`) puts this config's GPUs; without a hint, at the
+    twin's predicted boundary load the search ``directive`` carries.
+
+    The best trial's load comes first: there one level tells whether the config can win
+    (:mod:`autotuner.stopping.bound`). Before any trial met the SLOs, the twin's prediction saves
+    the growth from ``load.start``: on the shared-prefix benchmark surface the twin's first configs
+    grew 8, 16, 32, 64, 128 users before narrowing to their boundary of 90."""
     if directive.remeasures:
         plan = RepeatPlan(directive.loads, directive.repeats, sizing_for(spec), slo, spec.workload.load.resolution,
                           max_load=spec.workload.load.max)
         # loads the user listed (or the latency objective's one) are not searched: none above them
         searched = spec.objective.kind != "latency" and not spec.workload.concurrency
         return plan if searched else dataclasses.replace(plan, steps_up=0)
-    return plan_for(spec, slo, {scenario: max(1, round(per_gpu * gpus)) for scenario, per_gpu in (hint or {}).items()})
+    if hint:
+        return plan_for(spec, slo, {scenario: max(1, round(per_gpu * gpus)) for scenario, per_gpu in hint.items()})
+    return plan_for(spec, slo, dict(directive.loads), "the twin's predicted boundary load")
 
 
 class TrialSweep:

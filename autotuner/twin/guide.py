@@ -19,6 +19,8 @@ compete.
     :data:`PROPOSE_SHARE` of what the best trial is sure of (at most :data:`PROPOSALS` of them;
     then the sampler alone proposes). Near-copies would spend the proposals on one corner the
     calibrated twin may still misjudge;
+  - *starts loads*: a config's load search starts at the twin's predicted boundary load while no
+    trial met the SLOs yet (:meth:`TwinGuide.first_loads`), instead of growing from ``load.start``;
   - *vetoes*: a config the sampler proposes whose calibrated prediction is below
     :data:`VETO_SHARE` of what the best trial is sure of is not deployed, and the sampler is told
     the prediction instead. The margin is wide on purpose: the twin's step times were 0.55-0.99
@@ -29,7 +31,7 @@ compete.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Callable, Sequence
 
 from autotuner.sim.version import simulator_version
@@ -117,6 +119,7 @@ class TwinGuide:
     share: float = VETO_SHARE
     protected: set[str] = field(default_factory=set)  # config keys never vetoed (enqueued first, proposed)
     candidates: tuple[dict[str, Any], ...] = ()  # configs the twin re-ranks for its proposals (engine parameters)
+    predicted: dict[str, ConfigPrediction] = field(default_factory=dict)  # config key -> the simulator's prediction (start configs, proposals)
     observations: list[Observation] = field(default_factory=list)  # (engine parameters, measured level)
     vetoed: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (config, why)
     proposed: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (config, why)
@@ -151,6 +154,7 @@ class TwinGuide:
                     unlike(point, self._space_config(c), matters) for c, _ in self.proposed):
                 continue
             self.protected.add(key)
+            self.predicted[key] = p
             why = (f"predicted {p.score:.0f} output tok/s per GPU, calibrated on {len(self.observations)} levels"
                    + (f" (best trial sure of {best_assured:.0f})" if best_assured > 0 else ""))
             self.proposed.append((self._engine_config(point), why))
@@ -167,6 +171,15 @@ class TwinGuide:
             twin = Twin(self.spec, self.calibration)
             self._predictions[key] = twin.predict(self._engine_config(config), Model.STEADY)
         return self._predictions[key]
+
+    def first_loads(self, config: dict[str, Any]) -> dict[str, int]:
+        """The twin's predicted boundary load of ``config`` per scenario ({} where it predicts none):
+        where its trial's load search starts when no trial met the SLOs yet (the best trial's
+        boundary load comes first: :func:`autotuner.trial.sweep.plan_for_trial`). For the start
+        configs and proposals the discrete-event simulator's, for others the calibrated fast path's."""
+        key = config_key(self._space_config(config))
+        p = self.predicted[key] if key in self.predicted else self.predict(config)
+        return dict(p.boundary) if p.outcome is Outcome.OK else {}
 
     def observe_level(self, config: dict[str, Any], level: LevelResult) -> None:
         """A trial measured a level: keep it for the next fit (levels ended early say too little)."""
@@ -213,6 +226,12 @@ class TwinGuide:
         self.report = calibration_report(twin, recent, self.calibration)
         self._fitted_on = len(self.observations)
         self._predictions.clear()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A guide saved by an older version lacks the fields added since: they start empty."""
+        self.__dict__.update({f.name: f.default_factory() for f in fields(self)  # type: ignore[misc]
+                              if f.name not in state and f.default_factory is not MISSING})
+        self.__dict__.update(state)
 
     def _space_config(self, config: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in config.items() if k in self.spec.search.space}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import time
 
+import pytest
+
 from benchmarks.run import QUICK, main
 from benchmarks.strategies import STRATEGIES
 
@@ -36,3 +38,18 @@ def test_quick_mode_writes_its_report(tmp_path, capsys):
     assert main(["--quick", "--skip-overhead", "--resume", "--out", str(tmp_path)]) == 0
     assert capsys.readouterr().out.count("reusing") == 2
     assert (tmp_path / "runs.csv").read_text() == before
+
+
+def test_worlds_only_runs_the_hidden_worlds_of_the_contenders_asked(tmp_path):
+    assert main(["--quick", "--worlds-only", "--contenders", "twin_alone", "--out", str(tmp_path)]) == 0
+    report = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "## The twin in hidden worlds" in report and "## Search strategies" not in report
+    with open(tmp_path / "worlds.csv") as f:
+        runs = list(csv.DictReader(f))
+    assert {r["strategy"] for r in runs} == {"twin_alone"} and len(runs) == len(QUICK.worlds)  # deterministic: once per world
+    assert sorted(p.name for p in (tmp_path / "partial").iterdir()) == ["worlds-quick-llama8b-h100.pickle"]
+
+
+def test_worlds_only_names_the_allowed_contenders():
+    with pytest.raises(SystemExit, match="--contenders: no strategy named 'ours_twn'; allowed: twin_alone, ours_twin"):
+        main(["--quick", "--worlds-only", "--contenders", "ours_twn"])

@@ -40,6 +40,24 @@ def test_load_search_plan_starts_at_the_hint_scaled_to_the_trials_gpus():
     assert plan_for_trial(spec, TrialDirective(), 1, SLO_).next_level([]).note == "start"
 
 
+def test_without_a_best_trial_the_load_search_starts_at_the_twins_predicted_boundary():
+    spec = task(load={"min": 1, "max": 256, "start": 8, "resolution": 0.1})
+    twin = TrialDirective.search_from({"D(100,100)": 90})
+    plan = plan_for_trial(spec, twin, 2, SLO_)
+    first = plan.next_level([])
+    assert first.concurrency == 90 and first.note == "start at the twin's predicted boundary load"
+    # the twin was right: one step of the resolution above it fails, and the boundary is located
+    assert plan.next_level([level(90, 9000)]).concurrency == 99
+    assert plan.next_level([level(90, 9000), level(99, 9100, ttft=2.0)]) is None
+    # it was far off: the steps down double (10%, 20%, 40%) until a level passes
+    down = [level(90, 9000, ttft=2.0), level(82, 8200, ttft=2.0), level(68, 6800, ttft=2.0)]
+    assert [plan.next_level(down[:n]).concurrency for n in (1, 2, 3)] == [82, 68, 49]
+    # the best trial's boundary comes first: there one level tells whether the config can win
+    hinted = plan_for_trial(spec, twin, 2, SLO_, {"D(100,100)": 12.0}).next_level([])
+    assert hinted.concurrency == 24 and "best trial" in hinted.note
+    assert TrialDirective.of_config(twin.into({"tp_size": 2})) == twin and not twin.remeasures
+
+
 def test_with_early_stopping_a_level_above_a_passing_one_may_end_once_it_provably_fails():
     spec = task(load={"min": 1, "max": 256, "start": 8})
     plan = plan_for_trial(spec, TrialDirective(), 1, SLO_, {"D(100,100)": 8.0})

@@ -7,6 +7,8 @@ import pytest
 
 from autotuner.search import make_searcher
 from autotuner.task.load import require_valid
+from autotuner.task.space import engine_args
+from autotuner.trial.directive import TrialDirective
 from autotuner.twin.grid import config_key
 from autotuner.twin.guide import VETO_SHARE, TwinGuide, start_count, twin_start
 
@@ -48,9 +50,16 @@ def test_the_campaign_tries_its_initial_config_then_the_twins_and_says_so():
     searcher = make_searcher(task(), announce=said.append)
     searcher.set_search_properties("score", "max", {})
     proposed = [searcher.suggest(f"t{i}") for i in range(2)]
-    assert proposed[0] == INITIAL
-    assert proposed[1] == dict(twin_start(task()).points[0])
+    start = twin_start(task())
+    assert engine_args(proposed[0]) == INITIAL
+    assert engine_args(proposed[1]) == dict(start.points[0])
     assert len(said) == 1 and said[0].startswith("twin: ")
+    # each starts its load search at the twin's predicted boundary load: the discrete-event
+    # simulator's for its start configs, the fast path's for the task's own
+    guide = searcher.searcher._guide
+    assert TrialDirective.of_config(proposed[1]) == TrialDirective.search_from(dict(start.predictions[0].boundary))
+    assert TrialDirective.of_config(proposed[0]) == TrialDirective.search_from(dict(guide.predict(INITIAL).boundary))
+    assert not TrialDirective.of_config(proposed[1]).remeasures and start.predictions[0].boundary[0][1] > 8
 
 
 def test_prior_none_is_todays_search():
@@ -111,10 +120,10 @@ def test_the_searcher_tells_optuna_the_prediction_instead_of_deploying_a_vetoed_
     for i in range(8):
         config = searcher.suggest(f"t{i}")
         deployed.append(config)
-        searcher.on_trial_complete(f"t{i}", done(best if config == strong else 0.6 * best))
+        searcher.on_trial_complete(f"t{i}", done(best if engine_args(config) == strong else 0.6 * best))
     vetoed = [c for c, _ in inner._guide.vetoed]
     assert vetoed and all(c["max_running_requests"] in (4, 16) for c in vetoed)  # predicted far below 64 and 128
-    assert not {config_key(c) for c in vetoed} & {config_key({**spec.engine.fixed, **c}) for c in deployed}
+    assert not {config_key(c) for c in vetoed} & {config_key({**spec.engine.fixed, **engine_args(c)}) for c in deployed}
     told = [t for t in inner._ot_study.get_trials(deepcopy=False) if t.value is not None]
     assert len(told) >= len(deployed) + len(vetoed)
     not_deployed = [line for line in said if line.startswith("twin: not deploying ")]
@@ -231,4 +240,8 @@ def test_the_searcher_deploys_the_twins_proposal_next():
         proposed.append(searcher.suggest(f"t{i}"))
         searcher.on_trial_complete(f"t{i}", done(level.output_tok_s))
     assert [c for c, _ in guide.proposed]  # the calibrated twin proposed, and its configs were deployed
-    assert {config_key({**spec.engine.fixed, **p}) for p in proposed} >= {config_key(c) for c, _ in guide.proposed}
+    assert {config_key({**spec.engine.fixed, **engine_args(p)}) for p in proposed} >= {config_key(c) for c, _ in guide.proposed}
+    # the proposals start at the calibrated discrete-event simulator's boundary load
+    twins = [p for p in proposed if config_key(engine_args(p)) in guide.predicted]
+    assert twins and all(TrialDirective.of_config(p).loads == guide.predicted[config_key(engine_args(p))].boundary
+                         for p in twins)
