@@ -245,3 +245,16 @@ def test_the_searcher_deploys_the_twins_proposal_next():
     twins = [p for p in proposed if config_key(engine_args(p)) in guide.predicted]
     assert twins and all(TrialDirective.of_config(p).loads == guide.predicted[config_key(engine_args(p))].boundary
                          for p in twins)
+
+
+def test_a_guide_saved_before_a_field_was_added_resumes_with_it_empty():
+    import pickle
+
+    guide = TwinGuide(task(), protected={config_key(INITIAL)})
+    state = dict(guide.__dict__)
+    del state["predicted"]  # as a searcher saved by the version before the twin's start loads
+    old = TwinGuide.__new__(TwinGuide)
+    old.__setstate__(state)
+    assert old.predicted == {} and old.protected == {config_key(INITIAL)}
+    assert old.first_loads(INITIAL) == dict(guide.predict(INITIAL).boundary)
+    assert pickle.loads(pickle.dumps(guide)).protected == guide.protected
