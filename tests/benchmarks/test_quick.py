@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import csv
+import re
 import time
 
 import pytest
 
-from benchmarks.run import QUICK, main
+from benchmarks.run import BENCH_DIR, QUICK, main
 from benchmarks.strategies import STRATEGIES
 
 
@@ -44,6 +45,8 @@ def test_worlds_only_runs_the_hidden_worlds_of_the_contenders_asked(tmp_path):
     assert main(["--quick", "--worlds-only", "--contenders", "twin_alone", "--out", str(tmp_path)]) == 0
     report = (tmp_path / "BENCHMARKS.md").read_text()
     assert "## The twin in hidden worlds" in report and "## Search strategies" not in report
+    method = re.search(r"Method: \[benchmarks/README.md\]\(([^)]+)\)", report).group(1)
+    assert (tmp_path / method).resolve() == (BENCH_DIR / "README.md").resolve()  # the link works from the report
     with open(tmp_path / "worlds.csv") as f:
         runs = list(csv.DictReader(f))
     assert {r["strategy"] for r in runs} == {"twin_alone"} and len(runs) == len(QUICK.worlds)  # deterministic: once per world
