@@ -15,15 +15,17 @@ of the wall-clock server and genai-bench:
 A config's true score is its goodput per GPU at its exact SLO boundary: the largest integer load in
 the task's load range that meets the SLOs (found by integer bisection, then a scan of the loads
 above it that miss the SLOs by at most 5%: near a limit a latency can be flat, passing and failing
-loads alternating), and the best passing level of a fine geometric ladder below it, in case
-throughput peaks before the boundary. The campaign's
+loads alternating), scored where the SLOs are crossed between it and the load above
+(:func:`autotuner.trial.objective.goodput_at_crossing`), or at the best passing level of a fine
+geometric ladder below it where throughput peaks before the boundary. The campaign's
 answer is judged by this score, whatever load its own search measured.
 
 The "real engine" may be a hidden world (:mod:`benchmarks.worlds`): the simulator with its step
 times, memory reserve and start-up stretched; the twin never sees them.
 
 Everything is cached as JSON under ``benchmarks/cache/``, keyed by a hash of the simulator's
-sources, of the surface and of the world, so it is recomputed only when one changes::
+sources, of the surface and of the world, so it is recomputed only when one changes; where only the scoring changed, the levels of the old
+file are reused::
 
     truth = load_ground_truth(load_surface("benchmarks/surfaces/llama8b-h100.yaml"), world=draw_world(2))
     truth.optimum, truth.gap(config_key(config)), truth.level(key, "D(1024,256)", 64)
@@ -219,7 +221,7 @@ class GroundTruth:
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = {"format": CACHE_FORMAT, "simulator": self.simulator, "surface": self.surface.name,
-                "world": self.world.key(),
+                "world": self.world.key(), "levels_digest": levels_digest(self.surface),
                 "configs": [asdict(c) for c in self.configs.values()],
                 "levels": {name: [getattr(lv, f) for f in _LEVEL_FIELDS] + [lv.error_codes]
                            for name, lv in self.oracle.levels.items()}}
@@ -228,22 +230,55 @@ class GroundTruth:
         tmp.replace(path)
 
 
-def surface_digest(surface: Surface) -> str:
-    """A hash of what the truth depends on: the task (space, workload, SLOs, engine, slots) and the
-    code that sizes and scores levels (the simulator's own version is checked on load)."""
+def levels_digest(surface: Surface) -> str:
+    """A hash of what a level depends on besides the simulator: the task (space, workload, SLOs,
+    engine, slots) and the code that sizes levels."""
     task = surface.task.model_dump(mode="json", exclude={"budget": {"trials", "wall_time_s"}, "output": True,
                                                          "search": {"algorithm", "early_stopping", "stop_margin", "prior"},
                                                          "remeasure": True, "seed": True})
     digest = hashlib.sha256(json.dumps(task, sort_keys=True).encode())
     digest.update(inspect.getsource(sweep.RequestSizing).encode())  # a level's request count
     digest.update(inspect.getsource(sweep.sizing_for).encode())
+    return digest.hexdigest()[:12]
+
+
+def surface_digest(surface: Surface) -> str:
+    """A hash of what the truth depends on: the levels (:func:`levels_digest`) and the code that
+    scores them (the simulator's own version is checked on load)."""
+    digest = hashlib.sha256(levels_digest(surface).encode())
     digest.update(Path(objective.__file__).read_bytes())
     return digest.hexdigest()[:12]
 
 
 def cache_path(surface: Surface, cache_dir: Path = CACHE_DIR, world: World = UNCHANGED) -> Path:
-    name = surface.name if world.unchanged else f"{surface.name}-{world.name}"
-    return cache_dir / f"{name}-{surface_digest(surface)}.json"
+    return cache_dir / f"{_cache_name(surface, world)}-{surface_digest(surface)}.json"
+
+
+def _cache_name(surface: Surface, world: World) -> str:
+    return surface.name if world.unchanged else f"{surface.name}-{world.name}"
+
+
+def reusable_levels(surface: Surface, cache_dir: Path, world: World, version: str) -> tuple[dict[str, LevelResult], str]:
+    """Levels another cache file of this surface and world holds that are still valid (the same
+    simulator, world and :func:`levels_digest`; another scoring or cache format), and where from."""
+    path, wanted = cache_path(surface, cache_dir, world), levels_digest(surface)
+    for other in sorted(cache_dir.glob(f"{_cache_name(surface, world)}-*.json")) if cache_dir.is_dir() else []:
+        if other == path or not other.stem.removeprefix(_cache_name(surface, world) + "-").isalnum():
+            continue  # another world's file (its name goes on with the world's name)
+        data = json.loads(other.read_text())
+        if (data.get("simulator") == version and data.get("world") == world.key() and data.get("format", 0) >= 3
+                and data.get("levels_digest") == wanted):
+            return _levels_of(data), other.name
+    if path.exists():
+        data = json.loads(path.read_text())
+        if data.get("simulator") == version and data.get("world") == world.key() and data.get("format", 0) >= 3:
+            return _levels_of(data), f"its own format {data['format']}"
+    return {}, ""
+
+
+def _levels_of(data: dict[str, Any]) -> dict[str, LevelResult]:
+    return {name: LevelResult(**dict(zip(_LEVEL_FIELDS, row[:-1])), error_codes=row[-1])
+            for name, row in data["levels"].items()}
 
 
 def _truth_chunk(args: tuple[Surface, World, list[dict[str, Any]], dict[str, LevelResult]]
@@ -259,20 +294,15 @@ def load_ground_truth(surface: Surface, cache_dir: Path = CACHE_DIR, progress: C
     processes) and cached when the cache is missing or was made with another simulator or world."""
     path = cache_path(surface, cache_dir, world)
     version = simulator_version()
-    known: dict[str, LevelResult] = {}  # levels of an older cache format: the same simulator's, reused
     if path.exists():
         data = json.loads(path.read_text())
-        if data.get("simulator") == version and data.get("world") == world.key() and data.get("format", 0) >= 3:
-            levels = {name: LevelResult(**dict(zip(_LEVEL_FIELDS, row[:-1])), error_codes=row[-1])
-                      for name, row in data["levels"].items()}
-            if data["format"] != CACHE_FORMAT:
-                known = levels
-            else:
-                configs = {config_key(c["config"]): ConfigTruth(**c) for c in data["configs"]}
-                return GroundTruth(surface, configs, LevelOracle(surface.task, levels, world), version, 0.0)
+        if data.get("simulator") == version and data.get("world") == world.key() and data.get("format") == CACHE_FORMAT:
+            configs = {config_key(c["config"]): ConfigTruth(**c) for c in data["configs"]}
+            return GroundTruth(surface, configs, LevelOracle(surface.task, _levels_of(data), world), version, 0.0)
+    known, source = reusable_levels(surface, cache_dir, world, version)
     if progress:
         progress(f"computing the ground truth of {surface.name} in {world.name} ({world.describe()}; simulator {version}"
-                 + (f"; {len(known)} levels of the cache's format {data['format']} reused)" if known else ")"))
+                 + (f"; {len(known)} levels of {source} reused)" if known else ")"))
     t0 = time.monotonic()
     configs = grid_configs(SearchSpace.from_spec(surface.task))
     chunks = [configs[i::processes * 4] for i in range(processes * 4)]
@@ -295,4 +325,4 @@ def load_ground_truth(surface: Surface, cache_dir: Path = CACHE_DIR, progress: C
 
 
 __all__ = ["CACHE_DIR", "ConfigTruth", "GroundTruth", "LevelOracle", "NoOptimum", "OK", "PLATEAU", "REJECTED", "STARTUP_FAILED",
-           "load_ground_truth", "simulator_argv", "true_boundary"]
+           "levels_digest", "load_ground_truth", "reusable_levels", "simulator_argv", "true_boundary"]

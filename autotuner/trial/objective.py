@@ -1,9 +1,14 @@
 """How a trial is scored from its load levels.
 
-The default is goodput per GPU: the best output tokens/s per GPU among the levels that meet the
-SLOs, i.e. at the config's SLO boundary once the load search has found it. With several traffic
-scenarios, each is scored on its own levels and the trial scores its weakest scenario (the
-capacity that meets the SLOs on every traffic shape). Scores are maximised.
+The default is goodput per GPU at the SLO boundary: the output tokens/s per GPU where the latencies
+reach their limits (:func:`goodput_at_crossing`). The highest load that meets the SLOs alone would
+be a step function of the config: at a boundary of 7 users one user is 14% of the score, and two
+configs whose p90 TTFT at 7 users differ by 2% (1.485 s and 1.519 s against 1.5 s) would score 14%
+apart, a difference no measurement with 4% noise can resolve. So the score goes on from the highest
+passing level towards the failing level next above it, as far as the latencies' ratio to their
+limits says the limit is crossed. With several traffic scenarios, each is scored on its own levels
+and the trial scores its weakest scenario (the capacity that meets the SLOs on every traffic
+shape). Scores are maximised.
 
 Infeasibility is a constraint, not a number mixed into the throughput scale: a trial that meets
 the SLOs at no level has ``feasible=False`` and ``violation > 0`` (how far its closest level is
@@ -106,6 +111,44 @@ def goodput_per_gpu(level: LevelResult, gpus: int) -> float:
     return level.output_tok_s / max(gpus, 1)
 
 
+# A failing level counts for the crossing only this close above the passing one (a share of its
+# load, or one user): latency grows convexly with load, so a straight line over a wider span would
+# put the crossing too high.
+CROSSING_SPAN = 0.25
+
+
+def crossing_fraction(passing: LevelResult, failing: LevelResult, slo: SLO) -> float:
+    """How far from a passing level towards a failing one the SLOs are reached, from 0 to 1: linear
+    in the ratio of the binding latency to its limit (:meth:`SLO.excess`). 0 when the failing level
+    says nothing about where (it failed every request, ended as soon as it provably failed, or
+    measured no worse than the passing one)."""
+    low, high = slo.excess(passing), slo.excess(failing)
+    if failing.all_failed or failing.ended_early or high <= low:
+        return 0.0
+    return min(1.0, max(0.0, (1.0 - low) / (high - low)))
+
+
+def goodput_at_crossing(passing: LevelResult, failing: LevelResult | None, slo: SLO, gpus: int) -> float:
+    """Goodput per GPU where the latencies reach the SLOs: the passing level's, plus the share
+    :func:`crossing_fraction` of what the failing level next above made more. The passing level's
+    own when there is no failing level within :data:`CROSSING_SPAN` above it.
+
+    >>> def at(users, tok_s, ttft): return LevelResult("D(4096,256)", users, 70, 70, 0, 0.0, 60.0, tok_s, 0.0, 0.0,
+    ...                                                 ttft_p90_s=ttft)
+    >>> slo = SLO(ttft_p90_s=1.5)   # 1.485 s at 7 users, 1.693 s at 8: crossed 7% of the way
+    >>> round(goodput_at_crossing(at(7, 335, 1.485), at(8, 368, 1.693), slo, gpus=4), 2)
+    84.34
+    >>> goodput_at_crossing(at(7, 335, 1.485), None, slo, gpus=4)
+    83.75
+    """
+    made = goodput_per_gpu(passing, gpus)
+    if failing is None or failing.concurrency > max(passing.concurrency + 1,
+                                                    passing.concurrency * (1 + CROSSING_SPAN)):
+        return made
+    more = max(0.0, goodput_per_gpu(failing, gpus) - made)
+    return made + crossing_fraction(passing, failing, slo) * more
+
+
 def no_level_score(note: str) -> Score:
     """The score of a trial that produced no level (rejected, failed at start-up)."""
     return Score(0.0, False, note=note, violation=NO_LEVEL_VIOLATION)
@@ -113,7 +156,8 @@ def no_level_score(note: str) -> Score:
 
 @dataclass(frozen=True)
 class GoodputPerGpu:
-    """Maximise output tokens/s per GPU at the best level that meets the SLOs."""
+    """Maximise output tokens/s per GPU at the SLO boundary (:func:`goodput_at_crossing` from the
+    highest passing level; the best passing level's when that made more)."""
 
     slo: SLO
     name: str = "goodput_per_gpu"
@@ -133,25 +177,40 @@ class GoodputPerGpu:
     def _scenario(self, levels: Sequence[LevelResult], met: tuple[bool, ...], gpus: int, scenario: str) -> Score:
         mine = [i for i, lv in enumerate(levels) if lv.scenario == scenario]
         passing = [i for i in mine if met[i]]
-        bound, bound_note = self._bound(levels, mine, passing, gpus, scenario)
+        c_f, at_f = self._first_failing(levels, mine, passing)
+        bound, bound_note = self._bound(levels, mine, passing, c_f, at_f, gpus, scenario)
         if passing:
             best = max(passing, key=lambda i: goodput_per_gpu(levels[i], gpus))
-            value = goodput_per_gpu(levels[best], gpus)
+            top = max(levels[i].concurrency for i in passing)
+            edge = max((levels[i] for i in passing if levels[i].concurrency == top), key=lambda lv: lv.output_tok_s)
+            # the most conservative of repeats at the failing load: the one furthest over the SLOs
+            over = max(at_f, key=self.slo.excess, default=None)
+            value = max(goodput_per_gpu(levels[best], gpus), goodput_at_crossing(edge, over, self.slo, gpus))
             return Score(value, True, best, bound=max(bound, value), bound_note=bound_note)
         closest = min(mine, key=lambda i: self.slo.excess(levels[i]))
         why = "; ".join(self.slo.violations(levels[closest]))
         return Score(0.0, False, closest, note=f"SLO missed: {why}", bound=bound, bound_note=bound_note,
                      violation=max(self.slo.excess(levels[closest]) - 1.0, 1e-6))
 
-    def _bound(self, levels: Sequence[LevelResult], mine: list[int], passing: list[int], gpus: int,
-               scenario: str) -> tuple[float, str]:
+    def _first_failing(self, levels: Sequence[LevelResult], mine: list[int],
+                       passing: list[int]) -> tuple[int | None, list[LevelResult]]:
+        """The lowest failing load above every passing one, and its levels (None, []: no such load;
+        a failure below a passing load is noise at the boundary)."""
+        top = max((levels[i].concurrency for i in passing), default=0)
+        failing = [i for i in mine if i not in passing and levels[i].concurrency > top]
+        if not failing:
+            return None, []
+        c_f = min(levels[i].concurrency for i in failing)
+        return c_f, [levels[i] for i in failing if levels[i].concurrency == c_f]
+
+    def _bound(self, levels: Sequence[LevelResult], mine: list[int], passing: list[int], c_f: int | None,
+               at_f: list[LevelResult], gpus: int, scenario: str) -> tuple[float, str]:
         """The most goodput a scenario can still reach, and why (inf: no level broke the SLOs).
 
-        Only the lowest failing load above every passing one counts (a failure below a passing load
-        is noise at the boundary). With a passing load c_p below that failing load c_f, closed-loop
-        throughput is users x tokens per request / latency (Little's law) and latency does not fall
-        as load rises, so no load in between makes more than (c_f / c_p) times c_p's throughput.
-        Without one, the failing level's own throughput is the bound: throughput does not fall as
+        Only the lowest failing load c_f above every passing one counts. With a passing load c_p
+        below it, closed-loop throughput is users x tokens per request / latency (Little's law) and
+        latency does not fall as load rises, so no load in between makes more than (c_f / c_p) times
+        c_p's throughput. Without one, the failing level's own throughput is the bound: throughput does not fall as
         load rises either, which holds less exactly (a server past saturation can thrash), hence
         the scheduler's margin. A failing level measured at a higher load c' also vouches for it:
         c_f's latency is no higher, so c_f makes at least c_f / c' of what c' made, and the bound
@@ -160,12 +219,8 @@ class GoodputPerGpu:
         (:mod:`autotuner.bench.fail_fast`) measured part of a level's throughput: it bounds nothing
         by its throughput, only by its load.
         """
-        top = max((levels[i].concurrency for i in passing), default=0)
-        failing = [i for i in mine if i not in passing and levels[i].concurrency > top]
-        if not failing:
+        if c_f is None:
             return math.inf, ""
-        c_f = min(levels[i].concurrency for i in failing)
-        at_f = [levels[i] for i in failing if levels[i].concurrency == c_f]
         why = "; ".join(self.slo.violations(at_f[0]))
         below = [levels[i] for i in passing if levels[i].concurrency < c_f]
         if below:
@@ -179,7 +234,7 @@ class GoodputPerGpu:
             return math.inf, ""  # a level ended early measured only part of its throughput
         made = max(0.0 if lv.all_failed else goodput_per_gpu(lv, gpus) for lv in full)
         note = f"{scenario} breaks the SLOs at c={c_f} ({why}) where it makes {made:.0f} tok/s/GPU"
-        above = [levels[i] for i in failing
+        above = [levels[i] for i in mine  # no level passed: all of them failed
                  if levels[i].concurrency > c_f and not levels[i].all_failed and not levels[i].ended_early]
         if above:
             witness = max(above, key=lambda lv: goodput_per_gpu(lv, gpus) / lv.concurrency)

@@ -31,7 +31,7 @@ from autotuner.bench.request import LevelRequest
 from autotuner.bench.result import AVERAGED_METRICS, LevelResult
 from autotuner.trial.directive import TrialDirective
 from autotuner.trial.loadsearch import LoadBounds, Probe, boundary, next_load
-from autotuner.trial.objective import SLO, Objective, Score
+from autotuner.trial.objective import SLO, Objective, Score, goodput_at_crossing
 from autotuner.task.spec import TaskSpec
 from autotuner.trial.report import TrialReport
 
@@ -122,9 +122,10 @@ class RepeatPlan:
     and the repeats run again there. When it meets them at the boundary load, the load steps up
     (as far, at most ``steps_up`` times) while the mean there meets them too: where a latency is
     flat at its limit (the vLLM surface in world 4: a dp=2 config's p90 TTFT is 1.50 s at 64
-    users and 1.49 s at 70) one unlucky level ends the search's bisection 15% short. So the answer
-    is what the config delivers at its SLO on average, neither its luckiest level nor its
-    unluckiest.
+    users and 1.49 s at 70) one unlucky level ends the search's bisection 15% short. The repeats at
+    the failed load above the accepted one say where the SLOs are crossed in between
+    (:func:`remeasure_summary`). So the answer is what the config delivers at its SLO on average,
+    neither its luckiest level nor its unluckiest.
     """
 
     loads: tuple[tuple[str, int], ...]  # scenario -> boundary load
@@ -137,29 +138,40 @@ class RepeatPlan:
     max_load: int | None = None  # the task's highest load: no step up beyond it
 
     def next_level(self, levels: Sequence[LevelResult]) -> LevelRequest | None:
-        return self._walk(levels)[1]
+        return self._walk(levels)[2]
 
     def accepted(self, levels: Sequence[LevelResult]) -> dict[str, list[LevelResult]]:
         """Per scenario, the repeats at the highest load whose mean met the SLOs ([] when no load's did)."""
         return self._walk(levels)[0]
 
-    def _walk(self, levels: Sequence[LevelResult]) -> tuple[dict[str, list[LevelResult]], LevelRequest | None]:
-        """Go through the plan against the levels run: (accepted repeats, next request)."""
+    def failed_above(self, levels: Sequence[LevelResult]) -> dict[str, list[LevelResult]]:
+        """Per scenario, the repeats at the lowest load above the accepted one whose mean missed the
+        SLOs ([] when none ran): where the SLOs are crossed (:func:`goodput_at_crossing`)."""
+        return self._walk(levels)[1]
+
+    def _walk(self, levels: Sequence[LevelResult]
+              ) -> tuple[dict[str, list[LevelResult]], dict[str, list[LevelResult]], LevelRequest | None]:
+        """Go through the plan against the levels run: (accepted repeats, failed repeats above them,
+        next request)."""
         accepted: dict[str, list[LevelResult]] = {}
+        above: dict[str, list[LevelResult]] = {}
         i = 0
         for scenario, load in self.loads:
-            accepted[scenario] = []
+            accepted[scenario], above[scenario] = [], []
+            missed: list[list[LevelResult]] = []
             at, step, up = load, 0, False  # step: loads tried away from ``load``; up: walking up
             while True:
                 batch = list(levels[i:i + self.repeats])
                 if len(batch) < self.repeats:
                     away = f", {step} step(s) {'above' if up else 'below'} c={load}" if step else ""
-                    return accepted, LevelRequest(scenario, at, self.sizing(at),
-                                                  f"repeat {len(batch) + 1}/{self.repeats}{away}")
+                    return accepted, above, LevelRequest(scenario, at, self.sizing(at),
+                                                         f"repeat {len(batch) + 1}/{self.repeats}{away}")
                 i += self.repeats
                 met = self.slo.met(mean_level(batch))
                 if met:
                     accepted[scenario] = batch
+                else:
+                    missed.append(batch)
                 if met and (up or step == 0):
                     up, nxt = True, max(at + 1, math.ceil(at * (1 + self.resolution / 2)))
                     if step >= self.steps_up or (self.max_load is not None and nxt > self.max_load):
@@ -171,7 +183,11 @@ class RepeatPlan:
                     if nxt < 1 or nxt == at:
                         break
                 at, step = nxt, step + 1
-        return accepted, None
+            if accepted[scenario]:
+                top = accepted[scenario][0].concurrency
+                above[scenario] = min((b for b in missed if b[0].concurrency > top),
+                                      key=lambda b: b[0].concurrency, default=[])
+        return accepted, above, None
 
 
 def mean_level(levels: Sequence[LevelResult]) -> LevelResult:
@@ -301,16 +317,19 @@ def final_report(sweep: TrialSweep, status: str, reason: str) -> TrialReport:
 
 
 def remeasure_summary(plan: RepeatPlan, levels: Sequence[LevelResult], gpus: int) -> dict[str, Any]:
-    """The spread of a re-measured config once its plan is complete: the repeats at the accepted
-    load (each repeat's goodput per GPU, the weakest scenario's), their mean, min, max and standard
-    deviation, how many repeats met the SLOs on their own, and the loads; no mean when no load's
-    repeats met the SLOs on average."""
+    """The spread of a re-measured config once its plan is complete: each repeat's goodput per GPU
+    at the SLO boundary (the weakest scenario's; :func:`goodput_at_crossing` from its level at the
+    accepted load towards the same repeat at the failed load above), their mean, min, max and
+    standard deviation, how many repeats met the SLOs on their own at the accepted load, and the
+    loads; no mean when no load's repeats met the SLOs on average."""
     accepted = plan.accepted(levels)
     summary: dict[str, Any] = {"remeasured_repeats": plan.repeats, "remeasured_passed": 0}
     if not all(accepted.values()):
         return summary
+    above = plan.failed_above(levels)
     per_repeat = list(zip(*accepted.values()))
-    values = [min(lv.output_tok_s / max(gpus, 1) for lv in repeat) for repeat in per_repeat]
+    values = [min(goodput_at_crossing(lv, above[lv.scenario][n] if above[lv.scenario] else None, plan.slo, gpus)
+                  for lv in repeat) for n, repeat in enumerate(per_repeat)]
     summary.update(remeasured_passed=sum(all(plan.slo.met(lv) for lv in repeat) for repeat in per_repeat),
                    remeasured_mean=statistics.fmean(values), remeasured_min=min(values), remeasured_max=max(values),
                    remeasured_stdev=statistics.pstdev(values),

@@ -4,7 +4,7 @@ The fast path (:mod:`autotuner.twin.steady`) screens the space; the discrete-eve
 confirms its head. Where the fast path misjudges how two parameters interact, the simulator's best
 config can sit one parameter away from every confirmed one: on the vLLM surface
 (``benchmarks/surfaces/vllm-qwen7b-h200.yaml``) the fast path likes tp 1 only with small prefill
-batches (``max_num_batched_tokens`` 4096, 4075 output tok/s per GPU in the simulator), while the
+batches (``max_num_batched_tokens`` 4096, 4110 output tok/s per GPU in the simulator), while the
 simulator's optimum is tp 1 with 16384 (4273). :func:`climb` moves from a few confirmed configs to
 their best neighbour while the simulator says it is better::
 

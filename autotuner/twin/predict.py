@@ -32,7 +32,7 @@ from autotuner.sim.scenario import SharedPrefix, parse_scenario
 from autotuner.task.space import engine_args
 from autotuner.task.spec import LoadSpec, TaskSpec
 from autotuner.trial.feasibility import model_facts, reject_reason
-from autotuner.trial.objective import SLO, goodput_per_gpu
+from autotuner.trial.objective import SLO, goodput_at_crossing, goodput_per_gpu
 from autotuner.trial.sweep import plan_for, sizing_for
 from autotuner.sim.cost import StepCost
 from autotuner.twin.steady import Calibration, SteadyLevelModel
@@ -94,9 +94,11 @@ def simulator_argv(spec: TaskSpec, args: dict[str, Any]) -> list[str]:
 
 def slo_boundary(level: Callable[[int], LevelResult], load: LoadSpec, slo: SLO, gpus: int,
                  plateau: float = 0.0) -> tuple[int, float]:
-    """(largest load in the range meeting the SLOs, best goodput per GPU of a passing load up to
-    it); (0, 0) when even the minimum load fails. Integer bisection, assuming like the load search
-    that the passing loads form an interval from the minimum; ``level(load)`` evaluates a level.
+    """(largest load in the range meeting the SLOs, goodput per GPU at the SLO boundary: where the
+    SLOs are crossed between it and the load above (:func:`goodput_at_crossing`), or a passing
+    load's below it that made more); (0, 0) when even the minimum load fails. Integer bisection,
+    assuming like the load search that the passing loads form an interval from the minimum;
+    ``level(load)`` evaluates a level.
 
     With ``plateau`` > 0 the loads above the bisection's are scanned one by one while they miss
     the SLOs by at most that share (:meth:`SLO.excess`): where a latency is flat at its limit
@@ -128,7 +130,9 @@ def slo_boundary(level: Callable[[int], LevelResult], load: LoadSpec, slo: SLO, 
     while c < lo:
         ladder.add(int(c))
         c = max(c * LADDER_STEP, c + 1)
-    return lo, max(goodput_per_gpu(lv, gpus) for lv in (level(x) for x in sorted(ladder)) if slo.met(lv))
+    best = max(goodput_per_gpu(lv, gpus) for lv in (level(x) for x in sorted(ladder)) if slo.met(lv))
+    above = level(lo + 1) if lo < load.max else None  # every load between lo and the scan's end failed
+    return lo, max(best, goodput_at_crossing(level(lo), above, slo, gpus))
 
 
 class TwinUnavailable(ValueError):

@@ -27,6 +27,35 @@ def test_best_level_meeting_slo_per_gpu():
     assert score.per_level == (True, True, False) and score.violation == 0
 
 
+def test_the_score_goes_on_to_where_the_latency_crosses_its_limit():
+    """p90 TTFT 0.8 s at 10 users, 1.2 s at 11: the 1 s limit is crossed half way, where the
+    goodput is half way from 1000 to 1100 tok/s. The boundary load stays the passing one."""
+    levels = [level(10, 1000, 0.8, 0.02), level(11, 1100, 1.2, 0.02)]
+    score = GoodputPerGpu(SLO_).score(levels, gpus=1)
+    assert score.feasible and score.value == pytest.approx(1050) and score.best_level == 0
+    # two configs 2% apart in latency at 10 users score 2% apart, not one user (10%) apart
+    just_over = GoodputPerGpu(SLO_).score([level(9, 900, 0.82, 0.02), level(10, 1000, 1.02, 0.02)], gpus=1)
+    assert just_over.value == pytest.approx(990)
+
+
+@pytest.mark.parametrize("failing, why", [
+    (level(16, 1600, 1.2, 0.02), "more than 25% above the passing load: a straight line would overstate"),
+    (dataclasses.replace(level(11, 300, 1.2, 0.02), ended_early="ended after 20 requests"), "ended early"),
+    (level(11, 0, None, None, all_failed=True), "every request failed"),
+    (level(11, 900, 1.2, 0.02), "made less than the passing level"),
+])
+def test_no_crossing_from_a_failing_level_that_says_nothing_about_where(failing, why):
+    score = GoodputPerGpu(SLO_).score([level(10, 1000, 0.8, 0.02), failing], gpus=1)
+    assert score.value == pytest.approx(1000), why
+
+
+def test_the_crossing_starts_from_the_highest_passing_load_and_never_lowers_the_best():
+    levels = [level(5, 1200, 0.3, 0.02), level(10, 1000, 0.8, 0.02), level(11, 1100, 1.2, 0.02)]
+    assert GoodputPerGpu(SLO_).score(levels, gpus=1).value == pytest.approx(1200)
+    levels = [level(8, 800, 0.5, 0.02), level(10, 1000, 0.8, 0.02), level(11, 1100, 1.2, 0.02)]
+    assert GoodputPerGpu(SLO_).score(levels, gpus=1).value == pytest.approx(1050)
+
+
 def test_bound_from_a_passing_load_below_the_first_failing_one():
     # Little's law: between c=8 (400/GPU) and the failing c=16, at most 16/8 of 400.
     score = GoodputPerGpu(SLO_).score([level(8, 800, 0.3, 0.02), level(16, 1700, 1.5, 0.03)], gpus=2)

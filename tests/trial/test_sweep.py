@@ -8,7 +8,8 @@ from autotuner.trial.objective import SLO, GoodputPerGpu
 from autotuner.task.load import require_valid
 from autotuner.trial.directive import TrialDirective
 from autotuner.trial.sweep import (FixedSweepPlan, LoadSearchPlan, RepeatPlan, RequestSizing,
-                             TrialSweep, fail_fast_for, final_report, mean_level, plan_for_trial)
+                             TrialSweep, fail_fast_for, final_report, mean_level, plan_for_trial,
+                             remeasure_summary)
 
 SLO_ = SLO(ttft_p90_s=1.0, tpot_p90_s=0.05)
 
@@ -135,19 +136,37 @@ def test_a_remeasurement_of_listed_loads_never_steps_above_them():
     assert plan.next_level([level(4, 40.0, ttft=0.5)]) is None
 
 
-def test_a_remeasurement_reports_the_mean_of_its_repeats():
+def test_a_remeasurement_reports_the_mean_of_its_repeats_where_they_cross_the_slos():
+    """Each repeat at the accepted load (p90 TTFT 0.9 s against 1 s) goes half the way towards the
+    same repeat at the failed load above (1.1 s), where it made 1200 tok/s."""
     directive = TrialDirective.remeasure("s1", {"D(100,100)": 10}, repeats=3)
     sweep = TrialSweep(plan_for_trial(task(), directive, 1, SLO_), GoodputPerGpu(SLO_), gpus=1)
     for tok_s in (900.0, 1000.0, 1100.0):
         assert sweep.next_level().concurrency == 10
-        sweep.add(level(10, tok_s))
+        sweep.add(level(10, tok_s, ttft=0.9))
     for _ in range(3):  # one step up (5%, at least one user), where the mean breaks the TTFT SLO
         assert sweep.next_level().concurrency == 11
-        sweep.add(level(11, 1200.0, ttft=1.5))
+        sweep.add(level(11, 1200.0, ttft=1.1))
     report = sweep.report()
-    assert report.done and report.feasible and report.score == pytest.approx(1000)
-    assert (report.remeasured_min, report.remeasured_max, report.remeasured_passed) == (900, 1100, 3)
-    assert report.remeasured_loads == (("D(100,100)", 10),)
+    assert report.done and report.feasible and report.score == pytest.approx(1100)
+    assert (report.remeasured_min, report.remeasured_max) == (pytest.approx(1050), pytest.approx(1150))
+    assert report.remeasured_passed == 3 and report.remeasured_loads == (("D(100,100)", 10),)
+
+
+def test_a_remeasurement_that_stepped_down_crosses_towards_the_load_it_left():
+    directive = TrialDirective.remeasure("s1", {"D(100,100)": 10}, repeats=1)
+    plan = plan_for_trial(task(), directive, 1, SLO_)
+    levels = [level(10, 1000.0, ttft=1.2), level(9, 900.0, ttft=0.8)]
+    assert plan.next_level(levels) is None
+    assert [lv.concurrency for lv in plan.failed_above(levels)["D(100,100)"]] == [10]
+    assert remeasure_summary(plan, levels, gpus=1)["remeasured_mean"] == pytest.approx(950)
+
+
+def test_a_remeasurement_capped_at_its_steps_up_has_no_crossing():
+    plan = RepeatPlan((("D(100,100)", 10),), repeats=1, sizing=RequestSizing(10, 3), slo=SLO_, steps_up=1)
+    levels = [level(10, 1000.0, ttft=0.5), level(11, 1100.0, ttft=0.6)]
+    assert plan.next_level(levels) is None and plan.failed_above(levels) == {"D(100,100)": []}
+    assert remeasure_summary(plan, levels, gpus=1)["remeasured_mean"] == pytest.approx(1100)
 
 
 def test_final_report_of_a_trial_without_levels():

@@ -70,4 +70,4 @@ def test_climb_finds_the_vllm_surface_optimum_the_fast_path_ranks_low():
               "max_cudagraph_capture_size": 64, "kv_cache_dtype": "fp8"}
     start = twin.predict(config, Model.SIMULATOR)
     best = max(climb(twin, SearchSpace.from_spec(spec), [start], known=[start], steps=1), key=lambda p: p.score)
-    assert best.config["max_num_batched_tokens"] == 16384 and best.score > 1.04 * start.score
+    assert best.config["max_num_batched_tokens"] == 16384 and best.score > 1.03 * start.score
