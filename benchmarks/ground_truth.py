@@ -24,8 +24,8 @@ The "real engine" may be a hidden world (:mod:`benchmarks.worlds`): the simulato
 times, memory reserve and start-up stretched; the twin never sees them.
 
 Everything is cached as JSON under ``benchmarks/cache/``, keyed by a hash of the simulator's
-sources, of the surface and of the world, so it is recomputed only when one changes; where only the scoring changed, the levels of the old
-file are reused::
+sources, of the surface and of the world, so it is recomputed only when one changes; where only
+the scoring changed, the levels of the old file are reused::
 
     truth = load_ground_truth(load_surface("benchmarks/surfaces/llama8b-h100.yaml"), world=draw_world(2))
     truth.optimum, truth.gap(config_key(config)), truth.level(key, "D(1024,256)", 64)
@@ -266,14 +266,18 @@ def reusable_levels(surface: Surface, cache_dir: Path, world: World, version: st
         if other == path or not other.stem.removeprefix(_cache_name(surface, world) + "-").isalnum():
             continue  # another world's file (its name goes on with the world's name)
         data = json.loads(other.read_text())
-        if (data.get("simulator") == version and data.get("world") == world.key() and data.get("format", 0) >= 3
-                and data.get("levels_digest") == wanted):
+        if _levels_valid(data, version, world) and data.get("levels_digest") == wanted:
             return _levels_of(data), other.name
     if path.exists():
         data = json.loads(path.read_text())
-        if data.get("simulator") == version and data.get("world") == world.key() and data.get("format", 0) >= 3:
+        if _levels_valid(data, version, world):
             return _levels_of(data), f"its own format {data['format']}"
     return {}, ""
+
+
+def _levels_valid(data: dict[str, Any], version: str, world: World) -> bool:
+    """Whether a cache file's levels are this simulator's in this world (cache format 3 on)."""
+    return data.get("simulator") == version and data.get("world") == world.key() and data.get("format", 0) >= 3
 
 
 def _levels_of(data: dict[str, Any]) -> dict[str, LevelResult]:
@@ -296,7 +300,7 @@ def load_ground_truth(surface: Surface, cache_dir: Path = CACHE_DIR, progress: C
     version = simulator_version()
     if path.exists():
         data = json.loads(path.read_text())
-        if data.get("simulator") == version and data.get("world") == world.key() and data.get("format") == CACHE_FORMAT:
+        if _levels_valid(data, version, world) and data["format"] == CACHE_FORMAT:
             configs = {config_key(c["config"]): ConfigTruth(**c) for c in data["configs"]}
             return GroundTruth(surface, configs, LevelOracle(surface.task, _levels_of(data), world), version, 0.0)
     known, source = reusable_levels(surface, cache_dir, world, version)
