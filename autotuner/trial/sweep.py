@@ -71,19 +71,27 @@ class LoadSearchPlan:
     first_loads: tuple[tuple[str, int], ...] = ()  # scenario -> first load (the campaign's hint or the twin's)
     fail_fast: FailFast | None = None  # with early stopping: levels above a passing one end once they fail
     first_from: str = "the best trial's boundary load"  # what the first loads are, for the progress lines
+    first_predicted: bool = False  # the first loads are the twin's predictions: steps down follow the measured TTFT
 
     def next_level(self, levels: Sequence[LevelResult]) -> LevelRequest | None:
         first = dict(self.first_loads)
         for scenario in self.scenarios:
-            probes = [Probe(lv.concurrency, self.slo.met(lv), lv.output_tok_s) for lv in levels
+            probes = [Probe(lv.concurrency, self.slo.met(lv), lv.output_tok_s, self._ttft_excess(lv)) for lv in levels
                       if lv.scenario == scenario]
-            load = next_load(self.bounds, probes, first.get(scenario))
+            load = next_load(self.bounds, probes, first.get(scenario), self.first_predicted)
             if load is not None:
                 # only there is a failing level's throughput never needed (autotuner.bench.fail_fast)
                 above_a_pass = any(p.passed and p.load < load for p in probes)
                 why = _why(probes, f"start at {self.first_from}" if scenario in first else "start")
                 return LevelRequest(scenario, load, self.sizing(load), why, self.fail_fast if above_a_pass else None)
         return None
+
+    def _ttft_excess(self, level: LevelResult) -> float | None:
+        """p90 TTFT's ratio to its limit where TTFT is the latency that binds (None elsewhere)."""
+        if self.slo.ttft_p90_s is None or level.ttft_p90_s is None or level.all_failed:
+            return None
+        ratio = level.ttft_p90_s / self.slo.ttft_p90_s
+        return ratio if ratio >= self.slo.excess(level) else None
 
 
 def _why(probes: Sequence[Probe], start: str) -> str:
@@ -205,10 +213,11 @@ def sizing_for(spec: TaskSpec) -> RequestSizing:
 
 
 def plan_for(spec: TaskSpec, slo: SLO, first_loads: dict[str, int] | None = None,
-             first_from: str = LoadSearchPlan.first_from) -> LevelPlan:
+             first_from: str = LoadSearchPlan.first_from, first_predicted: bool = False) -> LevelPlan:
     """The plan a task asks for: the load search against the objective's ``slo`` (starting at
-    ``first_loads``, which are ``first_from``), or the fixed sweep of an explicit list (also the
-    latency objective's single concurrency). With early stopping, the load search ends a level
+    ``first_loads``, which are ``first_from``; with ``first_predicted`` they are the twin's
+    predictions and the steps down from them follow the measured TTFT), or the fixed sweep of an
+    explicit list (also the latency objective's single concurrency). With early stopping, the load search ends a level
     above a passing one as soon as it provably fails."""
     wl = spec.workload
     if spec.objective.kind == "latency":
@@ -221,7 +230,7 @@ def plan_for(spec: TaskSpec, slo: SLO, first_loads: dict[str, int] | None = None
                         growth=load.growth)
     return LoadSearchPlan(tuple(wl.scenarios), bounds, slo, sizing_for(spec),
                           tuple(sorted((first_loads or {}).items())),
-                          fail_fast_for(slo) if spec.search.stops_early else None, first_from)
+                          fail_fast_for(slo) if spec.search.stops_early else None, first_from, first_predicted)
 
 
 def fail_fast_for(slo: SLO) -> FailFast | None:
@@ -250,7 +259,7 @@ def plan_for_trial(spec: TaskSpec, directive: TrialDirective, gpus: int, slo: SL
         return plan if searched else dataclasses.replace(plan, steps_up=0)
     if hint:
         return plan_for(spec, slo, {scenario: max(1, round(per_gpu * gpus)) for scenario, per_gpu in hint.items()})
-    return plan_for(spec, slo, dict(directive.loads), "the twin's predicted boundary load")
+    return plan_for(spec, slo, dict(directive.loads), "the twin's predicted boundary load", first_predicted=True)
 
 
 class TrialSweep:

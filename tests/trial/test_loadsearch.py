@@ -68,3 +68,34 @@ def test_a_failure_below_a_pass_is_noise():
 def test_growth_from_the_hint_starts_small_and_accelerates():
     loads = run(BOUNDS, true_boundary=1000, first=16)
     assert loads[:7] == [16, 17, 20, 28, 50, 100, 200]  # +1 user (x1.1 rounds down), x1.2, x1.4, x1.8, then the full x2
+
+
+def test_from_a_predicted_load_the_steps_down_follow_the_measured_ttft():
+    """The twin's prediction is no measured boundary: a level whose p90 TTFT is 40% over its limit
+    there steps down 40% at once (past saturation TTFT grows about in proportion to the load), by
+    less than 10% the resolution's step, by more than the growth the growth's."""
+    def first_step(excess: float) -> int | None:
+        return next_load(BOUNDS, [Probe(90, False, 9000.0, excess)], first=90, predicted=True)
+
+    assert [first_step(e) for e in (1.4, 1.03, 3.0)] == [64, 82, 45]
+    assert next_load(BOUNDS, [Probe(90, False, 9000.0, 1.4)], first=90) == 82  # a measured hint: 10% first
+    # where TPOT (or errors) bind, no ratio is given: the steps are those from a measured hint
+    failing = [Probe(90, False, 9000.0, None), Probe(82, False, 8200.0, None)]
+    assert [next_load(BOUNDS, failing[:n], first=90, predicted=True) for n in (1, 2)] == [82, 68]
+    # up from a passing prediction the steps stay small: latency has a floor below saturation
+    assert next_load(BOUNDS, [Probe(90, True, 9000.0, 0.3)], first=90, predicted=True) == 99
+
+
+def test_a_predicted_start_far_off_still_ends_at_the_resolution_in_fewer_levels():
+    def search(predicted: bool) -> list[Probe]:
+        probes: list[Probe] = []
+        while (load := next_load(BOUNDS, probes, first=90, predicted=predicted)) is not None:
+            probes.append(Probe(load, load <= 37, 100.0 * load, ttft_excess=load / 37))  # TTFT in proportion to load
+            assert len(probes) < 30
+        return probes
+
+    guided, stepped = search(True), search(False)
+    assert [p.load for p in guided[:3]] == [90, 45, 37]  # x2 at most (the growth), then 45 / 1.22
+    assert boundary(guided) == (37, 39)  # located to the resolution as from a measured hint
+    assert boundary(stepped)[1] == 39
+    assert len(guided) < len(stepped)

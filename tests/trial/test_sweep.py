@@ -50,9 +50,14 @@ def test_without_a_best_trial_the_load_search_starts_at_the_twins_predicted_boun
     # the twin was right: one step of the resolution above it fails, and the boundary is located
     assert plan.next_level([level(90, 9000)]).concurrency == 99
     assert plan.next_level([level(90, 9000), level(99, 9100, ttft=2.0)]) is None
-    # it was far off: the steps down double (10%, 20%, 40%) until a level passes
+    # it was off: the step down is as large as p90 TTFT's ratio to its limit (at least 10%) ...
+    assert [plan.next_level([level(90, 9000, ttft=t)]).concurrency for t in (2.0, 1.3, 1.05)] == [45, 69, 82]
+    # ... where TTFT binds: TPOT levels off past saturation, so its ratio says little about the load
+    assert plan.next_level([level(90, 9000, ttft=1.3, tpot=0.1)]).concurrency == 82
+    # from the best trial's boundary instead, the steps double (10%, 20%, 40%) whatever the latency
+    hint = plan_for_trial(spec, TrialDirective(), 2, SLO_, {"D(100,100)": 45.0})
     down = [level(90, 9000, ttft=2.0), level(82, 8200, ttft=2.0), level(68, 6800, ttft=2.0)]
-    assert [plan.next_level(down[:n]).concurrency for n in (1, 2, 3)] == [82, 68, 49]
+    assert [hint.next_level(down[:n]).concurrency for n in (1, 2, 3)] == [82, 68, 49]
     # the best trial's boundary comes first: there one level tells whether the config can win
     hinted = plan_for_trial(spec, twin, 2, SLO_, {"D(100,100)": 12.0}).next_level([])
     assert hinted.concurrency == 24 and "best trial" in hinted.note
