@@ -129,9 +129,9 @@ def _step_by_ttft(bounds: LoadBounds, ttft_excess: float) -> float:
     saturation a closed loop's requests queue, so TTFT grows about in proportion to the load and
     load / ratio lands near the boundary. TPOT does not (it levels off at the step time of the
     largest batch): on the 70B tight-TPOT surface, stepping down by TPOT's ratio overshot and
-    raised the median GPU-hours to 3% from 0.81 to 1.01 (worlds 2-3, seeds 0-1). Not up either: below saturation TTFT has
-    a floor, and a passing level's ratio says little about how far the boundary is.
-    On the shared-prefix benchmark surface, in a world whose engine is 1.5x slower than the twin,
+    raised the median GPU-hours to 3% from 0.81 to 1.01 (worlds 2-3, seeds 0-1). Not up either:
+    below saturation TTFT has a floor, and a passing level's ratio says little about how far the
+    boundary is. On the shared-prefix benchmark surface, in a world whose engine is 1.5x slower than the twin,
     the twin's best config failed its predicted 90 users at p90 TTFT 2.09 s of 1.5 s; the steps
     from the hint measured 82, 68 and 49 users before one passed, 1.39x takes it to 65 at once.
 

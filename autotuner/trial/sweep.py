@@ -217,8 +217,8 @@ def plan_for(spec: TaskSpec, slo: SLO, first_loads: dict[str, int] | None = None
     """The plan a task asks for: the load search against the objective's ``slo`` (starting at
     ``first_loads``, which are ``first_from``; with ``first_predicted`` they are the twin's
     predictions and the steps down from them follow the measured TTFT), or the fixed sweep of an
-    explicit list (also the latency objective's single concurrency). With early stopping, the load search ends a level
-    above a passing one as soon as it provably fails."""
+    explicit list (also the latency objective's single concurrency). With early stopping, the load
+    search ends a level above a passing one as soon as it provably fails."""
     wl = spec.workload
     if spec.objective.kind == "latency":
         assert spec.objective.latency_concurrency is not None
