@@ -1,7 +1,7 @@
 """Describe an argparse parser as an option table, and record the real parser's verdicts.
 
 Used by tools/engine_options.py inside an engine's venv: it needs nothing but the standard library
-(and ``autotuner/flavors/option_table.py``, loaded by path, whose value models it checks against
+(and ``autotuner/flavors/argparse_replay.py``, loaded by path, whose value models it checks against
 the engine's own converters). The table's format is read by :mod:`autotuner.flavors.option_table`.
 """
 
@@ -172,7 +172,7 @@ def describe_type(parser: argparse.ArgumentParser, action: argparse.Action) -> d
 
 def _agrees(type_func: Callable[[str], Any], model_name: str, none_ok: bool) -> bool:
     """Whether the validator's ``model_name`` converter treats every probe as ``type_func`` does."""
-    convert = validator_module()._CONVERTERS[model_name]
+    convert = validator_module().CONVERTERS[model_name]
 
     def model(text: str) -> Any:
         return None if none_ok and text in ("", "None") else convert(text)
@@ -241,15 +241,15 @@ _VALIDATOR = None
 
 
 def validator_module() -> types.ModuleType:
-    """autotuner/flavors/option_table.py, loaded by path (the engine venv lacks the autotuner)."""
+    """autotuner/flavors/argparse_replay.py, loaded by path (the engine venv lacks the autotuner)."""
     global _VALIDATOR
     if _VALIDATOR is None:
         import importlib.util
 
         spec = importlib.util.spec_from_file_location(
-            "option_table", REPO / "autotuner" / "flavors" / "option_table.py")
+            "argparse_replay", REPO / "autotuner" / "flavors" / "argparse_replay.py")
         _VALIDATOR = importlib.util.module_from_spec(spec)
-        sys.modules["option_table"] = _VALIDATOR
+        sys.modules["argparse_replay"] = _VALIDATOR
         spec.loader.exec_module(_VALIDATOR)
     return _VALIDATOR
 

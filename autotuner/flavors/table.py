@@ -16,7 +16,8 @@ import functools
 from typing import Any, Mapping, Sequence
 
 from autotuner.flavors.base import EngineParam, OmeRuntime, Spelling
-from autotuner.flavors.option_table import load_table, option_for, options_named, recorded_versions
+from autotuner.flavors.argparse_replay import options_named
+from autotuner.flavors.option_table import load_table, option_for, recorded_versions
 
 
 class TableFlavor:

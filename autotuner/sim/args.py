@@ -29,7 +29,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from autotuner.flavors.option_table import UnknownTable, parsed_values, recorded_versions, replay, shared_table
+from autotuner.flavors.argparse_replay import replay
+from autotuner.flavors.option_table import UnknownTable, parsed_values, recorded_versions, shared_table
 from autotuner.facts.gpus import resolve_gpu
 from autotuner.facts.models import resolve_model
 from autotuner.sim.engine_models import ENGINE_MODELS

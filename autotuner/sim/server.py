@@ -15,22 +15,17 @@ engine's OpenAI protocol would refuse (no ``messages``, ``max_tokens: 1e400``, `
 not an object) gets 400 with an OpenAI-style error naming the field. ``GET /metrics`` answers in
 Prometheus' text format under the engine's own names (vLLM always, SGLang with ``--enable-metrics``
 as SGLang does): running and waiting requests, KV cache usage, prompt and generated tokens,
-finished requests, preemptions. Each dp replica is an :class:`~autotuner.sim.engine.EngineCore` whose
-steps are slept in real time. With ``--api-key`` every route but ``/health*`` and ``/metrics``
+finished requests, preemptions (:mod:`autotuner.sim.metrics`). Each dp replica is an
+:class:`~autotuner.sim.engine.EngineCore` whose steps are slept in real time
+(:mod:`autotuner.sim.replica`). With ``--api-key`` every route but ``/health*`` and ``/metrics``
 answers 401 without ``Authorization: Bearer <key>``, like the engines' API-key middleware.
 An argv the engine refuses before it starts (SGLang's ``check_server_args``, vLLM's config checks)
 ends the simulator the same way, before it listens.
 
-A starved host (other processes on the CPUs) makes every step end later than the model says, and
-so inflates the latencies the server is measured by. Each replica counts how far its steps fell
-behind their modelled schedule for good (``lag_s``: a step more than ``RESYNC_S`` late, the last
-step of a busy spell and the wake-up after an idle one, as they are never caught up), how much
-later than the model had them ready the first tokens of streams were written (``late_s`` over
-``first_tokens``: step lateness the schedule caught up after still delays them), and the modelled
-step time (``busy_s``); ``GET /sim/lag`` answers the totals (counters since start-up), so
-a benchmark reads them before and after a level and knows how much of the level the host took
-(:mod:`autotuner.bench.host_lag`). ``--sim-host-stall S`` blocks the process S seconds after each
-step, a starved host made on purpose (tests).
+A starved host (other processes on the CPUs) makes every step end later than the model says;
+``GET /sim/lag`` answers how far the replicas fell behind (:mod:`autotuner.sim.replica`), and
+``--sim-host-stall S`` blocks the process S seconds after each step, a starved host made on
+purpose (tests).
 
 Every request generates exactly ``max_tokens`` tokens (genai-bench's sglang/vllm backends send
 ``ignore_eos``). To keep CPU low on small machines a stream writes at most one SSE chunk per
@@ -55,20 +50,13 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from autotuner.sim.args import SimServerArgs, parse_argv
-from autotuner.sim.engine import (
-    ADMISSION_LATENCY_S,
-    EngineCore,
-    RequestRejected,
-    SimRequest,
-    StepOutcome,
-)
+from autotuner.sim.engine import ADMISSION_LATENCY_S, RequestRejected, SimRequest
 from autotuner.sim.memory import MemoryPlan, StartupFailure, plan_memory
+from autotuner.sim.metrics import EngineMetrics
+from autotuner.sim.replica import Replica, Stream
 from autotuner.sim.requests import CHAT, TEXT, Api, BadRequest, parse_generation_request
-
-RESYNC_S = 0.05  # if the event loop falls this far behind the modelled clock, stop catching up
 _WORDS = (" the", " model", " is", " a", " simulated", " token", " stream", " of", " text", " here")
 
 
@@ -93,170 +81,6 @@ def make_tokenizer(args: SimServerArgs) -> Callable[[str], tuple[int, ...]]:
             return lambda text: tuple(tok.encode(text, add_special_tokens=False).ids)
     log("no tokenizer.json found: one token per 4 characters of the prompt")
     return lambda text: tuple(zlib.crc32(text[i:i + 4].encode()) for i in range(0, len(text), 4))
-
-
-# --- streams and replicas ----------------------------------------------------------------------------
-class Stream:
-    """Tokens produced for one request, waiting to be written to its HTTP response."""
-
-    def __init__(self, req: SimRequest):
-        self.req = req
-        self.pending = 0
-        self.total = 0
-        self.finished = False
-        self.new = asyncio.Event()
-        self.done = asyncio.Event()
-        self.first_due: float | None = None  # when the model had its first token ready
-
-    def push(self, n: int, finished: bool) -> None:
-        self.pending += n
-        self.total += n
-        self.new.set()
-        if finished:
-            self.finished = True
-            self.done.set()
-
-
-class Replica:
-    """One dp replica: an EngineCore stepped in real time by an asyncio task."""
-
-    def __init__(self, plan: MemoryPlan, seed: int, on_crash: Callable[[BaseException], None],
-                 host_stall_s: float = 0.0):
-        self.core = EngineCore(plan, seed=seed)
-        self.on_crash = on_crash
-        self.host_stall_s = host_stall_s
-        self.streams: dict[Any, Stream] = {}
-        self.wake = asyncio.Event()
-        self.woken_at: float | None = None  # when the first request after an idle spell came
-        self.steps = 0
-        # What the engines count for /metrics.
-        self.prompt_tokens = 0
-        self.generated_tokens = 0
-        self.finished_requests = 0
-        self.lag_s = 0.0  # how far the steps fell behind their modelled schedule, for good
-        self.late_s = 0.0  # how much later than modelled the first tokens were written, summed
-        self.first_tokens = 0
-
-    def submit(self, stream: Stream) -> None:
-        self.core.add(stream.req)  # may raise RequestRejected
-        self.streams[stream.req.rid] = stream
-        if not self.wake.is_set():
-            self.woken_at = asyncio.get_running_loop().time()
-        self.wake.set()
-
-    def abort(self, rid: Any) -> None:
-        if self.streams.pop(rid, None) is not None:
-            self.core.abort(rid)
-
-    async def run(self) -> None:
-        try:
-            await self._loop()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a scheduler crash takes the server down, as in SGLang
-            self.on_crash(exc)
-
-    async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline: float | None = None
-        while True:
-            if not self.core.has_work():
-                self._fell_behind(loop.time(), deadline)  # the last step's lateness is never caught up
-                self.wake.clear()
-                await self.wake.wait()
-                self._fell_behind(loop.time(), self.woken_at)
-                deadline = None
-                continue
-            now = loop.time()
-            # Start where the previous step ended on the modelled clock, so sleep overshoot does
-            # not accumulate; resync when the process was starved for longer than that.
-            if deadline is not None and now - deadline > RESYNC_S:
-                self._fell_behind(now, deadline)
-                deadline = None
-            start = now if deadline is None else deadline
-            out = self.core.step(start)
-            if out is None:
-                deadline = None
-                continue
-            deadline = start + out.duration
-            await asyncio.sleep(max(0.0, deadline - loop.time()))
-            if self.host_stall_s:
-                time.sleep(self.host_stall_s)  # noqa: ASYNC251 - blocks the loop on purpose: a starved host
-            self.steps += 1
-            self._dispatch(out, deadline)
-
-    def first_token_written(self, late_s: float) -> None:
-        self.late_s += max(0.0, late_s)
-        self.first_tokens += 1
-
-    def _fell_behind(self, now: float, due: float | None) -> None:
-        if due is not None:
-            self.lag_s += max(0.0, now - due)
-
-    def _dispatch(self, out: StepOutcome, due: float) -> None:
-        finished = set(out.finished)
-        for rid, n in out.tokens.items():
-            stream = self.streams.get(rid)
-            if stream is not None:
-                if not stream.total:
-                    self.prompt_tokens += stream.req.input_len
-                if stream.first_due is None:
-                    stream.first_due = due
-                stream.push(n, rid in finished)
-            self.generated_tokens += n
-        for rid in finished:
-            self.streams.pop(rid, None)
-        self.finished_requests += len(finished)
-
-
-# --- /metrics ------------------------------------------------------------------------------------------
-Reading = Callable[[Replica], float]
-# (kind, name, help, reading of one replica) under each engine's own names and help texts.
-ENGINE_METRICS: dict[str, tuple[tuple[str, str, str, Reading], ...]] = {
-    "sglang": (
-        ("gauge", "sglang:num_running_reqs", "The number of running requests.", lambda r: len(r.core.running)),
-        ("gauge", "sglang:num_queue_reqs", "The number of requests in the waiting queue.",
-         lambda r: len(r.core.waiting)),
-        ("gauge", "sglang:num_used_tokens", "The number of used tokens.", lambda r: r.core.kv_held),
-        ("gauge", "sglang:token_usage", "The token usage.", lambda r: r.core.kv_held / r.core.capacity),
-        ("counter", "sglang:prompt_tokens", "Number of prefill tokens processed.", lambda r: r.prompt_tokens),
-        ("counter", "sglang:generation_tokens", "Number of generation tokens processed.",
-         lambda r: r.generated_tokens),
-        ("counter", "sglang:num_requests", "The number of requests processed.", lambda r: r.finished_requests),
-    ),
-    "vllm": (
-        ("gauge", "vllm:num_requests_running", "Number of requests in model execution batches.",
-         lambda r: len(r.core.running)),
-        ("gauge", "vllm:num_requests_waiting", "Number of requests waiting to be processed.",
-         lambda r: len(r.core.waiting)),
-        ("gauge", "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.",
-         lambda r: r.core.kv_held / r.core.capacity),
-        ("counter", "vllm:prompt_tokens", "Number of prefill tokens processed.", lambda r: r.prompt_tokens),
-        ("counter", "vllm:generation_tokens", "Number of generation tokens processed.",
-         lambda r: r.generated_tokens),
-        ("counter", "vllm:num_preemptions", "Cumulative number of preemption from the engine.",
-         lambda r: r.core.stats.retractions),
-    ),
-}
-
-
-class EngineMetrics:
-    """A Prometheus collector of the server's replicas, labelled as the engine labels them (vLLM:
-    ``model_name`` and the engine index; SGLang: ``model_name``, and ``dp_rank`` with dp > 1)."""
-
-    def __init__(self, server: SimServer):
-        self.server = server
-
-    def collect(self) -> Any:
-        server = self.server
-        engine = server.args.engine
-        labels = ["model_name", "engine"] if engine == "vllm" else ["model_name"] + (
-            ["dp_rank"] if len(server.replicas) > 1 else [])
-        for kind, name, help_text, reading in ENGINE_METRICS[engine]:
-            family = (GaugeMetricFamily if kind == "gauge" else CounterMetricFamily)(name, help_text, labels=labels)
-            for i, replica in enumerate(server.replicas):
-                family.add_metric([server.model_name, str(i)][:len(labels)], reading(replica))
-            yield family
 
 
 # --- HTTP ----------------------------------------------------------------------------------------------
@@ -359,7 +183,7 @@ class SimServer:
 
     async def metrics(self, _request: web.Request) -> web.Response:
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(EngineMetrics(self))
+        registry.register(EngineMetrics(self.args.engine, self.model_name, self.replicas))
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @staticmethod

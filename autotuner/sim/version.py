@@ -13,7 +13,7 @@ def _sources() -> list[Path]:
     """What the simulated numbers follow from: the simulator, the model and GPU facts, and the
     engines' recorded option tables (their defaults) with the code that reads them."""
     files = [*(_PACKAGE / "sim").rglob("*.py"), *(_PACKAGE / "facts").glob("*.py"),
-             _PACKAGE / "flavors" / "option_table.py",
+             _PACKAGE / "flavors" / "option_table.py", _PACKAGE / "flavors" / "argparse_replay.py",
              *(p for p in (_PACKAGE / "flavors" / "options").glob("*.json") if not p.name.endswith(".verdicts.json"))]
     return sorted(files)
 

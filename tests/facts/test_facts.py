@@ -75,11 +75,3 @@ def test_size_facts_prefer_the_given_values_and_know_the_tables():
     assert known.gpu_memory_gb == pytest.approx(143771 * 2**20 / 1e9)
     given = size_facts("my-own-model", "B200", num_attention_heads=40, params_billion=13)
     assert (given.num_attention_heads, given.params_billion, given.gpu_memory_gb) == (40, 13, None)
-
-
-@pytest.mark.parametrize("name", ["gpus", "models", "fit"])
-def test_docstring_examples(name):
-    import doctest
-    import importlib
-
-    assert doctest.testmod(importlib.import_module(f"autotuner.facts.{name}")).failed == 0

@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from autotuner.flavors import FLAVORS
-from autotuner.flavors.option_table import deprecation_warnings, load_table, replay
+from autotuner.flavors.argparse_replay import replay
+from autotuner.flavors.option_table import deprecation_warnings, load_table
 from autotuner.task.load import require_valid
 from tests.conftest import REPO
 from tests.flavors.generated import catalogue_configs, task_configs

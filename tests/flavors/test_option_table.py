@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from autotuner.flavors import option_table
+from autotuner.flavors.argparse_replay import replay
 from autotuner.flavors.option_table import (
     OPTIONS_DIR,
     UnknownTable,
@@ -24,7 +25,6 @@ from autotuner.flavors.option_table import (
     deprecation_warnings,
     load_table,
     recorded_versions,
-    replay,
 )
 
 REPO = Path(__file__).resolve().parents[2]
