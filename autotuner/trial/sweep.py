@@ -24,6 +24,7 @@ import dataclasses
 import math
 import statistics
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Mapping, Protocol, Sequence
 
 from autotuner.bench.fail_fast import FailFast
@@ -60,6 +61,17 @@ class RequestSizing:
         return concurrency * max(self.per_user, -(-self.minimum // concurrency))
 
 
+class FirstLoads(StrEnum):
+    """Where a load search's first loads come from (the value is what the progress lines say)."""
+
+    BEST_TRIAL = "the best trial's boundary load"  # a measured boundary
+    TWIN = "the twin's predicted boundary load"  # a prediction: the steps down follow the measured TTFT
+
+    @property
+    def predicted(self) -> bool:
+        return self is FirstLoads.TWIN
+
+
 @dataclass(frozen=True)
 class LoadSearchPlan:
     """The load search, one scenario after the other."""
@@ -70,15 +82,14 @@ class LoadSearchPlan:
     sizing: RequestSizing
     first_loads: tuple[tuple[str, int], ...] = ()  # scenario -> first load (the campaign's hint or the twin's)
     fail_fast: FailFast | None = None  # with early stopping: levels above a passing one end once they fail
-    first_from: str = "the best trial's boundary load"  # what the first loads are, for the progress lines
-    first_predicted: bool = False  # the first loads are the twin's predictions: steps down follow the measured TTFT
+    first_from: FirstLoads = FirstLoads.BEST_TRIAL
 
     def next_level(self, levels: Sequence[LevelResult]) -> LevelRequest | None:
         first = dict(self.first_loads)
         for scenario in self.scenarios:
             probes = [Probe(lv.concurrency, self.slo.met(lv), lv.output_tok_s, self._ttft_excess(lv)) for lv in levels
                       if lv.scenario == scenario]
-            load = next_load(self.bounds, probes, first.get(scenario), self.first_predicted)
+            load = next_load(self.bounds, probes, first.get(scenario), self.first_from.predicted)
             if load is not None:
                 # only there is a failing level's throughput never needed (autotuner.bench.fail_fast)
                 above_a_pass = any(p.passed and p.load < load for p in probes)
@@ -213,12 +224,12 @@ def sizing_for(spec: TaskSpec) -> RequestSizing:
 
 
 def plan_for(spec: TaskSpec, slo: SLO, first_loads: dict[str, int] | None = None,
-             first_from: str = LoadSearchPlan.first_from, first_predicted: bool = False) -> LevelPlan:
+             first_from: FirstLoads = FirstLoads.BEST_TRIAL) -> LevelPlan:
     """The plan a task asks for: the load search against the objective's ``slo`` (starting at
-    ``first_loads``, which are ``first_from``; with ``first_predicted`` they are the twin's
-    predictions and the steps down from them follow the measured TTFT), or the fixed sweep of an
-    explicit list (also the latency objective's single concurrency). With early stopping, the load
-    search ends a level above a passing one as soon as it provably fails."""
+    ``first_loads``, which are ``first_from``: from the twin's predictions the steps down follow the
+    measured TTFT), or the fixed sweep of an explicit list (also the latency objective's single
+    concurrency). With early stopping, the load search ends a level above a passing one as soon as
+    it provably fails."""
     wl = spec.workload
     if spec.objective.kind == "latency":
         assert spec.objective.latency_concurrency is not None
@@ -230,7 +241,7 @@ def plan_for(spec: TaskSpec, slo: SLO, first_loads: dict[str, int] | None = None
                         growth=load.growth)
     return LoadSearchPlan(tuple(wl.scenarios), bounds, slo, sizing_for(spec),
                           tuple(sorted((first_loads or {}).items())),
-                          fail_fast_for(slo) if spec.search.stops_early else None, first_from, first_predicted)
+                          fail_fast_for(slo) if spec.search.stops_early else None, first_from)
 
 
 def fail_fast_for(slo: SLO) -> FailFast | None:
@@ -259,7 +270,7 @@ def plan_for_trial(spec: TaskSpec, directive: TrialDirective, gpus: int, slo: SL
         return plan if searched else dataclasses.replace(plan, steps_up=0)
     if hint:
         return plan_for(spec, slo, {scenario: max(1, round(per_gpu * gpus)) for scenario, per_gpu in hint.items()})
-    return plan_for(spec, slo, dict(directive.loads), "the twin's predicted boundary load", first_predicted=True)
+    return plan_for(spec, slo, dict(directive.loads), FirstLoads.TWIN)
 
 
 class TrialSweep:
@@ -346,6 +357,6 @@ def remeasure_summary(plan: RepeatPlan, levels: Sequence[LevelResult], gpus: int
     return summary
 
 
-__all__ = ["FixedSweepPlan", "LevelPlan", "LoadSearchPlan", "RepeatPlan", "RequestSizing", "TrialSweep",
+__all__ = ["FirstLoads", "FixedSweepPlan", "LevelPlan", "LoadSearchPlan", "RepeatPlan", "RequestSizing", "TrialSweep",
            "fail_fast_for", "final_report", "mean_level", "plan_for", "plan_for_trial", "remeasure_summary",
            "sizing_for"]
