@@ -21,7 +21,7 @@ import contextlib
 import dataclasses
 import os
 import time
-from typing import Any
+from typing import Any, Mapping
 
 from ray import tune
 
@@ -48,14 +48,17 @@ from trainables.phase_clock import PhaseClock
 
 class EngineTrial(tune.Trainable):
     """One trial of a campaign. Config: engine parameters (plus a re-measurement's
-    :class:`~autotuner.trial.directive.TrialDirective`); ``spec_json`` (the task), ``campaign_id`` and
-    ``api_key`` (the key the task's engine.api_key names, in memory only) come
-    through ``tune.with_parameters``."""
+    :class:`~autotuner.trial.directive.TrialDirective`); ``spec_json`` (the task), ``campaign_id``,
+    ``api_key`` (the key the task's engine.api_key names, in memory only) and ``ended`` (the final
+    reports of the trials that ended in the campaign's earlier runs) come through
+    ``tune.with_parameters``."""
 
-    def setup(self, config: dict[str, Any], spec_json: str, campaign_id: str, api_key: str | None = None) -> None:
+    def setup(self, config: dict[str, Any], spec_json: str, campaign_id: str, api_key: str | None = None,
+              ended: Mapping[str, TrialReport] | None = None) -> None:
         self.campaign_id = campaign_id
         self.spec = TaskSpec.model_validate_json(spec_json)
         self._api_key = api_key
+        self._ended_before = ended or {}
         self._begin(config)
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:
@@ -87,6 +90,13 @@ class EngineTrial(tune.Trainable):
         self._runner: BenchmarkRunner | None = None
         self._ending: TrialReport | None = None  # the final report when the trial cannot go on
         self._deploy_s = 0.0
+
+        recorded = self._ended_before.get(self.trial_id)
+        if recorded is not None:  # Tune's saved state is older than the campaign's tables
+            print(f"trial {self.trial_id}: ended in an earlier run ({recorded.status}): its record stands, "
+                  "nothing is deployed", flush=True)
+            self._ending, self._ended = recorded, True  # nothing to tear down; its timing.json stays
+            return
 
         why = reject_reason(self.engine_args, gpus_per_node=self.spec.engine.gpus_per_node,
                             slots=self.spec.budget.gpus, **model_facts(self.spec))

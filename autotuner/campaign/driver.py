@@ -127,7 +127,7 @@ def _run(spec: TaskSpec, cid: str, key: str | None, restore: bool, stop: StopSig
         require_placeable(spec)
         collect_garbage(spec, cid)
         all_callbacks = campaign_callbacks(spec, folder, cid, objective.unit, stream, callbacks)
-        trainable = campaign_trainable(spec, cid, key)
+        trainable = campaign_trainable(spec, cid, key, folder)
         folder.update_meta(status=CampaignStatus.RUNNING)
         with stop.tuning():
             run_search(spec, trainable, folder, restore, all_callbacks)

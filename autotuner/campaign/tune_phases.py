@@ -2,7 +2,7 @@
 bound rule stops trials that cannot win) and the re-measurement of the best configs at their
 boundary load; both new or restored from the folder's Tune state::
 
-    trainable = campaign_trainable(spec, cid, api_key)
+    trainable = campaign_trainable(spec, cid, api_key, folder)
     run_search(spec, trainable, folder, restore, callbacks)
     run_remeasurement(spec, trainable, folder, callbacks)
 """
@@ -39,15 +39,18 @@ class TrialResources:
         return {"CPU": 0.1, **({self.resource: gpus} if gpus else {})}
 
 
-def campaign_trainable(spec: TaskSpec, cid: str, api_key: str | None) -> Any:
+def campaign_trainable(spec: TaskSpec, cid: str, api_key: str | None, folder: CampaignFolder) -> Any:
     """The trainable of both phases: :class:`trainables.engine_trial.EngineTrial` with the task,
-    the campaign id and the engine's API key, claiming :class:`TrialResources`."""
+    the campaign id, the engine's API key and the final reports of the trials that ended in earlier
+    runs (which a restored Tune state may start again), claiming :class:`TrialResources`."""
     from ray import tune
 
+    from autotuner.results.records import final_reports
     from trainables.engine_trial import EngineTrial
 
     # The key goes to the trials through Ray's object store, never into a file.
-    with_spec = tune.with_parameters(EngineTrial, spec_json=spec.model_dump_json(), campaign_id=cid, api_key=api_key)
+    with_spec = tune.with_parameters(EngineTrial, spec_json=spec.model_dump_json(), campaign_id=cid, api_key=api_key,
+                                     ended=final_reports(folder.read_trials()))
     trainable = tune.with_resources(with_spec, TrialResources(spec.engine.gpus_per_node, spec.budget.gpus,
                                                               trial_slots(spec).resource, spec.engine.flavor))
     trainable.__qualname__ = EngineTrial.__qualname__  # the dashboard's class name, not with_resources.<locals>...

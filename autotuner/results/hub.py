@@ -163,7 +163,8 @@ class HubFeed(Callback):
                        str(Path(self.recorder.folder).resolve()))
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._levels[trial.trial_id] = []
+        if not self.recorder.ended_before(trial.trial_id):  # one that did keeps the levels it has
+            self._levels[trial.trial_id] = []
         self._push(trial.trial_id)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:

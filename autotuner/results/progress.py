@@ -54,6 +54,7 @@ class ProgressPrinter(Callback):
         self._remeasured: set[str] = set()
         self._best: tuple[float, str] | None = None
         self._assured_best: float | None = None  # what the early-stopping rule compares with
+        self._ended_before: frozenset[str] = frozenset()  # trials that ended in an earlier run
         self._dashboard: str | None = None  # looked up at the first trial (the driver is connected then)
         self._actor_links: dict[str, str] = {}
 
@@ -69,6 +70,7 @@ class ProgressPrinter(Callback):
         if self.folder is None:
             return
         before = read_standing(Path(self.folder))
+        self._ended_before = before.ended | before.remeasured
         self._ended |= before.ended
         self._remeasured |= before.remeasured
         if before.best is not None and (self._best is None or before.best[0] > self._best[0]):
@@ -86,6 +88,9 @@ class ProgressPrinter(Callback):
         return f"  (dashboard: {link})" if link else ""
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if trial.trial_id in self._ended_before:  # Tune's saved state is older than the folder
+            self._print(f"trial {trial.trial_id} ended in an earlier run: its record stands, not deployed again")
+            return
         if self._dashboard is None:
             self._dashboard = dashboard_url() or ""
         actor_id = trial_actor_id(trial)
@@ -97,6 +102,8 @@ class ProgressPrinter(Callback):
         self._print(f"trial {trial.trial_id} {where}: {describe_config(trial.config)}{self._link(trial.trial_id)}")
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if trial.trial_id in self._ended_before:  # its recorded end, said when it ended
+            return
         report = TrialReport.from_tune(result)
         if report.measured is not None:
             self._print(f"trial {trial.trial_id} {describe_level(report, self.unit)}")
@@ -112,7 +119,8 @@ class ProgressPrinter(Callback):
                 self._print("  " + report.log_tail.replace("\n", "\n  "))
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        last = TrialReport.from_tune(trial.last_result) if trial.last_result else None
+        last = (TrialReport.from_tune(trial.last_result)
+                if trial.last_result and trial.trial_id not in self._ended_before else None)
         if last is not None and last.status == "running":
             why = stop_explanation(last.score_bound, self._assured_best, last.bound_note, self.unit)
             self._print(f"trial {trial.trial_id} stopped early after level {last.level}{why}")

@@ -3,8 +3,11 @@
 It is the single writer of ``levels.parquet`` and ``trials.parquet``, for the search and the
 re-measurement alike. On ``--resume`` it reloads them and drops the rows of trials that Tune
 restarts (they run their levels again), so nothing is counted twice and a row of an interrupted
-run never stays "running". A trial stopped by the early-stopping rule gets the rule's reason: the
-bound its levels proved and the best score it could not reach.
+run never stays "running". A trial the tables record as ended keeps its record and rows when
+Tune's older saved state restarts it anyway: the trial only reports its recorded end again
+(:meth:`~autotuner.results.records.TrialRecord.final_report`). A trial stopped by the
+early-stopping rule gets the rule's reason: the bound its levels proved and the best score it
+could not reach.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class ResultsRecorder(Callback):
         self.flush_interval_s = flush_interval_s
         self._trials: dict[str, TrialRecord] = {}
         self._levels: list[LevelRow] = []
+        self._ended_before: set[str] = set()  # trials that ended in an earlier run of the campaign
         self._loaded = False
         self._last_flush = 0.0
 
@@ -62,6 +66,7 @@ class ResultsRecorder(Callback):
             if rec.status in (TrialStatus.DEPLOYING, TrialStatus.RUNNING):
                 rec.status, rec.reason = TrialStatus.INTERRUPTED, rec.reason or "campaign interrupted"
             self._trials[rec.trial_id] = rec
+        self._ended_before = {rec.trial_id for rec in self._trials.values() if rec.has_ended}
         self._levels = folder.read_levels()
 
     def _record(self, trial: Any) -> TrialRecord:
@@ -73,29 +78,37 @@ class ResultsRecorder(Callback):
                 boundary=dict(directive.loads))
         return rec
 
+    def ended_before(self, trial_id: str) -> bool:
+        """Whether the trial ended in an earlier run (it only reports its recorded end again)."""
+        self._load()
+        return trial_id in self._ended_before
+
     def best_assured_score(self) -> float | None:
         """What the best feasible trial of the search so far is sure of (the early-stopping rule's
         reference, :func:`~autotuner.stopping.bound.assured_score`)."""
         return standing(self._trials.values()).assured_best
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._load()
+        if self.ended_before(trial.trial_id):
+            return
         rec = self._record(trial)
         # A restarted trial runs its sweep from the beginning: forget what it reported before.
         self._levels = [r for r in self._levels if r.trial_id != trial.trial_id]
-        rec.status, rec.reason, rec.levels_run, rec.score, rec.feasible = TrialStatus.DEPLOYING, "", 0, None, False
+        rec.status, rec.reason, rec.levels_run = TrialStatus.DEPLOYING, "", 0
+        rec.score, rec.feasible, rec.violation = None, False, None
         rec.started, rec.ended = time.time(), None
         rec.actor_id = trial_actor_id(trial)
         self.flush(force=True)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        self._load()
+        if self.ended_before(trial.trial_id):
+            return
         rec = self._record(trial)
         report = TrialReport.from_tune(result)
         rec.gpus = report.gpus
         rec.levels_run = report.level
         rec.score = float(report.score)
-        rec.feasible = report.feasible
+        rec.feasible, rec.violation = report.feasible, report.violation
         rec.best_level = report.best_level
         rec.engine_startup_s = report.engine_startup_s
         if rec.phase == Phase.SEARCH:
@@ -111,6 +124,8 @@ class ResultsRecorder(Callback):
         self.flush(force=rec.status != TrialStatus.RUNNING)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self.ended_before(trial.trial_id):
+            return
         rec = self._record(trial)
         rec.ended = time.time()
         if rec.status == TrialStatus.RUNNING:
@@ -119,6 +134,8 @@ class ResultsRecorder(Callback):
         self.flush(force=True)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self.ended_before(trial.trial_id):
+            return
         rec = self._record(trial)
         rec.ended = time.time()
         rec.status = TrialStatus.FAILED

@@ -56,6 +56,9 @@ class TrialStatus(StrEnum):
     INTERRUPTED = "interrupted"
 
 
+# A trial with one of these has its final record: a resumed run never deploys it again.
+ENDED_TRIAL_STATUSES = (TrialStatus.DONE, TrialStatus.STOPPED_EARLY, TrialStatus.FAILED, TrialStatus.REJECTED)
+
 # What trials.parquet keeps of a re-measurement's report (its loads are in levels.parquet).
 REMEASURED_FIELDS = tuple(name for name in REMEASURED_REPORT_FIELDS if name != "remeasured_loads")
 
@@ -193,6 +196,7 @@ class TrialRecord:
     levels_run: int = 0
     score: float | None = None
     feasible: bool = False
+    violation: float | None = None  # the sampler's constraint (None in rows written before it was kept)
     best_level: int | None = None
     boundary: dict[str, int] = field(default_factory=dict)  # scenario -> load of its best passing level
     reason: str = ""
@@ -217,12 +221,35 @@ class TrialRecord:
         row.update(config_columns(self.config))
         return row
 
+    @property
+    def has_ended(self) -> bool:
+        return self.status in ENDED_TRIAL_STATUSES
+
+    def final_report(self) -> TrialReport:
+        """The last report of an ended trial, rebuilt from its record: what the trial reports again,
+        without deploying, when Tune restarts it from a saved state older than the folder (Tune's
+        save lost the race with ``ray job stop``'s SIGKILL, or the driver crashed). The searcher and
+        the stopping rule learn what they learned then; no level is measured again."""
+        assert self.has_ended, f"trial {self.trial_id} is {self.status}: it has no final report"
+        # Rows of older versions lack the constraint: infeasible by 1 (twice an SLO limit).
+        violation = 0.0 if self.feasible else (self.violation if self.violation is not None else 1.0)
+        return TrialReport(
+            level=self.levels_run, gpus=self.gpus, score=float(self.score or 0.0), feasible=self.feasible,
+            violation=violation, score_bound=self.bound, boundary=tuple(self.boundary.items()),
+            status=self.status, reason=self.reason, done=True, bound_note=self.bound_note, best_level=self.best_level,
+            engine_startup_s=self.engine_startup_s, **{name: getattr(self, name) for name in REMEASURED_FIELDS})
+
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "TrialRecord":
         fields = {k: row[k] for k in cls.__dataclass_fields__ if k in row and k not in ("config", "boundary")}
         fields["phase"] = Phase(fields.get("phase") or Phase.SEARCH)
         fields["status"] = TrialStatus(fields.get("status") or TrialStatus.PENDING)
         return cls(config=_config_of(row), boundary=json.loads(row.get("boundary_json") or "{}"), **fields)
+
+
+def final_reports(trials: Iterable[TrialRecord]) -> dict[str, TrialReport]:
+    """Trial id -> :meth:`TrialRecord.final_report` of every trial that has ended."""
+    return {t.trial_id: t.final_report() for t in trials if t.has_ended}
 
 
 def has_valid_score(trial: TrialRecord) -> bool:
@@ -461,6 +488,7 @@ class TwinAccuracy:
         return cls(**_known(cls, data)[0])
 
 
-__all__ = ["ACTIVE_CAMPAIGN_STATUSES", "BestAnswer", "CampaignMeta", "CampaignRun", "CampaignStatus", "LEVEL_METRICS",
+__all__ = ["ACTIVE_CAMPAIGN_STATUSES", "BestAnswer", "CampaignMeta", "CampaignRun", "CampaignStatus", "ENDED_TRIAL_STATUSES",
+           "LEVEL_METRICS",
            "LevelRow", "REMEASURED_FIELDS", "RESUMABLE_CAMPAIGN_STATUSES", "Spread", "TrialRecord",
-           "TrialStatus", "TwinAccuracy", "config_columns", "pick_best", "pick_remeasured"]
+           "TrialStatus", "TwinAccuracy", "config_columns", "final_reports", "pick_best", "pick_remeasured"]

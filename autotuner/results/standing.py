@@ -20,10 +20,6 @@ from autotuner.results.records import TrialRecord, TrialStatus, has_valid_score
 from autotuner.trial.directive import Phase
 from autotuner.trial.objective import assured_score
 
-# a restored run does not run these again
-ENDED_STATUSES = (TrialStatus.DONE, TrialStatus.STOPPED_EARLY, TrialStatus.FAILED, TrialStatus.REJECTED)
-
-
 @dataclass(frozen=True)
 class Standing:
     """The search trials that ended, the re-measurement trials that ended, the best score (and
@@ -38,7 +34,7 @@ class Standing:
 def standing(trials: Iterable[TrialRecord]) -> Standing:
     """Where the campaign of ``trials`` stands."""
     trials = list(trials)
-    ended = frozenset(t.trial_id for t in trials if t.phase == Phase.SEARCH and t.status in ENDED_STATUSES)
+    ended = frozenset(t.trial_id for t in trials if t.phase == Phase.SEARCH and t.has_ended)
     remeasured = frozenset(t.trial_id for t in trials if t.phase == Phase.REMEASURE and t.status == TrialStatus.DONE)
     feasible = [t for t in trials if t.phase == Phase.SEARCH and has_valid_score(t)]  # never a failed trial
     best = max(((float(t.score), t.trial_id) for t in feasible if t.score is not None), default=None)
@@ -58,4 +54,4 @@ def assured_best_in(folder: str) -> float | None:
     return read_standing(Path(folder)).assured_best
 
 
-__all__ = ["ENDED_STATUSES", "Standing", "assured_best_in", "read_standing", "standing"]
+__all__ = ["Standing", "assured_best_in", "read_standing", "standing"]

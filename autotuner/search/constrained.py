@@ -60,7 +60,9 @@ def learned_value(result: dict[str, Any]) -> tuple[float, float]:
     bound = result.get("score_bound")
     violation = float(result.get("violation") or 0.0)
     ended = (TrialStatus.DONE, TrialStatus.FAILED, TrialStatus.REJECTED)
-    stopped_early = result.get("status") not in ended and not result.get("done")
+    # stopped by the rule: its last report still ran; or that report replayed by a resumed run
+    stopped_early = (result.get("status") not in ended and not result.get("done")
+                     or result.get("status") == TrialStatus.STOPPED_EARLY)
     if stopped_early and bound is not None:
         return 0.5 * (float(bound) + float(result.get("score") or 0.0)), 0.0
     return 0.0, max(violation, 1e-6)

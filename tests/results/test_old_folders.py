@@ -3,13 +3,14 @@ and task pages, and resume. Made by commit 148968d (tests/data/, their trials/ l
 old-quickstart, a 2-trial variant of examples/quickstart.yaml run to the end; old-stopped, a
 4-trial one on one GPU slot whose driver got SIGTERM after its first trial (its lock left out)."""
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
 from autotuner.results.folder import CampaignFolder
-from autotuner.results.records import CampaignStatus, TrialStatus
+from autotuner.results.records import CampaignStatus, LevelRow, TrialRecord, TrialStatus
 from autotuner.trial.directive import Phase
 from autotuner.results.report import summary_text
 from serve_app.best import best_config
@@ -89,11 +90,14 @@ def test_a_stopped_folder_of_148968d_shows_as_resumable_and_its_tune_state_resto
 
 def test_a_stopped_folder_of_148968d_resumes_to_the_end_where_it_now_lies(ray_cluster, tmp_path):
     """Copied away from where it ran: the resumed run writes this folder, not the one its saved
-    Tune state names."""
+    Tune state names. And a trial that the tables record as ended while Tune's saved state has it
+    unfinished (the save lost the race with ``ray job stop``'s SIGKILL, 3 s after its SIGTERM, or
+    the driver crashed) is not deployed again: its record and levels stand."""
     from autotuner.campaign.driver import run_campaign_file
 
     folder = CampaignFolder(shutil.copytree(DATA / "old-stopped", tmp_path / "old-stopped"))
     [done] = folder.read_trials()
+    late = ended_after_tunes_last_save(folder, "057504a9")
     result = run_campaign_file(folder.spec_path, resume=True, output=str(folder.path))
     meta, trials, levels = folder.load()
     assert result.status is CampaignStatus.FINISHED and meta.status is CampaignStatus.FINISHED
@@ -101,5 +105,27 @@ def test_a_stopped_folder_of_148968d_resumes_to_the_end_where_it_now_lies(ray_cl
     searched = [t for t in trials if t.phase == Phase.SEARCH]
     assert len(searched) == 4 and all(t.status in (TrialStatus.DONE, TrialStatus.STOPPED_EARLY) for t in searched)
     assert next(t for t in trials if t.trial_id == done.trial_id).levels_run == done.levels_run  # not run again
+    assert next(t for t in trials if t.trial_id == late.trial_id) == late
+    assert [lv for lv in levels if lv.trial_id == late.trial_id] == late_levels(late)
+    assert not (folder.trial_dir(late.trial_id) / "engine.log").exists()
     assert result.best is not None and result.best == folder.read_best()
     assert {lv.trial_id for lv in levels} == {t.trial_id for t in trials}
+
+
+def ended_after_tunes_last_save(folder: CampaignFolder, trial_id: str) -> TrialRecord:
+    """Record in the tables that ``trial_id``, which Tune's saved state has still pending, ended
+    (3 levels, infeasible from the third), as if Tune's last save had lost the race with its end."""
+    [state] = folder.tune_dir.glob("experiment_state-*.json")
+    configs = {json.loads(t)["trial_id"]: json.loads(t)["config"] for t, _ in json.loads(state.read_text())["trial_data"]}
+    rec = TrialRecord(trial_id, configs[trial_id], status=TrialStatus.DONE, gpus=1, levels_run=3, score=612.5,
+                      feasible=True, violation=0.0, best_level=2, boundary={"D(128,32)": 24}, started=1796282100.0,
+                      ended=1796282190.0, engine_startup_s=12.0)
+    folder.write_trials([*folder.read_trials(), rec])
+    folder.write_levels([*folder.read_levels(), *late_levels(rec)])
+    return rec
+
+
+def late_levels(rec: TrialRecord) -> list[LevelRow]:
+    return [LevelRow(rec.trial_id, k, "D(128,32)", c, load_note=note, gpus=1, meets_slo=k < 3, score=score,
+                     feasible=True, time=1796282100.0 + 30 * k, output_tok_s=score * 1.1, config=rec.config)
+            for k, c, note, score in ((1, 8, "start", 400.0), (2, 24, "grow", 612.5), (3, 48, "grow", 612.5))]

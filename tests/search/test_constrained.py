@@ -23,6 +23,9 @@ def spec(**search):
     # stopped early: the midpoint of what it made and its bound, not infeasible
     ({"feasible": False, "score": 0.0, "score_bound": 600.0, "violation": 0.5, "status": "running"}, (300.0, 0.0)),
     ({"feasible": True, "score": 500.0, "score_bound": 600.0, "status": "running"}, (500.0, 0.0)),
+    # the same, replayed by a resumed run whose Tune state was older than the folder (TrialRecord.final_report)
+    ({"feasible": False, "score": 0.0, "score_bound": 600.0, "violation": 0.5, "status": "stopped early",
+      "done": True}, (300.0, 0.0)),
     ({"feasible": False, "score": 0.0, "score_bound": None, "violation": 2.0, "status": "done", "done": True},
      (0.0, 2.0)),
     ({"feasible": False, "score": 0.0, "violation": 10.0, "status": "failed", "done": True}, (0.0, 10.0)),
