@@ -1,5 +1,5 @@
-"""The campaign folder's life cycle through early failures: Ray that cannot be reached, Ctrl-C
-during start-up, a Tuner that raises, a cleanup that fails. Each leaves a folder that says what
+"""The campaign folder's life cycle through early failures: Ray that cannot be reached or does
+not answer as Ray, Ctrl-C during start-up, a Tuner that raises, a cleanup that fails. Each leaves a folder that says what
 happened and that can be run again or resumed."""
 
 import json
@@ -56,15 +56,42 @@ def test_unreachable_ray_fails_fast_and_the_folder_can_be_rerun_and_resumed(tmp_
         assert again.returncode == 1 and "cannot reach the Ray cluster" in again.stderr, again.stderr[-2000:]
 
 
-def test_ctrl_c_during_start_up_leaves_a_stopped_folder_that_can_be_rerun(tmp_path):
-    """Ray that accepts a connection but never answers keeps ray.init waiting: Ctrl-C then. (Python
-    runs the handler once ray.init's current connection attempt, a blocking call of up to 40 s,
-    returns.)"""
+def silent_port() -> tuple[socket.socket, list]:
+    """A port that accepts connections and never answers; the connections it accepted."""
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(16)
-    accepted = []
+    accepted: list = []
     threading.Thread(target=lambda: [accepted.append(silent.accept()) for _ in range(16)], daemon=True).start()
+    return silent, accepted
+
+
+def test_a_ray_address_that_does_not_answer_as_ray_fails_within_seconds_saying_so(tmp_path):
+    """A port that stays silent, or speaks HTTP/1 (the dashboard's, which `ray job submit` takes):
+    ray.init would wait on either for minutes."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    silent, _ = silent_port()
+    web = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    task_file = write_task(tmp_path, small_task(tmp_path))
+    try:
+        for port, said in ((silent.getsockname()[1], "did not answer as a Ray cluster within 10 s"),
+                           (web.server_address[1], "answers HTTP/1, not Ray's GCS: is it the dashboard's port?")):
+            t0 = time.monotonic()
+            done = run_cli(task_file, env_over={"RAY_ADDRESS": f"127.0.0.1:{port}"})
+            assert time.monotonic() - t0 < 60
+            assert done.returncode == 1 and said in done.stderr, done.stderr[-2000:]
+            meta, trials, _ = CampaignFolder(tmp_path / "campaign").load()
+            assert meta.status == "failed" and said in meta.error and trials == []
+    finally:
+        web.shutdown()
+        silent.close()
+
+
+def test_ctrl_c_during_start_up_leaves_a_stopped_folder_that_can_be_rerun(tmp_path):
+    """Ctrl-C while the campaign waits for Ray's answer (a port that accepts and stays silent)."""
+    silent, accepted = silent_port()
     task_file = write_task(tmp_path, small_task(tmp_path))
     env = {**os.environ, "RAY_ADDRESS": f"127.0.0.1:{silent.getsockname()[1]}"}
     proc = subprocess.Popen([sys.executable, "-m", "autotuner.cli", "run", task_file], cwd=REPO, env=env,
@@ -72,7 +99,7 @@ def test_ctrl_c_during_start_up_leaves_a_stopped_folder_that_can_be_rerun(tmp_pa
     meta_path = tmp_path / "campaign" / "campaign.json"
     deadline = time.monotonic() + 60
     while not (meta_path.exists() and accepted) and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.1)
     assert json.loads(meta_path.read_text())["status"] == "starting"
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=90)
