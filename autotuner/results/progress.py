@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Any, TextIO
 
 from ray.tune import Callback
 
 from autotuner.results.dashboard import actor_url, dashboard_url, trial_actor_id
 from autotuner.engines.base import GPU, SIMULATED_GPU
-from autotuner.results.standing import read_standing
+from autotuner.results.folder import CampaignFolder
+from autotuner.results.standing import standing
 from autotuner.trial.objective import assured_score, stop_explanation
 from autotuner.task.space import describe_config
 from autotuner.trial.host_distortion import unscored
@@ -69,8 +69,9 @@ class ProgressPrinter(Callback):
         resumed search, whose printer Tune restored apart from this one)."""
         if self.folder is None:
             return
-        before = read_standing(Path(self.folder))
-        self._ended_before = before.ended | before.remeasured
+        trials = CampaignFolder(self.folder).read_trials()
+        before = standing(trials)
+        self._ended_before = frozenset(t.trial_id for t in trials if t.has_ended)
         self._ended |= before.ended
         self._remeasured |= before.remeasured
         if before.best is not None and (self._best is None or before.best[0] > self._best[0]):

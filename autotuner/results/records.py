@@ -488,7 +488,7 @@ class TwinAccuracy:
         return cls(**_known(cls, data)[0])
 
 
-__all__ = ["ACTIVE_CAMPAIGN_STATUSES", "BestAnswer", "CampaignMeta", "CampaignRun", "CampaignStatus", "ENDED_TRIAL_STATUSES",
-           "LEVEL_METRICS",
-           "LevelRow", "REMEASURED_FIELDS", "RESUMABLE_CAMPAIGN_STATUSES", "Spread", "TrialRecord",
-           "TrialStatus", "TwinAccuracy", "config_columns", "final_reports", "pick_best", "pick_remeasured"]
+__all__ = ["ACTIVE_CAMPAIGN_STATUSES", "BestAnswer", "CampaignMeta", "CampaignRun", "CampaignStatus",
+           "ENDED_TRIAL_STATUSES", "LEVEL_METRICS", "LevelRow", "REMEASURED_FIELDS", "RESUMABLE_CAMPAIGN_STATUSES",
+           "Spread", "TrialRecord", "TrialStatus", "TwinAccuracy", "config_columns", "final_reports", "pick_best",
+           "pick_remeasured"]

@@ -20,6 +20,7 @@ from autotuner.results.records import TrialRecord, TrialStatus, has_valid_score
 from autotuner.trial.directive import Phase
 from autotuner.trial.objective import assured_score
 
+
 @dataclass(frozen=True)
 class Standing:
     """The search trials that ended, the re-measurement trials that ended, the best score (and
