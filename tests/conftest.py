@@ -8,6 +8,7 @@ CI honesty: the summary always says how many tests were skipped, and with
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -140,6 +141,22 @@ def ray_env() -> dict[str, str]:
 
 
 SIMULATED_SLOTS = '--resources={"simulated_gpu": 4}'
+JOB_AGENT_START_S = 90
+
+
+def wait_for_job_agent(agent_port: int, temp_dir: str) -> None:
+    """Return once the head's dashboard agent listens: `ray start` returns before it does, and
+    `ray job submit` fails meanwhile ("No available agent"). An agent that cannot take its port
+    never comes up; fail then with its log, not with a job that cannot be submitted."""
+    deadline = time.monotonic() + JOB_AGENT_START_S
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", agent_port), timeout=2):
+            return
+        time.sleep(0.5)
+    logs = sorted(Path(temp_dir).glob("session_latest/logs/dashboard_agent*.log"))
+    tail = logs[-1].read_text(errors="replace")[-3000:] if logs else "(no dashboard_agent log)"
+    pytest.fail(f"the Ray head's job agent did not listen on port {agent_port} within {JOB_AGENT_START_S} s "
+                f"({machine_load()}); its log ends:\n{tail}", pytrace=False)
 
 
 @contextlib.contextmanager
@@ -158,6 +175,7 @@ def ray_head(gcs_port: int, dashboard_port: int, client_port: int, agent_port: i
                         f"--dashboard-agent-listen-port={agent_port}", "--dashboard-host=127.0.0.1",
                         "--num-cpus=2", "--num-gpus=0", *node_args, f"--temp-dir={temp_dir}"],
                        check=True, env=env, capture_output=True, timeout=120, cwd=cwd)
+        wait_for_job_agent(agent_port, temp_dir)
         yield env
     finally:
         stop_cluster(temp_dir)

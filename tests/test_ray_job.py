@@ -21,8 +21,9 @@ from tests.campaign.test_campaign import GOOD, leftover_processes, small_task
 
 pytestmark = pytest.mark.integration
 
-# Away from Ray's defaults and from the web tests' cluster.
-GCS_PORT, DASHBOARD_PORT, CLIENT_PORT, AGENT_PORT = 6391, 8276, 20041, 52408
+# Away from Ray's defaults, from the web tests' cluster and from the kernel's ephemeral range
+# (32768-60999), where any process's outgoing connection may hold a port.
+GCS_PORT, DASHBOARD_PORT, CLIENT_PORT, AGENT_PORT = 6391, 8276, 20041, 24408
 ADDRESS = f"http://127.0.0.1:{DASHBOARD_PORT}"
 RAY = str(Path(sys.executable).parent / "ray")
 ENDED = (TrialStatus.DONE, TrialStatus.STOPPED_EARLY, TrialStatus.FAILED, TrialStatus.REJECTED)

@@ -19,8 +19,9 @@ from serve_app.jobs import JobInfo
 from tests.conftest import ray_head
 
 TOKEN = "test-token-" + "x" * 20
-# Away from Ray's defaults and from the ports tests/test_ray_job.py uses.
-GCS_PORT, DASHBOARD_PORT, CLIENT_PORT, AGENT_PORT, UI_PORT = 6397, 8278, 20031, 52398, 8128
+# Away from Ray's defaults, from the ports tests/test_ray_job.py uses and from the kernel's
+# ephemeral range (32768-60999).
+GCS_PORT, DASHBOARD_PORT, CLIENT_PORT, AGENT_PORT, UI_PORT = 6397, 8278, 20031, 24398, 8128
 
 
 @dataclass
