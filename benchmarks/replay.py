@@ -38,6 +38,7 @@ from autotuner.bench.result import LevelResult
 from autotuner.trial.objective import objective_from_spec
 from autotuner.results.records import REMEASURED_FIELDS, TrialRecord, TrialStatus
 from autotuner.trial.directive import Phase, TrialDirective
+from autotuner.twin.alike import Behaviour
 from autotuner.stopping.load_hint import Incumbent
 from autotuner.task.space import engine_args
 from autotuner.task.spec import TaskSpec
@@ -306,9 +307,11 @@ class CampaignReplay:
 
 
 def replay_with_answer(truth: GroundTruth, searcher: Searcher, scheduler: Scheduler, *, slots: int, budget: int,
-                       noise: NoiseModel, seed: int, load_hint: bool = False) -> CampaignReplay:
+                       noise: NoiseModel, seed: int, load_hint: bool = False,
+                       alike: Behaviour | None = None) -> CampaignReplay:
     """The search, then (as ``autotuner run`` does) the re-measurement of the best configs at their
-    boundary load, and the answer :func:`autotuner.results.answer.choose` gives."""
+    boundary load (``alike`` configs counted once), and the answer
+    :func:`autotuner.results.answer.choose` gives."""
     from ray.tune.schedulers import FIFOScheduler
 
     from autotuner.search.fixed import FixedConfigs
@@ -316,7 +319,7 @@ def replay_with_answer(truth: GroundTruth, searcher: Searcher, scheduler: Schedu
     search = replay_campaign(truth, searcher, scheduler, slots=slots, budget=budget, noise=noise, seed=seed,
                              load_hint=load_hint)
     records = [run.record() for run in search]
-    configs = remeasure_configs(records, truth.spec.remeasure)
+    configs = remeasure_configs(records, truth.spec.remeasure, alike)
     remeasure: list[TrialRun] = []
     if configs:
         end = max(run.end_s for run in search)

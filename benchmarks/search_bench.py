@@ -72,7 +72,8 @@ def run_strategy(surface: Surface, truth: GroundTruth, strategy: Strategy, seed:
     """One replayed campaign of ``strategy`` with ``seed`` and at most ``budget`` search trials."""
     contender = strategy.build(surface, seed, budget)
     campaign = replay_with_answer(truth, contender.searcher, contender.scheduler, slots=surface.task.budget.gpus,
-                                  budget=budget, noise=noise, seed=seed, load_hint=contender.load_hint)
+                                  budget=budget, noise=noise, seed=seed, load_hint=contender.load_hint,
+                                  alike=contender.alike)
     summary, points = summarise(truth, strategy.name, seed if strategy.seeded else None, campaign, gap_budgets)
     return summary, points, campaign
 

@@ -67,7 +67,7 @@ def oracle_strategy(truth: GroundTruth) -> Strategy:
 
     def build(surface: Surface, seed: int, budget: int) -> Contender:
         contender = ours.build(surface, seed, budget)
-        return Contender(contender.searcher, OracleStopping(truth), load_hint=True)
+        return Contender(contender.searcher, OracleStopping(truth), load_hint=True, alike=contender.alike)
     return Strategy(ORACLE, "Optuna TPE, random interleaved, + oracle stopping (reads the ground truth)", True, build)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
 from autotuner.task.space import SearchSpace
+from autotuner.twin.alike import Behaviour
 from benchmarks.baselines import AUTO_TUNE_PARAMS, AutoTuneSearcher, GridSearcher
 from benchmarks.ground_truth import GroundTruth
 from benchmarks.replay import Scheduler, Searcher
@@ -31,6 +32,7 @@ class Contender(NamedTuple):
     searcher: Searcher
     scheduler: Scheduler
     load_hint: bool = False  # trials start at the best trial's boundary load (the campaign's early stopping)
+    alike: Behaviour | None = None  # configs the re-measurement counts once (the campaign's twin)
 
 
 Build = Callable[[Surface, int, int], Contender]
@@ -50,6 +52,7 @@ def _campaign_search(algorithm: str, early_stopping: str, sampler: SamplerFactor
     def build(surface: Surface, seed: int, budget: int) -> Contender:
         from autotuner.search import make_searcher
         from autotuner.stopping import EarlyStopping
+        from autotuner.twin.alike import predicted_behaviour
 
         spec = surface.with_search(seed=seed, trials=budget, algorithm=algorithm, early_stopping=early_stopping,
                                    prior=prior)
@@ -57,7 +60,7 @@ def _campaign_search(algorithm: str, early_stopping: str, sampler: SamplerFactor
         stopping = EarlyStopping.from_spec(spec)
         scheduler = stopping.scheduler()
         scheduler.set_search_properties("score", "max")  # what TuneConfig(metric=, mode=) does
-        return Contender(searcher, scheduler, stopping.uses_load_hint)
+        return Contender(searcher, scheduler, stopping.uses_load_hint, predicted_behaviour(spec))
     return build
 
 

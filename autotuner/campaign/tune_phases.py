@@ -84,12 +84,18 @@ def run_remeasurement(spec: TaskSpec, trainable: Any, folder: CampaignFolder, ca
     from ray import tune
 
     from autotuner.results.answer import remeasure_configs
+    from autotuner.twin.alike import predicted_behaviour
 
     path = folder.remeasure_tune_dir
     if tune.Tuner.can_restore(str(path)):
         _experiment(spec, trainable, path, True, callbacks, search=False).fit()
         return
-    configs = remeasure_configs(folder.read_trials(), spec.remeasure)
+    trials = folder.read_trials()
+    alike = predicted_behaviour(spec)
+    configs = remeasure_configs(trials, spec.remeasure, alike)
+    if alike is not None and configs != remeasure_configs(trials, spec.remeasure):
+        _say("twin: of the search's best configs, those it predicts to behave alike (their other knobs do not bind) "
+             "are re-measured once: the next best distinct ones take their place")
     if configs:
         _experiment(spec, trainable, path, False, callbacks, search=False, configs=configs).fit()
 

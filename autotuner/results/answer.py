@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Hashable
 
 from autotuner.results.folder import CampaignFolder
 from autotuner.results.records import (BestAnswer, LevelRow, Spread, TrialRecord, TrialStatus, has_valid_score,
@@ -29,25 +29,31 @@ from autotuner.trial.directive import Phase, TrialDirective
 from autotuner.task.spec import RemeasureSpec, TaskSpec
 
 
-def remeasure_candidates(trials: list[TrialRecord], configs: int) -> list[TrialRecord]:
+def remeasure_candidates(trials: list[TrialRecord], configs: int,
+                         alike: Callable[[dict[str, Any]], Hashable] | None = None) -> list[TrialRecord]:
     """The best ``configs`` search trials with a valid score (never a failed one), distinct configs
-    and a known boundary."""
+    and a known boundary. With ``alike`` (a config's predicted behaviour:
+    :func:`autotuner.twin.alike.predicted_behaviour`), configs that behave alike count once: the
+    best single measurement of several near-copies is the luckiest, not a better config."""
     chosen: list[TrialRecord] = []
-    seen: set[str] = set()
+    seen: set[Hashable] = set()
     ranked = sorted((t for t in trials if t.phase != Phase.REMEASURE and has_valid_score(t) and t.boundary),
                     key=lambda t: t.score, reverse=True)
     for trial in ranked:
-        key = json.dumps(trial.config, sort_keys=True)
+        if len(chosen) == configs:
+            break
+        key = alike(trial.config) if alike is not None else json.dumps(trial.config, sort_keys=True)
         if key not in seen:
             seen.add(key)
             chosen.append(trial)
-    return chosen[:configs]
+    return chosen
 
 
-def remeasure_configs(trials: list[TrialRecord], settings: RemeasureSpec) -> list[dict[str, Any]]:
+def remeasure_configs(trials: list[TrialRecord], settings: RemeasureSpec,
+                      alike: Callable[[dict[str, Any]], Hashable] | None = None) -> list[dict[str, Any]]:
     """The Tune configs of the re-measurement trials: engine parameters plus their directive."""
     return [TrialDirective.remeasure(t.trial_id, t.boundary, settings.repeats).into(t.config)
-            for t in remeasure_candidates(trials, settings.configs)]
+            for t in remeasure_candidates(trials, settings.configs, alike)]
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,10 @@ from autotuner.task.spec import TaskSpec
 def make_searcher(spec: TaskSpec, sampler: Any = None, announce: Callable[[str], None] | None = None) -> Any:
     """The task's searcher, limited to as many trials at once as there are GPU slots; ``sampler``:
     an Optuna sampler instead of the one ``search.algorithm`` names (the benchmarks compare some).
-    With ``search.prior: twin`` the twin's best configs follow the task's ``initial_configs`` and
-    then it proposes (calibrated on the measured levels), starts load searches at its predicted
-    boundary loads and vetoes (:mod:`autotuner.twin.guide`); ``announce`` gets the line saying so."""
+    With ``search.prior: twin`` the twin's best configs follow the task's ``initial_configs`` (without
+    them, the first runs alone while its first level meets the SLOs), then it proposes (calibrated
+    on the measured levels), starts load searches at its predicted boundary loads and vetoes
+    (:mod:`autotuner.twin.guide`); ``announce`` gets the line saying so."""
     from ray.tune.search import ConcurrencyLimiter
 
     from autotuner.search.constrained import ConstrainedOptunaSearch
@@ -32,7 +33,7 @@ def make_searcher(spec: TaskSpec, sampler: Any = None, announce: Callable[[str],
     from autotuner.twin.predict import TwinUnavailable
 
     points = [dict(c) for c in spec.search.initial_configs]
-    guide = None
+    guide, first_alone = None, False
     if spec.search.prior == "twin":
         try:
             start = twin_start(spec)
@@ -44,11 +45,12 @@ def make_searcher(spec: TaskSpec, sampler: Any = None, announce: Callable[[str],
             guide = TwinGuide(spec, protected={config_key(c) for c in points}, candidates=start.screened,
                               predicted={config_key(c): p for c, p in zip(start.points, start.predictions)},
                               announce=announce)
+            first_alone = start.first_alone
             if announce is not None:
                 announce(start.line())
     search = ConstrainedOptunaSearch(space=SearchSpace.from_spec(spec), metric="score", mode="max",
                                      sampler=sampler or make_sampler(spec.search.algorithm, spec.seed),
-                                     points_to_evaluate=points or None, guide=guide)
+                                     points_to_evaluate=points or None, guide=guide, first_alone=first_alone)
     return ConcurrencyLimiter(search, max_concurrent=spec.budget.gpus)
 
 

@@ -22,6 +22,13 @@ Optuna is told the twin's prediction. Each config carries the twin's predicted b
 (:class:`~autotuner.trial.directive.TrialDirective`): where its load search starts while no trial
 met the SLOs yet.
 
+Without ``initial_configs`` (the user's own run first, alongside the twin's), the twin's best
+config runs alone while its first level, at its predicted boundary load, meets the SLOs: where
+the twin is right, that trial's score is the bar the next trials are measured against from their
+first level (the load hint and the bound rule), instead of a first wave that fills every slot
+with nothing to stop it early. Where the first level fails, the twin is wrong there and the other
+slots fill at once.
+
 A config the campaign has already measured is not deployed again: when the sampler proposes one,
 Optuna is told the value that config got and asked again, so the trial budget goes to new configs.
 TPE proposes an already-measured config in about one trial in six on the benchmark surfaces. In a
@@ -83,16 +90,21 @@ class ConstrainedOptunaSearch(OptunaSearch):
     _best_assured = 0.0
     _listed: list[dict[str, Any]] | None = None
     _tried: frozenset[str] = frozenset()  # config keys deployed, or set aside by the twin
+    _first_alone = False  # the first trial (the twin's best) runs alone while its first level meets the SLOs
 
-    def __init__(self, *args: Any, guide: TwinGuide | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, guide: TwinGuide | None = None, first_alone: bool = False, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._measured: dict[str, tuple[float, float]] = {}  # config's params -> (value, constraint) told
         self._guide = guide
         self._best_assured = 0.0  # what the best ended trial is sure of
         self._listed = _listed_configs(self._space)  # every config of a small space (search parameters), else None
         self._rng = random.Random(0)
+        self._first_alone = first_alone and guide is not None
+        self._first_level_met: dict[str, bool] = {}  # trial id -> whether its first level met the SLOs
 
     def suggest(self, trial_id: str) -> dict | None:
+        if self._first_still_alone():
+            return None  # Tune asks again later
         if self._guide is not None and self._ot_study is not None and not self._queued():
             tried = {config_key(t.params) for t in self._ot_trials.values()}
             point = self._guide.proposal(tried, self._best_assured)
@@ -127,9 +139,11 @@ class ConstrainedOptunaSearch(OptunaSearch):
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if self._guide is not None and trial_id in self._ot_trials:
-            measured = TrialReport.from_tune(result).measured
-            if measured is not None:
-                self._guide.observe_level(self._ot_trials[trial_id].params, measured)
+            report = TrialReport.from_tune(result)
+            if report.measured is not None:
+                if self._first_alone:
+                    self._first_level_met.setdefault(trial_id, report.meets_slo)
+                self._guide.observe_level(self._ot_trials[trial_id].params, report.measured)
         super().on_trial_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
@@ -143,6 +157,14 @@ class ConstrainedOptunaSearch(OptunaSearch):
             self._measured[self._params_key(trial_id)] = (value, constraint)
             result = {**result, self.metric: value}
         super().on_trial_complete(trial_id, result, error)
+
+    def _first_still_alone(self) -> bool:
+        """Whether the campaign's first trial (the twin's best) still runs alone: no trial ended
+        yet, and its first level is to come or met the SLOs."""
+        if not self._first_alone or self._completed_trials:
+            return False
+        first = next(iter(self._ot_trials), None)
+        return first is not None and self._first_level_met.get(first, True)
 
     def _queued(self) -> bool:
         """Whether configs wait in Optuna's queue (the task's and the twin's, enqueued before)."""

@@ -243,7 +243,8 @@ class RemeasureSpec(_Strict):
     """The re-measurement that picks the answer: the best configs run again at their boundary load."""
 
     configs: int = Field(3, ge=0, le=20, description="How many of the best configs run again (0: no re-measurement).")
-    repeats: int = Field(3, ge=1, le=20, description="Levels each of them runs at its boundary load.")
+    repeats: int = Field(3, ge=1, le=20, description="Levels each of them runs at a load (up to 3 times as many "
+                         "where they disagree: autotuner.trial.sweep.RepeatPlan).")
 
 
 class SLOSpec(_Strict):

@@ -65,15 +65,17 @@ class TwinStart:
     predictions: tuple[ConfigPrediction, ...]  # the simulator's prediction of each
     screened: tuple[dict[str, Any], ...]  # the configs screened (engine parameters): what the guide re-ranks
     compute_s: float
+    first_alone: bool = False  # the first runs alone while its first level meets the SLOs (no initial_configs)
 
     def line(self) -> str:
         """The progress line that says the campaign uses the twin."""
         best = self.predictions[0] if self.predictions else None
         head = (f"; its best predicted {best.score:.0f} output tok/s per GPU" if best else "")
+        alone = ", the first alone while its first level meets the SLOs" if self.first_alone else ""
         return (f"twin: simulator {simulator_version()} screened {len(self.screened)} configs in {self.compute_s:.1f} s; "
-                f"its {len(self.points)} best (diversified) run first{head}; then it re-ranks, calibrated on the "
-                f"measured levels, and configs it predicts below {VETO_SHARE:.0%} of the best trial are not deployed "
-                "(search.prior: none turns this off)")
+                f"its {len(self.points)} best (diversified) run first{alone}{head}; then it re-ranks, calibrated on "
+                f"the measured levels, and configs it predicts below {VETO_SHARE:.0%} of the best trial are not "
+                "deployed (search.prior: none turns this off)")
 
 
 def start_count(spec: TaskSpec, predictions: Sequence[ConfigPrediction]) -> int:
@@ -106,7 +108,7 @@ def twin_start(spec: TaskSpec, count: int | None = None, sample: int = START_SAM
     chosen = chosen[:start_count(spec, chosen) if count is None else count]
     return TwinStart(points=tuple({k: v for k, v in p.config.items() if k in names} for p in chosen),
                      predictions=tuple(chosen), screened=tuple(p.config for p in (*screened, *climbed)),
-                     compute_s=time.monotonic() - t0)
+                     compute_s=time.monotonic() - t0, first_alone=not spec.search.initial_configs)
 
 
 @dataclass

@@ -112,7 +112,7 @@ def test_the_answer_is_the_best_mean_after_the_remeasurement(quick_surface):
                                   noise=NoiseModel(), seed=1)
 
     assert len(campaign.remeasure) == 3 and all(r.status == TrialStatus.DONE for r in campaign.remeasure)
-    assert all(r.last["remeasured_repeats"] == 3 for r in campaign.remeasure)
+    assert all(r.last["remeasured_repeats"] in (3, 6, 9) for r in campaign.remeasure)  # 6, 9: where they disagreed
     answer = next(r for r in campaign.search if r.trial_id == campaign.answer.search.trial_id)
     assert answer.key == truth.best_keys()[0] and campaign.answer.remeasured
     assert min(r.start_s for r in campaign.remeasure) >= max(r.end_s for r in campaign.search)
@@ -131,7 +131,7 @@ def test_a_searcher_that_proposes_nothing_is_an_error(quick_surface):
 def test_auto_tune_lowers_the_memory_until_a_server_starts_then_sweeps(quick_surface, quick_truth):
     from benchmarks.strategies import _auto_tune
 
-    searcher, scheduler, _ = _auto_tune(quick_surface, 0, 100)
+    searcher, scheduler = _auto_tune(quick_surface, 0, 100)[:2]
     runs = replay_campaign(quick_truth, searcher, scheduler, slots=2, budget=100, noise=NO_NOISE, seed=0)
 
     # The probes use the largest values: 0.96 cannot hold 16384-token prefill activations.
@@ -155,9 +155,9 @@ def test_auto_tune_gives_up_when_no_fraction_starts():
 
 @pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s.name)
 def test_every_strategy_replays_on_the_quick_surface(quick_surface, quick_truth, strategy):
-    searcher, scheduler, load_hint = strategy.build(quick_surface, 0, 12)
-    runs = replay_campaign(quick_truth, searcher, scheduler, slots=quick_surface.task.budget.gpus, budget=12,
-                           noise=NoiseModel(), seed=0, load_hint=load_hint)
+    contender = strategy.build(quick_surface, 0, 12)
+    runs = replay_campaign(quick_truth, contender.searcher, contender.scheduler, slots=quick_surface.task.budget.gpus,
+                           budget=12, noise=NoiseModel(), seed=0, load_hint=contender.load_hint)
 
     assert 0 < len(runs) <= 12
     points = trajectory(quick_truth, runs)

@@ -88,9 +88,10 @@ def test_small_campaign_end_to_end(ray_cluster, tmp_path):
     assert good.boundary  # its load search located its SLO boundary
     best = json.loads((result.folder / "best_config.json").read_text())
     assert best["launch_command"][:3] == ["python", "-m", "sglang.launch_server"]
-    # the answer was measured again: repeats at the boundary load, with their spread and provenance
+    # the answer was measured again: repeats at the boundary load (twice or three times as many where
+    # they disagreed), with their spread and provenance
     [again] = [t for t in trials if t.phase == "remeasure"]
-    assert again.remeasured_repeats == 2 and best["remeasured"]["repeats"] == 2
+    assert again.remeasured_repeats in (2, 4, 6) and best["remeasured"]["repeats"] == again.remeasured_repeats
     assert best["remeasured"]["min"] <= best["score"] <= best["remeasured"]["max"]
     assert best["provenance"]["engine"]["simulated"] and best["provenance"]["gpu"] == "H100"
     comment, command = (result.folder / "best_launch_command.txt").read_text().splitlines()

@@ -26,6 +26,21 @@ def test_candidates_are_the_best_distinct_configs_with_a_boundary():
     assert remeasure_configs(trials, RemeasureSpec(configs=0)) == []
 
 
+def test_configs_that_behave_alike_are_remeasured_once_and_the_next_distinct_ones_take_their_place():
+    """Near-copies (a knob that does not bind) top the ranking by their luckiest single measurement."""
+    def config(chunk, mem):
+        return {"chunked_prefill_size": chunk, "mem_fraction_static": mem}
+
+    trials = [search("lucky", 1000, config(16384, 0.95)), search("luckier", 1010, config(16384, 0.8)),
+              search("copy", 990, config(16384, 0.85)), search("other", 980, config(4096, 0.8)),
+              search("third", 900, config(8192, 0.8))]
+    by_chunk = lambda c: c["chunked_prefill_size"]  # noqa: E731
+    assert [t.trial_id for t in remeasure_candidates(trials, 3)] == ["luckier", "lucky", "copy"]
+    assert [t.trial_id for t in remeasure_candidates(trials, 3, alike=by_chunk)] == ["luckier", "other", "third"]
+    assert [engine_args(c) for c in remeasure_configs(trials, RemeasureSpec(configs=2), by_chunk)] == [
+        config(16384, 0.8), config(4096, 0.8)]
+
+
 def test_the_best_mean_wins_over_the_luckiest_search_score():
     lucky, steady = search("a", 1000, {"tp_size": 1}), search("b", 900, {"tp_size": 2})
     again = [TrialRecord("r1", {"tp_size": 1}, phase=Phase.REMEASURE, remeasure_of="a", remeasured_mean=850.0),

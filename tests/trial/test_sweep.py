@@ -107,13 +107,33 @@ def test_repeats_step_down_until_their_mean_meets_the_slos():
     levels = []
     while (request := plan.next_level(levels)) is not None:
         c = request.concurrency
-        # at 40 two of three repeats pass, but their mean TTFT (1.03 s) does not: the load steps down 5%
+        # at 40 two of three repeats pass, but their mean TTFT (1.03 s) does not, in three batches
+        # (the repeats disagree: two more run there): the load steps down 5%
         ttft = [0.9, 0.95, 1.25][len(levels) % 3] if c == 40 else 0.8
         levels.append(level(c, 10.0 * c, ttft=ttft))
-    assert [lv.concurrency for lv in levels] == [40, 40, 40, 38, 38, 38]
+    assert [lv.concurrency for lv in levels] == [40] * 9 + [38] * 3
     accepted = plan.accepted(levels)["D(100,100)"]
     assert [lv.concurrency for lv in accepted] == [38, 38, 38]
     assert mean_level(accepted).ttft_p90_s == pytest.approx(0.8)
+
+
+def test_repeats_that_disagree_run_again_at_their_load_before_their_mean_decides():
+    """Three repeats at 40 users split (one breaks the 1 s TTFT limit): three more, still split,
+    three more; the mean of the nine meets the limit, and the step up to 42 fails unanimously."""
+    directive = TrialDirective.remeasure("s1", {"D(100,100)": 40}, repeats=3)
+    sweep = TrialSweep(plan_for_trial(task(), directive, 1, SLO_), GoodputPerGpu(SLO_), gpus=1)
+    ttft_at_40 = [0.9, 0.95, 1.25, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]
+    while (request := sweep.next_level()) is not None:
+        c = request.concurrency
+        sweep.add(level(c, 10.0 * c, ttft=ttft_at_40[len(sweep.levels)] if c == 40 else 1.2))
+    assert [lv.concurrency for lv in sweep.levels] == [40] * 9 + [42] * 3
+    report = sweep.report()
+    assert (report.remeasured_repeats, report.remeasured_passed) == (9, 8)
+    assert report.remeasured_loads == (("D(100,100)", 40),)
+    # unanimous repeats decide at once; without more_when_split, three split ones decide too
+    plan = RepeatPlan((("D(100,100)", 40),), repeats=3, sizing=RequestSizing(10, 3), slo=SLO_, more_when_split=0)
+    split = [level(40, 400.0, ttft=t) for t in (0.9, 0.95, 1.25)]
+    assert plan.next_level(split).concurrency == 38
 
 
 def test_repeats_step_up_while_their_mean_meets_the_slos_as_on_a_latency_plateau():

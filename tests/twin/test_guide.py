@@ -17,11 +17,11 @@ SPACE = {"tp_size": {"choices": [1, 2]}, "max_running_requests": {"choices": [4,
 INITIAL = {"tp_size": 2, "max_running_requests": 16, "chunked_prefill_size": 1024, "disable_cuda_graph": True}
 
 
-def task(prior: str = "twin", **budget):
+def task(prior: str = "twin", initial: bool = True, **budget):
     return require_valid({
         "name": "twin-guide", "model": {"name": "meta-llama/Llama-3.1-8B-Instruct"},
         "engine": {"backend": "local", "gpu": "H100", "local": {"command": "simulator"}},
-        "search": {"space": SPACE, "prior": prior, "initial_configs": [INITIAL]},
+        "search": {"space": SPACE, "prior": prior, "initial_configs": [INITIAL] if initial else []},
         "workload": {"scenarios": ["D(128,32)"], "load": {"min": 1, "max": 256, "start": 8},
                      "requests_per_level": 16, "requests_per_user": 3},
         "objective": {"slo": {"ttft_p90_s": 0.25, "tpot_p90_s": 0.03}},
@@ -43,6 +43,7 @@ def test_twin_start_gives_its_best_configs_diversified_without_the_initial_ones(
     assert sum(first[k] != second[k] for k in SPACE) >= 2
     assert first["max_running_requests"] >= 64 and start.predictions[0].score > start.predictions[1].score * 0.8
     assert "twin: simulator" in start.line() and "search.prior: none" in start.line()
+    assert not start.first_alone and "alone" not in start.line()  # the task's initial config runs beside them
 
 
 def test_the_campaign_tries_its_initial_config_then_the_twins_and_says_so():
@@ -139,23 +140,51 @@ def test_an_unknown_prior_is_refused_naming_the_field():
     assert any(p.path == "search.prior" and "twin" in p.message for p in problems)
 
 
-def first_trial_measured(spec, status: str = "running", done: bool = False):
-    """A twin-guided searcher whose first trial reported one level the simulator measured at 8 users:
-    (searcher, that level)."""
+def report_first_level(searcher, trial_id: str, meets_slo: bool, status: str = "running", done: bool = False):
+    """``trial_id`` reports a level the simulator measured at 8 users (``meets_slo`` says whether it
+    met the SLOs); that level."""
     from autotuner.sim import evaluate_level, plan_memory
     from autotuner.trial.report import TrialReport
     from autotuner.twin.predict import Twin
 
-    searcher = make_searcher(spec)
-    searcher.set_search_properties("score", "max", {})
-    config = searcher.suggest("t0")
-    twin = Twin(spec)
-    args = twin.args(config)
+    twin = Twin(searcher.searcher._guide.spec)
+    args = twin.args(searcher.searcher._ot_trials[trial_id].params)
     level = evaluate_level(args, "D(128,32)", 8, twin.sizing(8), plan=plan_memory(args)).to_level_result()
     report = TrialReport(level=1, gpus=1, score=level.output_tok_s, feasible=True, violation=0.0, score_bound=None,
-                         boundary=(("D(128,32)", 8),), status=status, reason="", done=done, measured=level)
-    searcher.on_trial_result("t0", {**report.to_tune(), "training_iteration": 1})
-    return searcher, level
+                         boundary=(("D(128,32)", 8),), status=status, reason="", done=done, measured=level,
+                         meets_slo=meets_slo)
+    searcher.on_trial_result(trial_id, {**report.to_tune(), "training_iteration": 1})
+    return level
+
+
+def first_trial_measured(spec, status: str = "running", done: bool = False):
+    """A twin-guided searcher whose first trial reported one level the simulator measured at 8 users,
+    which missed the SLOs: (searcher, that level)."""
+    searcher = make_searcher(spec)
+    searcher.set_search_properties("score", "max", {})
+    searcher.suggest("t0")
+    return searcher, report_first_level(searcher, "t0", meets_slo=False, status=status, done=done)
+
+
+def test_the_first_trial_runs_alone_while_its_first_level_meets_the_slos():
+    """Where the twin is right, the first trial's score is the bar the next ones start against."""
+    searcher = make_searcher(task(initial=False))
+    searcher.set_search_properties("score", "max", {})
+    start = twin_start(task(initial=False))
+    assert start.first_alone and "the first alone while its first level meets the SLOs" in start.line()
+    assert engine_args(searcher.suggest("t0")) == dict(start.points[0])
+    assert searcher.suggest("t1") is None  # its first level is to come
+    report_first_level(searcher, "t0", meets_slo=True)
+    assert searcher.suggest("t1") is None
+    report_first_level(searcher, "t0", meets_slo=False)  # a later level decides nothing
+    assert searcher.suggest("t1") is None
+    searcher.on_trial_complete("t0", done(5000.0))
+    assert searcher.suggest("t1") is not None
+    # without the twin, or with the task's own initial configs, every slot fills at once
+    for spec in (task("none", initial=False), task()):
+        searcher = make_searcher(spec)
+        searcher.set_search_properties("score", "max", {})
+        assert searcher.suggest("t0") is not None and searcher.suggest("t1") is not None
 
 
 def test_each_reported_level_reaches_the_calibration():
