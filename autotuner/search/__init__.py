@@ -20,9 +20,10 @@ def make_searcher(spec: TaskSpec, sampler: Any = None, announce: Callable[[str],
     """The task's searcher, limited to as many trials at once as there are GPU slots; ``sampler``:
     an Optuna sampler instead of the one ``search.algorithm`` names (the benchmarks compare some).
     With ``search.prior: twin`` the twin's best configs follow the task's ``initial_configs`` (without
-    them, the first runs alone while its first level meets the SLOs), then it proposes (calibrated
-    on the measured levels), starts load searches at its predicted boundary loads and vetoes
-    (:mod:`autotuner.twin.guide`); ``announce`` gets the line saying so."""
+    them, the first runs alone while its first level meets the SLOs or the twin, calibrated on its
+    levels, still ranks it first), then it proposes (calibrated on the measured levels), starts load
+    searches at its predicted boundary loads and vetoes (:mod:`autotuner.twin.guide`); ``announce``
+    gets the line saying so."""
     from ray.tune.search import ConcurrencyLimiter
 
     from autotuner.search.constrained import ConstrainedOptunaSearch

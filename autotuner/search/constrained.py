@@ -26,8 +26,10 @@ Without ``initial_configs`` (the user's own run first, alongside the twin's), th
 config runs alone while its first level, at its predicted boundary load, meets the SLOs: where
 the twin is right, that trial's score is the bar the next trials are measured against from their
 first level (the load hint and the bound rule), instead of a first wave that fills every slot
-with nothing to stop it early. Where the first level fails, the twin is wrong there and the other
-slots fill at once.
+with nothing to stop it early. Where the first level fails, the twin is off there; calibrated on
+that trial's levels it may still rank the trial first among the start configs waiting (an engine
+uniformly slower than the twin thinks keeps its ranking), and the trial stays alone while it
+does. Once the calibrated twin ranks another start config higher, the other slots fill for good.
 
 A config the campaign has already measured is not deployed again: when the sampler proposes one,
 Optuna is told the value that config got and asked again, so the trial budget goes to new configs.
@@ -90,7 +92,8 @@ class ConstrainedOptunaSearch(OptunaSearch):
     _best_assured = 0.0
     _listed: list[dict[str, Any]] | None = None
     _tried: frozenset[str] = frozenset()  # config keys deployed, or set aside by the twin
-    _first_alone = False  # the first trial (the twin's best) runs alone while its first level meets the SLOs
+    _first_alone = False  # the first trial (the twin's best) runs alone while the twin is right about it
+    _alone_ended = False  # the first trial's solitude ended for good (the calibrated twin ranked another first)
 
     def __init__(self, *args: Any, guide: TwinGuide | None = None, first_alone: bool = False, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -105,7 +108,7 @@ class ConstrainedOptunaSearch(OptunaSearch):
     def suggest(self, trial_id: str) -> dict | None:
         if self._first_still_alone():
             return None  # Tune asks again later
-        if self._guide is not None and self._ot_study is not None and not self._queued():
+        if self._guide is not None and self._ot_study is not None and not self._waiting_points():
             tried = {config_key(t.params) for t in self._ot_trials.values()}
             point = self._guide.proposal(tried, self._best_assured)
             if point is not None:
@@ -160,17 +163,25 @@ class ConstrainedOptunaSearch(OptunaSearch):
 
     def _first_still_alone(self) -> bool:
         """Whether the campaign's first trial (the twin's best) still runs alone: no trial ended
-        yet, and its first level is to come or met the SLOs."""
-        if not self._first_alone or self._completed_trials:
+        yet, and its first level is to come, met the SLOs, or failed while the twin calibrated on
+        its levels still predicts it at least as good as every start config waiting."""
+        if not self._first_alone or self._completed_trials or self._alone_ended:
             return False
         first = next(iter(self._ot_trials), None)
-        return first is not None and self._first_level_met.get(first, True)
+        if first is None or self._first_level_met.get(first, True):
+            return first is not None
+        # its first level failed: the twin is off here, but calibrated on that trial's levels it may
+        # still rank the trial first; a single refit must not bring the solitude back once it ended
+        ahead = self._guide.predict(self._ot_trials[first].params).score
+        self._alone_ended = any(self._guide.predict(point).score > ahead for point in self._waiting_points())
+        return not self._alone_ended
 
-    def _queued(self) -> bool:
-        """Whether configs wait in Optuna's queue (the task's and the twin's, enqueued before)."""
+    def _waiting_points(self) -> list[dict[str, Any]]:
+        """The configs waiting in Optuna's queue (the task's and the twin's, enqueued before)."""
         from optuna.trial import TrialState
 
-        return bool(self._ot_study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+        waiting = self._ot_study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        return [t.system_attrs["fixed_params"] for t in waiting if "fixed_params" in t.system_attrs]
 
     def _params_key(self, trial_id: str) -> str:
         return json.dumps(self._ot_trials[trial_id].params, sort_keys=True, default=str)

@@ -65,13 +65,14 @@ class TwinStart:
     predictions: tuple[ConfigPrediction, ...]  # the simulator's prediction of each
     screened: tuple[dict[str, Any], ...]  # the configs screened (engine parameters): what the guide re-ranks
     compute_s: float
-    first_alone: bool = False  # the first runs alone while its first level meets the SLOs (no initial_configs)
+    first_alone: bool = False  # the first runs alone while the twin ranks it first (no initial_configs)
 
     def line(self) -> str:
         """The progress line that says the campaign uses the twin."""
         best = self.predictions[0] if self.predictions else None
         head = (f"; its best predicted {best.score:.0f} output tok/s per GPU" if best else "")
-        alone = ", the first alone while its first level meets the SLOs" if self.first_alone else ""
+        alone = (", the first alone while its first level meets the SLOs or the twin, calibrated on its levels, "
+                 "still ranks it first") if self.first_alone else ""
         return (f"twin: simulator {simulator_version()} screened {len(self.screened)} configs in {self.compute_s:.1f} s; "
                 f"its {len(self.points)} best (diversified) run first{alone}{head}; then it re-ranks, calibrated on "
                 f"the measured levels, and configs it predicts below {VETO_SHARE:.0%} of the best trial are not "

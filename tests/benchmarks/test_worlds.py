@@ -63,3 +63,20 @@ def test_a_world_the_twin_never_got_within_3pct_in_is_its_worst():
     assert _world_ratio(runs(1.0, 2.0, 3.0), runs(4.0, 4.0, 4.0)) == 0.5
     assert math.isinf(_world_ratio(runs(1.0, None, None), runs(4.0, 4.0, 4.0)))  # mostly never: infinitely worse
     assert math.isnan(_world_ratio(runs(None, None), runs(None, None)))  # neither got there: no ratio
+
+
+def test_a_run_without_ours_without_the_twin_reports_no_ratio_to_it_and_no_verdict_on_it():
+    """``--worlds-only --contenders ours_twin`` leaves the search without the twin out: its goals
+    relative to it are not run, never "0.00, met"."""
+    from types import SimpleNamespace
+
+    from benchmarks.world_bench import WorldsResult
+    from benchmarks.world_report import NOT_RUN, world_goals, world_table
+
+    run = SimpleNamespace(world=0, gpu_h_to_3pct=0.1, deployed_to_3pct=1,
+                          summary=SimpleNamespace(answer_gap=0.0, to_3pct=object()))
+    result = WorldsResult(surface=SimpleNamespace(title="surface"), worlds=[draw_world(0)], seeds=[0], budget=1,
+                          optima={0: 100.0}, runs={OURS_TWIN: [run]})
+    assert world_table(result).splitlines()[-1].count(NOT_RUN) == 2
+    ratio_goals = [line for line in world_goals([result]).splitlines() if "ours without the twin" in line]
+    assert len(ratio_goals) == 2 and all(NOT_RUN in line and "met" not in line for line in ratio_goals)

@@ -3,6 +3,8 @@ trial is not deployed (the sampler is told the prediction). Real Optuna searcher
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from autotuner.search import make_searcher
@@ -171,7 +173,8 @@ def test_the_first_trial_runs_alone_while_its_first_level_meets_the_slos():
     searcher = make_searcher(task(initial=False))
     searcher.set_search_properties("score", "max", {})
     start = twin_start(task(initial=False))
-    assert start.first_alone and "the first alone while its first level meets the SLOs" in start.line()
+    assert start.first_alone and ("the first alone while its first level meets the SLOs or the twin, calibrated on its "
+                                  "levels, still ranks it first") in start.line()
     assert engine_args(searcher.suggest("t0")) == dict(start.points[0])
     assert searcher.suggest("t1") is None  # its first level is to come
     report_first_level(searcher, "t0", meets_slo=True)
@@ -185,6 +188,24 @@ def test_the_first_trial_runs_alone_while_its_first_level_meets_the_slos():
         searcher = make_searcher(spec)
         searcher.set_search_properties("score", "max", {})
         assert searcher.suggest("t0") is not None and searcher.suggest("t1") is not None
+
+
+def test_after_a_failed_first_level_the_first_trial_stays_alone_while_the_calibrated_twin_ranks_it_first(monkeypatch):
+    """Where the twin is off, calibrated on the first trial's levels it still knows which start
+    config is best more often than not; once it ranks another first, every slot fills for good."""
+    searcher = make_searcher(task(initial=False, gpus=3))
+    searcher.set_search_properties("score", "max", {})
+    searcher.suggest("t0")
+    first = config_key(searcher.searcher._ot_trials["t0"].params)
+    others = {"score": 900.0}  # the calibrated prediction of every other config; the first's is 1000
+    monkeypatch.setattr(searcher.searcher._guide, "predict", lambda config: SimpleNamespace(
+        score=1000.0 if config_key(config) == first else others["score"]))
+    report_first_level(searcher, "t0", meets_slo=False)
+    assert searcher.suggest("t1") is None
+    others["score"] = 1100.0
+    assert searcher.suggest("t1") is not None
+    others["score"] = 900.0  # a later refit ranks it first again: the slots stay open
+    assert searcher.suggest("t2") is not None
 
 
 def test_each_reported_level_reaches_the_calibration():
