@@ -171,9 +171,11 @@ class ConstrainedOptunaSearch(OptunaSearch):
         if first is None or self._first_level_met.get(first, True):
             return first is not None
         # its first level failed: the twin is off here, but calibrated on that trial's levels it may
-        # still rank the trial first; a single refit must not bring the solitude back once it ended
-        ahead = self._guide.predict(self._ot_trials[first].params).score
-        self._alone_ended = any(self._guide.predict(point).score > ahead for point in self._waiting_points())
+        # still rank the trial first; a single refit must not bring the solitude back once it ended.
+        # With no start config waiting there is nothing to rank it against: the sampler fills the slots.
+        waiting = self._waiting_points()
+        ahead = self._guide.predict(self._ot_trials[first].params).score if waiting else 0.0
+        self._alone_ended = not waiting or any(self._guide.predict(point).score > ahead for point in waiting)
         return not self._alone_ended
 
     def _waiting_points(self) -> list[dict[str, Any]]:

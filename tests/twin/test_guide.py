@@ -191,8 +191,8 @@ def test_the_first_trial_runs_alone_while_its_first_level_meets_the_slos():
 
 
 def test_after_a_failed_first_level_the_first_trial_stays_alone_while_the_calibrated_twin_ranks_it_first(monkeypatch):
-    """Where the twin is off, calibrated on the first trial's levels it still knows which start
-    config is best more often than not; once it ranks another first, every slot fills for good."""
+    """Where the twin is off, calibrated on the first trial's levels it may still rank that trial
+    first among the start configs waiting; once it ranks another first, every slot fills for good."""
     searcher = make_searcher(task(initial=False, gpus=3))
     searcher.set_search_properties("score", "max", {})
     searcher.suggest("t0")
@@ -206,6 +206,12 @@ def test_after_a_failed_first_level_the_first_trial_stays_alone_while_the_calibr
     assert searcher.suggest("t1") is not None
     others["score"] = 900.0  # a later refit ranks it first again: the slots stay open
     assert searcher.suggest("t2") is not None
+    # a single start config (a quarter of 4 trials): nothing waits to rank it against, the slots fill
+    searcher = make_searcher(task(initial=False, trials=4))
+    searcher.set_search_properties("score", "max", {})
+    searcher.suggest("t0")
+    report_first_level(searcher, "t0", meets_slo=False)
+    assert searcher.searcher._waiting_points() == [] and searcher.suggest("t1") is not None
 
 
 def test_each_reported_level_reaches_the_calibration():
