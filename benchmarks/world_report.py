@@ -94,16 +94,19 @@ def world_goals(results: Sequence[WorldsResult]) -> str:
         share = _median_ratio(_gpu_h(twin), _gpu_h(without))
         worst = max((_world_ratio(result.of(OURS_TWIN, w.index), result.of(OURS, w.index)) for w in result.worlds),
                     key=lambda v: -1 if math.isnan(v) else v)
+
+        def relative(ratio: float, goal: float) -> list[str]:
+            """A goal against ours without the twin: measured and verdict (none where it was not run)."""
+            return [ratio_text(ratio), verdict(not math.isnan(ratio) and ratio <= goal)] if without else [NOT_RUN, ""]
+
         rows += [
             [title, "with the twin, within 3% in every run", f"{reached}/{len(twin)}", verdict(reached == len(twin))],
             [title, f"median deployed trials to 3% <= {MAX_DEPLOYED_GOAL}", f"{deployed:g}",
              verdict(deployed <= MAX_DEPLOYED_GOAL)],
             [title, f"GPU-h to 3% <= {GPU_H_SHARE_GOAL:.2f} of ours without the twin (medians)",
-             *((ratio_text(share), verdict(not math.isnan(share) and share <= GPU_H_SHARE_GOAL)) if without
-               else (NOT_RUN, ""))],
+             *relative(share, GPU_H_SHARE_GOAL)],
             [title, f"worst world: GPU-h to 3% <= {WORST_WORLD_GOAL:.2f} x ours without the twin",
-             *((ratio_text(worst), verdict(not math.isnan(worst) and worst <= WORST_WORLD_GOAL)) if without
-               else (NOT_RUN, ""))],
+             *relative(worst, WORST_WORLD_GOAL)],
             [title, "re-measured answer within 3% in every run", f"{answers}/{len(twin)}",
              verdict(answers == len(twin))],
         ]

@@ -151,7 +151,9 @@ class RepeatPlan:
     more run there, ``more_when_split`` times at most, before their mean decides. On the
     shared-prefix benchmark surface in world 2 (docs/twin.md), configs 3.9% below the optimum,
     whose p90 TTFT is within 1-3% of its 1.5 s limit from 54 to 60 users, won the answer in 3 of 32
-    noise draws with three repeats, in none with up to nine.
+    noise draws with three repeats and in none with up to nine, replaying one search's
+    re-measurement; replaying a later search's, in 3 of 32 either way: a close call that more
+    repeats do not always decide.
     """
 
     loads: tuple[tuple[str, int], ...]  # scenario -> boundary load
