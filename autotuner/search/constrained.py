@@ -168,8 +168,10 @@ class ConstrainedOptunaSearch(OptunaSearch):
         if not self._first_alone or self._completed_trials or self._alone_ended:
             return False
         first = next(iter(self._ot_trials), None)
-        if first is None or self._first_level_met.get(first, True):
-            return first is not None
+        if first is None:
+            return False
+        if self._first_level_met.get(first, True):  # its first level is to come, or met the SLOs
+            return True
         # its first level failed: the twin is off here, but calibrated on that trial's levels it may
         # still rank the trial first; a single refit must not bring the solitude back once it ended.
         # With no start config waiting there is nothing to rank it against: the sampler fills the slots.
