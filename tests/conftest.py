@@ -1,5 +1,5 @@
-"""Shared fixtures. Integration tests that need Ray share ONE session-scoped local instance per
-xdist worker (ray.init costs 5-7 s on 2 cores).
+"""Shared fixtures. Integration tests that need Ray share ONE session-scoped local instance
+(ray.init costs 5-7 s on 2 cores).
 
 CI honesty: the summary always says how many tests were skipped, and with
 ``AUTOTUNER_NO_SKIPS=1`` (set by .ci/run) a run that skipped any test, or ran none, fails.
