@@ -152,7 +152,10 @@ class RepeatPlan:
 
     Where the mean at the boundary load misses the SLOs by at most ``near_miss`` (5%), the latency
     may be flat at its limit there, and the load one user above runs before the walk steps down:
-    if its mean meets the SLOs, the walk goes on up from it. The benchmark's ground truth scans such
+    if its mean meets the SLOs, the walk goes on up from it. Only where one user is less than the
+    walk's step (above 20 users at a 10% resolution): at fewer users the load above is a whole
+    step, and trying it after a failed mean rewards luck (on the long-prompt surface, with boundary
+    loads of 7-11 users, it did). The benchmark's ground truth scans such
     plateaus load by load (:func:`autotuner.twin.predict.slo_boundary`). On the shared-prefix
     surface in world 2 (docs/twin.md) the optimum's p90 TTFT is within 2.5% of its 1.5 s limit
     from 53 to 60 users, and 1.514 s at 56, 1.465 s at 57 without noise: walked down from 56, it
@@ -234,9 +237,10 @@ class RepeatPlan:
         return accepted, above, None
 
     def _near_miss(self, mean: LevelResult, load: int) -> bool:
-        """Whether the mean at boundary ``load`` missed the SLOs by so little that the load above
-        may meet them (and the plan may go above it)."""
-        return (self.steps_up > 0 and (self.max_load is None or load < self.max_load)
+        """Whether the mean at boundary ``load`` missed the SLOs by so little that the load above,
+        closer than the walk's step, may meet them (and the plan may go above it)."""
+        finer = math.ceil(load * (1 + self.resolution / 2)) > load + 1
+        return (finer and self.steps_up > 0 and (self.max_load is None or load < self.max_load)
                 and self.slo.excess(mean) <= 1 + self.near_miss)
 
 

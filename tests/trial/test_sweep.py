@@ -157,15 +157,15 @@ def test_repeats_step_up_while_their_mean_meets_the_slos_as_on_a_latency_plateau
 def test_a_near_miss_at_the_boundary_load_tries_the_load_above_before_stepping_down():
     """A mean p90 TTFT 2% over its 1 s limit at the boundary load (40) may be a flat edge, where
     the load above meets the limit (the ground truth scans such plateaus): 41 runs first."""
-    def walk(ttft_at, **plan_args):
-        plan = RepeatPlan((("D(100,100)", 40),), repeats=3, sizing=RequestSizing(10, 3), slo=SLO_, resolution=0.1,
+    def walk(ttft_at, load=40, **plan_args):
+        plan = RepeatPlan((("D(100,100)", load),), repeats=3, sizing=RequestSizing(10, 3), slo=SLO_, resolution=0.1,
                           **plan_args)
         levels = []
         while (request := plan.next_level(levels)) is not None:
             levels.append(level(request.concurrency, 10.0 * request.concurrency, ttft=ttft_at(request.concurrency)))
         return [lv.concurrency for lv in levels], [lv.concurrency for lv in plan.accepted(levels)["D(100,100)"]]
 
-    flat = {40: 1.02, 41: 0.97, 44: 1.01}  # alternating around the limit, then over it
+    flat = {40: 1.02, 41: 0.97, 44: 1.01, 10: 1.02, 11: 0.97}  # alternating around the limit, then over it
     assert walk(lambda c: flat.get(c, 1.2 if c > 40 else 0.9)) == ([40] * 3 + [41] * 3 + [44] * 3, [41] * 3)
     # the load above misses too: down from the boundary load, as without the try
     assert walk(lambda c: 1.02 if c >= 40 else 0.9) == ([40] * 3 + [41] * 3 + [38] * 3, [38] * 3)
@@ -173,6 +173,8 @@ def test_a_near_miss_at_the_boundary_load_tries_the_load_above_before_stepping_d
     assert walk(lambda c: 1.1 if c >= 40 else 0.9) == ([40] * 3 + [38] * 3, [38] * 3)
     assert walk(lambda c: flat.get(c, 0.9), steps_up=0) == ([40] * 3 + [38] * 3, [38] * 3)
     assert walk(lambda c: flat.get(c, 0.9), max_load=40) == ([40] * 3 + [38] * 3, [38] * 3)
+    # where one user is a whole step of the walk (20 users or fewer at 10% resolution), it steps down
+    assert walk(lambda c: flat.get(c, 0.9), load=10) == ([10] * 3 + [9] * 3, [9] * 3)
 
 
 def test_a_remeasurement_of_listed_loads_never_steps_above_them():
