@@ -151,15 +151,15 @@ class RepeatPlan:
     more run there, ``more_when_split`` times at most, before their mean decides.
 
     Where the mean at the boundary load misses the SLOs by at most ``near_miss`` (5%), the latency
-    may be flat at its limit there, and the load one user above runs before the walk steps down:
-    if its mean meets the SLOs, the walk goes on up from it. Only where one user is less than the
-    walk's step (above 20 users at a 10% resolution): at fewer users the load above is a whole
-    step, and trying it after a failed mean rewards luck (on the long-prompt surface, with boundary
-    loads of 7-11 users, it did). The benchmark's ground truth scans such
-    plateaus load by load (:func:`autotuner.twin.predict.slo_boundary`). On the shared-prefix
+    may be flat at its limit there (the benchmark's ground truth scans such plateaus load by load:
+    :func:`autotuner.twin.predict.slo_boundary`), and the load one user above runs before the walk
+    steps down; if its mean meets the SLOs, the walk goes on up from it. On the shared-prefix
     surface in world 2 (docs/twin.md) the optimum's p90 TTFT is within 2.5% of its 1.5 s limit
-    from 53 to 60 users, and 1.514 s at 56, 1.465 s at 57 without noise: walked down from 56, it
-    scored 3.9% below a config it beats by 4%.
+    from 53 to 60 users, 1.514 s at 56 and 1.465 s at 57 without noise: walked down from 56, it
+    scored 3.9% below a config it beats by 4%. Only where one user is finer than the walk's step
+    (above 20 users at a 10% resolution): at fewer users the load above is a whole step, and trying
+    it after a failed mean rewards a lucky level (on the long-prompt surface, whose boundary loads
+    are 7-11 users, it did).
     """
 
     loads: tuple[tuple[str, int], ...]  # scenario -> boundary load
